@@ -1,0 +1,108 @@
+"""The component chain every task pipeline shares.
+
+ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform ->
+Trainer -> Resolver (latest blessed model) -> Evaluator -> Pusher.
+
+A task supplies its ExampleGen, the dotted paths of its ``preprocessing_fn``
+and ``run_fn``, its TFMA EvalConfig and its TrainingConfig. Runners (local,
+Kubeflow v2) own paths, metadata and Beam arguments.
+"""
+
+from __future__ import annotations
+
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+from tfx.dsl.components.base.base_node import BaseNode
+
+from components.atomic_pusher import AtomicPusher
+from pipelines.config import TrainingConfig
+from pipelines.training import TRAINING_CONFIG_KEY
+
+
+def standard_components(example_gen: BaseNode, preprocessing_fn: str, run_fn: str, eval_config: tfma.EvalConfig,
+                        training: TrainingConfig, serving_model_dir: str, train_split: str = "train",
+                        eval_split: str = "eval") -> list[BaseNode]:
+    """Wire the standard chain after ``example_gen``.
+
+    Args:
+        example_gen: the task's ExampleGen (its output is ``outputs['examples']``).
+        preprocessing_fn: dotted path of the Transform ``preprocessing_fn``.
+        run_fn: dotted path of the Trainer ``run_fn``.
+        eval_config: TFMA configuration with thresholds (absolute and vs. baseline).
+        training: training hyper-parameters, passed to ``run_fn`` via ``custom_config``.
+        serving_model_dir: ``<serving_root>/<task>``; blessed models go to ``<version>/`` below it.
+        train_split: the split Transform analyses and the Trainer fits.
+        eval_split: the split the Trainer validates on and the Evaluator evaluates.
+
+    Returns:
+        All components, ExampleGen first.
+    """
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=preprocessing_fn,
+        splits_config=tfx.proto.SplitsConfig(analyze=[train_split], transform=[train_split, eval_split]),
+        disable_statistics=True,
+    )
+    trainer = tfx.components.Trainer(
+        run_fn=run_fn,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=[train_split]),
+        eval_args=tfx.proto.EvalArgs(splits=[eval_split]),
+        custom_config={TRAINING_CONFIG_KEY: training.to_json()},
+    )
+    model_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=model_resolver.outputs["model"],
+        example_splits=[eval_split],
+        eval_config=eval_config,
+    )
+    pusher = AtomicPusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)),
+    )
+    return [example_gen, statistics_gen, schema_gen, example_validator, transform, trainer, model_resolver,
+            evaluator, pusher]
+
+
+def accuracy_eval_config(label_key: str, min_accuracy: float, max_accuracy_drop: float,
+                         prediction_key: str = "probabilities", slice_by_label: bool = True) -> tfma.EvalConfig:
+    """TFMA config of a single-label classifier: accuracy >= ``min_accuracy`` and no regression.
+
+    The candidate is blessed only if its accuracy on the evaluation split is at
+    least ``min_accuracy`` *and* at most ``max_accuracy_drop`` below the latest
+    blessed model's (the baseline; absent on the first run).
+    """
+    threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_accuracy}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -max(max_accuracy_drop, 1e-10)}),
+    )
+    slicing = [tfma.SlicingSpec()]
+    if slice_by_label:
+        slicing.append(tfma.SlicingSpec(feature_keys=[label_key]))
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=label_key,
+                                    prediction_key=prediction_key, preprocessing_function_names=[])],
+        slicing_specs=slicing,
+        metrics_specs=[tfma.MetricsSpec(metrics=[
+            tfma.MetricConfig(class_name="ExampleCount"),
+            tfma.MetricConfig(class_name="SparseCategoricalAccuracy", threshold=threshold),
+            tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
+        ])],
+    )

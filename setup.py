@@ -1,0 +1,38 @@
+"""Production TFX pipelines for Keras Functional-API models.
+
+Installs the top-level packages ``pipelines``, ``components``, ``models`` and
+``serving`` so that TFX Trainer and Transform reach the task code by dotted
+module path (``pipelines.mnist.trainer.run_fn``), never by a file path, and
+the console command ``tfx-keras``.
+
+Versions are pinned by ``constraints.txt``; install with
+``pip install -c constraints.txt -e .[dev]`` (``scripts/setup.sh`` does it).
+"""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="tfx-keras-pipelines",
+    version="0.1.0",
+    description="TFX pipelines (MNIST, ticket triage, CIFAR-10) for Keras Functional-API models",
+    python_requires=">=3.10,<3.11",
+    packages=find_packages(include=["pipelines", "pipelines.*", "components", "components.*",
+                                    "models", "models.*", "serving", "serving.*"]),
+    install_requires=[
+        "tfx==1.16.0",
+        "apache-beam[gcp]",
+        "tensorflow",
+        "tf-keras",
+        "tensorflow-transform",
+        "tensorflow-model-analysis",
+        "tensorflow-datasets",
+        "tensorflow-serving-api",
+        "kfp",
+        "kfp-pipeline-spec",
+        "google-cloud-aiplatform",
+        "pydot",
+        "matplotlib",
+    ],
+    extras_require={"dev": ["pytest", "ruff"]},
+    entry_points={"console_scripts": ["tfx-keras=pipelines.cli:main"]},
+)
