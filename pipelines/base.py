@@ -15,6 +15,7 @@ from tfx import v1 as tfx
 from tfx.dsl.components.base.base_node import BaseNode
 
 from components.atomic_pusher import AtomicPusher
+from components.baseline_resolver import LatestBlessedBaselineStrategy
 from pipelines.config import TrainingConfig
 from pipelines.training import TRAINING_CONFIG_KEY
 
@@ -58,9 +59,10 @@ def standard_components(example_gen: BaseNode, preprocessing_fn: str, run_fn: st
         custom_config={TRAINING_CONFIG_KEY: training.to_json()},
     )
     model_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        strategy_class=LatestBlessedBaselineStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+        candidate=trainer.outputs["model"],
     ).with_id("latest_blessed_model_resolver")
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
@@ -100,6 +102,9 @@ def accuracy_eval_config(label_key: str, min_accuracy: float, max_accuracy_drop:
         model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=label_key,
                                     prediction_key=prediction_key, preprocessing_function_names=[])],
         slicing_specs=slicing,
+        # The model's compiled loss/metrics expect transformed (one-hot) labels;
+        # TFMA sees raw labels, so it computes only the metrics configured here.
+        options=tfma.Options(include_default_metrics={"value": False}),
         metrics_specs=[tfma.MetricsSpec(metrics=[
             tfma.MetricConfig(class_name="ExampleCount"),
             tfma.MetricConfig(class_name="SparseCategoricalAccuracy", threshold=threshold),

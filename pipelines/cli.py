@@ -44,6 +44,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1, help="Beam DirectRunner workers (>1: multi-processing)")
     p.add_argument("--no-cache", action="store_true", help="re-execute every component")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    p.add_argument("--verbose", action="store_true", help="show TFX's INFO logs")
 
 
 def _add_data(sub: argparse._SubParsersAction) -> None:
@@ -120,7 +121,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"[tfx-keras] running the {args.task} pipeline; outputs under {os.path.abspath(args.output_dir)}")
     try:
         summary = run_pipeline(args.task, task.create_pipeline, config, args.output_dir, workers=args.workers,
-                               enable_cache=not args.no_cache)
+                               enable_cache=not args.no_cache, verbose=args.verbose)
     except TFDSExampleGenError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

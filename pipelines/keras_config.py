@@ -49,7 +49,17 @@ def keras_version() -> str:
     """Return the version of the Keras that ``tf.keras`` resolves to."""
     import tensorflow as tf
 
-    return str(tf.keras.__version__)
+    module = getattr(tf.keras, "__name__", "")
+    if module.startswith("tf_keras"):
+        import tf_keras
+
+        return str(tf_keras.__version__)
+    version = getattr(tf.keras, "__version__", None)
+    if version is None:
+        import keras
+
+        version = keras.__version__
+    return str(version)
 
 
 def require_keras2() -> None:

@@ -63,12 +63,13 @@ def beam_args(workers: int) -> list[str]:
 class _Progress(py_logging.Filter):
     """Turn TFX's 'Component X is running/finished' log lines into short progress lines."""
 
-    def __init__(self, printer: Callable[[str], None]) -> None:
+    def __init__(self, printer: Callable[[str], None], verbose: bool = False) -> None:
         super().__init__()
         self.printer = printer
         self.started: dict[str, float] = {}
         self.cached: set[str] = set()
         self.current: str | None = None
+        self.verbose = verbose
 
     def filter(self, record: py_logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -83,7 +84,7 @@ class _Progress(py_logging.Filter):
             seconds = time.time() - self.started.get(node, time.time())
             state = "cached" if node in self.cached else "done"
             self.printer(f"[pipeline] {node:32s} {state} in {seconds:6.1f}s")
-        return True
+        return self.verbose or record.levelno >= py_logging.WARNING
 
 
 @dataclasses.dataclass
@@ -201,7 +202,7 @@ def read_overall_metrics(evaluation_uri: str) -> dict[str, float]:
 
 
 def run_pipeline(task: str, pipeline_factory: Callable[..., Any], config: Any, output_dir: str, workers: int = 1,
-                 enable_cache: bool = True, quiet: bool = False,
+                 enable_cache: bool = True, quiet: bool = False, verbose: bool = False,
                  extra_beam_args: Sequence[str] = ()) -> RunSummary:
     """Build and run ``task``'s pipeline locally; return what happened.
 
@@ -213,6 +214,7 @@ def run_pipeline(task: str, pipeline_factory: Callable[..., Any], config: Any, o
         workers: Beam DirectRunner workers (1: in-process).
         enable_cache: reuse unchanged component outputs.
         quiet: no progress lines.
+        verbose: show TFX's INFO logs too.
         extra_beam_args: appended to the Beam arguments.
     """
     layout = LocalLayout(os.path.abspath(output_dir), task)
@@ -225,20 +227,21 @@ def run_pipeline(task: str, pipeline_factory: Callable[..., Any], config: Any, o
         beam_pipeline_args=[*beam_args(workers), *extra_beam_args],
         enable_cache=enable_cache,
     )
-    progress = _Progress(printer=(lambda _line: None) if quiet else (lambda line: print(line, flush=True)))
+    progress = _Progress(printer=(lambda _line: None) if quiet else (lambda line: print(line, flush=True)),
+                         verbose=verbose)
     absl_logger = absl_logging.get_absl_logger()
     previous_level = absl_logger.level
     absl_logger.setLevel(py_logging.INFO)
+    # Libraries inside the run call absl.logging.set_verbosity (Transform sets FATAL
+    # for a while), which would hide TFX's component start/finish lines from the
+    # progress filter. Keep INFO records flowing; the filter decides what is shown.
+    absl_logger.setLevel = lambda level: py_logging.Logger.setLevel(absl_logger, min(level, py_logging.INFO))
     absl_logger.addFilter(progress)
-    handler_levels = [(h, h.level) for h in absl_logger.handlers]
-    for h, _ in handler_levels:  # keep INFO records flowing to our filter, but off the console
-        h.setLevel(py_logging.WARNING)
     start = time.time()
     try:
         tfx.orchestration.LocalDagRunner().run(pipeline)
     finally:
         absl_logger.removeFilter(progress)
+        del absl_logger.setLevel
         absl_logger.setLevel(previous_level)
-        for h, level in handler_levels:
-            h.setLevel(level)
     return summarize(layout.metadata_path, pipeline.pipeline_info.pipeline_name, time.time() - start)

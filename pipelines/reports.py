@@ -33,6 +33,7 @@ def plot_model_diagram(model: Any, path: str) -> str | None:
     """Write ``keras.utils.plot_model`` with shapes; None (and a warning) if Graphviz is missing."""
     import tf_keras as keras
 
+    tf.io.gfile.makedirs(os.path.dirname(path))
     try:
         keras.utils.plot_model(model, to_file=path, show_shapes=True, show_layer_names=True, dpi=80)
     except ImportError as err:  # pydot or Graphviz `dot` missing

@@ -1,0 +1,45 @@
+"""Resolve the Evaluator's baseline: the latest blessed model *other than the candidate*.
+
+TFX's ``LatestBlessedModelStrategy`` cannot see the model being evaluated. When
+a run changes nothing, the Trainer's output is cached, so that strategy
+resolves the candidate itself as its own baseline: the Evaluator's inputs
+differ from the previous run, it re-executes, compares the model with itself,
+and the Pusher pushes the same model again under a new version. Passing the
+candidate in lets this strategy leave it out, so an unchanged re-run is
+cached end to end and never re-pushes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tfx import types
+from tfx.dsl.components.common import resolver
+
+MODEL_KEY = "model"
+BLESSING_KEY = "model_blessing"
+CANDIDATE_KEY = "candidate"
+_CURRENT_MODEL_ID = "current_model_id"
+_BLESSED = "blessed"
+
+
+def select_baseline(models: list[types.Artifact], blessings: list[types.Artifact],
+                    candidates: list[types.Artifact]) -> dict[str, list[types.Artifact]]:
+    """Pick the newest blessed model that is not a candidate, with its blessing."""
+    excluded = {c.id for c in candidates}
+    blessed = {b.get_int_custom_property(_CURRENT_MODEL_ID): b for b in blessings
+               if b.get_int_custom_property(_BLESSED) == 1}
+    for model in sorted(models, key=lambda a: a.id, reverse=True):
+        if model.id not in excluded and model.id in blessed:
+            return {MODEL_KEY: [model], BLESSING_KEY: [blessed[model.id]], CANDIDATE_KEY: list(candidates)}
+    return {MODEL_KEY: [], BLESSING_KEY: [], CANDIDATE_KEY: list(candidates)}
+
+
+class LatestBlessedBaselineStrategy(resolver.ResolverStrategy):
+    """Use with ``Resolver(model=Channel(Model), model_blessing=Channel(ModelBlessing), candidate=trainer.outputs['model'])``."""
+
+    def resolve_artifacts(self, store: Any, input_dict: dict[str, list[types.Artifact]]  # noqa: ARG002
+                          ) -> dict[str, list[types.Artifact]] | None:
+        """Return the baseline model and blessing (empty lists when there is none)."""
+        return select_baseline(input_dict.get(MODEL_KEY, []), input_dict.get(BLESSING_KEY, []),
+                               input_dict.get(CANDIDATE_KEY, []))
