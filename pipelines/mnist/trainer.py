@@ -24,8 +24,8 @@ RAW_SIGNATURE = {IMAGE_KEY: tf.TensorSpec(shape=[None, *IMAGE_SHAPE], dtype=tf.u
 
 def raw_to_features(raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     """uint8 images [batch, 28, 28, 1] -> the raw feature dict ExampleGen writes (int64 [batch, 784])."""
-    pixels = int(np.prod(IMAGE_SHAPE))
-    return {IMAGE_KEY: tf.reshape(tf.cast(raw[IMAGE_KEY], tf.int64), [-1, pixels])}
+    image = tf.ensure_shape(raw[IMAGE_KEY], [None, *IMAGE_SHAPE])  # a clear INVALID_ARGUMENT otherwise
+    return {IMAGE_KEY: tf.reshape(tf.cast(image, tf.int64), [-1, int(np.prod(IMAGE_SHAPE))])}
 
 
 def postprocess(outputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:

@@ -1,0 +1,90 @@
+"""Atomic publication of pushed models and the baseline resolver."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from tfx.types import standard_artifacts
+
+from components import atomic_pusher
+from components.baseline_resolver import select_baseline
+
+
+def _saved_model(path: Path, payload: str = "x") -> Path:
+    (path / "variables").mkdir(parents=True)
+    (path / "variables" / "variables.index").write_text(payload)
+    (path / "saved_model.pb").write_text(payload)
+    return path
+
+
+def test_versions_strictly_increase(tmp_path: Path) -> None:
+    model = _saved_model(tmp_path / "model")
+    base = tmp_path / "serving" / "mnist"
+    first, path1 = atomic_pusher.publish_model(str(model), str(base), now=1000)
+    second, path2 = atomic_pusher.publish_model(str(model), str(base), now=1000)  # same second
+    third, _ = atomic_pusher.publish_model(str(model), str(base), now=900)  # clock went back
+    assert (first, second, third) == ("1000", "1001", "1002")
+    assert (Path(path2) / "saved_model.pb").read_text() == "x"
+    assert sorted(os.listdir(base)) == ["1000", "1001", "1002"]
+
+
+def test_interrupted_copy_leaves_no_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _saved_model(tmp_path / "model")
+    base = tmp_path / "serving" / "mnist"
+    atomic_pusher.publish_model(str(model), str(base), now=1000)
+
+    def copy_half_then_die(src: str, dst: str, **_: object) -> None:
+        os.makedirs(os.path.join(dst, "variables"))
+        Path(dst, "variables", "variables.index").write_text("partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(atomic_pusher.io_utils, "copy_dir", copy_half_then_die)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_pusher.publish_model(str(model), str(base), now=2000)
+    assert os.listdir(base) == ["1000"]  # no half-written version, no staging left behind
+    assert atomic_pusher.existing_versions(str(base)) == [1000]
+
+
+def test_not_a_saved_model_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no saved_model.pb"):
+        atomic_pusher.publish_model(str(tmp_path / "empty"), str(tmp_path / "serving"))
+    assert not (tmp_path / "serving").exists() or os.listdir(tmp_path / "serving") == []
+
+
+def test_stale_staging_directories_are_removed(tmp_path: Path) -> None:
+    base = tmp_path / "serving"
+    stale = base / ".staging-5-dead"
+    fresh = base / ".staging-6-live"
+    stale.mkdir(parents=True)
+    fresh.mkdir()
+    old = time.time() - 2 * atomic_pusher.STALE_STAGING_SECONDS
+    os.utime(stale, (old, old))
+    atomic_pusher.publish_model(str(_saved_model(tmp_path / "m")), str(base), now=7)
+    assert sorted(os.listdir(base)) == [".staging-6-live", "7"]
+
+
+def _artifact(kind: type, artifact_id: int, **props: int) -> object:
+    artifact = kind()
+    artifact.id = artifact_id
+    for key, value in props.items():
+        artifact.set_int_custom_property(key, value)
+    return artifact
+
+
+def test_baseline_is_the_latest_blessed_model_other_than_the_candidate() -> None:
+    models = [_artifact(standard_artifacts.Model, i) for i in (1, 2, 3)]
+    blessings = [_artifact(standard_artifacts.ModelBlessing, 10 + i, current_model_id=i, blessed=b)
+                 for i, b in ((1, 1), (2, 1), (3, 0))]
+    # Model 3 was not blessed: the baseline is model 2.
+    result = select_baseline(models, blessings, candidates=[models[2]])
+    assert [m.id for m in result["model"]] == [2] and [b.id for b in result["model_blessing"]] == [12]
+    # An unchanged re-run: the cached candidate is model 2 itself; it must not be its own baseline.
+    result = select_baseline(models, blessings, candidates=[models[1]])
+    assert [m.id for m in result["model"]] == [1]
+    # Nothing blessed but the candidate: no baseline, as on the first run.
+    result = select_baseline(models[:1], blessings[:1], candidates=[models[0]])
+    assert result["model"] == [] and result["model_blessing"] == []
