@@ -107,7 +107,10 @@ def accuracy_eval_config(label_key: str, min_accuracy: float, max_accuracy_drop:
         options=tfma.Options(include_default_metrics={"value": False}),
         metrics_specs=[tfma.MetricsSpec(metrics=[
             tfma.MetricConfig(class_name="ExampleCount"),
-            tfma.MetricConfig(class_name="SparseCategoricalAccuracy", threshold=threshold),
+            # Thresholds on the overall slice only: a `threshold` would apply to every
+            # slice, so one hard digit would block an otherwise better model.
+            tfma.MetricConfig(class_name="SparseCategoricalAccuracy", per_slice_thresholds=[
+                tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)]),
             tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
         ])],
     )

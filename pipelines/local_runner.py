@@ -100,6 +100,7 @@ class RunSummary:
     pushed: bool
     pushed_destination: str | None
     artifacts: dict[str, str]
+    validation_failures: list[str] = dataclasses.field(default_factory=list)
 
     def describe(self) -> str:
         """Human-readable summary printed at the end of a run."""
@@ -110,6 +111,7 @@ class RunSummary:
         if self.metrics:
             lines.append("   evaluation: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(self.metrics.items())))
         lines.append(f"   blessed: {'yes' if self.blessed else 'no' if self.blessed is not None else 'unknown'}")
+        lines.extend(f"     failed: {failure}" for failure in self.validation_failures)
         if self.pushed:
             lines.append(f"   pushed to: {self.pushed_destination}")
         else:
@@ -164,6 +166,7 @@ def summarize(metadata_path: str, pipeline_name: str, wall_seconds: float = 0.0)
     blessed = pushed = None
     destination = None
     metrics: dict[str, float] = {}
+    failures: list[str] = []
     artifacts: dict[str, str] = {}
     for node, node_outputs in outputs.items():
         for artifact in node_outputs:
@@ -172,6 +175,7 @@ def summarize(metadata_path: str, pipeline_name: str, wall_seconds: float = 0.0)
                 blessed = bool(prop(artifact, "blessed"))
             elif kind == "ModelEvaluation":
                 metrics = read_overall_metrics(artifact.uri)
+                failures = read_validation_failures(artifact.uri)
                 artifacts["evaluation"] = artifact.uri
             elif kind == "PushedModel":
                 pushed = bool(prop(artifact, "pushed"))
@@ -181,7 +185,7 @@ def summarize(metadata_path: str, pipeline_name: str, wall_seconds: float = 0.0)
                 artifacts["tensorboard"] = os.path.join(artifact.uri, "logs")
     return RunSummary(task=pipeline_name, run_id=run.name, wall_seconds=wall_seconds, components=components,
                       metrics=metrics, blessed=blessed, pushed=bool(pushed), pushed_destination=destination,
-                      artifacts=artifacts)
+                      artifacts=artifacts, validation_failures=failures)
 
 
 def read_overall_metrics(evaluation_uri: str) -> dict[str, float]:
@@ -199,6 +203,29 @@ def read_overall_metrics(evaluation_uri: str) -> dict[str, float]:
                             out[name] = float(value["doubleValue"])
             return out
     return {}
+
+
+def read_validation_failures(evaluation_uri: str) -> list[str]:
+    """Why the Evaluator did not bless: one line per failed threshold (empty when blessed)."""
+    import tensorflow_model_analysis as tfma
+
+    try:
+        result = tfma.load_validation_result(evaluation_uri)
+    except (FileNotFoundError, OSError):
+        return []
+    lines = []
+    for per_slice in result.metric_validations_per_slice:
+        where = ", ".join(f"{k.column}={k.int64_value or k.float_value or k.bytes_value.decode()}"
+                          for k in per_slice.slice_key.single_slice_keys) or "overall"
+        for failure in per_slice.failures:
+            threshold = failure.metric_threshold
+            if threshold.HasField("change_threshold"):
+                rule = "change vs. the last blessed model " + str(threshold.change_threshold).replace("\n", " ").strip()
+            else:
+                rule = str(threshold.value_threshold).replace("\n", " ").strip()
+            lines.append(f"{failure.metric_key.name} = {failure.metric_value.double_value.value:.4f} on {where} "
+                         f"({'is_diff: ' if failure.metric_key.is_diff else ''}{rule})")
+    return lines
 
 
 def run_pipeline(task: str, pipeline_factory: Callable[..., Any], config: Any, output_dir: str, workers: int = 1,

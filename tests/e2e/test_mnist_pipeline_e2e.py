@@ -103,4 +103,5 @@ def test_a_worse_model_never_replaces_a_better_one(first_run: tuple) -> None:
     assert result.components["Trainer"] == "COMPLETE" and result.components["Evaluator"] == "COMPLETE"
     assert result.metrics["sparse_categorical_accuracy"] < summary.metrics["sparse_categorical_accuracy"]
     assert result.blessed is False and result.pushed is False
+    assert any("is_diff" in failure for failure in result.validation_failures), result.validation_failures
     assert sorted(os.listdir(serving)) == before
