@@ -16,8 +16,9 @@ setup(
     version="0.1.0",
     description="TFX pipelines (MNIST, ticket triage, CIFAR-10) for Keras Functional-API models",
     python_requires=">=3.10,<3.11",
-    packages=find_packages(include=["pipelines", "pipelines.*", "components", "components.*",
-                                    "models", "models.*", "serving", "serving.*"]),
+    packages=find_packages(
+        include=["pipelines", "pipelines.*", "components", "components.*", "models", "models.*", "serving", "serving.*"]
+    ),
     install_requires=[
         "tfx==1.16.0",
         "apache-beam[gcp]",

@@ -47,7 +47,11 @@ def _clean_stale_staging(base_dir: str) -> None:
     for name in tf.io.gfile.listdir(base_dir):
         name = name.rstrip("/")
         path = os.path.join(base_dir, name)
-        if name.startswith(STAGING_PREFIX) and os.path.exists(path) and now - os.path.getmtime(path) > STALE_STAGING_SECONDS:
+        if (
+            name.startswith(STAGING_PREFIX)
+            and os.path.exists(path)
+            and now - os.path.getmtime(path) > STALE_STAGING_SECONDS
+        ):
             logging.info("removing stale staging directory %s", path)
             shutil.rmtree(path, ignore_errors=True)
 
@@ -94,8 +98,12 @@ def publish_model(model_path: str, base_dir: str, now: float | None = None) -> t
 class AtomicPusherExecutor(tfx_pusher_executor.Executor):
     """TFX Pusher executor with an atomic filesystem push."""
 
-    def Do(self, input_dict: dict[str, list[Any]], output_dict: dict[str, list[Any]],  # noqa: N802 (TFX API)
-           exec_properties: dict[str, Any]) -> None:
+    def Do(
+        self,
+        input_dict: dict[str, list[Any]],
+        output_dict: dict[str, list[Any]],  # noqa: N802 (TFX API)
+        exec_properties: dict[str, Any],
+    ) -> None:
         """Push the model if blessed; mark the output artifact pushed or not."""
         self._log_startup(input_dict, output_dict, exec_properties)
         model_push = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])

@@ -23,12 +23,14 @@ _CURRENT_MODEL_ID = "current_model_id"
 _BLESSED = "blessed"
 
 
-def select_baseline(models: list[types.Artifact], blessings: list[types.Artifact],
-                    candidates: list[types.Artifact]) -> dict[str, list[types.Artifact]]:
+def select_baseline(
+    models: list[types.Artifact], blessings: list[types.Artifact], candidates: list[types.Artifact]
+) -> dict[str, list[types.Artifact]]:
     """Pick the newest blessed model that is not a candidate, with its blessing."""
     excluded = {c.id for c in candidates}
-    blessed = {b.get_int_custom_property(_CURRENT_MODEL_ID): b for b in blessings
-               if b.get_int_custom_property(_BLESSED) == 1}
+    blessed = {
+        b.get_int_custom_property(_CURRENT_MODEL_ID): b for b in blessings if b.get_int_custom_property(_BLESSED) == 1
+    }
     for model in sorted(models, key=lambda a: a.id, reverse=True):
         if model.id not in excluded and model.id in blessed:
             return {MODEL_KEY: [model], BLESSING_KEY: [blessed[model.id]], CANDIDATE_KEY: list(candidates)}
@@ -36,10 +38,19 @@ def select_baseline(models: list[types.Artifact], blessings: list[types.Artifact
 
 
 class LatestBlessedBaselineStrategy(resolver.ResolverStrategy):
-    """Use with ``Resolver(model=Channel(Model), model_blessing=Channel(ModelBlessing), candidate=trainer.outputs['model'])``."""
+    """The Resolver strategy of :func:`select_baseline`.
 
-    def resolve_artifacts(self, store: Any, input_dict: dict[str, list[types.Artifact]]  # noqa: ARG002
-                          ) -> dict[str, list[types.Artifact]] | None:
+    Use with ``Resolver(model=Channel(Model), model_blessing=Channel(ModelBlessing),
+    candidate=trainer.outputs['model'])``.
+    """
+
+    def resolve_artifacts(
+        self,
+        store: Any,
+        input_dict: dict[str, list[types.Artifact]],
+    ) -> dict[str, list[types.Artifact]] | None:
         """Return the baseline model and blessing (empty lists when there is none)."""
-        return select_baseline(input_dict.get(MODEL_KEY, []), input_dict.get(BLESSING_KEY, []),
-                               input_dict.get(CANDIDATE_KEY, []))
+        del store  # everything needed arrives in input_dict
+        return select_baseline(
+            input_dict.get(MODEL_KEY, []), input_dict.get(BLESSING_KEY, []), input_dict.get(CANDIDATE_KEY, [])
+        )

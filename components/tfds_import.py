@@ -36,8 +36,10 @@ CIFAR10_UPSTREAM_COUNTS = {"train": 50000, "test": 10000}
 CIFAR10_RECORD_BYTES = 1 + 32 * 32 * 3
 NUM_CLASSES = 10
 
+
 class ImportDataError(ValueError):
     """The raw files are missing, corrupt or inconsistent. The message names the fix."""
+
 
 @dataclasses.dataclass(frozen=True)
 class SplitArrays:
@@ -52,6 +54,7 @@ class SplitArrays:
                 f"{len(self.images)} images but {len(self.labels)} labels: the image and label "
                 "files do not belong together."
             )
+
 
 @dataclasses.dataclass(frozen=True)
 class ImportReport:
@@ -73,7 +76,9 @@ class ImportReport:
             lines.append("  note: fewer examples than the upstream data set (a subset)")
         return "\n".join(lines)
 
+
 # --------------------------------------------------------------------------- MNIST IDX
+
 
 def _open_maybe_gzip(path: Path) -> bytes:
     raw = path.read_bytes()
@@ -82,10 +87,10 @@ def _open_maybe_gzip(path: Path) -> bytes:
             return gzip.decompress(raw)
         except (OSError, EOFError) as err:
             raise ImportDataError(
-                f"{path} is not a valid gzip file ({err}); the download is probably truncated. "
-                "Fetch the file again."
+                f"{path} is not a valid gzip file ({err}); the download is probably truncated. Fetch the file again."
             ) from err
     return raw
+
 
 def read_idx(path: Path, expected_dims: int) -> np.ndarray:
     """Read an IDX file (gzip-compressed or not) of unsigned bytes.
@@ -108,8 +113,7 @@ def read_idx(path: Path, expected_dims: int) -> np.ndarray:
     zero, dtype_code, ndim = data[0] << 8 | data[1], data[2], data[3]
     if zero != 0 or dtype_code != 0x08:
         raise ImportDataError(
-            f"{path}: not an IDX file of unsigned bytes (magic {data[:4].hex()}, expected "
-            f"0000080{expected_dims})"
+            f"{path}: not an IDX file of unsigned bytes (magic {data[:4].hex()}, expected 0000080{expected_dims})"
         )
     if ndim != expected_dims:
         raise ImportDataError(
@@ -126,13 +130,14 @@ def read_idx(path: Path, expected_dims: int) -> np.ndarray:
         )
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
+
 def _check_labels(labels: np.ndarray, where: str) -> None:
     if labels.size and int(labels.max()) >= NUM_CLASSES:
         bad = int(np.argmax(labels >= NUM_CLASSES))
         raise ImportDataError(
-            f"{where}: label {int(labels[bad])} at record {bad} is outside 0..{NUM_CLASSES - 1}; "
-            "the file is corrupt."
+            f"{where}: label {int(labels[bad])} at record {bad} is outside 0..{NUM_CLASSES - 1}; the file is corrupt."
         )
+
 
 def read_mnist_split(source_dir: Path, split: str) -> SplitArrays:
     """Read and check one MNIST split from upstream IDX files.
@@ -150,7 +155,9 @@ def read_mnist_split(source_dir: Path, split: str) -> SplitArrays:
         raise ImportDataError(f"{source_dir / image_file}: no images")
     return SplitArrays(images=images[..., np.newaxis], labels=labels)
 
+
 # --------------------------------------------------------------------------- CIFAR-10 binary
+
 
 def _cifar10_source_files(source: Path) -> tuple[Callable[[str], bytes | None], list[str]]:
     """Return a reader for the upstream binary files in ``source`` and the class names.
@@ -202,6 +209,7 @@ def _cifar10_source_files(source: Path) -> tuple[Callable[[str], bytes | None], 
         raise ImportDataError(f"{source}: batches.meta.txt lists {len(names)} class names, expected 10")
     return reader, names
 
+
 def parse_cifar10_batch(data: bytes, where: str) -> SplitArrays:
     """Decode one CIFAR-10 binary batch: records of 1 label byte + 3,072 pixel bytes (R, G, B planes).
 
@@ -219,6 +227,7 @@ def parse_cifar10_batch(data: bytes, where: str) -> SplitArrays:
     _check_labels(labels, where)
     images = records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy()
     return SplitArrays(images=images, labels=labels)
+
 
 def read_cifar10(source: Path) -> tuple[dict[str, SplitArrays], list[str]]:
     """Read and check all CIFAR-10 binary batches under ``source``.
@@ -247,7 +256,9 @@ def read_cifar10(source: Path) -> tuple[dict[str, SplitArrays], list[str]]:
         )
     return splits, names
 
+
 # --------------------------------------------------------------------------- TFDS builders
+
 
 def _make_builder_cls(public_cls: type, dataset: str) -> type:
     """Subclass the official builder under its public name, fed from arrays instead of downloads."""
@@ -255,8 +266,9 @@ def _make_builder_cls(public_cls: type, dataset: str) -> type:
     class OfflineBuilder(public_cls, skip_registration=True):  # type: ignore[misc, valid-type]
         name = dataset
 
-        def __init__(self, *, splits: dict[str, SplitArrays], class_names: list[str] | None = None,
-                     **kwargs: object) -> None:
+        def __init__(
+            self, *, splits: dict[str, SplitArrays], class_names: list[str] | None = None, **kwargs: object
+        ) -> None:
             self._offline_splits = splits
             self._offline_class_names = class_names
             super().__init__(**kwargs)
@@ -269,7 +281,7 @@ def _make_builder_cls(public_cls: type, dataset: str) -> type:
         def _generate_examples(self, split: str) -> Iterator[tuple[str, dict]]:  # type: ignore[override]
             arrays = self._offline_splits[split]
             with_id = "id" in self.info.features
-            for index, (image, label) in enumerate(zip(arrays.images, arrays.labels)):
+            for index, (image, label) in enumerate(zip(arrays.images, arrays.labels, strict=True)):
                 record = {"image": image, "label": int(label)}
                 if with_id:  # the upstream builder's ids, e.g. cifar10 'train_00042'
                     record["id"] = f"{split}_{index:05d}"
@@ -278,8 +290,15 @@ def _make_builder_cls(public_cls: type, dataset: str) -> type:
     OfflineBuilder.__name__ = f"Offline{public_cls.__name__}"
     return OfflineBuilder
 
-def _prepare(dataset: str, splits: dict[str, SplitArrays], data_dir: Path, upstream: dict[str, int],
-             class_names: list[str] | None = None, overwrite: bool = False) -> ImportReport:
+
+def _prepare(
+    dataset: str,
+    splits: dict[str, SplitArrays],
+    data_dir: Path,
+    upstream: dict[str, int],
+    class_names: list[str] | None = None,
+    overwrite: bool = False,
+) -> ImportReport:
     import tensorflow_datasets as tfds
 
     public_cls = tfds.builder_cls(dataset)
@@ -293,22 +312,16 @@ def _prepare(dataset: str, splits: dict[str, SplitArrays], data_dir: Path, upstr
         import shutil
 
         shutil.rmtree(target)
-    builder = _make_builder_cls(public_cls, dataset)(
-        splits=splits, class_names=class_names, data_dir=str(data_dir)
-    )
+    builder = _make_builder_cls(public_cls, dataset)(splits=splits, class_names=class_names, data_dir=str(data_dir))
     builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(
-            download_mode=tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS
-        )
+        download_config=tfds.download.DownloadConfig(download_mode=tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS)
     )
     # Read back through the *public* builder, as the pipeline will.
     check = tfds.builder(dataset, data_dir=str(data_dir))
     counts = {split: check.info.splits[split].num_examples for split in splits}
     for split, arrays in splits.items():
         if counts[split] != len(arrays.labels):
-            raise ImportDataError(
-                f"wrote {len(arrays.labels)} {split} examples but TFDS reads back {counts[split]}"
-            )
+            raise ImportDataError(f"wrote {len(arrays.labels)} {split} examples but TFDS reads back {counts[split]}")
     return ImportReport(
         dataset=dataset,
         version=version,
@@ -318,8 +331,8 @@ def _prepare(dataset: str, splits: dict[str, SplitArrays], data_dir: Path, upstr
         subset=any(counts[s] < upstream[s] for s in counts),
     )
 
-def import_mnist(source_dir: str | os.PathLike, data_dir: str | os.PathLike,
-                 overwrite: bool = False) -> ImportReport:
+
+def import_mnist(source_dir: str | os.PathLike, data_dir: str | os.PathLike, overwrite: bool = False) -> ImportReport:
     """Import the four upstream MNIST IDX files into ``data_dir`` as TFDS ``mnist``.
 
     Raises:
@@ -337,8 +350,8 @@ def import_mnist(source_dir: str | os.PathLike, data_dir: str | os.PathLike,
     splits = {split: read_mnist_split(source, split) for split in MNIST_FILES}
     return _prepare("mnist", splits, Path(data_dir), MNIST_UPSTREAM_COUNTS, overwrite=overwrite)
 
-def import_cifar10(source: str | os.PathLike, data_dir: str | os.PathLike,
-                   overwrite: bool = False) -> ImportReport:
+
+def import_cifar10(source: str | os.PathLike, data_dir: str | os.PathLike, overwrite: bool = False) -> ImportReport:
     """Import the upstream CIFAR-10 binary batches into ``data_dir`` as TFDS ``cifar10``.
 
     Args:
@@ -350,12 +363,13 @@ def import_cifar10(source: str | os.PathLike, data_dir: str | os.PathLike,
         ImportDataError: files missing, corrupt or inconsistent; or the data set already exists.
     """
     splits, names = read_cifar10(Path(source))
-    return _prepare("cifar10", splits, Path(data_dir), CIFAR10_UPSTREAM_COUNTS, class_names=names,
-                    overwrite=overwrite)
+    return _prepare("cifar10", splits, Path(data_dir), CIFAR10_UPSTREAM_COUNTS, class_names=names, overwrite=overwrite)
+
 
 IMPORTERS: dict[str, Callable[..., ImportReport]] = {"mnist": import_mnist, "cifar10": import_cifar10}
 
 # --------------------------------------------------------------------------- fixtures
+
 
 def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool = True) -> None:
     """Write a uint8 array as an IDX file (used by tests and fixtures to make upstream-format data)."""
@@ -364,12 +378,14 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool = True)
     data = header + array.tobytes()
     Path(path).write_bytes(gzip.compress(data, mtime=0) if compress else data)
 
+
 def write_cifar10_batch(path: str | os.PathLike, images: np.ndarray, labels: np.ndarray) -> None:
     """Write images (N, 32, 32, 3) uint8 and labels (N,) in the CIFAR-10 binary record format."""
     images = np.asarray(images, dtype=np.uint8)
     planes = images.transpose(0, 3, 1, 2).reshape(len(images), -1)
     records = np.concatenate([np.asarray(labels, dtype=np.uint8)[:, None], planes], axis=1)
     Path(path).write_bytes(records.tobytes())
+
 
 def make_mnist_fixture(folder: str | os.PathLike, train: int = 200, test: int = 50, seed: int = 0) -> Path:
     """Write small, *learnable* MNIST-format IDX files: each digit class is a distinct stroke pattern.
@@ -398,6 +414,7 @@ def make_mnist_fixture(folder: str | os.PathLike, train: int = 200, test: int = 
         write_idx(folder / label_file, labels.astype(np.uint8))
     return folder
 
+
 def make_cifar10_fixture(folder: str | os.PathLike, per_file: int = 20, seed: int = 0) -> Path:
     """Write a tiny ``cifar-10-batches-bin/`` folder in the upstream binary format."""
     rng = np.random.default_rng(seed)
@@ -413,6 +430,7 @@ def make_cifar10_fixture(folder: str | os.PathLike, per_file: int = 20, seed: in
     (out / "batches.meta.txt").write_text("\n".join(names) + "\n\n")
     return out
 
+
 def read_back(dataset: str, data_dir: str | os.PathLike, split: str) -> Iterator[dict]:
     """Yield the examples TFDS loads for ``split`` as numpy dicts (for checks and tests)."""
     import tensorflow_datasets as tfds
@@ -420,9 +438,20 @@ def read_back(dataset: str, data_dir: str | os.PathLike, split: str) -> Iterator
     builder = tfds.builder(dataset, data_dir=str(data_dir))
     yield from tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False))
 
-__all__ = [
-    "IMPORTERS", "ImportDataError", "ImportReport", "import_cifar10", "import_mnist", "make_cifar10_fixture",
-    "make_mnist_fixture", "parse_cifar10_batch", "read_back", "read_cifar10", "read_idx", "read_mnist_split",
-    "write_cifar10_batch", "write_idx",
-]
 
+__all__ = [
+    "IMPORTERS",
+    "ImportDataError",
+    "ImportReport",
+    "import_cifar10",
+    "import_mnist",
+    "make_cifar10_fixture",
+    "make_mnist_fixture",
+    "parse_cifar10_batch",
+    "read_back",
+    "read_cifar10",
+    "read_idx",
+    "read_mnist_split",
+    "write_cifar10_batch",
+    "write_idx",
+]

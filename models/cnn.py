@@ -5,9 +5,13 @@ from __future__ import annotations
 import tf_keras as keras
 
 
-def build_mnist_cnn(input_shape: tuple[int, int, int] = (28, 28, 1), num_classes: int = 10,
-                    input_name: str = "image", output_name: str = "label",
-                    dropout: float = 0.5) -> keras.Model:
+def build_mnist_cnn(
+    input_shape: tuple[int, int, int] = (28, 28, 1),
+    num_classes: int = 10,
+    input_name: str = "image",
+    output_name: str = "label",
+    dropout: float = 0.5,
+) -> keras.Model:
     """Build the baseline CNN: Conv(32) -> MaxPool -> Conv(64) -> MaxPool -> Flatten -> Dropout -> Dense.
 
     The output is a softmax over ``num_classes`` (so the matching loss is

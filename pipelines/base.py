@@ -20,9 +20,16 @@ from pipelines.config import TrainingConfig
 from pipelines.training import TRAINING_CONFIG_KEY
 
 
-def standard_components(example_gen: BaseNode, preprocessing_fn: str, run_fn: str, eval_config: tfma.EvalConfig,
-                        training: TrainingConfig, serving_model_dir: str, train_split: str = "train",
-                        eval_split: str = "eval") -> list[BaseNode]:
+def standard_components(
+    example_gen: BaseNode,
+    preprocessing_fn: str,
+    run_fn: str,
+    eval_config: tfma.EvalConfig,
+    training: TrainingConfig,
+    serving_model_dir: str,
+    train_split: str = "train",
+    eval_split: str = "eval",
+) -> list[BaseNode]:
     """Wire the standard chain after ``example_gen``.
 
     Args:
@@ -41,7 +48,8 @@ def standard_components(example_gen: BaseNode, preprocessing_fn: str, run_fn: st
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
     example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
@@ -75,14 +83,29 @@ def standard_components(example_gen: BaseNode, preprocessing_fn: str, run_fn: st
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)),
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)
+        ),
     )
-    return [example_gen, statistics_gen, schema_gen, example_validator, transform, trainer, model_resolver,
-            evaluator, pusher]
+    return [
+        example_gen,
+        statistics_gen,
+        schema_gen,
+        example_validator,
+        transform,
+        trainer,
+        model_resolver,
+        evaluator,
+        pusher,
+    ]
 
 
-def accuracy_eval_config(label_key: str, min_accuracy: float, max_accuracy_drop: float,
-                         prediction_key: str = "probabilities", slice_by_label: bool = True) -> tfma.EvalConfig:
+def accuracy_eval_config(
+    label_key: str,
+    min_accuracy: float,
+    max_accuracy_drop: float,
+    prediction_key: str = "probabilities",
+    slice_by_label: bool = True,
+) -> tfma.EvalConfig:
     """TFMA config of a single-label classifier: accuracy >= ``min_accuracy`` and no regression.
 
     The candidate is blessed only if its accuracy on the evaluation split is at
@@ -92,25 +115,39 @@ def accuracy_eval_config(label_key: str, min_accuracy: float, max_accuracy_drop:
     threshold = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_accuracy}),
         change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": -max(max_accuracy_drop, 1e-10)}),
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -max(max_accuracy_drop, 1e-10)}
+        ),
     )
     slicing = [tfma.SlicingSpec()]
     if slice_by_label:
         slicing.append(tfma.SlicingSpec(feature_keys=[label_key]))
     return tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=label_key,
-                                    prediction_key=prediction_key, preprocessing_function_names=[])],
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name="serving_default",
+                label_key=label_key,
+                prediction_key=prediction_key,
+                preprocessing_function_names=[],
+            )
+        ],
         slicing_specs=slicing,
         # The model's compiled loss/metrics expect transformed (one-hot) labels;
         # TFMA sees raw labels, so it computes only the metrics configured here.
         options=tfma.Options(include_default_metrics={"value": False}),
-        metrics_specs=[tfma.MetricsSpec(metrics=[
-            tfma.MetricConfig(class_name="ExampleCount"),
-            # Thresholds on the overall slice only: a `threshold` would apply to every
-            # slice, so one hard digit would block an otherwise better model.
-            tfma.MetricConfig(class_name="SparseCategoricalAccuracy", per_slice_thresholds=[
-                tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)]),
-            tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
-        ])],
+        metrics_specs=[
+            tfma.MetricsSpec(
+                metrics=[
+                    tfma.MetricConfig(class_name="ExampleCount"),
+                    # Thresholds on the overall slice only: a `threshold` would apply to every
+                    # slice, so one hard digit would block an otherwise better model.
+                    tfma.MetricConfig(
+                        class_name="SparseCategoricalAccuracy",
+                        per_slice_thresholds=[
+                            tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)
+                        ],
+                    ),
+                    tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
+                ]
+            )
+        ],
     )

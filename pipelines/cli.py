@@ -14,9 +14,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
-
 import warnings
+from collections.abc import Sequence
 
 from pipelines.keras_config import configure_keras
 
@@ -29,18 +28,34 @@ from pipelines.config import ConfigError, apply_overrides, describe  # noqa: E40
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="run a task pipeline locally (LocalDagRunner, SQLite metadata, Beam)",
-                       description="Run a task pipeline on this machine: Beam DirectRunner, ML Metadata in "
-                       "SQLite under --output-dir, blessed models pushed to <output-dir>/serving/<task>/<version>/.")
+    p = sub.add_parser(
+        "run",
+        help="run a task pipeline locally (LocalDagRunner, SQLite metadata, Beam)",
+        description="Run a task pipeline on this machine: Beam DirectRunner, ML Metadata in "
+        "SQLite under --output-dir, blessed models pushed to <output-dir>/serving/<task>/<version>/.",
+    )
     p.add_argument("task", choices=sorted(tasks.TASKS), help="which pipeline")
-    p.add_argument("--output-dir", default="outputs", help="root of pipeline outputs, metadata and serving "
-                   "models (default: ./outputs)")
+    p.add_argument(
+        "--output-dir",
+        default="outputs",
+        help="root of pipeline outputs, metadata and serving models (default: ./outputs)",
+    )
     p.add_argument("--data-dir", default=None, help="TFDS data directory (default: TFDS's, ~/tensorflow_datasets)")
-    p.add_argument("--download", action="store_true", help="let TFDS download the data set if it is not prepared "
-                   "(needs network; offline, use `tfx-keras data import`)")
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="let TFDS download the data set if it is not prepared "
+        "(needs network; offline, use `tfx-keras data import`)",
+    )
     p.add_argument("--epochs", type=int, default=None, help="training epochs (shortcut for --set training.epochs=N)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
-                   help="override a config field, e.g. training.batch_size=128 (repeatable; see `config TASK`)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a config field, e.g. training.batch_size=128 (repeatable; see `config TASK`)",
+    )
     p.add_argument("--workers", type=int, default=1, help="Beam DirectRunner workers (>1: multi-processing)")
     p.add_argument("--no-cache", action="store_true", help="re-execute every component")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
@@ -50,10 +65,13 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 def _add_data(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="import upstream raw files into a TFDS data_dir (offline), or make fixtures")
     data_sub = p.add_subparsers(dest="data_command", required=True, metavar="{import,fixture}")
-    imp = data_sub.add_parser("import", help="import upstream files of a data set (no network needed)",
-                              description="Read the upstream raw files (MNIST IDX .gz, CIFAR-10 binary batches), "
-                              "check them, and prepare the data set in a TFDS data_dir under its public name, so "
-                              "tfds.load('mnist') and the pipelines load it unchanged.")
+    imp = data_sub.add_parser(
+        "import",
+        help="import upstream files of a data set (no network needed)",
+        description="Read the upstream raw files (MNIST IDX .gz, CIFAR-10 binary batches), "
+        "check them, and prepare the data set in a TFDS data_dir under its public name, so "
+        "tfds.load('mnist') and the pipelines load it unchanged.",
+    )
     from components.tfds_import import IMPORTERS
 
     imp.add_argument("dataset", choices=sorted(IMPORTERS))
@@ -67,8 +85,9 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``tfx-keras``."""
-    parser = argparse.ArgumentParser(prog="tfx-keras", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="tfx-keras", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("list", help="list the task pipelines and whether their data is ready")
     cfg = sub.add_parser("config", help="print a task's configuration (every field --set can change)")
@@ -120,8 +139,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     task = tasks.TASKS[args.task]
     print(f"[tfx-keras] running the {args.task} pipeline; outputs under {os.path.abspath(args.output_dir)}")
     try:
-        summary = run_pipeline(args.task, task.create_pipeline, config, args.output_dir, workers=args.workers,
-                               enable_cache=not args.no_cache, verbose=args.verbose)
+        summary = run_pipeline(
+            args.task,
+            task.create_pipeline,
+            config,
+            args.output_dir,
+            workers=args.workers,
+            enable_cache=not args.no_cache,
+            verbose=args.verbose,
+        )
     except TFDSExampleGenError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -173,4 +199,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

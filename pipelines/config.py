@@ -39,15 +39,28 @@ class TrainingConfig:
 
     def __post_init__(self) -> None:
         _require(isinstance(self.epochs, int) and self.epochs >= 1, "training.epochs", self.epochs, "an integer >= 1")
-        _require(isinstance(self.batch_size, int) and self.batch_size >= 1, "training.batch_size",
-                 self.batch_size, "an integer >= 1")
-        _require(isinstance(self.shuffle_buffer, int) and self.shuffle_buffer >= 1, "training.shuffle_buffer",
-                 self.shuffle_buffer, "an integer >= 1")
+        _require(
+            isinstance(self.batch_size, int) and self.batch_size >= 1,
+            "training.batch_size",
+            self.batch_size,
+            "an integer >= 1",
+        )
+        _require(
+            isinstance(self.shuffle_buffer, int) and self.shuffle_buffer >= 1,
+            "training.shuffle_buffer",
+            self.shuffle_buffer,
+            "an integer >= 1",
+        )
         _require(0 < self.learning_rate < 10, "training.learning_rate", self.learning_rate, "in (0, 10)")
-        _require(self.steps_per_epoch is None or self.steps_per_epoch >= 1, "training.steps_per_epoch",
-                 self.steps_per_epoch, "None (full pass) or an integer >= 1")
-        _require(self.early_stopping_patience >= 0, "training.early_stopping_patience",
-                 self.early_stopping_patience, ">= 0")
+        _require(
+            self.steps_per_epoch is None or self.steps_per_epoch >= 1,
+            "training.steps_per_epoch",
+            self.steps_per_epoch,
+            "None (full pass) or an integer >= 1",
+        )
+        _require(
+            self.early_stopping_patience >= 0, "training.early_stopping_patience", self.early_stopping_patience, ">= 0"
+        )
         _require(self.reduce_lr_patience >= 0, "training.reduce_lr_patience", self.reduce_lr_patience, ">= 0")
         _require(0 < self.reduce_lr_factor < 1, "training.reduce_lr_factor", self.reduce_lr_factor, "in (0, 1)")
 
@@ -86,10 +99,18 @@ class DataConfig:
     download: bool = False
 
     def __post_init__(self) -> None:
-        _require(self.train_split in self.splits, "data.train_split", self.train_split,
-                 f"one of the split names {sorted(self.splits)}")
-        _require(self.eval_split in self.splits, "data.eval_split", self.eval_split,
-                 f"one of the split names {sorted(self.splits)}")
+        _require(
+            self.train_split in self.splits,
+            "data.train_split",
+            self.train_split,
+            f"one of the split names {sorted(self.splits)}",
+        )
+        _require(
+            self.eval_split in self.splits,
+            "data.eval_split",
+            self.eval_split,
+            f"one of the split names {sorted(self.splits)}",
+        )
 
 
 T = TypeVar("T")
@@ -155,7 +176,9 @@ def _set(obj: Any, parts: list[str], value: str, full: str) -> Any:
             raise ConfigError(f"{full!r}: {parts[0]} has no sub-fields")
         return dataclasses.replace(obj, **{parts[0]: _set(current, parts[1:], value, full)})
     if dataclasses.is_dataclass(current):
-        raise ConfigError(f"{full!r} is a section; set one of its fields, e.g. {full}.{dataclasses.fields(current)[0].name}=...")
+        raise ConfigError(
+            f"{full!r} is a section; set one of its fields, e.g. {full}.{dataclasses.fields(current)[0].name}=..."
+        )
     hints = typing.get_type_hints(type(obj))
     return dataclasses.replace(obj, **{parts[0]: _convert(value, hints.get(field.name, str), full)})
 

@@ -26,8 +26,17 @@ from ml_metadata.proto import metadata_store_pb2  # noqa: E402
 from tfx import v1 as tfx  # noqa: E402
 from tfx.orchestration import metadata as tfx_metadata  # noqa: E402
 
-COMPONENT_ORDER = ["TFDSExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
-                   "latest_blessed_model_resolver", "Evaluator", "AtomicPusher"]
+COMPONENT_ORDER = [
+    "TFDSExampleGen",
+    "StatisticsGen",
+    "SchemaGen",
+    "ExampleValidator",
+    "Transform",
+    "Trainer",
+    "latest_blessed_model_resolver",
+    "Evaluator",
+    "AtomicPusher",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,13 +83,13 @@ class _Progress(py_logging.Filter):
     def filter(self, record: py_logging.LogRecord) -> bool:
         message = record.getMessage()
         if message.startswith("Component ") and message.endswith(" is running."):
-            self.current = message[len("Component "):-len(" is running.")]
+            self.current = message[len("Component ") : -len(" is running.")]
             self.started[self.current] = time.time()
             self.printer(f"[pipeline] {self.current:32s} running ...")
         elif message.startswith("A cached execution") and self.current:
             self.cached.add(self.current)
         elif message.startswith("Component ") and message.endswith(" is finished."):
-            node = message[len("Component "):-len(" is finished.")]
+            node = message[len("Component ") : -len(" is finished.")]
             seconds = time.time() - self.started.get(node, time.time())
             state = "cached" if node in self.cached else "done"
             self.printer(f"[pipeline] {node:32s} {state} in {seconds:6.1f}s")
@@ -151,8 +160,11 @@ def summarize(metadata_path: str, pipeline_name: str, wall_seconds: float = 0.0)
 
     outputs: dict[str, list[metadata_store_pb2.Artifact]] = {}
     events = store.get_events_by_execution_ids([e.id for e in executions])
-    out_ids = {ev.artifact_id: node_of.get(ev.execution_id, "") for ev in events
-               if ev.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.PENDING_OUTPUT)}
+    out_ids = {
+        ev.artifact_id: node_of.get(ev.execution_id, "")
+        for ev in events
+        if ev.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.PENDING_OUTPUT)
+    }
     for artifact in store.get_artifacts_by_id(list(out_ids)):
         outputs.setdefault(out_ids[artifact.id], []).append(artifact)
 
@@ -183,9 +195,18 @@ def summarize(metadata_path: str, pipeline_name: str, wall_seconds: float = 0.0)
             elif kind == "ModelRun":
                 artifacts["report"] = os.path.join(artifact.uri, "report")
                 artifacts["tensorboard"] = os.path.join(artifact.uri, "logs")
-    return RunSummary(task=pipeline_name, run_id=run.name, wall_seconds=wall_seconds, components=components,
-                      metrics=metrics, blessed=blessed, pushed=bool(pushed), pushed_destination=destination,
-                      artifacts=artifacts, validation_failures=failures)
+    return RunSummary(
+        task=pipeline_name,
+        run_id=run.name,
+        wall_seconds=wall_seconds,
+        components=components,
+        metrics=metrics,
+        blessed=blessed,
+        pushed=bool(pushed),
+        pushed_destination=destination,
+        artifacts=artifacts,
+        validation_failures=failures,
+    )
 
 
 def read_overall_metrics(evaluation_uri: str) -> dict[str, float]:
@@ -215,22 +236,37 @@ def read_validation_failures(evaluation_uri: str) -> list[str]:
         return []
     lines = []
     for per_slice in result.metric_validations_per_slice:
-        where = ", ".join(f"{k.column}={k.int64_value or k.float_value or k.bytes_value.decode()}"
-                          for k in per_slice.slice_key.single_slice_keys) or "overall"
+        where = (
+            ", ".join(
+                f"{k.column}={k.int64_value or k.float_value or k.bytes_value.decode()}"
+                for k in per_slice.slice_key.single_slice_keys
+            )
+            or "overall"
+        )
         for failure in per_slice.failures:
             threshold = failure.metric_threshold
             if threshold.HasField("change_threshold"):
                 rule = "change vs. the last blessed model " + str(threshold.change_threshold).replace("\n", " ").strip()
             else:
                 rule = str(threshold.value_threshold).replace("\n", " ").strip()
-            lines.append(f"{failure.metric_key.name} = {failure.metric_value.double_value.value:.4f} on {where} "
-                         f"({'is_diff: ' if failure.metric_key.is_diff else ''}{rule})")
+            lines.append(
+                f"{failure.metric_key.name} = {failure.metric_value.double_value.value:.4f} on {where} "
+                f"({'is_diff: ' if failure.metric_key.is_diff else ''}{rule})"
+            )
     return lines
 
 
-def run_pipeline(task: str, pipeline_factory: Callable[..., Any], config: Any, output_dir: str, workers: int = 1,
-                 enable_cache: bool = True, quiet: bool = False, verbose: bool = False,
-                 extra_beam_args: Sequence[str] = ()) -> RunSummary:
+def run_pipeline(
+    task: str,
+    pipeline_factory: Callable[..., Any],
+    config: Any,
+    output_dir: str,
+    workers: int = 1,
+    enable_cache: bool = True,
+    quiet: bool = False,
+    verbose: bool = False,
+    extra_beam_args: Sequence[str] = (),
+) -> RunSummary:
     """Build and run ``task``'s pipeline locally; return what happened.
 
     Args:
@@ -254,8 +290,9 @@ def run_pipeline(task: str, pipeline_factory: Callable[..., Any], config: Any, o
         beam_pipeline_args=[*beam_args(workers), *extra_beam_args],
         enable_cache=enable_cache,
     )
-    progress = _Progress(printer=(lambda _line: None) if quiet else (lambda line: print(line, flush=True)),
-                         verbose=verbose)
+    progress = _Progress(
+        printer=(lambda _line: None) if quiet else (lambda line: print(line, flush=True)), verbose=verbose
+    )
     absl_logger = absl_logging.get_absl_logger()
     previous_level = absl_logger.level
     absl_logger.setLevel(py_logging.INFO)

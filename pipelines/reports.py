@@ -1,5 +1,6 @@
-"""Pictures a user looks at after a run: model diagram, training curves,
-confusion matrix, per-class accuracy and a grid of sample images.
+"""Pictures a user looks at after a run.
+
+Model diagram, training curves, confusion matrix, per-class accuracy and a grid of sample images.
 
 Everything is written with matplotlib's Agg backend (no screen needed) into a
 ``report/`` folder of the Trainer's model-run artifact, with a
@@ -48,7 +49,7 @@ def plot_training_curves(history: Mapping[str, Sequence[float]], path: str) -> s
     cols = min(3, len(metrics))
     rows = int(np.ceil(len(metrics) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.2 * rows), squeeze=False)
-    for ax, metric in zip(axes.flat, metrics):
+    for ax, metric in zip(axes.flat, metrics, strict=False):
         for key, style in ((metric, "-o"), (f"val_{metric}", "--s")):
             if key in history:
                 ax.plot(range(1, len(history[key]) + 1), history[key], style, ms=3, label=key)
@@ -56,7 +57,7 @@ def plot_training_curves(history: Mapping[str, Sequence[float]], path: str) -> s
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    for ax in list(axes.flat)[len(metrics):]:
+    for ax in list(axes.flat)[len(metrics) :]:
         ax.axis("off")
     fig.suptitle("Training curves")
     return _save(fig, path)
@@ -79,8 +80,15 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], path: 
     threshold = matrix.max() / 2 if matrix.size else 0
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7,
-                    color="white" if matrix[i, j] > threshold else "black")
+            ax.text(
+                j,
+                i,
+                str(matrix[i, j]),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if matrix[i, j] > threshold else "black",
+            )
     ax.set_title(title)
     return _save(fig, path)
 
@@ -101,8 +109,9 @@ def plot_per_class_accuracy(matrix: np.ndarray, class_names: Sequence[str], path
     return _save(fig, path)
 
 
-def plot_samples(images: np.ndarray, true: Sequence[str], predicted: Sequence[str] | None, path: str,
-                 title: str) -> str:
+def plot_samples(
+    images: np.ndarray, true: Sequence[str], predicted: Sequence[str] | None, path: str, title: str
+) -> str:
     """Grid of images with their true (and predicted) labels; wrong predictions in red."""
     n = len(images)
     cols = min(8, n)
@@ -118,15 +127,23 @@ def plot_samples(images: np.ndarray, true: Sequence[str], predicted: Sequence[st
             ax.set_title(str(true[i]), fontsize=8)
         else:
             ok = predicted[i] == true[i]
-            ax.set_title(f"{predicted[i]} ({true[i]})" if not ok else str(true[i]), fontsize=8,
-                         color="black" if ok else "red")
+            ax.set_title(
+                f"{predicted[i]} ({true[i]})" if not ok else str(true[i]), fontsize=8, color="black" if ok else "red"
+            )
     fig.suptitle(title, fontsize=10)
     return _save(fig, path)
 
 
-def write_classification_report(report_dir: str, model: Any, history: Mapping[str, Sequence[float]],
-                                images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray,
-                                class_names: Sequence[str], split_name: str = "eval") -> dict[str, Any]:
+def write_classification_report(
+    report_dir: str,
+    model: Any,
+    history: Mapping[str, Sequence[float]],
+    images: np.ndarray,
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    class_names: Sequence[str],
+    split_name: str = "eval",
+) -> dict[str, Any]:
     """Write all pictures of a single-label classifier and ``metrics.json``; return the metrics.
 
     Args:
@@ -148,20 +165,30 @@ def write_classification_report(report_dir: str, model: Any, history: Mapping[st
         "examples": int(len(labels)),
         "accuracy": float((predictions == labels).mean()) if len(labels) else 0.0,
         "per_class_accuracy": {
-            class_names[i]: float(matrix[i, i] / totals[i]) if totals[i] else None for i in range(num_classes)},
+            class_names[i]: float(matrix[i, i] / totals[i]) if totals[i] else None for i in range(num_classes)
+        },
         "confusion_matrix": matrix.tolist(),
         "class_names": list(class_names),
     }
     files = {
         "model_diagram": plot_model_diagram(model, os.path.join(report_dir, "model.png")),
         "training_curves": plot_training_curves(history, os.path.join(report_dir, "training_curves.png")),
-        "confusion_matrix": plot_confusion_matrix(matrix, class_names, os.path.join(report_dir, "confusion_matrix.png"),
-                                                  f"Confusion matrix ({split_name}, accuracy {metrics['accuracy']:.4f})"),
-        "per_class_accuracy": plot_per_class_accuracy(matrix, class_names,
-                                                      os.path.join(report_dir, "per_class_accuracy.png")),
-        "samples": plot_samples(images[:32], [class_names[i] for i in labels[:32]],
-                                [class_names[i] for i in predictions[:32]], os.path.join(report_dir, "samples.png"),
-                                f"{split_name} samples: predicted (true); wrong in red"),
+        "confusion_matrix": plot_confusion_matrix(
+            matrix,
+            class_names,
+            os.path.join(report_dir, "confusion_matrix.png"),
+            f"Confusion matrix ({split_name}, accuracy {metrics['accuracy']:.4f})",
+        ),
+        "per_class_accuracy": plot_per_class_accuracy(
+            matrix, class_names, os.path.join(report_dir, "per_class_accuracy.png")
+        ),
+        "samples": plot_samples(
+            images[:32],
+            [class_names[i] for i in labels[:32]],
+            [class_names[i] for i in predictions[:32]],
+            os.path.join(report_dir, "samples.png"),
+            f"{split_name} samples: predicted (true); wrong in red",
+        ),
     }
     metrics["files"] = {k: v for k, v in files.items() if v}
     with tf.io.gfile.GFile(os.path.join(report_dir, "metrics.json"), "w") as f:

@@ -34,6 +34,10 @@ def _load(path: str) -> Any:
 
 
 TASKS: dict[str, Task] = {
-    "mnist": Task("mnist", "MNIST digits, baseline CNN (TFDS mnist)",
-                  "pipelines.mnist.config:MnistConfig", "pipelines.mnist.pipeline:create_pipeline"),
+    "mnist": Task(
+        "mnist",
+        "MNIST digits, baseline CNN (TFDS mnist)",
+        "pipelines.mnist.config:MnistConfig",
+        "pipelines.mnist.pipeline:create_pipeline",
+    ),
 }

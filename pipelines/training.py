@@ -31,10 +31,16 @@ def training_config(fn_args: FnArgs) -> TrainingConfig:
     return TrainingConfig.from_json((fn_args.custom_config or {})[TRAINING_CONFIG_KEY])
 
 
-def make_dataset(file_pattern: str | Sequence[str], tf_transform_output: tft.TFTransformOutput,
-                 inputs: Mapping[str, str], labels: Mapping[str, str], batch_size: int,
-                 shuffle_buffer: int | None = None, seed: int | None = None,
-                 cache: bool = True) -> tf.data.Dataset:
+def make_dataset(
+    file_pattern: str | Sequence[str],
+    tf_transform_output: tft.TFTransformOutput,
+    inputs: Mapping[str, str],
+    labels: Mapping[str, str],
+    batch_size: int,
+    shuffle_buffer: int | None = None,
+    seed: int | None = None,
+    cache: bool = True,
+) -> tf.data.Dataset:
     """Read transformed examples as ``(inputs dict, labels dict)`` batches.
 
     Args:
@@ -58,8 +64,7 @@ def make_dataset(file_pattern: str | Sequence[str], tf_transform_output: tft.TFT
     wanted = {**{k: spec[k] for k in inputs.values()}, **{k: spec[k] for k in labels.values()}}
 
     def split(batch: dict[str, tf.Tensor]) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
-        return ({name: batch[key] for name, key in inputs.items()},
-                {name: batch[key] for name, key in labels.items()})
+        return ({name: batch[key] for name, key in inputs.items()}, {name: batch[key] for name, key in labels.items()})
 
     ds = tf.data.TFRecordDataset(files, compression_type="GZIP", num_parallel_reads=tf.data.AUTOTUNE)
     ds = ds.batch(256).map(lambda x: tf.io.parse_example(x, wanted), num_parallel_calls=tf.data.AUTOTUNE).unbatch()
@@ -86,19 +91,26 @@ class EpochLogger(keras.callbacks.Callback):
 def standard_callbacks(config: TrainingConfig, model_run_dir: str, monitor: str = "val_loss") -> list[Any]:
     """EarlyStopping (restoring the best weights), ReduceLROnPlateau, ModelCheckpoint and TensorBoard."""
     return [
-        keras.callbacks.EarlyStopping(monitor=monitor, patience=config.early_stopping_patience,
-                                      restore_best_weights=True, verbose=1),
-        keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=config.reduce_lr_factor,
-                                          patience=config.reduce_lr_patience, min_lr=1e-6, verbose=1),
-        keras.callbacks.ModelCheckpoint(os.path.join(model_run_dir, "checkpoints", "best.weights.h5"),
-                                        monitor=monitor, save_best_only=True, save_weights_only=True),
+        keras.callbacks.EarlyStopping(
+            monitor=monitor, patience=config.early_stopping_patience, restore_best_weights=True, verbose=1
+        ),
+        keras.callbacks.ReduceLROnPlateau(
+            monitor=monitor, factor=config.reduce_lr_factor, patience=config.reduce_lr_patience, min_lr=1e-6, verbose=1
+        ),
+        keras.callbacks.ModelCheckpoint(
+            os.path.join(model_run_dir, "checkpoints", "best.weights.h5"),
+            monitor=monitor,
+            save_best_only=True,
+            save_weights_only=True,
+        ),
         keras.callbacks.TensorBoard(log_dir=os.path.join(model_run_dir, "logs"), update_freq="epoch"),
         EpochLogger(config.epochs),
     ]
 
 
-def fit(model: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.data.Dataset, config: TrainingConfig,
-        model_run_dir: str) -> keras.callbacks.History:
+def fit(
+    model: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.data.Dataset, config: TrainingConfig, model_run_dir: str
+) -> keras.callbacks.History:
     """Fit ``model`` with the standard callbacks; write ``history.json`` into ``model_run_dir``."""
     require_keras2()
     keras.utils.set_random_seed(config.seed)
@@ -111,9 +123,12 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.data.Dataset,
         verbose=2,
     )
     tf.io.gfile.makedirs(model_run_dir)
-    record = {"history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
-              "epochs_run": len(history.epoch), "keras_version": keras_version(),
-              "config": json.loads(config.to_json())}
+    record = {
+        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+        "epochs_run": len(history.epoch),
+        "keras_version": keras_version(),
+        "config": json.loads(config.to_json()),
+    }
     with tf.io.gfile.GFile(os.path.join(model_run_dir, "history.json"), "w") as f:
         json.dump(record, f, indent=2)
     return history

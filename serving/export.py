@@ -35,10 +35,16 @@ def classification_outputs(probabilities: tf.Tensor, class_names: Sequence[str] 
     return outputs
 
 
-def export_model(model: keras.Model, tf_transform_output: tft.TFTransformOutput, serving_dir: str,
-                 inputs: Mapping[str, str], label_keys: Sequence[str],
-                 raw_signature: Mapping[str, tf.TensorSpec], raw_to_features: RawToFeatures,
-                 postprocess: PostProcess) -> None:
+def export_model(
+    model: keras.Model,
+    tf_transform_output: tft.TFTransformOutput,
+    serving_dir: str,
+    inputs: Mapping[str, str],
+    label_keys: Sequence[str],
+    raw_signature: Mapping[str, tf.TensorSpec],
+    raw_to_features: RawToFeatures,
+    postprocess: PostProcess,
+) -> None:
     """Save ``model`` with the Transform graph and both signatures.
 
     Args:
@@ -68,11 +74,19 @@ def export_model(model: keras.Model, tf_transform_output: tft.TFTransformOutput,
     names = sorted(raw_signature)
 
     def serve_raw(*tensors: tf.Tensor) -> dict[str, tf.Tensor]:
-        return predict(raw_to_features(dict(zip(names, tensors))))
+        return predict(raw_to_features(dict(zip(names, tensors, strict=True))))
 
-    raw_fn = tf.function(serve_raw, input_signature=[
-        tf.TensorSpec(shape=raw_signature[n].shape, dtype=raw_signature[n].dtype, name=n) for n in names])
-    model.save(serving_dir, save_format="tf", signatures={
-        EXAMPLE_SIGNATURE: serve_examples.get_concrete_function(),
-        RAW_SIGNATURE: raw_fn.get_concrete_function(),
-    })
+    raw_fn = tf.function(
+        serve_raw,
+        input_signature=[
+            tf.TensorSpec(shape=raw_signature[n].shape, dtype=raw_signature[n].dtype, name=n) for n in names
+        ],
+    )
+    model.save(
+        serving_dir,
+        save_format="tf",
+        signatures={
+            EXAMPLE_SIGNATURE: serve_examples.get_concrete_function(),
+            RAW_SIGNATURE: raw_fn.get_concrete_function(),
+        },
+    )

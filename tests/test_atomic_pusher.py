@@ -77,8 +77,10 @@ def _artifact(kind: type, artifact_id: int, **props: int) -> object:
 
 def test_baseline_is_the_latest_blessed_model_other_than_the_candidate() -> None:
     models = [_artifact(standard_artifacts.Model, i) for i in (1, 2, 3)]
-    blessings = [_artifact(standard_artifacts.ModelBlessing, 10 + i, current_model_id=i, blessed=b)
-                 for i, b in ((1, 1), (2, 1), (3, 0))]
+    blessings = [
+        _artifact(standard_artifacts.ModelBlessing, 10 + i, current_model_id=i, blessed=b)
+        for i, b in ((1, 1), (2, 1), (3, 0))
+    ]
     # Model 3 was not blessed: the baseline is model 2.
     result = select_baseline(models, blessings, candidates=[models[2]])
     assert [m.id for m in result["model"]] == [2] and [b.id for b in result["model_blessing"]] == [12]

@@ -12,8 +12,9 @@ from pipelines.cli import main
 
 
 def test_help_lists_the_commands() -> None:
-    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "--help"], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "--help"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0
     for command in ("list", "config", "info", "run", "data"):
         assert command in result.stdout
@@ -41,8 +42,9 @@ def test_missing_data_set_offline_names_the_fix(tmp_path: Path, capsys: pytest.C
 
 def test_data_fixture_then_import(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["data", "fixture", "mnist", "--out", str(tmp_path / "raw")]) == 0
-    assert main(["data", "import", "mnist", "--source", str(tmp_path / "raw"), "--data-dir",
-                 str(tmp_path / "tfds")]) == 0
+    assert (
+        main(["data", "import", "mnist", "--source", str(tmp_path / "raw"), "--data-dir", str(tmp_path / "tfds")]) == 0
+    )
     assert "train    200 examples" in capsys.readouterr().out
 
 

@@ -9,10 +9,17 @@ from pipelines.mnist.config import MnistConfig
 
 
 def test_overrides_convert_types_and_nest() -> None:
-    config = apply_overrides(MnistConfig(), ["training.epochs=3", "training.learning_rate=0.01",
-                                             "training.steps_per_epoch=none", "data.download=true",
-                                             'data.splits={"train": "train[:50]", "eval": "test"}',
-                                             "eval.min_accuracy=0.5"])
+    config = apply_overrides(
+        MnistConfig(),
+        [
+            "training.epochs=3",
+            "training.learning_rate=0.01",
+            "training.steps_per_epoch=none",
+            "data.download=true",
+            'data.splits={"train": "train[:50]", "eval": "test"}',
+            "eval.min_accuracy=0.5",
+        ],
+    )
     assert config.training.epochs == 3 and config.training.learning_rate == 0.01
     assert config.training.steps_per_epoch is None and config.data.download is True
     assert dict(config.data.splits) == {"train": "train[:50]", "eval": "test"}

@@ -23,30 +23,37 @@ def test_this_process_uses_keras_2() -> None:
 
 
 def test_cli_reports_keras_2() -> None:
-    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "info"], capture_output=True, text=True,
-                            env={k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "info"],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"},
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert "tf.keras    2." in result.stdout
 
 
 @pytest.mark.parametrize("module", ["pipelines.mnist.trainer", "pipelines.mnist.preprocessing"])
 def test_entry_point_modules_see_keras_2_after_configure(module: str) -> None:
-    code = ("from pipelines.keras_config import configure_keras, require_keras2, keras_version; configure_keras(); "
-            f"import {module}; require_keras2(); print(keras_version())")
+    code = (
+        "from pipelines.keras_config import configure_keras, require_keras2, keras_version; configure_keras(); "
+        f"import {module}; require_keras2(); print(keras_version())"
+    )
     result = _run(code, env_value=None)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().startswith("2.")
 
 
 def test_keras_3_is_refused_with_a_clear_message() -> None:
-    code = ("import tensorflow as tf; from pipelines.mnist.preprocessing import preprocessing_fn; "
-            "preprocessing_fn({})")
+    code = "import tensorflow as tf; from pipelines.mnist.preprocessing import preprocessing_fn; preprocessing_fn({})"
     result = _run(code, env_value="0")
     assert result.returncode != 0
     assert "KerasVersionError" in result.stderr and "TF_USE_LEGACY_KERAS=1" in result.stderr
 
 
 def test_configure_after_tensorflow_import_is_refused() -> None:
-    result = _run("import tensorflow; from pipelines.keras_config import configure_keras; configure_keras()",
-                  env_value=None)
+    result = _run(
+        "import tensorflow; from pipelines.keras_config import configure_keras; configure_keras()", env_value=None
+    )
     assert result.returncode != 0 and "imported before TF_USE_LEGACY_KERAS=1" in result.stderr

@@ -18,8 +18,17 @@ def test_components_and_settings(mnist_data_dir: str, tmp_path: Path) -> None:
     config = apply_overrides(MnistConfig(), [f"data.data_dir={mnist_data_dir}", "training.epochs=7"])
     pipeline = create_pipeline(config, str(tmp_path / "root"), str(tmp_path / "serving"))
     by_id = {c.id: c for c in pipeline.components}
-    assert list(by_id) == ["TFDSExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform",
-                           "Trainer", "latest_blessed_model_resolver", "Evaluator", "AtomicPusher"]
+    assert list(by_id) == [
+        "TFDSExampleGen",
+        "StatisticsGen",
+        "SchemaGen",
+        "ExampleValidator",
+        "Transform",
+        "Trainer",
+        "latest_blessed_model_resolver",
+        "Evaluator",
+        "AtomicPusher",
+    ]
     # Code is reached by dotted module path, never by a file path.
     assert by_id["Transform"].exec_properties["preprocessing_fn"] == "pipelines.mnist.preprocessing.preprocessing_fn"
     assert by_id["Transform"].exec_properties.get("module_file") is None

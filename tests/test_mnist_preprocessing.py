@@ -18,10 +18,14 @@ def test_pixels_scaled_and_label_one_hot(tmp_path: Path) -> None:
         image = np.full(784, value, dtype=np.int64)
         image[0] = 255 - value
         rows.append({"image": image.tolist(), "label": [label]})
-    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec({
-        "image": tf.io.FixedLenFeature([784], tf.int64),
-        "label": tf.io.FixedLenFeature([1], tf.int64),
-    }))
+    metadata = dataset_metadata.DatasetMetadata(
+        schema_utils.schema_from_feature_spec(
+            {
+                "image": tf.io.FixedLenFeature([784], tf.int64),
+                "label": tf.io.FixedLenFeature([1], tf.int64),
+            }
+        )
+    )
     with tft_beam.Context(temp_dir=str(tmp_path)):
         (transformed, _), _ = (rows, metadata) | tft_beam.AnalyzeAndTransformDataset(preprocessing_fn)
     by_label = {int(np.argmax(r["label_xf"])): r for r in transformed}

@@ -21,8 +21,15 @@ def test_classification_report_writes_pictures_and_metrics(tmp_path: Path) -> No
     labels = np.array([0, 1, 2, 2, 1, 0, 2, 2])
     probabilities = np.eye(3)[[0, 1, 2, 1, 1, 0, 2, 0]] * 0.9 + 0.1 / 3
     history = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.5, 0.8], "val_accuracy": [0.4, 0.7]}
-    metrics = reports.write_classification_report(str(tmp_path), build_mnist_cnn(num_classes=3), history,
-                                                  rng.random((8, 28, 28, 1)), labels, probabilities, ["a", "b", "c"])
+    metrics = reports.write_classification_report(
+        str(tmp_path),
+        build_mnist_cnn(num_classes=3),
+        history,
+        rng.random((8, 28, 28, 1)),
+        labels,
+        probabilities,
+        ["a", "b", "c"],
+    )
     assert metrics["accuracy"] == 6 / 8
     assert metrics["per_class_accuracy"] == {"a": 1.0, "b": 1.0, "c": 0.5}
     assert metrics["confusion_matrix"] == [[2, 0, 0], [0, 2, 0], [1, 1, 2]]

@@ -23,8 +23,9 @@ SPLITS = {"train": "train[:90%]", "eval": "train[90%:]", "test": "test"}
 def test_zero_label_is_kept_and_arrays_are_flattened() -> None:
     image = np.zeros((2, 3, 1), dtype=np.uint8)
     image[1, 2, 0] = 7
-    example = tfds_executor.to_tf_example({"image": image, "label": np.int64(0), "score": np.float32(0.0),
-                                           "name": b"", "meta": {"id": np.int64(0)}})
+    example = tfds_executor.to_tf_example(
+        {"image": image, "label": np.int64(0), "score": np.float32(0.0), "name": b"", "meta": {"id": np.int64(0)}}
+    )
     feature = example.features.feature
     assert list(feature["label"].int64_list.value) == [0]
     assert list(feature["score"].float_list.value) == [0.0]
@@ -79,12 +80,17 @@ def test_executor_writes_exactly_the_tfds_examples_of_each_split(mnist_data_dir:
     for split, expression in SPLITS.items():
         written = _read_split(artifact.uri, split)
         sizes[split] = len(written)
-        expected = [tfds_executor.to_tf_example(e).SerializeToString(deterministic=True)
-                    for e in tfds.as_numpy(tfds.builder("mnist", data_dir=mnist_data_dir).as_dataset(split=expression))]
+        expected = [
+            tfds_executor.to_tf_example(e).SerializeToString(deterministic=True)
+            for e in tfds.as_numpy(tfds.builder("mnist", data_dir=mnist_data_dir).as_dataset(split=expression))
+        ]
         got = [e.SerializeToString(deterministic=True) for e in written]
         assert collections.Counter(got) == collections.Counter(expected)
-        labels = [decoded for e in written
-                  for decoded in tfds_executor.decode_feature(e, "label", metadata).reshape(-1).tolist()]
+        labels = [
+            decoded
+            for e in written
+            for decoded in tfds_executor.decode_feature(e, "label", metadata).reshape(-1).tolist()
+        ]
         assert 0 in labels  # zeros survive
     assert sizes == {"train": 180, "eval": 20, "test": 50}
 

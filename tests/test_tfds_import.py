@@ -74,8 +74,8 @@ def test_mnist_import_loads_under_the_public_name(mnist_raw_dir: str, mnist_data
     assert builder.info.features["label"].num_classes == 10
     expected = tfds_import.read_mnist_split(Path(mnist_raw_dir), "test")
     loaded = list(tfds_import.read_back("mnist", mnist_data_dir, "test"))
-    by_key = sorted(((e["label"], e["image"].tobytes()) for e in loaded))
-    assert by_key == sorted(zip(expected.labels.tolist(), (i.tobytes() for i in expected.images)))
+    by_key = sorted((e["label"], e["image"].tobytes()) for e in loaded)
+    assert by_key == sorted(zip(expected.labels.tolist(), (i.tobytes() for i in expected.images), strict=True))
 
 
 def test_import_refuses_to_overwrite(mnist_raw_dir: str, tmp_path: Path) -> None:

@@ -78,8 +78,15 @@ def _prepared_info(dataset: str, version: str | None, data_dir: str | None) -> t
     if not builder.is_prepared():
         return None, ""
     shard_lengths = {k: list(v.shard_lengths) for k, v in builder.info.splits.items()}
-    blob = json.dumps([str(builder.version), builder.data_dir, shard_lengths,
-                       {k: v.num_bytes for k, v in builder.info.splits.items()}], sort_keys=True)
+    blob = json.dumps(
+        [
+            str(builder.version),
+            builder.data_dir,
+            shard_lengths,
+            {k: v.num_bytes for k, v in builder.info.splits.items()},
+        ],
+        sort_keys=True,
+    )
     return builder.info.splits, hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -95,8 +102,14 @@ class TFDSExampleGen(QueryBasedExampleGen):
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
-    def __init__(self, dataset: str, splits: Mapping[str, str], version: str | None = None,
-                 data_dir: str | None = None, download: bool = False) -> None:
+    def __init__(
+        self,
+        dataset: str,
+        splits: Mapping[str, str],
+        version: str | None = None,
+        data_dir: str | None = None,
+        download: bool = False,
+    ) -> None:
         """Checks the arguments and builds the component.
 
         Args:
@@ -125,8 +138,15 @@ class TFDSExampleGen(QueryBasedExampleGen):
         options = struct_pb2.Struct()
         # The fingerprint of the prepared files is part of the execution properties,
         # so re-importing different data invalidates the cache; unchanged data is cached.
-        options.update({"dataset": dataset, "version": version or "", "data_dir": data_dir or "",
-                        "download": download, "fingerprint": fingerprint})
+        options.update(
+            {
+                "dataset": dataset,
+                "version": version or "",
+                "data_dir": data_dir or "",
+                "download": download,
+                "fingerprint": fingerprint,
+            }
+        )
         custom_config = example_gen_pb2.CustomConfig()
         custom_config.custom_config.Pack(options)
         input_config = example_gen_pb2.Input(

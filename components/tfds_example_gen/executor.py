@@ -71,8 +71,11 @@ def missing_dataset_message(dataset: str, data_dir: str) -> str:
         "mnist": "tfx-keras data import mnist --source DIR_WITH_IDX_GZ_FILES",
         "cifar10": "tfx-keras data import cifar10 --source cifar-10-binary.tar.gz",
     }.get(dataset)
-    fix = f"import the upstream files offline with `{hint} --data-dir {data_dir}`" if hint else (
-        "prepare it there with tensorflow_datasets")
+    fix = (
+        f"import the upstream files offline with `{hint} --data-dir {data_dir}`"
+        if hint
+        else ("prepare it there with tensorflow_datasets")
+    )
     return (
         f"TFDS data set '{dataset}' is not prepared in {data_dir}. Either {fix}, or allow TensorFlow "
         "Datasets to download it (--download; needs network access)."
@@ -165,8 +168,11 @@ def decode_feature(example: tf.train.Example, key: str, metadata: Mapping[str, A
 @beam.ptransform_fn
 @beam.typehints.with_input_types(beam.Pipeline)
 @beam.typehints.with_output_types(tf.train.Example)
-def _TFDSToExample(pipeline: beam.Pipeline, exec_properties: dict[str, Any],  # noqa: N802 (Beam style)
-                   split_pattern: str) -> beam.pvalue.PCollection:
+def _TFDSToExample(
+    pipeline: beam.Pipeline,
+    exec_properties: dict[str, Any],  # noqa: N802 (Beam style)
+    split_pattern: str,
+) -> beam.pvalue.PCollection:
     """Read the TFDS split expression ``split_pattern`` and convert each example."""
     import tensorflow_datasets as tfds
 
@@ -186,8 +192,12 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         """Return the PTransform that reads one TFDS split expression."""
         return _TFDSToExample
 
-    def Do(self, input_dict: dict[str, list[Any]], output_dict: dict[str, list[Any]],  # noqa: N802
-           exec_properties: dict[str, Any]) -> None:
+    def Do(
+        self,
+        input_dict: dict[str, list[Any]],
+        output_dict: dict[str, list[Any]],  # noqa: N802
+        exec_properties: dict[str, Any],
+    ) -> None:
         """Write the splits, then the feature metadata beside them."""
         options = unpack_options(exec_properties)
         builder = load_builder(options)  # fail here, before Beam starts, if the data is missing

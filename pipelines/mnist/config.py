@@ -18,9 +18,11 @@ CLASS_NAMES = tuple(str(i) for i in range(NUM_CLASSES))
 class MnistConfig:
     """Everything that defines an MNIST pipeline run. Defaults reach >= 99% test accuracy."""
 
-    data: DataConfig = dataclasses.field(default_factory=lambda: DataConfig(
-        dataset="mnist",
-        splits={"train": "train[:90%]", "eval": "train[90%:]", "test": "test"},
-    ))
+    data: DataConfig = dataclasses.field(
+        default_factory=lambda: DataConfig(
+            dataset="mnist",
+            splits={"train": "train[:90%]", "eval": "train[90%:]", "test": "test"},
+        )
+    )
     training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
     eval: EvalConfig = dataclasses.field(default_factory=lambda: EvalConfig(min_accuracy=0.98))

@@ -13,10 +13,15 @@ from pipelines.base import accuracy_eval_config, standard_components
 from pipelines.mnist.config import LABEL_KEY, TASK, MnistConfig
 
 
-def create_pipeline(config: MnistConfig, pipeline_root: str, serving_root: str,
-                    metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
-                    beam_pipeline_args: Sequence[str] | None = None, enable_cache: bool = True,
-                    pipeline_name: str = TASK) -> tfx.dsl.Pipeline:
+def create_pipeline(
+    config: MnistConfig,
+    pipeline_root: str,
+    serving_root: str,
+    metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
+    beam_pipeline_args: Sequence[str] | None = None,
+    enable_cache: bool = True,
+    pipeline_name: str = TASK,
+) -> tfx.dsl.Pipeline:
     """Build the MNIST pipeline.
 
     Args:
@@ -29,8 +34,13 @@ def create_pipeline(config: MnistConfig, pipeline_root: str, serving_root: str,
         pipeline_name: name in ML Metadata.
     """
     data = config.data
-    example_gen = TFDSExampleGen(dataset=data.dataset, splits=dict(data.splits), version=data.version,
-                                 data_dir=data.data_dir, download=data.download)
+    example_gen = TFDSExampleGen(
+        dataset=data.dataset,
+        splits=dict(data.splits),
+        version=data.version,
+        data_dir=data.data_dir,
+        download=data.download,
+    )
     components = standard_components(
         example_gen,
         preprocessing_fn="pipelines.mnist.preprocessing.preprocessing_fn",

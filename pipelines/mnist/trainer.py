@@ -49,8 +49,15 @@ def run_fn(fn_args: FnArgs) -> None:
     require_keras2()
     config = training.training_config(fn_args)
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
-    train_ds = training.make_dataset(fn_args.train_files, tft_output, INPUTS, LABELS, config.batch_size,
-                                     shuffle_buffer=config.shuffle_buffer, seed=config.seed)
+    train_ds = training.make_dataset(
+        fn_args.train_files,
+        tft_output,
+        INPUTS,
+        LABELS,
+        config.batch_size,
+        shuffle_buffer=config.shuffle_buffer,
+        seed=config.seed,
+    )
     eval_ds = training.make_dataset(fn_args.eval_files, tft_output, INPUTS, LABELS, config.batch_size)
 
     model = build_compiled_model(config.learning_rate)
@@ -63,9 +70,16 @@ def run_fn(fn_args: FnArgs) -> None:
         labels.append(label[LABEL_KEY].numpy().argmax(-1))
         probabilities.append(model.predict_on_batch(inputs))
     metrics = reports.write_classification_report(
-        os.path.join(fn_args.model_run_dir, "report"), model, history.history,
-        np.concatenate(images), np.concatenate(labels), np.concatenate(probabilities), CLASS_NAMES)
+        os.path.join(fn_args.model_run_dir, "report"),
+        model,
+        history.history,
+        np.concatenate(images),
+        np.concatenate(labels),
+        np.concatenate(probabilities),
+        CLASS_NAMES,
+    )
     print(f"[trainer] eval accuracy {metrics['accuracy']:.4f} on {metrics['examples']} examples")
 
-    export_model(model, tft_output, fn_args.serving_model_dir, INPUTS, [LABEL_KEY], RAW_SIGNATURE,
-                 raw_to_features, postprocess)
+    export_model(
+        model, tft_output, fn_args.serving_model_dir, INPUTS, [LABEL_KEY], RAW_SIGNATURE, raw_to_features, postprocess
+    )

@@ -19,16 +19,26 @@ from pipelines.mnist.pipeline import create_pipeline
 
 pytestmark = pytest.mark.e2e
 
-ALL_COMPONENTS = {"TFDSExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
-                  "latest_blessed_model_resolver", "Evaluator", "AtomicPusher"}
+ALL_COMPONENTS = {
+    "TFDSExampleGen",
+    "StatisticsGen",
+    "SchemaGen",
+    "ExampleValidator",
+    "Transform",
+    "Trainer",
+    "latest_blessed_model_resolver",
+    "Evaluator",
+    "AtomicPusher",
+}
 EXECUTED = ALL_COMPONENTS - {"latest_blessed_model_resolver"}  # a resolver resolves, it has nothing to cache
 
 
 @pytest.fixture(scope="module")
 def first_run(mnist_data_dir: str, tmp_path_factory: pytest.TempPathFactory) -> tuple:
     output_dir = str(tmp_path_factory.mktemp("mnist_run"))
-    config = apply_overrides(MnistConfig(), [f"data.data_dir={mnist_data_dir}", "training.epochs=5",
-                                             "eval.min_accuracy=0.6"])
+    config = apply_overrides(
+        MnistConfig(), [f"data.data_dir={mnist_data_dir}", "training.epochs=5", "eval.min_accuracy=0.6"]
+    )
     summary = run_pipeline("mnist", create_pipeline, config, output_dir, quiet=True)
     return summary, output_dir, config
 
@@ -53,9 +63,16 @@ def test_pushed_model_predicts_through_both_signatures(first_run: tuple, mnist_d
     images = np.stack([e["image"] for e in test])
     labels = np.array([e["label"] for e in test])
     raw = loaded.signatures["serving_raw"](image=tf.constant(images, dtype=tf.uint8))
-    serialized = [tf.train.Example(features=tf.train.Features(feature={
-        "image": tf.train.Feature(int64_list=tf.train.Int64List(value=e["image"].reshape(-1).tolist()))}))
-        .SerializeToString() for e in test]
+    serialized = [
+        tf.train.Example(
+            features=tf.train.Features(
+                feature={
+                    "image": tf.train.Feature(int64_list=tf.train.Int64List(value=e["image"].reshape(-1).tolist()))
+                }
+            )
+        ).SerializeToString()
+        for e in test
+    ]
     from_examples = loaded.signatures["serving_default"](examples=tf.constant(serialized))
     np.testing.assert_allclose(raw["probabilities"].numpy(), from_examples["probabilities"].numpy(), atol=1e-6)
     np.testing.assert_array_equal(raw["class_ids"].numpy(), from_examples["class_ids"].numpy())
@@ -79,16 +96,30 @@ def test_report_pictures_and_keras_version(first_run: tuple) -> None:
     assert Path(summary.artifacts["tensorboard"]).is_dir()
 
 
-def test_second_run_with_nothing_changed_reexecutes_nothing(first_run: tuple, mnist_data_dir: str,
-                                                            capsys: pytest.CaptureFixture) -> None:
+def test_second_run_with_nothing_changed_reexecutes_nothing(
+    first_run: tuple, mnist_data_dir: str, capsys: pytest.CaptureFixture
+) -> None:
     summary, output_dir, _ = first_run
     serving = os.path.join(LocalLayout(output_dir, "mnist").serving_root, "mnist")
     before = sorted(os.listdir(serving))
-    code = cli_main(["run", "mnist", "--output-dir", output_dir, "--data-dir", mnist_data_dir, "--epochs", "5",
-                     "--set", "eval.min_accuracy=0.6", "--json"])
+    code = cli_main(
+        [
+            "run",
+            "mnist",
+            "--output-dir",
+            output_dir,
+            "--data-dir",
+            mnist_data_dir,
+            "--epochs",
+            "5",
+            "--set",
+            "eval.min_accuracy=0.6",
+            "--json",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
-    second = json.loads(out[out.index("{"):])
+    second = json.loads(out[out.index("{") :])
     assert all(second["components"][c] == "CACHED" for c in EXECUTED), second["components"]
     assert sorted(os.listdir(serving)) == before  # nothing re-pushed
 
