@@ -23,8 +23,9 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 
 from pipelines.config import TrainingConfig  # noqa: E402
+from pipelines.image_classification import build_compiled_model  # noqa: E402
 from pipelines.mnist.config import MnistConfig  # noqa: E402
-from pipelines.mnist.trainer import build_compiled_model  # noqa: E402
+from pipelines.mnist.trainer import TASK  # noqa: E402
 from pipelines.training import standard_callbacks  # noqa: E402
 
 
@@ -54,7 +55,7 @@ def main() -> None:
     config = TrainingConfig(**{**defaults.training.__dict__, "epochs": args.epochs})
     tf.keras.utils.set_random_seed(config.seed)
     splits = defaults.data.splits
-    model = build_compiled_model(config.learning_rate)
+    model = build_compiled_model(TASK, config.learning_rate)
     with tempfile.TemporaryDirectory() as run_dir:
         history = model.fit(
             load(args.data_dir, splits["train"], config, True),

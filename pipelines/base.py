@@ -10,12 +10,18 @@ Kubeflow v2) own paths, metadata and Beam arguments.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import tensorflow_model_analysis as tfma
+from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 from tfx.dsl.components.base.base_node import BaseNode
 
 from components.atomic_pusher import AtomicPusher
 from components.baseline_resolver import LatestBlessedBaselineStrategy
+from components.tfds_example_gen import TFDSExampleGen
 from pipelines.config import TrainingConfig
 from pipelines.training import TRAINING_CONFIG_KEY
 
@@ -29,6 +35,7 @@ def standard_components(
     serving_model_dir: str,
     train_split: str = "train",
     eval_split: str = "eval",
+    custom_config: Mapping[str, str] | None = None,
 ) -> list[BaseNode]:
     """Wire the standard chain after ``example_gen``.
 
@@ -41,6 +48,7 @@ def standard_components(
         serving_model_dir: ``<serving_root>/<task>``; blessed models go to ``<version>/`` below it.
         train_split: the split Transform analyses and the Trainer fits.
         eval_split: the split the Trainer validates on and the Evaluator evaluates.
+        custom_config: more task settings for ``run_fn`` (JSON strings), besides the TrainingConfig.
 
     Returns:
         All components, ExampleGen first.
@@ -64,7 +72,7 @@ def standard_components(
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=[train_split]),
         eval_args=tfx.proto.EvalArgs(splits=[eval_split]),
-        custom_config={TRAINING_CONFIG_KEY: training.to_json()},
+        custom_config={TRAINING_CONFIG_KEY: training.to_json(), **(custom_config or {})},
     )
     model_resolver = tfx.dsl.Resolver(
         strategy_class=LatestBlessedBaselineStrategy,
@@ -150,4 +158,59 @@ def accuracy_eval_config(
                 ]
             )
         ],
+    )
+
+
+def tfds_classification_pipeline(
+    task: str,
+    package: str,
+    config: Any,
+    pipeline_root: str,
+    serving_root: str,
+    metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
+    beam_pipeline_args: Sequence[str] | None = None,
+    enable_cache: bool = True,
+    pipeline_name: str | None = None,
+    label_key: str = "label",
+) -> tfx.dsl.Pipeline:
+    """The pipeline of a single-label classification task read from TFDS (MNIST, CIFAR-10).
+
+    Args:
+        task: task name: the serving model name and the default pipeline name.
+        package: the task's package; its ``preprocessing.preprocessing_fn`` and
+            ``trainer.run_fn`` are passed to Transform and Trainer by dotted path.
+        config: the task config (``data``, ``training`` and ``eval`` sections).
+        pipeline_root: where component outputs go.
+        serving_root: blessed models are pushed to ``<serving_root>/<task>/<version>/``.
+        metadata_connection_config: ML Metadata connection (the runner decides).
+        beam_pipeline_args: Beam arguments (the runner decides).
+        enable_cache: reuse outputs of components whose inputs did not change.
+        pipeline_name: name in ML Metadata (default: ``task``).
+        label_key: the raw label feature.
+    """
+    data = config.data
+    example_gen = TFDSExampleGen(
+        dataset=data.dataset,
+        splits=dict(data.splits),
+        version=data.version,
+        data_dir=data.data_dir,
+        download=data.download,
+    )
+    components = standard_components(
+        example_gen,
+        preprocessing_fn=f"{package}.preprocessing.preprocessing_fn",
+        run_fn=f"{package}.trainer.run_fn",
+        eval_config=accuracy_eval_config(label_key, config.eval.min_accuracy, config.eval.max_accuracy_drop),
+        training=config.training,
+        serving_model_dir=os.path.join(serving_root, task),
+        train_split=data.train_split,
+        eval_split=data.eval_split,
+    )
+    return tfx.dsl.Pipeline(
+        pipeline_name=pipeline_name or task,
+        pipeline_root=pipeline_root,
+        components=components,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(beam_pipeline_args or []),
+        enable_cache=enable_cache,
     )

@@ -103,9 +103,14 @@ def _task_config(task: str, args: argparse.Namespace) -> object:
     overrides = list(getattr(args, "overrides", []) or [])
     if getattr(args, "epochs", None) is not None:
         overrides.append(f"training.epochs={args.epochs}")
+    reads_tfds = hasattr(config.data, "data_dir")
     if getattr(args, "data_dir", None):
+        if not reads_tfds:
+            raise ConfigError(f"--data-dir does not apply to {task}: its ExampleGen generates the data")
         overrides.append(f"data.data_dir={os.path.abspath(os.path.expanduser(args.data_dir))}")
     if getattr(args, "download", False):
+        if not reads_tfds:
+            raise ConfigError(f"--download does not apply to {task}: its ExampleGen generates the data")
         overrides.append("data.download=true")
     return apply_overrides(config, overrides)
 

@@ -36,6 +36,7 @@ class TrainingConfig:
     reduce_lr_patience: int = 2
     reduce_lr_factor: float = 0.5
     seed: int = 42
+    augment: bool = False  # image tasks: random flip + padded random crop, training split only
 
     def __post_init__(self) -> None:
         _require(isinstance(self.epochs, int) and self.epochs >= 1, "training.epochs", self.epochs, "an integer >= 1")

@@ -28,6 +28,7 @@ from tfx.orchestration import metadata as tfx_metadata  # noqa: E402
 
 COMPONENT_ORDER = [
     "TFDSExampleGen",
+    "TicketExampleGen",
     "StatisticsGen",
     "SchemaGen",
     "ExampleValidator",

@@ -194,3 +194,64 @@ def write_classification_report(
     with tf.io.gfile.GFile(os.path.join(report_dir, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
     return metrics
+
+
+def plot_regression(true: np.ndarray, predicted: np.ndarray, path: str, title: str) -> str:
+    """Predicted against true values, with the diagonal (a perfect model) for reference."""
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.scatter(true, predicted, s=4, alpha=0.3)
+    ax.plot([0, 1], [0, 1], color="tab:red", lw=1, label="perfect")
+    ax.set_xlabel("true")
+    ax.set_ylabel("predicted")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(loc="upper left")
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def write_ticket_report(
+    report_dir: str,
+    model: Any,
+    history: Mapping[str, Sequence[float]],
+    true_departments: np.ndarray,
+    department_probabilities: np.ndarray,
+    true_priority: np.ndarray,
+    predicted_priority: np.ndarray,
+    departments: Sequence[str],
+) -> dict[str, Any]:
+    """Pictures and ``metrics.json`` of the ticket model on the evaluation split; return the metrics."""
+    predicted = department_probabilities.argmax(axis=-1)
+    matrix = confusion_matrix(true_departments, predicted, len(departments))
+    errors = predicted_priority - true_priority
+    metrics = {
+        "examples": int(len(true_departments)),
+        "department_accuracy": float((predicted == true_departments).mean()) if len(true_departments) else 0.0,
+        "priority_rmse": float(np.sqrt(np.mean(errors**2))) if len(errors) else 0.0,
+        "priority_mae": float(np.mean(np.abs(errors))) if len(errors) else 0.0,
+        "department_confusion_matrix": matrix.tolist(),
+        "departments": list(departments),
+    }
+    files = {
+        "model_diagram": plot_model_diagram(model, os.path.join(report_dir, "model.png")),
+        "training_curves": plot_training_curves(history, os.path.join(report_dir, "training_curves.png")),
+        "confusion_matrix": plot_confusion_matrix(
+            matrix,
+            departments,
+            os.path.join(report_dir, "confusion_matrix.png"),
+            f"Department (eval, accuracy {metrics['department_accuracy']:.4f})",
+        ),
+        "per_class_accuracy": plot_per_class_accuracy(
+            matrix, departments, os.path.join(report_dir, "per_class_accuracy.png")
+        ),
+        "priority": plot_regression(
+            true_priority,
+            predicted_priority,
+            os.path.join(report_dir, "priority.png"),
+            f"Priority (eval, RMSE {metrics['priority_rmse']:.4f})",
+        ),
+    }
+    metrics["files"] = {k: v for k, v in files.items() if v}
+    with tf.io.gfile.GFile(os.path.join(report_dir, "metrics.json"), "w") as f:
+        json.dump(metrics, f, indent=2)
+    return metrics

@@ -40,4 +40,16 @@ TASKS: dict[str, Task] = {
         "pipelines.mnist.config:MnistConfig",
         "pipelines.mnist.pipeline:create_pipeline",
     ),
+    "ticket": Task(
+        "ticket",
+        "support-ticket triage, 3 inputs / 2 outputs (synthetic tickets with a known ceiling)",
+        "pipelines.ticket.config:TicketConfig",
+        "pipelines.ticket.pipeline:create_pipeline",
+    ),
+    "cifar10": Task(
+        "cifar10",
+        "CIFAR-10 images, toy ResNet with skip connections (TFDS cifar10)",
+        "pipelines.cifar10.config:Cifar10Config",
+        "pipelines.cifar10.pipeline:create_pipeline",
+    ),
 }

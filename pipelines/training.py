@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -63,8 +64,14 @@ def make_dataset(
     spec = tf_transform_output.transformed_feature_spec()
     wanted = {**{k: spec[k] for k in inputs.values()}, **{k: spec[k] for k in labels.values()}}
 
+    def dense(value: tf.Tensor | tf.SparseTensor) -> tf.Tensor:  # multi-hot features are stored sparse
+        return tf.sparse.to_dense(value) if isinstance(value, tf.SparseTensor) else value
+
     def split(batch: dict[str, tf.Tensor]) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
-        return ({name: batch[key] for name, key in inputs.items()}, {name: batch[key] for name, key in labels.items()})
+        return (
+            {name: dense(batch[key]) for name, key in inputs.items()},
+            {name: dense(batch[key]) for name, key in labels.items()},
+        )
 
     ds = tf.data.TFRecordDataset(files, compression_type="GZIP", num_parallel_reads=tf.data.AUTOTUNE)
     ds = ds.batch(256).map(lambda x: tf.io.parse_example(x, wanted), num_parallel_calls=tf.data.AUTOTUNE).unbatch()
@@ -76,16 +83,24 @@ def make_dataset(
 
 
 class EpochLogger(keras.callbacks.Callback):
-    """One readable progress line per epoch (Trainer logs are read in files, not terminals)."""
+    """One readable progress line per epoch, with its duration (Trainer logs are files, not terminals)."""
 
     def __init__(self, epochs: int) -> None:
         super().__init__()
         self.epochs = epochs
+        self.durations: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        """Start the epoch's clock."""
+        del epoch, logs  # Keras's callback signature
+        self._start = time.time()
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
-        """Print the epoch's metrics."""
+        """Print the epoch's metrics and duration."""
+        self.durations.append(time.time() - self._start)
         shown = "  ".join(f"{k}={v:.4f}" for k, v in sorted((logs or {}).items()))
-        print(f"[trainer] epoch {epoch + 1}/{self.epochs}  {shown}", flush=True)
+        print(f"[trainer] epoch {epoch + 1}/{self.epochs}  {self.durations[-1]:.1f}s  {shown}", flush=True)
 
 
 def standard_callbacks(config: TrainingConfig, model_run_dir: str, monitor: str = "val_loss") -> list[Any]:
@@ -108,24 +123,31 @@ def standard_callbacks(config: TrainingConfig, model_run_dir: str, monitor: str 
     ]
 
 
+def epoch_seconds(callbacks: list[Any]) -> list[float]:
+    """The per-epoch durations measured by the EpochLogger among ``callbacks``."""
+    return next((list(c.durations) for c in callbacks if isinstance(c, EpochLogger)), [])
+
+
 def fit(
     model: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.data.Dataset, config: TrainingConfig, model_run_dir: str
 ) -> keras.callbacks.History:
     """Fit ``model`` with the standard callbacks; write ``history.json`` into ``model_run_dir``."""
     require_keras2()
     keras.utils.set_random_seed(config.seed)
+    callbacks = standard_callbacks(config, model_run_dir)
     history = model.fit(
         train_ds.repeat() if config.steps_per_epoch else train_ds,
         validation_data=eval_ds,
         epochs=config.epochs,
         steps_per_epoch=config.steps_per_epoch,
-        callbacks=standard_callbacks(config, model_run_dir),
+        callbacks=callbacks,
         verbose=2,
     )
     tf.io.gfile.makedirs(model_run_dir)
     record = {
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
         "epochs_run": len(history.epoch),
+        "epoch_seconds": epoch_seconds(callbacks),
         "keras_version": keras_version(),
         "config": json.loads(config.to_json()),
     }

@@ -14,6 +14,7 @@ preprocessing cannot drift apart.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -21,6 +22,7 @@ import tf_keras as keras
 
 EXAMPLE_SIGNATURE = "serving_default"
 RAW_SIGNATURE = "serving_raw"
+TRANSFORM_SIGNATURE = "transform_features"
 
 RawToFeatures = Callable[[Mapping[str, tf.Tensor]], dict[str, tf.Tensor]]
 PostProcess = Callable[[Mapping[str, tf.Tensor]], dict[str, tf.Tensor]]
@@ -35,46 +37,67 @@ def classification_outputs(probabilities: tf.Tensor, class_names: Sequence[str] 
     return outputs
 
 
+def raw_feature_subset(tf_transform_output: tft.TFTransformOutput, keys: Sequence[str]) -> dict[str, Any]:
+    """The schema's parsing spec for ``keys`` only (labels and ids are not needed to serve)."""
+    feature_spec = tf_transform_output.raw_feature_spec()
+    missing = sorted(set(keys) - set(feature_spec))
+    if missing:
+        raise ValueError(f"raw features {missing} are not in the schema; it has {sorted(feature_spec)}")
+    return {k: feature_spec[k] for k in keys}
+
+
+def _dense(value: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
+    return tf.sparse.to_dense(value) if isinstance(value, tf.SparseTensor) else value
+
+
 def export_model(
     model: keras.Model,
     tf_transform_output: tft.TFTransformOutput,
     serving_dir: str,
     inputs: Mapping[str, str],
-    label_keys: Sequence[str],
+    example_feature_spec: Mapping[str, Any],
     raw_signature: Mapping[str, tf.TensorSpec],
     raw_to_features: RawToFeatures,
     postprocess: PostProcess,
+    example_postprocess: PostProcess | None = None,
+    transformed_label_keys: Sequence[str] = (),
 ) -> None:
-    """Save ``model`` with the Transform graph and both signatures.
+    """Save ``model`` with the Transform graph and its serving signatures.
 
     Args:
         model: the trained Keras model.
         tf_transform_output: the Transform output whose graph becomes part of the model.
         serving_dir: where to write the SavedModel (the Trainer's ``serving_model_dir``).
-        inputs: model input name -> transformed feature key.
-        label_keys: raw label keys, not expected at serving time.
+        inputs: model input name -> transformed feature key (sparse features are densified).
+        example_feature_spec: how ``serving_default`` parses a serialized example; give defaults
+            here for features a client may leave out.
         raw_signature: name -> TensorSpec of the ``serving_raw`` signature's inputs.
         raw_to_features: maps those raw tensors to the raw feature dict the Transform graph takes.
-        postprocess: maps the model's output dict (keyed by output name) to the signature's outputs.
+        postprocess: maps the model's outputs (dict keyed by output name) to ``serving_raw``'s outputs.
+        example_postprocess: the same for ``serving_default`` (default: ``postprocess``).
+        transformed_label_keys: if given, also export ``transform_features``: serialized examples
+            (with labels) -> these transformed features, which TFMA uses as labels.
     """
     model.tft_layer = tf_transform_output.transform_features_layer()  # tracked, so saved with the model
-    raw_spec = {k: v for k, v in tf_transform_output.raw_feature_spec().items() if k not in set(label_keys)}
+    example_spec = dict(example_feature_spec)
 
-    def predict(raw_features: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    def model_outputs(raw_features: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         transformed = model.tft_layer(dict(raw_features))
-        outputs = model({name: transformed[key] for name, key in inputs.items()}, training=False)
-        if not isinstance(outputs, dict):
+        outputs = model({name: _dense(transformed[key]) for name, key in inputs.items()}, training=False)
+        if isinstance(outputs, (list, tuple)):
+            outputs = dict(zip(model.output_names, outputs, strict=True))
+        elif not isinstance(outputs, dict):
             outputs = {model.output_names[0]: outputs}
-        return postprocess(outputs)
+        return outputs
 
     @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
     def serve_examples(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
-        return predict(tf.io.parse_example(serialized, raw_spec))
+        return (example_postprocess or postprocess)(model_outputs(tf.io.parse_example(serialized, example_spec)))
 
     names = sorted(raw_signature)
 
     def serve_raw(*tensors: tf.Tensor) -> dict[str, tf.Tensor]:
-        return predict(raw_to_features(dict(zip(names, tensors, strict=True))))
+        return postprocess(model_outputs(raw_to_features(dict(zip(names, tensors, strict=True)))))
 
     raw_fn = tf.function(
         serve_raw,
@@ -82,11 +105,17 @@ def export_model(
             tf.TensorSpec(shape=raw_signature[n].shape, dtype=raw_signature[n].dtype, name=n) for n in names
         ],
     )
-    model.save(
-        serving_dir,
-        save_format="tf",
-        signatures={
-            EXAMPLE_SIGNATURE: serve_examples.get_concrete_function(),
-            RAW_SIGNATURE: raw_fn.get_concrete_function(),
-        },
-    )
+    signatures = {
+        EXAMPLE_SIGNATURE: serve_examples.get_concrete_function(),
+        RAW_SIGNATURE: raw_fn.get_concrete_function(),
+    }
+    if transformed_label_keys:
+        full_spec = tf_transform_output.raw_feature_spec()
+
+        @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
+        def transform_features(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+            transformed = model.tft_layer(tf.io.parse_example(serialized, full_spec))
+            return {key: _dense(transformed[key]) for key in transformed_label_keys}
+
+        signatures[TRANSFORM_SIGNATURE] = transform_features.get_concrete_function()
+    model.save(serving_dir, save_format="tf", signatures=signatures)

@@ -30,3 +30,14 @@ def mnist_data_dir(mnist_raw_dir: str, tmp_path_factory: pytest.TempPathFactory)
     data_dir = tmp_path_factory.mktemp("tfds")
     import_mnist(mnist_raw_dir, data_dir)
     return str(data_dir)
+
+
+@pytest.fixture(scope="session")
+def cifar10_data_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A TFDS data_dir holding a small CIFAR-10 fixture (binary batches, 40 per file) imported as `cifar10`."""
+    from components.tfds_import import import_cifar10, make_cifar10_fixture
+
+    raw = make_cifar10_fixture(tmp_path_factory.mktemp("cifar_raw"), per_file=40)
+    data_dir = tmp_path_factory.mktemp("tfds_cifar")
+    import_cifar10(raw, data_dir)
+    return str(data_dir)

@@ -32,3 +32,69 @@ def test_mnist_cnn_names_follow_the_keys() -> None:
     assert model.input_names == ["pixels"] and model.output_names == ["digit"]
     assert model.output_shape == (None, 3)
     assert model.count_params() == 34_826 - 7 * 1601
+
+
+def test_toy_resnet_matches_the_design() -> None:
+    from models.resnet import build_toy_resnet
+
+    model = build_toy_resnet()
+    assert model.count_params() == 223_242
+    assert model.input_names == ["image"] and model.output_names == ["label"]
+    assert model.input_shape == (None, 32, 32, 3) and model.output_shape == (None, 10)
+    assert model.get_layer("stem_pool").pool_size == (3, 3)
+    assert isinstance(model.get_layer("gap"), keras.layers.GlobalAveragePooling2D)
+    assert model.get_layer("dense").units == 256 and model.get_layer("dropout").rate == 0.5
+
+
+def test_toy_resnet_skip_connections_add_the_block_input() -> None:
+    from models.resnet import build_toy_resnet
+
+    model = build_toy_resnet()
+    adds = [layer for layer in model.layers if isinstance(layer, keras.layers.Add)]
+    assert [a.name for a in adds] == ["block1_add", "block2_add"]
+    # Each Add sums the block's last conv with the tensor that entered the block (the skip).
+    block1_in = model.get_layer("stem_pool").output
+    assert adds[0].input[1] is block1_in and adds[0].input[0] is model.get_layer("block1_conv2").output
+    assert adds[1].input[1] is adds[0].output and adds[1].input[0] is model.get_layer("block2_conv2").output
+    # And the skip carries signal: zeroing the block convs leaves the block an identity.
+    probe = keras.Model(model.input, adds[0].output)
+    pre = keras.Model(model.input, block1_in)
+    for name in ("block1_conv1", "block1_conv2"):
+        layer = model.get_layer(name)
+        layer.set_weights([np.zeros_like(w) for w in layer.get_weights()])
+    x = np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32)
+    np.testing.assert_allclose(probe.predict(x, verbose=0), pre.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_ticket_model_matches_the_design() -> None:
+    from models.ticket import build_ticket_model
+
+    model = build_ticket_model()
+    assert model.count_params() == 1_286_789
+    assert model.input_names == ["title", "body", "tags"]
+    assert model.output_names == ["priority", "department"]
+    assert [tuple(i.shape) for i in model.inputs] == [(None, 10_000), (None, 10_000), (None, 100)]
+    assert [tuple(o.shape) for o in model.outputs] == [(None, 1), (None, 4)]
+    assert model.get_layer("priority").activation.__name__ == "sigmoid"
+    assert model.get_layer("department").activation.__name__ == "softmax"
+    assert model.get_layer("features").units == 64
+
+
+def test_difficulty_head_grows_from_the_shared_features() -> None:
+    from models.ticket import add_difficulty_head, build_ticket_model
+
+    base = build_ticket_model()
+    grown = add_difficulty_head(base)
+    assert grown.output_names == ["priority", "department", "difficulty"]
+    assert grown.count_params() == 1_286_789 + 64 * 3 + 3
+    assert grown.get_layer("features") is base.get_layer("features")  # shared, not copied
+    assert grown.get_layer("difficulty").input is base.get_layer("features").output
+    x = {
+        "title": np.zeros((2, 10_000), np.float32),
+        "body": np.ones((2, 10_000), np.float32),
+        "tags": np.zeros((2, 100), np.float32),
+    }
+    priority, department, difficulty = grown.predict(x, verbose=0)
+    base_priority, base_department = base.predict(x, verbose=0)
+    np.testing.assert_allclose(priority, base_priority, rtol=1e-6)  # the two original heads are unchanged
+    np.testing.assert_allclose(difficulty.sum(axis=1), 1.0, rtol=1e-5)

@@ -18,8 +18,11 @@ def test_dockerfile_installs_like_setup_and_chooses_keras_2() -> None:
 
 
 def test_constraints_pin_the_known_good_stack() -> None:
-    pins = dict(line.split("==", 1) for line in (ROOT / "constraints.txt").read_text().splitlines()
-                if "==" in line and not line.startswith("#"))
+    pins = dict(
+        line.split("==", 1)
+        for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
     assert pins["tfx"] == "1.16.0" and pins["tensorflow"] == "2.16.2" and pins["apache-beam"] == "2.59.0"
     assert pins["tf-keras"].startswith("2.16") and pins["protobuf"] == "3.20.3" and "dill" in pins
 

@@ -7,8 +7,6 @@ import dataclasses
 from pipelines.config import DataConfig, EvalConfig, TrainingConfig
 
 TASK = "mnist"
-IMAGE_KEY = "image"
-LABEL_KEY = "label"
 IMAGE_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
 CLASS_NAMES = tuple(str(i) for i in range(NUM_CLASSES))

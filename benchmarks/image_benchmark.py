@@ -1,0 +1,180 @@
+"""Benchmark: an image task's whole pipeline vs. a plain Keras script, on real data.
+
+1. Imports the task's upstream files from ``../shared/data`` (or ``--raw``) offline into a
+   TFDS data_dir, if needed. Without them it stops with SKIP and a message.
+2. Runs ``tfx-keras run TASK`` from scratch (fresh output dir, no cache) and times the process.
+3. Loads the *pushed* SavedModel and measures its accuracy on the task's ``test`` split
+   (never seen by training or evaluation) through the ``serving_raw`` signature.
+4. Runs ``benchmarks/plain_keras.py`` (same model, data, preprocessing, augmentation,
+   epochs and callbacks) and times that process.
+5. Prints both and their ratio, and writes ``benchmarks/results/TASK.{json,md}`` and a copy of
+   the run's report pictures in ``benchmarks/results/TASK_report/``.
+
+Both are measured in one run on the same machine; compare the ratio, not the absolute
+seconds (machines here are shared and noisy).
+
+    .venv/bin/python benchmarks/image_benchmark.py --task mnist
+    .venv/bin/python benchmarks/image_benchmark.py --task cifar10
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+DEFAULT_RAW = {"mnist": SHARED / "mnist", "cifar10": SHARED / "cifar10-subset" / "cifar-10-binary-subset.tar.gz"}
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _run(cmd: list[str], log: Path) -> float:
+    """Run a command, keep its output in ``log`` and show its progress lines; return the wall time."""
+    print(f"$ {' '.join(cmd)}", flush=True)
+    start = time.time()
+    with open(log, "w") as f:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            f.write(line)
+            if line.startswith(("[pipeline]", "[trainer] epoch", "{")):
+                print("   " + line.rstrip(), flush=True)
+        if proc.wait() != 0:
+            raise SystemExit(f"command failed ({proc.returncode}); see {log}")
+    return time.time() - start
+
+
+def _last_json(text: str) -> dict:
+    return json.loads(text[text.rindex("\n{") + 1 :])
+
+
+def pushed_model_accuracy(task: str, model_dir: str, data_dir: str) -> tuple[float, int]:
+    """Accuracy of a pushed SavedModel on the task's test split, through ``serving_raw``."""
+    from pipelines.keras_config import configure_keras
+
+    configure_keras()
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    predict = tf.saved_model.load(model_dir).signatures["serving_raw"]
+    correct = total = 0
+    builder = tfds.builder(task, data_dir=data_dir)
+    for batch in tfds.as_numpy(builder.as_dataset(split="test", batch_size=500)):
+        ids = predict(image=tf.constant(batch["image"]))["class_ids"].numpy()
+        correct += int((ids == batch["label"]).sum())
+        total += len(ids)
+    return correct / total, total
+
+
+def main() -> None:
+    """Run the benchmark and write the results."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", choices=sorted(DEFAULT_RAW), required=True)
+    parser.add_argument("--raw", default=None, help="upstream files (default: the task's in ../shared/data)")
+    parser.add_argument("--data-dir", default=str(ROOT / "tfds_data"), help="TFDS data_dir (imported into if needed)")
+    parser.add_argument("--epochs", type=int, default=None, help="default: the task's configured epochs")
+    parser.add_argument("--workers", type=int, default=1, help="Beam DirectRunner workers for the pipeline")
+    args = parser.parse_args()
+
+    cli = str(Path(sys.executable).parent / "tfx-keras")
+    raw = Path(args.raw) if args.raw else DEFAULT_RAW[args.task]
+    if not Path(args.data_dir, args.task).is_dir():
+        if not raw.exists():
+            print(f"SKIP: {args.task} is not prepared in {args.data_dir} and {raw} does not exist; give --raw.")
+            return
+        subprocess.run(
+            [cli, "data", "import", args.task, "--source", str(raw), "--data-dir", args.data_dir], check=True
+        )
+    epochs = ["--epochs", str(args.epochs)] if args.epochs else []
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"{args.task}_bench_"))
+    try:
+        pipeline_s = _run(
+            [
+                cli,
+                "run",
+                args.task,
+                "--data-dir",
+                args.data_dir,
+                "--output-dir",
+                str(work / "out"),
+                "--workers",
+                str(args.workers),
+                "--json",
+                *epochs,
+            ],
+            work / "pipeline.log",
+        )
+        summary = _last_json((work / "pipeline.log").read_text())
+        if not summary["pushed"]:
+            raise SystemExit(f"the pipeline did not push a model: {json.dumps(summary, indent=2)}")
+        accuracy, n_test = pushed_model_accuracy(args.task, summary["pushed_destination"], args.data_dir)
+        history = json.loads((Path(summary["artifacts"]["report"]).parent / "history.json").read_text())
+        report_copy = RESULTS / f"{args.task}_report"
+        shutil.rmtree(report_copy, ignore_errors=True)
+        shutil.copytree(summary["artifacts"]["report"], report_copy)
+        keras_s = _run(
+            [
+                sys.executable,
+                str(ROOT / "benchmarks" / "plain_keras.py"),
+                "--task",
+                args.task,
+                "--data-dir",
+                args.data_dir,
+                *epochs,
+            ],
+            work / "keras.log",
+        )
+        plain = _last_json((work / "keras.log").read_text())
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    epoch_s = history.get("epoch_seconds") or []
+    result = {
+        "task": args.task,
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "epochs_configured": history["config"]["epochs"],
+        "pipeline": {
+            "wall_seconds": round(pipeline_s, 1),
+            "epochs_run": history["epochs_run"],
+            "median_epoch_seconds": round(sorted(epoch_s)[len(epoch_s) // 2], 1) if epoch_s else None,
+            "test_accuracy_pushed_model": accuracy,
+            "test_examples": n_test,
+            "eval_accuracy_tfma": summary["metrics"].get("sparse_categorical_accuracy"),
+            "components": summary["components"],
+            "beam_workers": args.workers,
+        },
+        "plain_keras": {
+            "wall_seconds": round(keras_s, 1),
+            "epochs_run": plain["epochs_run"],
+            "test_accuracy": plain["test_accuracy"],
+        },
+        "ratio_pipeline_to_plain_keras": round(pipeline_s / keras_s, 2),
+    }
+    (RESULTS / f"{args.task}.json").write_text(json.dumps(result, indent=2) + "\n")
+    table = (
+        f"| {args.task} | wall time | epochs run | test accuracy ({n_test:,} images) |\n|---|---|---|---|\n"
+        f"| TFX pipeline (all components, pushed SavedModel) | {pipeline_s:.0f} s | {history['epochs_run']} | "
+        f"{accuracy:.4f} |\n"
+        f"| plain Keras script | {keras_s:.0f} s | {plain['epochs_run']} | {plain['test_accuracy']:.4f} |\n"
+        f"| ratio pipeline / plain | {pipeline_s / keras_s:.2f} | | |\n"
+    )
+    (RESULTS / f"{args.task}.md").write_text(f"{args.task} benchmark, {result['date']}, {result['machine']}\n\n{table}")
+    print()
+    print(table)
+    print(f"written: {RESULTS / (args.task + '.json')}, {RESULTS / (args.task + '.md')}, pictures in {report_copy}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""The baseline: an image task's model trained by a plain Keras script, no TFX.
+
+Same data (the task's TFDS splits), same preprocessing (pixels / 255,
+one-hot labels), same model, optimizer, batch size, shuffle buffer,
+augmentation, epochs and callbacks as the task's pipeline defaults. Prints
+one JSON line: test accuracy, epochs run, wall time.
+
+    python benchmarks/plain_keras.py --task mnist --data-dir DIR [--epochs 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tempfile
+import time
+
+from pipelines.keras_config import configure_keras
+
+configure_keras()
+
+import tensorflow as tf  # noqa: E402
+import tensorflow_datasets as tfds  # noqa: E402
+
+from pipelines import tasks  # noqa: E402
+from pipelines.config import TrainingConfig  # noqa: E402
+from pipelines.image_classification import IMAGE_KEY, LABEL_KEY, ImageTask, augment, build_compiled_model  # noqa: E402
+from pipelines.training import epoch_seconds, standard_callbacks  # noqa: E402
+
+
+def load(
+    dataset: str, data_dir: str, split: str, task: ImageTask, config: TrainingConfig, train: bool
+) -> tf.data.Dataset:
+    """TFDS split -> ({image: [0, 1] floats}, {label: one-hot}) batches."""
+    ds = tfds.load(dataset, split=split, data_dir=data_dir, as_supervised=True, shuffle_files=False)
+    ds = ds.map(
+        lambda image, label: (
+            {IMAGE_KEY: tf.divide(tf.cast(image, tf.float32), 255.0)},
+            {LABEL_KEY: tf.one_hot(label, task.num_classes)},
+        ),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    ).cache()
+    if train:
+        ds = ds.shuffle(config.shuffle_buffer, seed=config.seed)
+    ds = ds.batch(config.batch_size)
+    if train and config.augment:
+        ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def main() -> None:
+    """Train, evaluate on the test split, print the result as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", choices=["mnist", "cifar10"], required=True)
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--epochs", type=int, default=None, help="default: the task's configured epochs")
+    parser.add_argument("--seed", type=int, default=None, help="default: the task's configured seed")
+    args = parser.parse_args()
+    start = time.time()
+    defaults = tasks.TASKS[args.task].default_config()
+    config = dataclasses.replace(
+        defaults.training, **{k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None}
+    )
+    task = __import__(f"pipelines.{args.task}.trainer", fromlist=["TASK"]).TASK
+    tf.keras.utils.set_random_seed(config.seed)
+    splits, dataset = defaults.data.splits, defaults.data.dataset
+    model = build_compiled_model(task, config.learning_rate)
+    with tempfile.TemporaryDirectory() as run_dir:
+        callbacks = standard_callbacks(config, run_dir)
+        history = model.fit(
+            load(dataset, args.data_dir, splits["train"], task, config, True),
+            validation_data=load(dataset, args.data_dir, splits["eval"], task, config, False),
+            epochs=config.epochs,
+            callbacks=callbacks,
+            verbose=2,
+        )
+    _, accuracy = model.evaluate(load(dataset, args.data_dir, splits["test"], task, config, False), verbose=0)
+    print(
+        json.dumps(
+            {
+                "test_accuracy": float(accuracy),
+                "epochs_run": len(history.epoch),
+                "wall_seconds": time.time() - start,
+                "epoch_seconds": epoch_seconds(callbacks),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
