@@ -109,7 +109,11 @@ def _run(component: TicketExampleGen, uri: Path, beam_args: list[str]) -> standa
 
 def _split(uri: Path, split: str) -> collections.Counter:
     files = glob.glob(os.path.join(uri, f"Split-{split}", "*.gz"))
-    return collections.Counter(r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP"))
+    records = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    # Map order inside a serialized proto is not fixed: compare canonical serializations.
+    return collections.Counter(
+        tf.train.Example.FromString(r.numpy()).SerializeToString(deterministic=True) for r in records
+    )
 
 
 def test_same_data_whatever_the_workers_and_shards(tmp_path: Path) -> None:
@@ -137,7 +141,10 @@ def test_same_data_whatever_the_workers_and_shards(tmp_path: Path) -> None:
     assert ceiling["eval"]["examples"] == 60
     assert math.isclose(ceiling["eval"]["priority_rmse"], direct.report()["priority_rmse"], rel_tol=1e-9)
     assert ceiling["eval"]["department_accuracy"] == direct.report()["department_accuracy"]
-    assert ticket_executor.read_ceiling(many.uri) == ceiling
+    other = ticket_executor.read_ceiling(many.uri)  # same up to the order of floating-point sums
+    for split, report in ceiling.items():
+        for key, value in report.items():
+            assert math.isclose(other[split][key], value, rel_tol=1e-12), (split, key)
 
 
 def test_encoding_keeps_empty_values() -> None:

@@ -48,9 +48,12 @@ def tokenize(text: tf.Tensor) -> tf.SparseTensor:
 def multi_hot(ids: tf.SparseTensor, depth: int) -> tf.SparseTensor:
     """Vocabulary ids (−1 for out-of-vocabulary) -> a 0/1 SparseTensor [batch, depth], duplicates merged."""
     ids = tf.sparse.retain(ids, ids.values >= 0)
-    dense = tf.sparse.to_indicator(tf.sparse.reset_shape(ids), depth)
+    dense = tf.sparse.to_indicator(ids, depth)  # [batch, depth]: keeps rows that have no ids
     hot = tf.sparse.from_dense(tf.cast(dense, tf.float32))
-    return tf.SparseTensor(hot.indices, hot.values, tf.stack([tf.shape(dense, out_type=tf.int64)[0], depth]))
+    # A true sparse output of fixed width: tf.Transform stores it as a SparseFeature of size
+    # `depth` (indices and values only), not as a variable-length list.
+    tft.experimental.annotate_sparse_output_shape(hot, [depth])
+    return hot
 
 
 def one_hot_names(values: tf.Tensor, names: tuple[str, ...]) -> tf.Tensor:
