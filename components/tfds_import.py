@@ -420,7 +420,21 @@ def make_cifar10_fixture(folder: str | os.PathLike, per_file: int = 20, seed: in
     rng = np.random.default_rng(seed)
     out = Path(folder) / "cifar-10-batches-bin"
     out.mkdir(parents=True, exist_ok=True)
-    colours = rng.integers(0, 256, size=(NUM_CLASSES, 3))
+    # Ten well-separated colours, one per class, so a small model learns the fixture in a few epochs.
+    colours = np.array(
+        [
+            [230, 25, 75],
+            [60, 180, 75],
+            [255, 225, 25],
+            [0, 130, 200],
+            [245, 130, 48],
+            [145, 30, 180],
+            [70, 240, 240],
+            [240, 50, 230],
+            [0, 0, 0],
+            [255, 255, 255],
+        ]
+    )
     for name in CIFAR10_FILES["train"] + CIFAR10_FILES["test"]:
         labels = np.arange(per_file) % NUM_CLASSES
         rng.shuffle(labels)

@@ -24,7 +24,7 @@ def test_constraints_pin_the_known_good_stack() -> None:
         if "==" in line and not line.startswith("#")
     )
     assert pins["tfx"] == "1.16.0" and pins["tensorflow"] == "2.16.2" and pins["apache-beam"] == "2.59.0"
-    assert pins["tf-keras"].startswith("2.16") and pins["protobuf"] == "3.20.3" and "dill" in pins
+    assert pins["tf_keras"].startswith("2.16") and pins["protobuf"] == "3.20.3" and "dill" in pins
 
 
 def test_ci_runs_the_readme_test_command() -> None:

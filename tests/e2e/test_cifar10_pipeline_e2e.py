@@ -20,7 +20,8 @@ pytestmark = pytest.mark.e2e
 
 def test_cifar10_pipeline_pushes_a_model_that_serves_raw_images(cifar10_data_dir: str, tmp_path: Path) -> None:
     config = apply_overrides(
-        Cifar10Config(), [f"data.data_dir={cifar10_data_dir}", "training.epochs=8", "eval.min_accuracy=0.3"]
+        Cifar10Config(),
+        [f"data.data_dir={cifar10_data_dir}", "training.epochs=10", "training.batch_size=16", "eval.min_accuracy=0.3"],
     )
     assert config.training.augment is True
     summary = run_pipeline("cifar10", create_pipeline, config, str(tmp_path), quiet=True)
