@@ -75,6 +75,66 @@ def pushed_model_accuracy(task: str, model_dir: str, data_dir: str) -> tuple[flo
     return correct / total, total
 
 
+def _one_seed(args: argparse.Namespace, cli: str, seed: int | None, work: Path, keep_report: bool) -> dict:
+    """Pipeline then plain Keras with one seed; their times and test accuracies."""
+    epochs = ["--epochs", str(args.epochs)] if args.epochs else []
+    seed_set = ["--set", f"training.seed={seed}"] if seed is not None else []
+    pipeline_cmd = [
+        cli,
+        "run",
+        args.task,
+        "--data-dir",
+        args.data_dir,
+        "--output-dir",
+        str(work / "out"),
+        "--workers",
+        str(args.workers),
+        "--json",
+        *epochs,
+        *seed_set,
+    ]
+    pipeline_s = _run(pipeline_cmd, work / "pipeline.log")
+    summary = _last_json((work / "pipeline.log").read_text())
+    if not summary["pushed"]:
+        raise SystemExit(f"the pipeline did not push a model: {json.dumps(summary, indent=2)}")
+    accuracy, n_test = pushed_model_accuracy(args.task, summary["pushed_destination"], args.data_dir)
+    history = json.loads((Path(summary["artifacts"]["report"]).parent / "history.json").read_text())
+    if keep_report:
+        report_copy = RESULTS / f"{args.task}_report"
+        shutil.rmtree(report_copy, ignore_errors=True)
+        shutil.copytree(summary["artifacts"]["report"], report_copy)
+    plain_cmd = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "plain_keras.py"),
+        "--task",
+        args.task,
+        "--data-dir",
+        args.data_dir,
+        *epochs,
+    ] + (["--seed", str(seed)] if seed is not None else [])
+    keras_s = _run(plain_cmd, work / "keras.log")
+    plain = _last_json((work / "keras.log").read_text())
+    epoch_s = sorted(history.get("epoch_seconds") or [])
+    return {
+        "seed": history["config"]["seed"],
+        "test_examples": n_test,
+        "epochs_configured": history["config"]["epochs"],
+        "pipeline": {
+            "wall_seconds": round(pipeline_s, 1),
+            "epochs_run": history["epochs_run"],
+            "median_epoch_seconds": round(epoch_s[len(epoch_s) // 2], 2) if epoch_s else None,
+            "test_accuracy_pushed_model": accuracy,
+            "eval_accuracy_tfma": summary["metrics"].get("sparse_categorical_accuracy"),
+            "components": summary["components"],
+        },
+        "plain_keras": {
+            "wall_seconds": round(keras_s, 1),
+            "epochs_run": plain["epochs_run"],
+            "test_accuracy": plain["test_accuracy"],
+        },
+    }
+
+
 def main() -> None:
     """Run the benchmark and write the results."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -82,6 +142,13 @@ def main() -> None:
     parser.add_argument("--raw", default=None, help="upstream files (default: the task's in ../shared/data)")
     parser.add_argument("--data-dir", default=str(ROOT / "tfds_data"), help="TFDS data_dir (imported into if needed)")
     parser.add_argument("--epochs", type=int, default=None, help="default: the task's configured epochs")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="*",
+        default=None,
+        help="training seeds; each runs both sides (default: the configured seed only)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="Beam DirectRunner workers for the pipeline")
     args = parser.parse_args()
 
@@ -94,86 +161,50 @@ def main() -> None:
         subprocess.run(
             [cli, "data", "import", args.task, "--source", str(raw), "--data-dir", args.data_dir], check=True
         )
-    epochs = ["--epochs", str(args.epochs)] if args.epochs else []
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f"{args.task}_bench_"))
-    try:
-        pipeline_s = _run(
-            [
-                cli,
-                "run",
-                args.task,
-                "--data-dir",
-                args.data_dir,
-                "--output-dir",
-                str(work / "out"),
-                "--workers",
-                str(args.workers),
-                "--json",
-                *epochs,
-            ],
-            work / "pipeline.log",
-        )
-        summary = _last_json((work / "pipeline.log").read_text())
-        if not summary["pushed"]:
-            raise SystemExit(f"the pipeline did not push a model: {json.dumps(summary, indent=2)}")
-        accuracy, n_test = pushed_model_accuracy(args.task, summary["pushed_destination"], args.data_dir)
-        history = json.loads((Path(summary["artifacts"]["report"]).parent / "history.json").read_text())
-        report_copy = RESULTS / f"{args.task}_report"
-        shutil.rmtree(report_copy, ignore_errors=True)
-        shutil.copytree(summary["artifacts"]["report"], report_copy)
-        keras_s = _run(
-            [
-                sys.executable,
-                str(ROOT / "benchmarks" / "plain_keras.py"),
-                "--task",
-                args.task,
-                "--data-dir",
-                args.data_dir,
-                *epochs,
-            ],
-            work / "keras.log",
-        )
-        plain = _last_json((work / "keras.log").read_text())
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    runs = []
+    for i, seed in enumerate(args.seeds or [None]):
+        work = Path(tempfile.mkdtemp(prefix=f"{args.task}_bench_"))
+        try:
+            runs.append(_one_seed(args, cli, seed, work, keep_report=i == 0))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
-    epoch_s = history.get("epoch_seconds") or []
+    def mean(values: list[float]) -> float:
+        return sum(values) / len(values)
+
+    pipeline_acc = [r["pipeline"]["test_accuracy_pushed_model"] for r in runs]
+    plain_acc = [r["plain_keras"]["test_accuracy"] for r in runs]
+    pipeline_s = mean([r["pipeline"]["wall_seconds"] for r in runs])
+    keras_s = mean([r["plain_keras"]["wall_seconds"] for r in runs])
+    n_test = runs[0]["test_examples"]
     result = {
         "task": args.task,
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "epochs_configured": history["config"]["epochs"],
-        "pipeline": {
-            "wall_seconds": round(pipeline_s, 1),
-            "epochs_run": history["epochs_run"],
-            "median_epoch_seconds": round(sorted(epoch_s)[len(epoch_s) // 2], 1) if epoch_s else None,
-            "test_accuracy_pushed_model": accuracy,
-            "test_examples": n_test,
-            "eval_accuracy_tfma": summary["metrics"].get("sparse_categorical_accuracy"),
-            "components": summary["components"],
-            "beam_workers": args.workers,
-        },
-        "plain_keras": {
-            "wall_seconds": round(keras_s, 1),
-            "epochs_run": plain["epochs_run"],
-            "test_accuracy": plain["test_accuracy"],
-        },
+        "beam_workers": args.workers,
+        "runs": runs,
+        "mean_test_accuracy": {"pipeline": mean(pipeline_acc), "plain_keras": mean(plain_acc)},
+        "mean_wall_seconds": {"pipeline": round(pipeline_s, 1), "plain_keras": round(keras_s, 1)},
         "ratio_pipeline_to_plain_keras": round(pipeline_s / keras_s, 2),
     }
     (RESULTS / f"{args.task}.json").write_text(json.dumps(result, indent=2) + "\n")
+    rows = "".join(
+        f"| seed {r['seed']} | {r['pipeline']['test_accuracy_pushed_model']:.4f} "
+        f"({r['pipeline']['epochs_run']} epochs, {r['pipeline']['wall_seconds']:.0f} s) | {r['plain_keras']['test_accuracy']:.4f} "
+        f"({r['plain_keras']['epochs_run']} epochs, {r['plain_keras']['wall_seconds']:.0f} s) |\n"
+        for r in runs
+    )
     table = (
-        f"| {args.task} | wall time | epochs run | test accuracy ({n_test:,} images) |\n|---|---|---|---|\n"
-        f"| TFX pipeline (all components, pushed SavedModel) | {pipeline_s:.0f} s | {history['epochs_run']} | "
-        f"{accuracy:.4f} |\n"
-        f"| plain Keras script | {keras_s:.0f} s | {plain['epochs_run']} | {plain['test_accuracy']:.4f} |\n"
-        f"| ratio pipeline / plain | {pipeline_s / keras_s:.2f} | | |\n"
+        f"| {args.task}: test accuracy ({n_test:,} images) | TFX pipeline (pushed SavedModel) | plain Keras script |\n"
+        "|---|---|---|\n" + rows + f"| mean | **{mean(pipeline_acc):.4f}** | **{mean(plain_acc):.4f}** |\n"
+        f"| mean wall time | {pipeline_s:.0f} s | {keras_s:.0f} s (ratio {pipeline_s / keras_s:.2f}) |\n"
     )
     (RESULTS / f"{args.task}.md").write_text(f"{args.task} benchmark, {result['date']}, {result['machine']}\n\n{table}")
     print()
     print(table)
-    print(f"written: {RESULTS / (args.task + '.json')}, {RESULTS / (args.task + '.md')}, pictures in {report_copy}")
+    print(f"written: {RESULTS / (args.task + '.json')}, {RESULTS / (args.task + '.md')}")
 
 
 if __name__ == "__main__":

@@ -28,8 +28,13 @@ TRAINING_CONFIG_KEY = "training_config"
 
 
 def training_config(fn_args: FnArgs) -> TrainingConfig:
-    """Read the TrainingConfig the pipeline put into the Trainer's ``custom_config``."""
-    return TrainingConfig.from_json((fn_args.custom_config or {})[TRAINING_CONFIG_KEY])
+    """Read the TrainingConfig from the Trainer's ``custom_config``; seed Python, NumPy and TensorFlow with it.
+
+    Seeding here, before any model or dataset is built, makes initial weights and shuffling follow the seed.
+    """
+    config = TrainingConfig.from_json((fn_args.custom_config or {})[TRAINING_CONFIG_KEY])
+    keras.utils.set_random_seed(config.seed)
+    return config
 
 
 def make_dataset(
@@ -133,7 +138,6 @@ def fit(
 ) -> keras.callbacks.History:
     """Fit ``model`` with the standard callbacks; write ``history.json`` into ``model_run_dir``."""
     require_keras2()
-    keras.utils.set_random_seed(config.seed)
     callbacks = standard_callbacks(config, model_run_dir)
     history = model.fit(
         train_ds.repeat() if config.steps_per_epoch else train_ds,

@@ -14,18 +14,15 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from google.protobuf import struct_pb2
 from tfx.components.example_gen.component import QueryBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
+from components.example_gen_options import SPLIT_NAME, pack_options
 from components.tfds_example_gen import executor
-
-_SPLIT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
 class TFDSExampleGenError(ValueError):
@@ -45,7 +42,7 @@ def _check_dataset_name(dataset: str) -> None:
 def _check_split(name: str, expression: str, prepared_splits: Any) -> None:
     import tensorflow_datasets as tfds
 
-    if not _SPLIT_NAME.match(name):
+    if not SPLIT_NAME.match(name):
         raise TFDSExampleGenError(f"Output split name {name!r} must be an identifier like 'train' or 'eval'.")
     try:
         tfds.core.ReadInstruction.from_spec(expression)
@@ -135,10 +132,9 @@ class TFDSExampleGen(QueryBasedExampleGen):
 
             raise TFDSExampleGenError(executor.missing_dataset_message(dataset, data_dir or constants.DATA_DIR))
 
-        options = struct_pb2.Struct()
         # The fingerprint of the prepared files is part of the execution properties,
         # so re-importing different data invalidates the cache; unchanged data is cached.
-        options.update(
+        custom_config = pack_options(
             {
                 "dataset": dataset,
                 "version": version or "",
@@ -147,8 +143,6 @@ class TFDSExampleGen(QueryBasedExampleGen):
                 "fingerprint": fingerprint,
             }
         )
-        custom_config = example_gen_pb2.CustomConfig()
-        custom_config.custom_config.Pack(options)
         input_config = example_gen_pb2.Input(
             splits=[example_gen_pb2.Input.Split(name=name, pattern=expr) for name, expr in splits.items()]
         )

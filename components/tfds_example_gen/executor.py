@@ -19,11 +19,10 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 import tensorflow as tf
-from google.protobuf import json_format, struct_pb2
 from tfx.components.example_gen import base_example_gen_executor
-from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import proto_utils
+
+from components import example_gen_options
 
 FEATURES_FILE = "tfds_features.json"
 
@@ -34,12 +33,7 @@ class DatasetUnavailableError(RuntimeError):
 
 def unpack_options(exec_properties: Mapping[str, Any]) -> dict[str, Any]:
     """Return the TFDS options packed into the ``custom_config`` execution property."""
-    custom_config = example_gen_pb2.CustomConfig()
-    proto_utils.json_to_proto(exec_properties[standard_component_specs.CUSTOM_CONFIG_KEY], custom_config)
-    struct = struct_pb2.Struct()
-    if not custom_config.custom_config.Unpack(struct):
-        raise ValueError("TFDSExampleGen: custom_config does not hold TFDS options")
-    return json_format.MessageToDict(struct)
+    return example_gen_options.unpack_options(exec_properties, "TFDSExampleGen")
 
 
 def load_builder(options: Mapping[str, Any]) -> Any:

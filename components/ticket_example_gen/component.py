@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from google.protobuf import struct_pb2
 from tfx.components.example_gen.component import QueryBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
-from components.tfds_example_gen.component import _SPLIT_NAME
+from components.example_gen_options import SPLIT_NAME, pack_options
 from components.ticket_example_gen import executor
 
 
@@ -57,7 +56,7 @@ class TicketExampleGen(QueryBasedExampleGen):
         if not splits:
             raise TicketExampleGenError("splits is empty; give e.g. {'train': 0.8, 'eval': 0.2}")
         for name, share in splits.items():
-            if not _SPLIT_NAME.match(name):
+            if not SPLIT_NAME.match(name):
                 raise TicketExampleGenError(f"split name {name!r} must be an identifier like 'train'")
             if not isinstance(share, (int, float)) or share <= 0:
                 raise TicketExampleGenError(f"split {name!r}: proportion {share!r} must be a positive number")
@@ -67,10 +66,7 @@ class TicketExampleGen(QueryBasedExampleGen):
         empty = [name for name, (start, end) in ranges.items() if end <= start]
         if empty:
             raise TicketExampleGenError(f"splits {empty} get no tickets out of {num_examples}; generate more tickets")
-        options = struct_pb2.Struct()
-        options.update({"seed": seed, "shard_size": shard_size, "num_examples": num_examples})
-        custom_config = example_gen_pb2.CustomConfig()
-        custom_config.custom_config.Pack(options)
+        custom_config = pack_options({"seed": seed, "shard_size": shard_size, "num_examples": num_examples})
         input_config = example_gen_pb2.Input(
             splits=[
                 example_gen_pb2.Input.Split(name=name, pattern=f"{start}:{end}")

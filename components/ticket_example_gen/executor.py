@@ -18,12 +18,12 @@ from typing import Any
 
 import apache_beam as beam
 import tensorflow as tf
-from google.protobuf import json_format, struct_pb2
 from tfx.components.example_gen import base_example_gen_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
+from components import example_gen_options
 from components.ticket_example_gen.generator import Ceiling, make_ticket
 
 CEILING_FILE = "ceiling.json"
@@ -32,12 +32,7 @@ _CEILING_DIR_KEY = "_ceiling_dir"
 
 def unpack_options(exec_properties: dict[str, Any]) -> dict[str, Any]:
     """The generator options packed into the ``custom_config`` execution property."""
-    custom_config = example_gen_pb2.CustomConfig()
-    proto_utils.json_to_proto(exec_properties[standard_component_specs.CUSTOM_CONFIG_KEY], custom_config)
-    struct = struct_pb2.Struct()
-    if not custom_config.custom_config.Unpack(struct):
-        raise ValueError("TicketExampleGen: custom_config does not hold generator options")
-    options = json_format.MessageToDict(struct)
+    options = example_gen_options.unpack_options(exec_properties, "TicketExampleGen")
     return {"seed": int(options["seed"]), "shard_size": int(options["shard_size"])}
 
 
