@@ -192,7 +192,8 @@ def main() -> None:
     (RESULTS / f"{args.task}.json").write_text(json.dumps(result, indent=2) + "\n")
     rows = "".join(
         f"| seed {r['seed']} | {r['pipeline']['test_accuracy_pushed_model']:.4f} "
-        f"({r['pipeline']['epochs_run']} epochs, {r['pipeline']['wall_seconds']:.0f} s) | {r['plain_keras']['test_accuracy']:.4f} "
+        f"({r['pipeline']['epochs_run']} epochs, {r['pipeline']['wall_seconds']:.0f} s) | "
+        f"{r['plain_keras']['test_accuracy']:.4f} "
         f"({r['plain_keras']['epochs_run']} epochs, {r['plain_keras']['wall_seconds']:.0f} s) |\n"
         for r in runs
     )
