@@ -134,6 +134,27 @@ def plot_samples(
     return _save(fig, path)
 
 
+def _classifier_pictures(
+    report_dir: str,
+    model: Any,
+    history: Mapping[str, Sequence[float]],
+    matrix: np.ndarray,
+    class_names: Sequence[str],
+    title: str,
+) -> dict[str, str | None]:
+    """The pictures every classifier report has: diagram, curves, confusion matrix, per-class accuracy."""
+    return {
+        "model_diagram": plot_model_diagram(model, os.path.join(report_dir, "model.png")),
+        "training_curves": plot_training_curves(history, os.path.join(report_dir, "training_curves.png")),
+        "confusion_matrix": plot_confusion_matrix(
+            matrix, class_names, os.path.join(report_dir, "confusion_matrix.png"), title
+        ),
+        "per_class_accuracy": plot_per_class_accuracy(
+            matrix, class_names, os.path.join(report_dir, "per_class_accuracy.png")
+        ),
+    }
+
+
 def write_classification_report(
     report_dir: str,
     model: Any,
@@ -171,16 +192,13 @@ def write_classification_report(
         "class_names": list(class_names),
     }
     files = {
-        "model_diagram": plot_model_diagram(model, os.path.join(report_dir, "model.png")),
-        "training_curves": plot_training_curves(history, os.path.join(report_dir, "training_curves.png")),
-        "confusion_matrix": plot_confusion_matrix(
+        **_classifier_pictures(
+            report_dir,
+            model,
+            history,
             matrix,
             class_names,
-            os.path.join(report_dir, "confusion_matrix.png"),
             f"Confusion matrix ({split_name}, accuracy {metrics['accuracy']:.4f})",
-        ),
-        "per_class_accuracy": plot_per_class_accuracy(
-            matrix, class_names, os.path.join(report_dir, "per_class_accuracy.png")
         ),
         "samples": plot_samples(
             images[:32],
@@ -233,16 +251,13 @@ def write_ticket_report(
         "departments": list(departments),
     }
     files = {
-        "model_diagram": plot_model_diagram(model, os.path.join(report_dir, "model.png")),
-        "training_curves": plot_training_curves(history, os.path.join(report_dir, "training_curves.png")),
-        "confusion_matrix": plot_confusion_matrix(
+        **_classifier_pictures(
+            report_dir,
+            model,
+            history,
             matrix,
             departments,
-            os.path.join(report_dir, "confusion_matrix.png"),
             f"Department (eval, accuracy {metrics['department_accuracy']:.4f})",
-        ),
-        "per_class_accuracy": plot_per_class_accuracy(
-            matrix, departments, os.path.join(report_dir, "per_class_accuracy.png")
         ),
         "priority": plot_regression(
             true_priority,
