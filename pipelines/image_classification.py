@@ -162,4 +162,5 @@ def run(fn_args: FnArgs, task: ImageTask) -> None:
         task.raw_signature,
         raw_to_features(task),
         lambda outputs: classification_outputs(outputs[LABEL_KEY], task.class_names),
+        classify=(LABEL_KEY, task.class_names),
     )

@@ -13,6 +13,7 @@ preprocessing cannot drift apart.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -23,6 +24,11 @@ import tf_keras as keras
 EXAMPLE_SIGNATURE = "serving_default"
 RAW_SIGNATURE = "serving_raw"
 TRANSFORM_SIGNATURE = "transform_features"
+# TF Serving's Classify and Regress APIs need signatures with these names and method names.
+CLASSIFY_SIGNATURE = "classification"
+REGRESS_SIGNATURE = "regression"
+CLASSIFY_METHOD_NAME = "tensorflow/serving/classify"
+REGRESS_METHOD_NAME = "tensorflow/serving/regress"
 
 RawToFeatures = Callable[[Mapping[str, tf.Tensor]], dict[str, tf.Tensor]]
 PostProcess = Callable[[Mapping[str, tf.Tensor]], dict[str, tf.Tensor]]
@@ -61,6 +67,8 @@ def export_model(
     postprocess: PostProcess,
     example_postprocess: PostProcess | None = None,
     transformed_label_keys: Sequence[str] = (),
+    classify: tuple[str, Sequence[str]] | None = None,
+    regress: str | None = None,
 ) -> None:
     """Save ``model`` with the Transform graph and its serving signatures.
 
@@ -77,6 +85,11 @@ def export_model(
         example_postprocess: the same for ``serving_default`` (default: ``postprocess``).
         transformed_label_keys: if given, also export ``transform_features``: serialized examples
             (with labels) -> these transformed features, which TFMA uses as labels.
+        classify: ``(output name, class names)`` of a softmax head: also export ``classification``
+            for TF Serving's Classify API (input ``inputs``: serialized examples; outputs ``classes``
+            and ``scores``, ``[batch, num_classes]``).
+        regress: name of a scalar output: also export ``regression`` for TF Serving's Regress API
+            (input ``inputs``; output ``outputs``, ``[batch]``).
     """
     model.tft_layer = tf_transform_output.transform_features_layer()  # tracked, so saved with the model
     example_spec = dict(example_feature_spec)
@@ -118,4 +131,46 @@ def export_model(
             return {key: _dense(transformed[key]) for key in transformed_label_keys}
 
         signatures[TRANSFORM_SIGNATURE] = transform_features.get_concrete_function()
+    method_names = {}
+    if classify:
+        output_name, class_names = classify
+
+        @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="inputs")])
+        def classification(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+            scores = model_outputs(tf.io.parse_example(serialized, example_spec))[output_name]
+            classes = tf.tile(tf.constant([list(class_names)]), [tf.shape(scores)[0], 1])
+            return {"classes": classes, "scores": scores}
+
+        signatures[CLASSIFY_SIGNATURE] = classification.get_concrete_function()
+        method_names[CLASSIFY_SIGNATURE] = CLASSIFY_METHOD_NAME
+    if regress:
+
+        @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="inputs")])
+        def regression(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+            value = model_outputs(tf.io.parse_example(serialized, example_spec))[regress]
+            return {"outputs": tf.reshape(value, [-1])}
+
+        signatures[REGRESS_SIGNATURE] = regression.get_concrete_function()
+        method_names[REGRESS_SIGNATURE] = REGRESS_METHOD_NAME
     model.save(serving_dir, save_format="tf", signatures=signatures)
+    if method_names:
+        set_signature_method_names(serving_dir, method_names)
+
+
+def set_signature_method_names(saved_model_dir: str, method_names: Mapping[str, str]) -> None:
+    """Set ``method_name`` of signatures in ``saved_model.pb``.
+
+    TF 2 saves every signature as a Predict signature; TF Serving's Classify and Regress refuse
+    those. Loading in TF 2 ignores ``method_name``, so rewriting it changes nothing else.
+    """
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    path = os.path.join(saved_model_dir, "saved_model.pb")
+    saved_model = saved_model_pb2.SavedModel()
+    with tf.io.gfile.GFile(path, "rb") as f:
+        saved_model.ParseFromString(f.read())
+    for meta_graph in saved_model.meta_graphs:
+        for name, method in method_names.items():
+            meta_graph.signature_def[name].method_name = method
+    with tf.io.gfile.GFile(path, "wb") as f:
+        f.write(saved_model.SerializeToString(deterministic=True))

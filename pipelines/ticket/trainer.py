@@ -154,4 +154,6 @@ def run_fn(fn_args: FnArgs) -> None:
         readable_outputs,
         example_postprocess=example_outputs,
         transformed_label_keys=list(label_keys.values()),
+        classify=(DEPARTMENT_KEY, DEPARTMENTS),
+        regress=PRIORITY_KEY,
     )

@@ -1,0 +1,194 @@
+"""A Python client for TensorFlow Serving's gRPC API (the real server or ``tfx-keras serve``).
+
+``ServingClient`` speaks the generic API: tensors in, tensors out, with timeouts, retries on
+UNAVAILABLE only (the server is starting or restarting; any other error is the request's fault
+and retrying would not help), and ``wait_until_ready``. The per-task clients in
+``serving/task_clients.py`` build requests from natural inputs on top of it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    regression_pb2,
+)
+
+T = TypeVar("T")
+AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+
+
+class ServingError(RuntimeError):
+    """A request the server refused or could not answer; ``code`` is the gRPC status code."""
+
+    def __init__(self, code: grpc.StatusCode, details: str, target: str) -> None:
+        hint = {
+            grpc.StatusCode.UNAVAILABLE: f" (is a server running on {target}? start one with `tfx-keras serve`)",
+            grpc.StatusCode.NOT_FOUND: " (is the model pushed under the server's root, and its name right?)",
+            grpc.StatusCode.DEADLINE_EXCEEDED: " (raise the timeout, or send smaller batches)",
+        }.get(code, "")
+        super().__init__(f"{code.name}: {details}{hint}")
+        self.code = code
+        self.details = details
+
+
+class ServingClient:
+    """A client of one server.
+
+    Args:
+        target: ``host:port`` of the gRPC endpoint (TF Serving's default port is 8500).
+        timeout: seconds per call.
+        retries: extra attempts after UNAVAILABLE, with exponential backoff from ``backoff``.
+        root_certificates: PEM CA certificate for TLS (None: plaintext).
+        client_cert: ``(key PEM, certificate PEM)`` if the server requires client certificates.
+        max_message_mb: the largest message sent or received.
+    """
+
+    def __init__(
+        self,
+        target: str = "127.0.0.1:8500",
+        *,
+        timeout: float = 10.0,
+        retries: int = 3,
+        backoff: float = 0.2,
+        root_certificates: bytes | None = None,
+        client_cert: tuple[bytes, bytes] | None = None,
+        max_message_mb: int = 64,
+    ) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        limit = max_message_mb * 1024 * 1024
+        options = [("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
+        if root_certificates is not None:
+            key, cert = client_cert if client_cert else (None, None)
+            credentials = grpc.ssl_channel_credentials(root_certificates, key, cert)
+            self._channel = grpc.secure_channel(target, credentials, options=options)
+        else:
+            self._channel = grpc.insecure_channel(target, options=options)
+        self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+        self.models = model_service_pb2_grpc.ModelServiceStub(self._channel)
+
+    def close(self) -> None:
+        """Close the channel."""
+        self._channel.close()
+
+    def __enter__(self) -> ServingClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def _call(self, method: Callable[..., T], request: Any, timeout: float | None = None) -> T:
+        delay = self.backoff
+        for attempt in range(self.retries + 1):
+            try:
+                return method(request, timeout=timeout or self.timeout)
+            except grpc.RpcError as exc:
+                if exc.code() == grpc.StatusCode.UNAVAILABLE and attempt < self.retries:
+                    time.sleep(delay)
+                    delay *= 2
+                    continue
+                raise ServingError(exc.code(), exc.details() or "", self.target) from None
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _spec(spec: Any, model: str, signature: str | None, version: int | None, label: str | None) -> None:
+        spec.name = model
+        if signature:
+            spec.signature_name = signature
+        if version is not None and label:
+            raise ValueError("give a version or a version label, not both")
+        if version is not None:
+            spec.version.value = version
+        elif label:
+            spec.version_label = label
+
+    # -- API ---------------------------------------------------------------------------------
+    def predict(
+        self,
+        model: str,
+        inputs: Mapping[str, Any],
+        *,
+        signature: str = "serving_default",
+        version: int | None = None,
+        label: str | None = None,
+        output_filter: Sequence[str] = (),
+    ) -> tuple[dict[str, np.ndarray], int]:
+        """Run ``signature`` on ``inputs`` (name -> array-like); returns (outputs, model version)."""
+        request = predict_pb2.PredictRequest()
+        self._spec(request.model_spec, model, signature, version, label)
+        for name, value in inputs.items():
+            request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+        request.output_filter.extend(output_filter)
+        response = self._call(self.predictions.Predict, request)
+        outputs = {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
+        return outputs, response.model_spec.version.value
+
+    def classify(
+        self, model: str, examples: Sequence[tf.train.Example], *, signature: str = "classification"
+    ) -> list[list[tuple[str, float]]]:
+        """Classify examples; per example, ``(label, score)`` for every class."""
+        request = classification_pb2.ClassificationRequest()
+        self._spec(request.model_spec, model, signature, None, None)
+        request.input.example_list.examples.extend(examples)
+        response = self._call(self.predictions.Classify, request)
+        return [[(c.label, c.score) for c in r.classes] for r in response.result.classifications]
+
+    def regress(
+        self, model: str, examples: Sequence[tf.train.Example], *, signature: str = "regression"
+    ) -> list[float]:
+        """One regression value per example."""
+        request = regression_pb2.RegressionRequest()
+        self._spec(request.model_spec, model, signature, None, None)
+        request.input.example_list.examples.extend(examples)
+        response = self._call(self.predictions.Regress, request)
+        return [r.value for r in response.result.regressions]
+
+    def signatures(self, model: str, version: int | None = None) -> dict[str, Any]:
+        """The model's ``SignatureDef`` protos, by name (GetModelMetadata)."""
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        self._spec(request.model_spec, model, None, version, None)
+        response = self._call(self.predictions.GetModelMetadata, request)
+        signature_map = get_model_metadata_pb2.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(signature_map)
+        return dict(signature_map.signature_def)
+
+    def status(self, model: str) -> dict[int, str]:
+        """Version -> state name (AVAILABLE, LOADING, END ...)."""
+        request = get_model_status_pb2.GetModelStatusRequest()
+        request.model_spec.name = model
+        response = self._call(self.models.GetModelStatus, request)
+        names = get_model_status_pb2.ModelVersionStatus.State.Name
+        return {s.version: names(s.state) for s in response.model_version_status}
+
+    def wait_until_ready(self, model: str, timeout: float = 60.0, version: int | None = None) -> int:
+        """Block until a version of ``model`` (or ``version``) is AVAILABLE; returns its number."""
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            try:
+                states = self.status(model)
+                ready = [v for v, s in states.items() if s == "AVAILABLE" and (version is None or v == version)]
+                if ready:
+                    return max(ready)
+                last = f"versions {states}"
+            except ServingError as exc:
+                if exc.code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.NOT_FOUND):
+                    raise
+                last = str(exc)
+            time.sleep(0.2)
+        raise TimeoutError(f"model {model!r} was not ready on {self.target} within {timeout:.0f} s: {last}")

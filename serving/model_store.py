@@ -1,0 +1,349 @@
+"""Versioned SavedModels on disk, loaded and swapped the way TensorFlow Serving does it.
+
+A model is a folder ``<base_path>/<version>/`` of SavedModels with integer version names
+(TF Serving's layout, which ``AtomicPusher`` writes). The store polls the folders, loads the
+versions its version policy asks for, and swaps them in only once they have loaded:
+
+* a version folder is considered only when its content has not changed for one poll
+  (a copy still in progress is not loaded), and folders whose names are not integers
+  (``AtomicPusher``'s staging folders, ``models.config``) are ignored;
+* a version that fails to load is never served: the previous versions keep serving, the
+  failure is reported by ``status()``, and the load is retried when the folder changes;
+* requests in flight keep the version object they started with, so a swap never fails them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import tensorflow as tf
+from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+from tensorflow_serving.config import model_server_config_pb2
+
+log = logging.getLogger(__name__)
+
+LOADING, AVAILABLE, END = "LOADING", "AVAILABLE", "END"
+
+
+class ServableNotFoundError(LookupError):
+    """No loaded version matches the request (TF Serving answers NOT_FOUND)."""
+
+
+class UnknownVersionLabelError(ValueError):
+    """The request names a version label the model config does not define (INVALID_ARGUMENT)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class VersionPolicy:
+    """Which versions to serve: the latest ``num_latest``, all, or ``specific`` ones."""
+
+    num_latest: int = 1
+    all_versions: bool = False
+    specific: tuple[int, ...] = ()
+
+    def select(self, available: Iterable[int]) -> list[int]:
+        """The versions to serve out of those on disk."""
+        versions = sorted(set(available))
+        if self.all_versions:
+            return versions
+        if self.specific:
+            return [v for v in versions if v in self.specific]
+        return versions[-self.num_latest :] if self.num_latest > 0 else []
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSource:
+    """One model to serve: TF Serving's ``ModelConfig`` (name, base path, policy, labels)."""
+
+    name: str
+    base_path: str
+    policy: VersionPolicy = VersionPolicy()
+    labels: Mapping[str, int] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_proto(cls, config: model_server_config_pb2.ModelConfig) -> ModelSource:
+        """From TF Serving's ``ModelConfig`` proto (``model_platform`` must be tensorflow)."""
+        if config.model_platform not in ("", "tensorflow"):
+            raise ValueError(f"model {config.name!r}: model_platform {config.model_platform!r} is not supported")
+        choice = config.model_version_policy.WhichOneof("policy_choice")
+        if choice == "all":
+            policy = VersionPolicy(all_versions=True)
+        elif choice == "specific":
+            policy = VersionPolicy(specific=tuple(config.model_version_policy.specific.versions))
+        elif choice == "latest":
+            policy = VersionPolicy(num_latest=config.model_version_policy.latest.num_versions or 1)
+        else:
+            policy = VersionPolicy()
+        return cls(config.name, config.base_path, policy, dict(config.version_labels))
+
+
+def read_model_config_file(path: str) -> list[ModelSource]:
+    """Read a TF Serving ``--model_config_file`` (text ``ModelServerConfig``)."""
+    from google.protobuf import text_format
+
+    config = model_server_config_pb2.ModelServerConfig()
+    with open(path, encoding="utf-8") as f:
+        try:
+            text_format.Parse(f.read(), config)
+        except text_format.ParseError as exc:
+            raise ValueError(f"{path} is not a valid TF Serving model config: {exc}") from exc
+    return sources_from_config(config, os.path.dirname(os.path.abspath(path)))
+
+
+def sources_from_config(config: model_server_config_pb2.ModelServerConfig, relative_to: str = ".") -> list[ModelSource]:
+    """The models of a ``ModelServerConfig``; relative base paths are taken from ``relative_to``."""
+    if config.WhichOneof("config") != "model_config_list":
+        raise ValueError("only model_config_list configs are supported")
+    sources = []
+    for model in config.model_config_list.config:
+        source = ModelSource.from_proto(model)
+        if not os.path.isabs(source.base_path):
+            source = dataclasses.replace(source, base_path=os.path.join(relative_to, source.base_path))
+        sources.append(source)
+    names = [s.name for s in sources]
+    if len(set(names)) != len(names):
+        raise ValueError(f"model names must be unique, got {names}")
+    return sources
+
+
+def sources_from_root(root: str) -> list[ModelSource]:
+    """Every model folder under a serving root (``<root>/<model>/<version>/``), latest version each."""
+    if not os.path.isdir(root):
+        return []
+    return [
+        ModelSource(name, os.path.join(root, name))
+        for name in sorted(os.listdir(root))
+        if os.path.isdir(os.path.join(root, name)) and not name.startswith(".")
+    ]
+
+
+@dataclasses.dataclass
+class LoadedVersion:
+    """A loaded SavedModel version: callable signatures and their ``SignatureDef`` protos."""
+
+    model_name: str
+    version: int
+    path: str
+    saved_model: Any
+    signature_defs: Mapping[str, meta_graph_pb2.SignatureDef]
+
+    def signature(self, name: str) -> Any:
+        """The concrete function of signature ``name`` (KeyError if it does not exist)."""
+        return self.saved_model.signatures[name]
+
+
+@dataclasses.dataclass
+class VersionStatus:
+    """What ``GetModelStatus`` reports for one version."""
+
+    version: int
+    state: str
+    error: str = ""
+
+
+def read_signature_defs(saved_model_dir: str) -> dict[str, meta_graph_pb2.SignatureDef]:
+    """The ``SignatureDef`` protos of the serving meta graph in ``saved_model.pb``."""
+    saved_model = saved_model_pb2.SavedModel()
+    with open(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as f:
+        saved_model.ParseFromString(f.read())
+    for meta_graph in saved_model.meta_graphs:
+        if "serve" in meta_graph.meta_info_def.tags:
+            # `__saved_model_init_op` is TF 2's initialiser, not a servable signature.
+            return {k: v for k, v in meta_graph.signature_def.items() if not k.startswith("__")}
+    raise ValueError(f"{saved_model_dir} has no meta graph tagged 'serve'")
+
+
+def load_version(model_name: str, version: int, path: str) -> LoadedVersion:
+    """Load one version folder; raises if it is not a complete SavedModel."""
+    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        raise FileNotFoundError(f"{path} has no saved_model.pb (not a SavedModel, or still being written)")
+    signature_defs = read_signature_defs(path)
+    saved_model = tf.saved_model.load(path)
+    return LoadedVersion(model_name, version, path, saved_model, signature_defs)
+
+
+def _content_fingerprint(path: str) -> tuple:
+    entries = []
+    for dirpath, _, files in os.walk(path):
+        for name in files:
+            full = os.path.join(dirpath, name)
+            try:
+                st = os.stat(full)
+            except FileNotFoundError:
+                continue
+            entries.append((os.path.relpath(full, path), st.st_size, st.st_mtime_ns))
+    return tuple(sorted(entries))
+
+
+def _version_dirs(base_path: str) -> dict[int, str]:
+    try:
+        names = os.listdir(base_path)
+    except FileNotFoundError:
+        return {}
+    return {
+        int(name): os.path.join(base_path, name)
+        for name in names
+        if name.isdigit() and os.path.isdir(os.path.join(base_path, name))
+    }
+
+
+class _ModelState:
+    def __init__(self, source: ModelSource) -> None:
+        self.source = source
+        self.serving: dict[int, LoadedVersion] = {}  # replaced, never mutated, so readers need no lock
+        self.seen: dict[int, tuple] = {}  # version -> content fingerprint at the previous poll
+        self.failed: dict[int, tuple[tuple, str]] = {}  # version -> (fingerprint that failed, error)
+        self.statuses: dict[int, VersionStatus] = {}
+
+
+class ModelStore:
+    """Loads, serves and hot-swaps model versions from disk.
+
+    Args:
+        sources: the models to serve (or a callable returning them, re-evaluated at every poll,
+            e.g. ``lambda: sources_from_root(root)`` to pick up new model folders).
+        poll_seconds: how often the folders are checked (TF Serving: ``file_system_poll_wait_seconds``).
+        loader: loads one version (tests replace it to observe or break loading).
+    """
+
+    def __init__(
+        self,
+        sources: Sequence[ModelSource] | Callable[[], Sequence[ModelSource]],
+        poll_seconds: float = 1.0,
+        loader: Callable[[str, int, str], LoadedVersion] = load_version,
+    ) -> None:
+        self._sources = sources
+        self.poll_seconds = poll_seconds
+        self._loader = loader
+        self._models: dict[str, _ModelState] = {}
+        self._lock = threading.Lock()  # one poll at a time
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Load what is on disk now (versions are not held back on the first poll), then poll."""
+        self.poll(settle=False)
+        self._thread = threading.Thread(target=self._run, name="model-store-poll", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop polling (loaded versions stay usable until dropped)."""
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.poll()
+            except Exception:  # a poll must never kill the server
+                log.exception("model poll failed")
+
+    def set_sources(self, sources: Sequence[ModelSource]) -> None:
+        """Replace the model list (ModelService.HandleReloadConfigRequest) and load it now."""
+        self._sources = list(sources)
+        self.poll(settle=False)
+
+    def _current_sources(self) -> list[ModelSource]:
+        return list(self._sources() if callable(self._sources) else self._sources)
+
+    # -- polling -----------------------------------------------------------------------------
+    def poll(self, settle: bool = True) -> None:
+        """Check every model folder once: load new versions, swap them in, drop old ones.
+
+        Args:
+            settle: only load a version whose folder has not changed since the previous poll.
+        """
+        with self._lock:
+            sources = {s.name: s for s in self._current_sources()}
+            for name in list(self._models):
+                if name not in sources:
+                    del self._models[name]  # in-flight requests keep their LoadedVersion
+            for name, source in sources.items():
+                state = self._models.get(name)
+                if state is None or state.source != source:
+                    previous = state
+                    state = self._models[name] = _ModelState(source)
+                    if previous and previous.source.base_path == source.base_path:
+                        state.serving, state.seen = previous.serving, previous.seen
+                self._poll_model(state, settle)
+
+    def _poll_model(self, state: _ModelState, settle: bool) -> None:
+        on_disk = _version_dirs(state.source.base_path)
+        fingerprints = {v: _content_fingerprint(p) for v, p in on_disk.items()}
+        wanted = state.source.policy.select(on_disk)
+        serving = {v: lv for v, lv in state.serving.items() if v in wanted}
+        for version in wanted:
+            if version in serving:
+                continue
+            fingerprint = fingerprints[version]
+            stable = state.seen.get(version) == fingerprint
+            if settle and not stable:
+                state.statuses[version] = VersionStatus(version, LOADING)
+                continue
+            failed = state.failed.get(version)
+            if failed and failed[0] == fingerprint:
+                continue  # same content failed before; retry when it changes
+            state.statuses[version] = VersionStatus(version, LOADING)
+            try:
+                serving[version] = self._loader(state.source.name, version, on_disk[version])
+            except Exception as exc:  # broken or half-written: never served, reported
+                message = f"{type(exc).__name__}: {exc}"
+                state.failed[version] = (fingerprint, message)
+                state.statuses[version] = VersionStatus(version, END, message)
+                log.warning("model %s version %d failed to load: %s", state.source.name, version, message)
+                continue
+            state.failed.pop(version, None)
+            log.info("model %s version %d loaded from %s", state.source.name, version, on_disk[version])
+        # Availability first (as TF Serving): an old version leaves only once its replacement loaded.
+        missing = len(wanted) - len(serving)
+        if missing > 0:
+            keep = sorted((v for v in state.serving if v not in serving and v in on_disk), reverse=True)[:missing]
+            serving.update({v: state.serving[v] for v in keep})
+        state.serving = serving  # the swap: one reference assignment
+        for version in list(state.statuses):
+            if version in serving:
+                state.statuses[version] = VersionStatus(version, AVAILABLE)
+            elif state.statuses[version].state == AVAILABLE:
+                state.statuses[version] = VersionStatus(version, END)
+        state.seen = fingerprints
+
+    # -- lookups -----------------------------------------------------------------------------
+    def model_names(self) -> list[str]:
+        """Names of the configured models."""
+        return sorted(self._models)
+
+    def get(self, name: str, version: int | None = None, label: str | None = None) -> LoadedVersion:
+        """The version a request asks for: a specific one, one by label, or the latest loaded."""
+        state = self._models.get(name)
+        serving = state.serving if state else {}
+        if label:
+            if state is None:
+                raise ServableNotFoundError(f"Servable not found for request: Latest({name})")
+            if label not in state.source.labels:
+                raise UnknownVersionLabelError(f"Unrecognized servable version label: {label}")
+            version = state.source.labels[label]
+        if version is not None:
+            if version not in serving:
+                raise ServableNotFoundError(f"Servable not found for request: Specific({name}, {version})")
+            return serving[version]
+        if not serving:
+            raise ServableNotFoundError(f"Servable not found for request: Latest({name})")
+        return serving[max(serving)]
+
+    def status(self, name: str, version: int | None = None) -> list[VersionStatus]:
+        """Version states as ``GetModelStatus`` reports them."""
+        state = self._models.get(name)
+        if state is None or not state.statuses:
+            raise ServableNotFoundError(f"Could not find any versions of model {name}")
+        if version is not None:
+            if version not in state.statuses:
+                raise ServableNotFoundError(f"Could not find version {version} of model {name}")
+            return [state.statuses[version]]
+        return [state.statuses[v] for v in sorted(state.statuses, reverse=True)]
