@@ -1,0 +1,355 @@
+"""The development server against TF Serving's API: versions, hot swap, errors, limits, TLS, load."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import (
+    get_model_status_pb2,
+    model_management_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+from tensorflow_serving.config import model_server_config_pb2
+
+from serving.client import ServingClient, ServingError
+from serving.model_store import ModelStore, VersionPolicy, load_version, sources_from_root
+from serving.server import ServerOptions, ServingServer
+from serving.toy_model import TOY_CLASSES, toy_example, write_toy_model
+
+ONES = np.ones((2, 2), np.float32)  # toy model: y = version * sum(x) = 2 * version
+
+
+@pytest.fixture()
+def root(tmp_path: Path) -> Path:
+    write_toy_model(str(tmp_path / "toy"), 1)
+    return tmp_path
+
+
+@pytest.fixture()
+def server(root: Path) -> Iterator[ServingServer]:
+    store = ModelStore(lambda: sources_from_root(str(root)), poll_seconds=0.1)
+    with ServingServer(store, ServerOptions(port=0)) as running:
+        yield running
+
+
+@pytest.fixture()
+def client(server: ServingServer) -> Iterator[ServingClient]:
+    with ServingClient(server.target, timeout=10) as c:
+        yield c
+
+
+def _wait_for_version(client: ServingClient, version: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if client.predict("toy", {"x": ONES}, signature="serving_raw")[1] == version:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"version {version} was not served within {timeout} s")
+
+
+def test_bare_tf_serving_stub_gets_an_answer(server: ServingServer) -> None:
+    """Compatibility: a client written for TF Serving, with only the official stub and protos."""
+    channel = grpc.insecure_channel(server.target)
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "toy"
+    request.model_spec.signature_name = "serving_raw"
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto([[1.0, 2.0]], dtype=tf.float32))
+    response = stub.Predict(request, timeout=10)
+    assert tf.make_ndarray(response.outputs["y"]).tolist() == [3.0]
+    assert response.model_spec.name == "toy" and response.model_spec.version.value == 1
+    assert response.model_spec.signature_name == "serving_raw"
+    status = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(
+        get_model_status_pb2.GetModelStatusRequest(model_spec={"name": "toy"}), timeout=10
+    )
+    assert [(s.version, s.state) for s in status.model_version_status] == [
+        (1, get_model_status_pb2.ModelVersionStatus.AVAILABLE)
+    ]
+    channel.close()
+
+
+def test_default_signature_output_filter_classify_regress_and_metadata(client: ServingClient) -> None:
+    example = toy_example(1.0, 2.0).SerializeToString()
+    outputs, version = client.predict("toy", {"examples": np.array([example], dtype=object)})  # serving_default
+    assert outputs["y"].tolist() == [3.0] and version == 1
+    outputs, _ = client.predict("toy", {"x": ONES}, signature="serving_raw", output_filter=["scores"])
+    assert set(outputs) == {"scores"} and outputs["scores"].shape == (2, 2)
+    classes = client.classify("toy", [toy_example(1.0, 2.0), toy_example(-1.0, -2.0)])
+    assert [max(c, key=lambda e: e[1])[0] for c in classes] == ["high", "low"]
+    assert [label for label, _ in classes[0]] == list(TOY_CLASSES)
+    assert client.regress("toy", [toy_example(1.0, 2.0), toy_example(0.5, 0.0)]) == [3.0, 0.5]
+    signatures = client.signatures("toy")
+    assert set(signatures) == {"serving_default", "serving_raw", "classification", "regression"}
+    assert signatures["classification"].method_name == "tensorflow/serving/classify"
+    assert list(signatures["serving_raw"].inputs) == ["x"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "code", "message"),
+    [
+        ({"model": "nope"}, grpc.StatusCode.NOT_FOUND, "Servable not found for request: Latest(nope)"),
+        ({"version": 7}, grpc.StatusCode.NOT_FOUND, "Specific(toy, 7)"),
+        ({"label": "canary"}, grpc.StatusCode.INVALID_ARGUMENT, "Unrecognized servable version label"),
+        ({"signature": "nope"}, grpc.StatusCode.FAILED_PRECONDITION, 'Serving signature key "nope" not found'),
+        ({"inputs": {"z": ONES}}, grpc.StatusCode.INVALID_ARGUMENT, "input tensor alias not found in signature: z"),
+        ({"inputs": {"x": ONES, "z": ONES}}, grpc.StatusCode.INVALID_ARGUMENT, "Sent extra: {z}"),
+        ({"inputs": {"x": ONES.astype(np.int32)}}, grpc.StatusCode.INVALID_ARGUMENT, "to be float32 but int32"),
+        ({"inputs": {"x": np.ones((2, 3), np.float32)}}, grpc.StatusCode.INVALID_ARGUMENT, "expected shape [?,2]"),
+        ({"inputs": {"x": np.ones((2,), np.float32)}}, grpc.StatusCode.INVALID_ARGUMENT, "expected shape [?,2]"),
+        ({"output_filter": ["nope"]}, grpc.StatusCode.INVALID_ARGUMENT, "output tensor alias not found"),
+    ],
+)
+def test_bad_requests_get_tf_serving_codes_and_the_next_request_succeeds(
+    client: ServingClient, kwargs: dict, code: grpc.StatusCode, message: str
+) -> None:
+    request = {"model": "toy", "inputs": {"x": ONES}, "signature": "serving_raw", **kwargs}
+    with pytest.raises(ServingError) as error:
+        client.predict(**request)
+    assert error.value.code == code and message in error.value.details, error.value
+    assert client.predict("toy", {"x": ONES}, signature="serving_raw")[0]["y"].tolist() == [2.0, 2.0]
+
+
+def test_malformed_tensor_and_classify_on_a_predict_signature(server: ServingServer, client: ServingClient) -> None:
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(server.target))
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name, request.model_spec.signature_name = "toy", "serving_raw"
+    tensor = request.inputs["x"]
+    tensor.dtype = tf.float32.as_datatype_enum
+    tensor.tensor_shape.dim.add(size=2)
+    tensor.tensor_shape.dim.add(size=2)
+    tensor.tensor_content = b"\x00" * 5  # 4 floats need 16 bytes
+    with pytest.raises(grpc.RpcError) as error:
+        stub.Predict(request, timeout=10)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "'x'" in error.value.details()
+    with pytest.raises(ServingError, match="method_name to be tensorflow/serving/classify") as classify_error:
+        client.classify("toy", [toy_example(1.0, 1.0)], signature="serving_raw")
+    assert classify_error.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(ServingError, match="Input is empty"):
+        client.classify("toy", [])
+    assert client.regress("toy", [toy_example(1.0, 1.0)]) == [2.0]
+
+
+def test_new_version_is_hot_swapped_while_a_client_keeps_sending(root: Path, client: ServingClient) -> None:
+    errors: list[Exception] = []
+    versions: list[int] = []
+    stop = threading.Event()
+
+    def keep_sending() -> None:
+        with ServingClient(client.target) as own:
+            while not stop.is_set():
+                try:
+                    versions.append(own.predict("toy", {"x": ONES}, signature="serving_raw")[1])
+                except Exception as exc:  # noqa: BLE001 - any failure is what this test counts
+                    errors.append(exc)
+
+    senders = [threading.Thread(target=keep_sending) for _ in range(3)]
+    for t in senders:
+        t.start()
+    time.sleep(0.5)
+    write_toy_model(str(root / "toy"), 2)
+    _wait_for_version(client, 2)
+    time.sleep(0.3)
+    stop.set()
+    for t in senders:
+        t.join()
+    assert not errors, errors[:3]
+    assert versions[0] == 1 and versions[-1] == 2 and set(versions) == {1, 2}
+    assert versions.index(2) > 0 and all(v == 2 for v in versions[versions.index(2) :])  # no flapping back
+    assert client.status("toy") == {2: "AVAILABLE", 1: "END"}  # latest-only policy: v1 unloaded
+
+
+def test_broken_and_half_written_versions_are_never_served(root: Path, client: ServingClient) -> None:
+    broken = root / "toy" / "5"
+    broken.mkdir()
+    (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
+    half = root / "toy" / "4"
+    shutil.copytree(root / "toy" / "1", half)
+    shutil.rmtree(half / "variables")  # a copy caught half-way
+    time.sleep(1.0)  # several polls
+    assert client.predict("toy", {"x": ONES}, signature="serving_raw")[1] == 1
+    status = client.status("toy")
+    assert status[1] == "AVAILABLE" and status[5] == "END", status
+    # A version that fails to load is reported with its error.
+    request = get_model_status_pb2.GetModelStatusRequest()
+    request.model_spec.name = "toy"
+    request.model_spec.version.value = 5
+    (entry,) = client.models.GetModelStatus(request, timeout=10).model_version_status
+    assert entry.state == get_model_status_pb2.ModelVersionStatus.END and entry.status.error_message
+    # Once the folder holds a complete model, it is loaded on a later poll.
+    shutil.rmtree(broken)
+    write_toy_model(str(root / "toy"), 5, scale=50)
+    _wait_for_version(client, 5)
+
+
+def test_specific_versions_and_labels_from_a_model_config(root: Path) -> None:
+    write_toy_model(str(root / "toy"), 2)
+    write_toy_model(str(root / "toy"), 3)
+    store = ModelStore(lambda: sources_from_root(str(root)), poll_seconds=0.1)
+    with ServingServer(store, ServerOptions(port=0)) as server, ServingClient(server.target) as client:
+        assert client.status("toy") == {3: "AVAILABLE"}
+        config = model_server_config_pb2.ModelServerConfig()
+        model = config.model_config_list.config.add(
+            name="toy", base_path=str(root / "toy"), model_platform="tensorflow"
+        )
+        model.model_version_policy.specific.versions.extend([1, 2])
+        model.version_labels["stable"] = 1
+        model.version_labels["canary"] = 2
+        reply = client.models.HandleReloadConfigRequest(model_management_pb2.ReloadConfigRequest(config=config))
+        assert reply.status.error_code == 0
+        assert client.predict("toy", {"x": ONES}, signature="serving_raw")[1] == 2  # latest of {1, 2}
+        assert client.predict("toy", {"x": ONES}, signature="serving_raw", version=1)[1] == 1
+        assert client.predict("toy", {"x": ONES}, signature="serving_raw", label="stable")[1] == 1
+        assert client.predict("toy", {"x": ONES}, signature="serving_raw", label="canary")[0]["y"].tolist() == [4, 4]
+        with pytest.raises(ServingError, match="Specific\\(toy, 3\\)"):
+            client.predict("toy", {"x": ONES}, signature="serving_raw", version=3)
+
+
+def test_version_policy_selection() -> None:
+    assert VersionPolicy().select([3, 1, 2]) == [3]
+    assert VersionPolicy(num_latest=2).select([3, 1, 2]) == [2, 3]
+    assert VersionPolicy(all_versions=True).select([2, 1]) == [1, 2]
+    assert VersionPolicy(specific=(1, 9)).select([1, 2]) == [1]
+
+
+def test_store_ignores_staging_folders_and_loads_nothing_twice(root: Path) -> None:
+    (root / "toy" / ".staging-9").mkdir()
+    (root / "models.config").write_text("")  # files next to model folders are not models
+    loads: list[int] = []
+
+    def counting_loader(name: str, version: int, path: str):  # noqa: ANN202
+        loads.append(version)
+        return load_version(name, version, path)
+
+    store = ModelStore(lambda: sources_from_root(str(root)), loader=counting_loader)
+    store.poll(settle=False)
+    store.poll()
+    store.poll()
+    assert store.model_names() == ["toy"] and loads == [1]
+
+
+def test_message_size_limit_is_enforced_and_the_server_keeps_serving(root: Path) -> None:
+    store = ModelStore(lambda: sources_from_root(str(root)))
+    with ServingServer(store, ServerOptions(port=0, max_message_mb=1)) as server, ServingClient(server.target) as c:
+        with pytest.raises(ServingError) as error:
+            c.predict("toy", {"x": np.ones((200_000, 2), np.float32)}, signature="serving_raw")  # 1.6 MB
+        assert error.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert c.predict("toy", {"x": ONES}, signature="serving_raw")[1] == 1
+
+
+def test_bad_server_options_are_refused_with_the_fix() -> None:
+    assert ServerOptions().host == "127.0.0.1"  # loopback unless told otherwise
+    with pytest.raises(ValueError, match="both a certificate"):
+        ServerOptions(tls_cert="cert.pem").validate()
+    with pytest.raises(ValueError, match="workers"):
+        ServerOptions(workers=0).validate()
+    with pytest.raises(ValueError, match="0..65535"):
+        ServerOptions(port=70000).validate()
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+def test_tls(root: Path, tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    store = ModelStore(lambda: sources_from_root(str(root)))
+    options = ServerOptions(host="localhost", port=0, tls_cert=str(cert), tls_key=str(key))
+    with ServingServer(store, options) as server:
+        with ServingClient(server.target, root_certificates=cert.read_bytes()) as secure:
+            assert secure.predict("toy", {"x": ONES}, signature="serving_raw")[1] == 1
+        with ServingClient(server.target, retries=0, timeout=3) as plaintext:
+            with pytest.raises(ServingError) as error:
+                plaintext.predict("toy", {"x": ONES}, signature="serving_raw")
+            assert error.value.code == grpc.StatusCode.UNAVAILABLE
+
+
+def test_client_retries_unavailable_only(root: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    store = ModelStore(lambda: sources_from_root(str(root)))
+    server = ServingServer(store, ServerOptions(port=port))
+    starter = threading.Timer(0.5, server.start)
+    starter.start()
+    try:
+        with ServingClient(f"127.0.0.1:{port}", retries=8, backoff=0.1) as client:
+            assert client.wait_until_ready("toy", timeout=30) == 1  # server came up after the first calls
+            started = time.monotonic()
+            with pytest.raises(ServingError) as error:
+                client.predict("nope", {"x": ONES})
+            assert error.value.code == grpc.StatusCode.NOT_FOUND
+            assert time.monotonic() - started < 0.1 * 2  # not retried: no backoff sleeps
+    finally:
+        starter.join()
+        server.stop()
+
+
+def test_load_concurrent_clients_for_a_fixed_time_with_zero_errors(client: ServingClient) -> None:
+    """N clients for a bounded time on loopback: every request answered, none failed."""
+    clients, seconds = 8, 3.0
+    counts, errors = [0] * clients, []
+    deadline = time.monotonic() + seconds
+
+    def run(i: int) -> None:
+        with ServingClient(client.target) as own:
+            while time.monotonic() < deadline:
+                try:
+                    outputs, _ = own.predict("toy", {"x": ONES * i}, signature="serving_raw")
+                    assert outputs["y"].tolist() == [2.0 * i, 2.0 * i]
+                    counts[i] += 1
+                except Exception as exc:  # noqa: BLE001
+                    errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=seconds + 30)
+    assert not errors, errors[:3]
+    assert all(n > 0 for n in counts), counts
+    print(f"load: {sum(counts)} requests from {clients} clients in {seconds:.0f} s, 0 errors")
+
+
+def test_served_models_are_not_changed_by_the_server(root: Path, client: ServingClient) -> None:
+    before = sorted(os.listdir(root / "toy" / "1"))
+    client.predict("toy", {"x": ONES}, signature="serving_raw")
+    assert sorted(os.listdir(root / "toy" / "1")) == before
