@@ -7,6 +7,8 @@ Examples::
     tfx-keras run mnist --epochs 3
     tfx-keras run mnist --set training.batch_size=128 --set eval.min_accuracy=0.99
     tfx-keras config mnist
+    tfx-keras serve --model-base-path outputs/serving
+    tfx-keras predict mnist digit.png
 """
 
 from __future__ import annotations
@@ -95,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("info", help="print versions: Python, TensorFlow, Keras (must be 2), TFX, Beam")
     _add_run(sub)
     _add_data(sub)
+    from serving import commands as serving_commands
+
+    serving_commands.add_parsers(sub)
     return parser
 
 
@@ -196,6 +201,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args)
         if args.command == "data":
             return _cmd_data(args)
+        if args.command in ("serve", "predict", "serving-config"):
+            from serving import commands as serving_commands
+
+            return serving_commands.run(args)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -10,21 +10,14 @@ import pytest
 import tensorflow as tf
 
 from components.tfds_import import read_back
-from pipelines.cifar10.config import CLASS_NAMES, Cifar10Config
-from pipelines.cifar10.pipeline import create_pipeline
-from pipelines.config import apply_overrides
-from pipelines.local_runner import run_pipeline
+from pipelines.cifar10.config import CLASS_NAMES
 
 pytestmark = pytest.mark.e2e
 
 
-def test_cifar10_pipeline_pushes_a_model_that_serves_raw_images(cifar10_data_dir: str, tmp_path: Path) -> None:
-    config = apply_overrides(
-        Cifar10Config(),
-        [f"data.data_dir={cifar10_data_dir}", "training.epochs=10", "training.batch_size=16", "eval.min_accuracy=0.3"],
-    )
+def test_cifar10_pipeline_pushes_a_model_that_serves_raw_images(cifar10_data_dir: str, cifar10_run: tuple) -> None:
+    summary, tmp_path, config = cifar10_run
     assert config.training.augment is True
-    summary = run_pipeline("cifar10", create_pipeline, config, str(tmp_path), quiet=True)
     assert all(state == "COMPLETE" for state in summary.components.values()), summary.components
     assert summary.pushed and summary.metrics["example_count"] == 40  # train[80%:] of 200
     assert Path(summary.pushed_destination).parent == tmp_path / "serving" / "cifar10"

@@ -14,7 +14,6 @@ from components.tfds_import import read_back
 from pipelines.cli import main as cli_main
 from pipelines.config import apply_overrides
 from pipelines.local_runner import LocalLayout, run_pipeline
-from pipelines.mnist.config import MnistConfig
 from pipelines.mnist.pipeline import create_pipeline
 
 pytestmark = pytest.mark.e2e
@@ -33,18 +32,8 @@ ALL_COMPONENTS = {
 EXECUTED = ALL_COMPONENTS - {"latest_blessed_model_resolver"}  # a resolver resolves, it has nothing to cache
 
 
-@pytest.fixture(scope="module")
-def first_run(mnist_data_dir: str, tmp_path_factory: pytest.TempPathFactory) -> tuple:
-    output_dir = str(tmp_path_factory.mktemp("mnist_run"))
-    config = apply_overrides(
-        MnistConfig(), [f"data.data_dir={mnist_data_dir}", "training.epochs=5", "eval.min_accuracy=0.6"]
-    )
-    summary = run_pipeline("mnist", create_pipeline, config, output_dir, quiet=True)
-    return summary, output_dir, config
-
-
-def test_every_component_executed_and_the_model_was_pushed(first_run: tuple) -> None:
-    summary, output_dir, _ = first_run
+def test_every_component_executed_and_the_model_was_pushed(mnist_run: tuple) -> None:
+    summary, output_dir, _ = mnist_run
     assert set(summary.components) == ALL_COMPONENTS
     assert all(summary.components[c] == "COMPLETE" for c in EXECUTED), summary.components
     assert summary.blessed is True and summary.pushed is True
@@ -55,8 +44,8 @@ def test_every_component_executed_and_the_model_was_pushed(first_run: tuple) -> 
     assert summary.pushed_destination.endswith(os.path.join("serving", "mnist", versions[0]))
 
 
-def test_pushed_model_predicts_through_both_signatures(first_run: tuple, mnist_data_dir: str) -> None:
-    summary, _, _ = first_run
+def test_pushed_model_predicts_through_both_signatures(mnist_run: tuple, mnist_data_dir: str) -> None:
+    summary, _, _ = mnist_run
     loaded = tf.saved_model.load(summary.pushed_destination)
     assert set(loaded.signatures) == {"serving_default", "serving_raw"}
     test = list(read_back("mnist", mnist_data_dir, "test"))
@@ -85,8 +74,8 @@ def test_pushed_model_predicts_through_both_signatures(first_run: tuple, mnist_d
         loaded.signatures["serving_raw"](image=tf.zeros([1, 32, 32, 3], tf.uint8))
 
 
-def test_report_pictures_and_keras_version(first_run: tuple) -> None:
-    summary, _, _ = first_run
+def test_report_pictures_and_keras_version(mnist_run: tuple) -> None:
+    summary, _, _ = mnist_run
     report = Path(summary.artifacts["report"])
     for name in ("model.png", "training_curves.png", "confusion_matrix.png", "per_class_accuracy.png", "samples.png"):
         assert (report / name).stat().st_size > 1000, name
@@ -97,9 +86,9 @@ def test_report_pictures_and_keras_version(first_run: tuple) -> None:
 
 
 def test_second_run_with_nothing_changed_reexecutes_nothing(
-    first_run: tuple, mnist_data_dir: str, capsys: pytest.CaptureFixture
+    mnist_run: tuple, mnist_data_dir: str, capsys: pytest.CaptureFixture
 ) -> None:
-    summary, output_dir, _ = first_run
+    summary, output_dir, _ = mnist_run
     serving = os.path.join(LocalLayout(output_dir, "mnist").serving_root, "mnist")
     before = sorted(os.listdir(serving))
     code = cli_main(
@@ -124,8 +113,8 @@ def test_second_run_with_nothing_changed_reexecutes_nothing(
     assert sorted(os.listdir(serving)) == before  # nothing re-pushed
 
 
-def test_a_worse_model_never_replaces_a_better_one(first_run: tuple) -> None:
-    summary, output_dir, config = first_run
+def test_a_worse_model_never_replaces_a_better_one(mnist_run: tuple) -> None:
+    summary, output_dir, config = mnist_run
     serving = os.path.join(LocalLayout(output_dir, "mnist").serving_root, "mnist")
     before = sorted(os.listdir(serving))
     # A barely trained model; the absolute bar is off so only the comparison with the baseline can stop it.

@@ -11,30 +11,9 @@ import tensorflow as tf
 
 from components.ticket_example_gen import generator
 from components.ticket_example_gen.executor import ticket_to_example
-from pipelines.config import apply_overrides
-from pipelines.local_runner import run_pipeline
-from pipelines.ticket.config import DEPARTMENTS, TicketConfig
-from pipelines.ticket.pipeline import create_pipeline
+from pipelines.ticket.config import DEPARTMENTS
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def ticket_run(tmp_path_factory: pytest.TempPathFactory) -> tuple:
-    config = apply_overrides(
-        TicketConfig(),
-        [
-            "data.num_examples=800",
-            "data.seed=11",
-            "training.epochs=6",
-            "training.batch_size=32",
-            "model.difficulty_head=true",
-            "eval.min_department_accuracy=0.4",
-            "eval.max_priority_rmse=0.3",
-        ],
-    )
-    output_dir = tmp_path_factory.mktemp("ticket_run")
-    return run_pipeline("ticket", create_pipeline, config, str(output_dir), quiet=True), output_dir
 
 
 def test_every_component_ran_and_both_heads_were_evaluated(ticket_run: tuple) -> None:

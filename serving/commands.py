@@ -1,0 +1,172 @@
+"""The ``serve``, ``predict`` and ``serving-config`` commands of ``tfx-keras``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+TASKS = ("cifar10", "mnist", "ticket")
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Add the serving commands to the ``tfx-keras`` parser."""
+    serve = sub.add_parser(
+        "serve",
+        help="serve pushed models over TensorFlow Serving's gRPC API (development server)",
+        description="A development server implementing TensorFlow Serving's gRPC API (PredictionService, "
+        "ModelService) over <root>/<model>/<version>/ folders. New versions are picked up without a restart. "
+        "Production serving is TensorFlow Serving itself: see serving/docker-compose.yml.",
+    )
+    where = serve.add_mutually_exclusive_group()
+    where.add_argument("--model-base-path", default="outputs/serving", help="serving root (default: outputs/serving)")
+    where.add_argument("--model-config-file", help="a TF Serving model config (text ModelServerConfig) instead")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    serve.add_argument("--port", type=int, default=8500, help="gRPC port (default: 8500, as TF Serving)")
+    serve.add_argument("--workers", type=int, default=8, help="request worker threads (default: 8)")
+    serve.add_argument("--max-message-mb", type=int, default=64, help="largest request/response (default: 64)")
+    serve.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for new versions")
+    serve.add_argument("--tls-cert", help="PEM certificate: serve TLS only")
+    serve.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    serve.add_argument("--tls-client-ca", help="PEM CA: require client certificates signed by it")
+
+    predict = sub.add_parser(
+        "predict",
+        help="ask a running server (TF Serving or `tfx-keras serve`) for predictions",
+        description="mnist/cifar10: image files (PNG, JPEG, .npy) or --batch FILE.npy [n, H, W(, C)]. "
+        "ticket: --title/--body/--tags, or --batch FILE.jsonl with one {title, body, tags} per line.",
+    )
+    predict.add_argument("task", choices=TASKS)
+    predict.add_argument("images", nargs="*", help="image files (mnist, cifar10)")
+    predict.add_argument("--batch", help=".npy of images, or .jsonl of tickets")
+    predict.add_argument("--title", help="ticket title")
+    predict.add_argument("--body", help="ticket body")
+    predict.add_argument("--tags", default="", help="ticket tags, comma-separated")
+    predict.add_argument("--server", default="127.0.0.1:8500", help="host:port (default: 127.0.0.1:8500)")
+    predict.add_argument("--model", help="model name on the server (default: the task's name)")
+    predict.add_argument("--version", type=int, help="a specific model version (default: the latest)")
+    predict.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
+    predict.add_argument("--tls-ca", help="PEM CA certificate of a TLS server")
+    predict.add_argument("--json", action="store_true", help="print JSON lines")
+
+    config = sub.add_parser(
+        "serving-config",
+        help="write TensorFlow Serving's model config for the pushed models",
+        description="Write <serving-root>/models.config listing every pushed model, with base paths as the "
+        "TF Serving container sees them (serving/docker-compose.yml mounts the root at /models).",
+    )
+    config.add_argument("--serving-root", default="outputs/serving")
+    config.add_argument("--base-path", default="/models", help="the serving root as TF Serving sees it")
+    config.add_argument("--out", help="where to write (default: <serving-root>/models.config)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one of the serving commands."""
+    return {"serve": _serve, "predict": _predict, "serving-config": _serving_config}[args.command](args)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from serving.model_store import ModelStore, read_model_config_file, sources_from_root
+    from serving.server import ServerOptions, ServingServer, describe_models
+
+    if args.model_config_file:
+        sources: Any = read_model_config_file(args.model_config_file)
+        origin = args.model_config_file
+    else:
+        root = os.path.abspath(args.model_base_path)
+        if not os.path.isdir(root):
+            print(f"error: {root} does not exist; push a model first (`tfx-keras run mnist`)", file=sys.stderr)
+            return 2
+        sources = lambda: sources_from_root(root)  # noqa: E731 - re-read each poll: new models appear
+        origin = root
+    options = ServerOptions(
+        args.host, args.port, args.max_message_mb, args.workers, args.tls_cert, args.tls_key, args.tls_client_ca
+    )
+    try:
+        server = ServingServer(ModelStore(sources, poll_seconds=args.poll_seconds), options)
+    except (ValueError, OSError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    server.start()
+    print(f"[tfx-keras serve] models from {origin}")
+    for line in describe_models(server.store):
+        print(f"  {line}")
+    scheme = "TLS" if args.tls_cert else "plaintext"
+    print(f"[tfx-keras serve] TensorFlow Serving gRPC API on {server.target} ({scheme}); Ctrl-C stops", flush=True)
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    stopped.wait()
+    print("[tfx-keras serve] stopping: finishing in-flight requests")
+    server.stop(grace=5)
+    return 0
+
+
+def _tickets(args: argparse.Namespace) -> list[dict[str, Any]]:
+    if args.batch:
+        with open(args.batch, encoding="utf-8") as f:
+            tickets = []
+            for number, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        tickets.append(json.loads(line))
+                    except json.JSONDecodeError as err:
+                        raise ValueError(f"{args.batch} line {number} is not JSON: {err}") from None
+        return tickets
+    if args.title is None and args.body is None:
+        raise ValueError("give a ticket with --title/--body/--tags, or a --batch FILE.jsonl")
+    tags = [t.strip() for t in args.tags.split(",") if t.strip()]
+    return [{"title": args.title or "", "body": args.body or "", "tags": tags}]
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from serving.client import ServingClient, ServingError
+    from serving.task_clients import make_task_client
+
+    root_certificates = open(args.tls_ca, "rb").read() if args.tls_ca else None  # noqa: SIM115
+    with ServingClient(args.server, timeout=args.timeout, root_certificates=root_certificates) as client:
+        task_client = make_task_client(args.task, client, args.model)
+        try:
+            if args.task == "ticket":
+                inputs: Sequence[Any] = _tickets(args)
+                results = task_client.predict(inputs, version=args.version)
+            elif args.batch:
+                inputs = [f"{args.batch}[{i}]" for i in range(len(np.load(args.batch)))]
+                results = task_client.predict(np.load(args.batch), version=args.version)
+            elif args.images:
+                inputs = args.images
+                results = task_client.predict_files(args.images, version=args.version)
+            else:
+                raise ValueError(f"give image files or --batch FILE.npy for {args.task}")
+        except (ValueError, FileNotFoundError, ServingError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    for item, result in zip(inputs, results, strict=True):
+        if args.json:
+            print(json.dumps({"input": item, **dataclasses.asdict(result)}))
+        else:
+            label = item if isinstance(item, str) else (item.get("title") or "(no title)")
+            print(f"{label}: {result}")
+    return 0
+
+
+def _serving_config(args: argparse.Namespace) -> int:
+    from serving.tf_serving_config import write_model_config
+
+    try:
+        path = write_model_config(args.serving_root, args.base_path, args.out)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    print(open(path, encoding="utf-8").read().rstrip())  # noqa: SIM115
+    print("serve it with TensorFlow Serving: docker compose -f serving/docker-compose.yml up")
+    return 0

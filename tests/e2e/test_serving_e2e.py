@@ -1,0 +1,247 @@
+"""Pipeline-pushed models of every task, served over TF Serving's gRPC API and queried by clients."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+from google.protobuf import text_format
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from tensorflow_serving.config import model_server_config_pb2
+
+from components.tfds_import import read_back
+from components.ticket_example_gen import generator
+from pipelines.cli import main as cli_main
+from serving.client import ServingClient, ServingError
+from serving.model_store import ModelStore, sources_from_root
+from serving.server import ServerOptions, ServingServer
+from serving.task_clients import make_task_client
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def serving_root(
+    mnist_run: tuple, cifar10_run: tuple, ticket_run: tuple, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """One serving root with the model each pipeline pushed, in TF Serving's layout."""
+    root = tmp_path_factory.mktemp("serving")
+    for task, run in (("mnist", mnist_run), ("cifar10", cifar10_run), ("ticket", ticket_run)):
+        pushed = Path(run[0].pushed_destination)
+        shutil.copytree(pushed, root / task / pushed.name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(serving_root: Path) -> Iterator[ServingServer]:
+    store = ModelStore(lambda: sources_from_root(str(serving_root)), poll_seconds=0.2)
+    with ServingServer(store, ServerOptions(port=0)) as running:
+        yield running
+
+
+@pytest.fixture()
+def client(server: ServingServer) -> Iterator[ServingClient]:
+    with ServingClient(server.target, timeout=30) as c:
+        yield c
+
+
+def _version(root: Path, task: str) -> int:
+    return int(next(p.name for p in (root / task).iterdir() if p.name.isdigit()))
+
+
+@pytest.mark.parametrize(("task", "data_dir_fixture"), [("mnist", "mnist_data_dir"), ("cifar10", "cifar10_data_dir")])
+def test_image_models_answer_like_the_saved_model_in_process(
+    task: str, data_dir_fixture: str, client: ServingClient, serving_root: Path, request: pytest.FixtureRequest
+) -> None:
+    version = client.wait_until_ready(task, timeout=60)
+    assert version == _version(serving_root, task)
+    test = list(read_back(task, request.getfixturevalue(data_dir_fixture), "test"))[:16]
+    images = np.stack([e["image"] for e in test])
+    served = make_task_client(task, client).predict(images)
+    in_process = tf.saved_model.load(str(serving_root / task / str(version))).signatures["serving_raw"](
+        image=tf.constant(images)
+    )
+    assert [p.class_id for p in served] == in_process["class_ids"].numpy().tolist()
+    np.testing.assert_allclose(
+        [p.probabilities for p in served], in_process["probabilities"].numpy(), rtol=1e-5, atol=1e-6
+    )
+    assert all(p.version == version and p.class_name for p in served)
+    # TF Serving's Classify API on the same images, sent as tf.Examples.
+    examples = [
+        tf.train.Example(
+            features=tf.train.Features(
+                feature={"image": tf.train.Feature(int64_list=tf.train.Int64List(value=e["image"].ravel().tolist()))}
+            )
+        )
+        for e in test
+    ]
+    classes = client.classify(task, examples)
+    assert [max(c, key=lambda e: e[1])[0] for c in classes] == [p.class_name for p in served]
+    # Wrong shape, wrong dtype: INVALID_ARGUMENT, and the next request is served.
+    shape = images.shape[1:]
+    for bad in (np.zeros((1, shape[0] + 1, shape[1], shape[2]), np.uint8), images[:1].astype(np.float32)):
+        with pytest.raises(ServingError) as error:
+            client.predict(task, {"image": bad}, signature="serving_raw")
+        assert error.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert make_task_client(task, client).predict(images[0])[0].class_id == served[0].class_id
+
+
+def test_ticket_model_answers_from_plain_text(client: ServingClient, serving_root: Path) -> None:
+    version = client.wait_until_ready("ticket", timeout=60)
+    tickets = [generator.make_ticket(99, i) for i in range(32)]
+    plain = [{"title": t["title"], "body": t["body"], "tags": t["tags"]} for t in tickets]
+    served = make_task_client("ticket", client).predict(plain)
+    model = tf.saved_model.load(str(serving_root / "ticket" / str(version)))
+    width = max(1, max(len(t["tags"]) for t in plain))
+    local = model.signatures["serving_raw"](
+        title=tf.constant([t["title"] for t in plain]),
+        body=tf.constant([t["body"] for t in plain]),
+        tags=tf.constant([t["tags"] + [""] * (width - len(t["tags"])) for t in plain]),
+    )
+    assert [p.department for p in served] == [n.decode() for n in local["department_class_names"].numpy()]
+    np.testing.assert_allclose([p.priority for p in served], local["priority"].numpy(), rtol=1e-5, atol=1e-6)
+    assert all(p.difficulty in generator.DIFFICULTIES for p in served)  # the e2e run has the third head
+    # Regress (priority) and Classify (department) on tf.Examples agree with Predict.
+    examples = [
+        tf.train.Example(
+            features=tf.train.Features(
+                feature={
+                    "title": tf.train.Feature(bytes_list=tf.train.BytesList(value=[t["title"].encode()])),
+                    "body": tf.train.Feature(bytes_list=tf.train.BytesList(value=[t["body"].encode()])),
+                    "tags": tf.train.Feature(bytes_list=tf.train.BytesList(value=[g.encode() for g in t["tags"]])),
+                }
+            )
+        )
+        for t in plain
+    ]
+    np.testing.assert_allclose(client.regress("ticket", examples), [p.priority for p in served], atol=1e-5)
+    departments = [max(c, key=lambda e: e[1])[0] for c in client.classify("ticket", examples)]
+    assert departments == [p.department for p in served]
+    # Empty title, unknown tags: a defined answer. A missing input: INVALID_ARGUMENT naming it.
+    odd = make_task_client("ticket", client).predict([{"title": "", "body": "", "tags": ["no-such-tag"]}])
+    assert 0.0 <= odd[0].priority <= 1.0
+    with pytest.raises(ServingError, match="Missing but required: {tags}"):
+        client.predict("ticket", {"title": np.array([b"x"]), "body": np.array([b"y"])}, signature="serving_raw")
+
+
+def test_a_bare_tf_serving_client_queries_the_pipeline_model(server: ServingServer, mnist_data_dir: str) -> None:
+    image = next(iter(read_back("mnist", mnist_data_dir, "test")))["image"]
+    example = tf.train.Example(
+        features=tf.train.Features(
+            feature={"image": tf.train.Feature(int64_list=tf.train.Int64List(value=image.ravel().tolist()))}
+        )
+    )
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "mnist"  # serving_default: serialized tf.Examples under "examples"
+    request.inputs["examples"].CopyFrom(tf.make_tensor_proto([example.SerializeToString()]))
+    with grpc.insecure_channel(server.target) as channel:
+        response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=30)
+    assert tf.make_ndarray(response.outputs["probabilities"]).shape == (1, 10)
+    assert response.model_spec.signature_name == "serving_default"
+
+
+def test_pushing_a_new_version_while_clients_send(
+    client: ServingClient, serving_root: Path, mnist_data_dir: str
+) -> None:
+    images = np.stack([e["image"] for e in list(read_back("mnist", mnist_data_dir, "test"))[:4]])
+    old = _version(serving_root, "mnist")
+    new = old + 1
+    errors: list[Exception] = []
+    versions: list[int] = []
+    stop = threading.Event()
+
+    def send() -> None:
+        with ServingClient(client.target, timeout=30) as own:
+            while not stop.is_set():
+                try:
+                    versions.append(own.predict("mnist", {"image": images}, signature="serving_raw")[1])
+                except Exception as exc:  # noqa: BLE001
+                    errors.append(exc)
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    staging = serving_root / "mnist" / f".staging-{new}"  # AtomicPusher's way: stage, then rename
+    shutil.copytree(serving_root / "mnist" / str(old), staging)
+    staging.rename(serving_root / "mnist" / str(new))
+    assert client.wait_until_ready("mnist", version=new, timeout=60) == new
+    time.sleep(0.5)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:3]
+    assert versions[0] == old and versions[-1] == new
+
+
+def test_predict_and_serving_config_commands(
+    server: ServingServer, serving_root: Path, mnist_data_dir: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from PIL import Image
+
+    image = next(iter(read_back("mnist", mnist_data_dir, "test")))["image"]
+    png = tmp_path / "digit.png"
+    Image.fromarray(image[..., 0]).save(png)
+    assert cli_main(["predict", "mnist", str(png), "--server", server.target]) == 0
+    assert re.search(r"digit\.png: \S+ \(class \d, p=0\.\d+, model version \d+\)", capsys.readouterr().out)
+    assert (
+        cli_main(
+            ["predict", "ticket", "--title", "refund", "--body", "charged twice", "--server", server.target, "--json"]
+        )
+        == 0
+    )
+    answer = json.loads(capsys.readouterr().out.strip())
+    assert answer["department"] in generator.DEPARTMENTS and 0 <= answer["priority"] <= 1
+    wrong = tmp_path / "big.png"
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(wrong)
+    assert cli_main(["predict", "mnist", str(wrong), "--server", server.target]) == 2
+    assert "this model takes images of shape [28, 28, 1]" in capsys.readouterr().err
+
+    out = tmp_path / "models.config"
+    assert cli_main(["serving-config", "--serving-root", str(serving_root), "--out", str(out)]) == 0
+    config = text_format.Parse(out.read_text(), model_server_config_pb2.ModelServerConfig())
+    models = {m.name: m for m in config.model_config_list.config}
+    assert set(models) == {"cifar10", "mnist", "ticket"}
+    for name, model in models.items():  # the container path maps onto the folder the pusher wrote
+        assert model.base_path == f"/models/{name}" and model.model_platform == "tensorflow"
+        assert any(p.name.isdigit() for p in (serving_root / name).iterdir())
+
+
+def test_serve_command_starts_answers_and_stops_on_sigint(serving_root: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "serve", "--model-base-path", str(serving_root), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        target, lines = None, []
+        deadline = time.monotonic() + 120
+        while target is None and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            match = re.search(r"gRPC API on (\S+)", line)
+            target = match.group(1) if match else None
+        assert target, "".join(lines)
+        assert any("mnist: serving version(s)" in line for line in lines), lines
+        with ServingClient(target) as client:
+            assert client.status("ticket")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
