@@ -16,7 +16,7 @@ def test_help_lists_the_commands() -> None:
         [sys.executable, "-m", "pipelines.cli", "--help"], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0
-    for command in ("list", "config", "info", "run", "data"):
+    for command in ("list", "config", "info", "run", "data", "serve", "predict", "serving-config"):
         assert command in result.stdout
 
 
@@ -52,3 +52,19 @@ def test_import_of_a_bad_source_is_a_clear_error(tmp_path: Path, capsys: pytest.
     (tmp_path / "raw").mkdir()
     assert main(["data", "import", "mnist", "--source", str(tmp_path / "raw"), "--data-dir", str(tmp_path)]) == 2
     assert "lacks train-images-idx3-ubyte.gz" in capsys.readouterr().err
+
+
+def test_serving_commands_name_the_fix_when_nothing_is_there(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert main(["predict", "ticket", "--title", "x", "--server", f"127.0.0.1:{port}", "--timeout", "2"]) == 2
+    assert "UNAVAILABLE" in (err := capsys.readouterr().err) and "tfx-keras serve" in err
+    assert main(["predict", "mnist", "--server", f"127.0.0.1:{port}"]) == 2
+    assert "give image files" in capsys.readouterr().err
+    assert main(["serve", "--model-base-path", str(tmp_path / "nothing")]) == 2
+    assert "push a model first" in capsys.readouterr().err
+    assert main(["serving-config", "--serving-root", str(tmp_path)]) == 2
+    assert "run a pipeline first" in capsys.readouterr().err
