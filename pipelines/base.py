@@ -21,9 +21,12 @@ from tfx.dsl.components.base.base_node import BaseNode
 
 from components.atomic_pusher import AtomicPusher
 from components.baseline_resolver import LatestBlessedBaselineStrategy
+from components.epochs_trainer import Trainer
 from components.tfds_example_gen import TFDSExampleGen
 from pipelines.config import TrainingConfig
 from pipelines.training import TRAINING_CONFIG_KEY
+
+ORCHESTRATORS = ("local", "kubeflow_v2")
 
 
 def standard_components(
@@ -36,6 +39,8 @@ def standard_components(
     train_split: str = "train",
     eval_split: str = "eval",
     custom_config: Mapping[str, str] | None = None,
+    orchestrator: str = "local",
+    epochs: Any = None,
 ) -> list[BaseNode]:
     """Wire the standard chain after ``example_gen``.
 
@@ -49,6 +54,10 @@ def standard_components(
         train_split: the split Transform analyses and the Trainer fits.
         eval_split: the split the Trainer validates on and the Evaluator evaluates.
         custom_config: more task settings for ``run_fn`` (JSON strings), besides the TrainingConfig.
+        orchestrator: ``local`` (LocalDagRunner) or ``kubeflow_v2`` (KubeflowV2DagRunner / Vertex AI).
+            Kubeflow v2 compiles only TFX's own ``LatestBlessedModelStrategy``; there it resolves the
+            baseline when the run starts, so the candidate cannot be its own baseline anyway.
+        epochs: overrides ``training.epochs``; a ``RuntimeParameter`` makes it a pipeline input.
 
     Returns:
         All components, ExampleGen first.
@@ -65,7 +74,10 @@ def standard_components(
         splits_config=tfx.proto.SplitsConfig(analyze=[train_split], transform=[train_split, eval_split]),
         disable_statistics=True,
     )
-    trainer = tfx.components.Trainer(
+    if orchestrator not in ORCHESTRATORS:
+        raise ValueError(f"orchestrator {orchestrator!r} is not one of {ORCHESTRATORS}")
+    trainer = Trainer(
+        epochs=epochs,
         run_fn=run_fn,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
@@ -74,12 +86,17 @@ def standard_components(
         eval_args=tfx.proto.EvalArgs(splits=[eval_split]),
         custom_config={TRAINING_CONFIG_KEY: training.to_json(), **(custom_config or {})},
     )
-    model_resolver = tfx.dsl.Resolver(
-        strategy_class=LatestBlessedBaselineStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-        candidate=trainer.outputs["model"],
-    ).with_id("latest_blessed_model_resolver")
+    baselines = {
+        "model": tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        "model_blessing": tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    }
+    if orchestrator == "local":
+        model_resolver = tfx.dsl.Resolver(
+            strategy_class=LatestBlessedBaselineStrategy, candidate=trainer.outputs["model"], **baselines
+        )
+    else:
+        model_resolver = tfx.dsl.Resolver(strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy, **baselines)
+    model_resolver = model_resolver.with_id("latest_blessed_model_resolver")
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
@@ -172,6 +189,8 @@ def tfds_classification_pipeline(
     enable_cache: bool = True,
     pipeline_name: str | None = None,
     label_key: str = "label",
+    orchestrator: str = "local",
+    epochs: Any = None,
 ) -> tfx.dsl.Pipeline:
     """The pipeline of a single-label classification task read from TFDS (MNIST, CIFAR-10).
 
@@ -187,6 +206,8 @@ def tfds_classification_pipeline(
         enable_cache: reuse outputs of components whose inputs did not change.
         pipeline_name: name in ML Metadata (default: ``task``).
         label_key: the raw label feature.
+        orchestrator: ``local`` or ``kubeflow_v2`` (see ``standard_components``).
+        epochs: overrides ``training.epochs`` (an int, or a ``RuntimeParameter`` on Kubeflow).
     """
     data = config.data
     example_gen = TFDSExampleGen(
@@ -205,6 +226,8 @@ def tfds_classification_pipeline(
         serving_model_dir=os.path.join(serving_root, task),
         train_split=data.train_split,
         eval_split=data.eval_split,
+        orchestrator=orchestrator,
+        epochs=epochs,
     )
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name or task,

@@ -9,6 +9,7 @@ Examples::
     tfx-keras config mnist
     tfx-keras serve --model-base-path outputs/serving
     tfx-keras predict mnist digit.png
+    tfx-keras compile --cloud-config cloud.json
 """
 
 from __future__ import annotations
@@ -100,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     from serving import commands as serving_commands
 
     serving_commands.add_parsers(sub)
+    from pipelines import kubeflow
+
+    kubeflow.add_parsers(sub)
     return parser
 
 
@@ -201,6 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args)
         if args.command == "data":
             return _cmd_data(args)
+        if args.command in ("compile", "submit"):
+            from pipelines import kubeflow
+
+            return kubeflow.run_command(args)
         if args.command in ("serve", "predict", "serving-config"):
             from serving import commands as serving_commands
 

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2
@@ -105,6 +106,8 @@ def create_pipeline(
     beam_pipeline_args: Sequence[str] | None = None,
     enable_cache: bool = True,
     pipeline_name: str = TASK,
+    orchestrator: str = "local",
+    epochs: Any = None,
 ) -> tfx.dsl.Pipeline:
     """Build the ticket pipeline.
 
@@ -116,6 +119,8 @@ def create_pipeline(
         beam_pipeline_args: Beam arguments (the runner decides).
         enable_cache: reuse outputs of components whose inputs did not change.
         pipeline_name: name in ML Metadata.
+        orchestrator: ``local`` or ``kubeflow_v2`` (see ``pipelines.base.standard_components``).
+        epochs: overrides ``training.epochs`` (an int, or a ``RuntimeParameter`` on Kubeflow).
     """
     data = config.data
     example_gen = TicketExampleGen(
@@ -131,6 +136,8 @@ def create_pipeline(
         train_split=data.train_split,
         eval_split=data.eval_split,
         custom_config={MODEL_CONFIG_KEY: json.dumps(dataclasses.asdict(config.model), sort_keys=True)},
+        orchestrator=orchestrator,
+        epochs=epochs,
     )
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,

@@ -47,7 +47,7 @@ def test_every_component_executed_and_the_model_was_pushed(mnist_run: tuple) -> 
 def test_pushed_model_predicts_through_both_signatures(mnist_run: tuple, mnist_data_dir: str) -> None:
     summary, _, _ = mnist_run
     loaded = tf.saved_model.load(summary.pushed_destination)
-    assert set(loaded.signatures) == {"serving_default", "serving_raw"}
+    assert set(loaded.signatures) == {"serving_default", "serving_raw", "classification"}
     test = list(read_back("mnist", mnist_data_dir, "test"))
     images = np.stack([e["image"] for e in test])
     labels = np.array([e["label"] for e in test])

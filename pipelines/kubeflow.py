@@ -1,0 +1,244 @@
+"""Compile the task pipelines for Kubeflow Pipelines v2 / Vertex AI, and submit them to Vertex.
+
+Settings come from one JSON file (``--cloud-config``) and/or flags, never from code:
+
+    {"project": "my-project", "region": "europe-west4", "bucket": "gs://my-bucket",
+     "image": "europe-west4-docker.pkg.dev/my-project/tfx/tfx-keras:0.1.0",
+     "dataflow_workers": 4, "service_account": "pipelines@my-project.iam.gserviceaccount.com"}
+
+``compile`` writes one KFP v2 ``PipelineJob`` spec per task with ``KubeflowV2DagRunner``:
+every component runs the project's image, outputs go under ``<bucket>/pipelines/<task>``,
+Beam components run on Dataflow, blessed models go to ``<bucket>/serving/<task>/<version>/``,
+and ``epochs`` is a runtime parameter. ``submit`` starts a compiled spec on Vertex AI Pipelines
+with ``google.cloud.aiplatform.PipelineJob``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pipelines import tasks
+from pipelines.config import ConfigError, apply_overrides
+
+PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+REGION_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]$")
+EPOCHS_PARAMETER = "epochs"
+
+
+@dataclasses.dataclass(frozen=True)
+class CloudConfig:
+    """Where and how the pipelines run on Google Cloud."""
+
+    project: str = ""
+    region: str = "us-central1"
+    bucket: str = ""  # gs://... : pipeline root, Dataflow temp, serving root and TFDS data live under it
+    image: str = ""  # the project's image (Dockerfile), pushed to a registry the pipeline can pull
+    dataflow_workers: int = 2
+    dataflow_machine_type: str = "n1-standard-4"
+    service_account: str = ""  # runs the pipeline (Vertex) and the Dataflow workers; empty: the defaults
+    tfds_data_dir: str = ""  # default <bucket>/tensorflow_datasets
+    download: bool = True  # let TFDS download data sets into tfds_data_dir (the cloud has network)
+
+    @property
+    def pipeline_root(self) -> str:
+        """``<bucket>/pipelines``: component outputs, one folder per task."""
+        return f"{self.bucket.rstrip('/')}/pipelines"
+
+    @property
+    def serving_root(self) -> str:
+        """``<bucket>/serving``: blessed models, ``<task>/<version>/`` (TF Serving's layout)."""
+        return f"{self.bucket.rstrip('/')}/serving"
+
+    @property
+    def temp_location(self) -> str:
+        """Dataflow's temp location."""
+        return f"{self.bucket.rstrip('/')}/tmp"
+
+    def validate(self) -> CloudConfig:
+        """Refuse missing or malformed settings with the fix in the message."""
+        problems = []
+        if not PROJECT_RE.match(self.project):
+            problems.append(f"project {self.project!r}: a Google Cloud project id (6-30 of a-z, 0-9, -)")
+        if not REGION_RE.match(self.region):
+            problems.append(f"region {self.region!r}: a region such as us-central1 or europe-west4")
+        if not self.bucket.startswith("gs://") or len(self.bucket) <= len("gs://"):
+            problems.append(f"bucket {self.bucket!r}: a Cloud Storage path, gs://BUCKET[/PREFIX]")
+        if not self.image or ":" not in self.image.rsplit("/", 1)[-1] and "@" not in self.image:
+            problems.append(f"image {self.image!r}: the pushed project image with a tag, REGISTRY/NAME:TAG")
+        if self.dataflow_workers < 1:
+            problems.append(f"dataflow_workers {self.dataflow_workers}: an integer >= 1")
+        if self.tfds_data_dir and not self.tfds_data_dir.startswith("gs://"):
+            problems.append(f"tfds_data_dir {self.tfds_data_dir!r}: a gs:// path (workers cannot see local disks)")
+        if problems:
+            raise ConfigError("cloud config is incomplete or wrong:\n  " + "\n  ".join(problems))
+        return self
+
+    def beam_pipeline_args(self) -> list[str]:
+        """Beam arguments for Dataflow."""
+        args = [
+            "--runner=DataflowRunner",
+            f"--project={self.project}",
+            f"--region={self.region}",
+            f"--temp_location={self.temp_location}",
+            f"--num_workers={self.dataflow_workers}",
+            f"--max_num_workers={self.dataflow_workers}",
+            f"--machine_type={self.dataflow_machine_type}",
+            # Workers run the project's image, so Beam stages of Transform and the ExampleGens
+            # import the same pinned code as the components.
+            f"--sdk_container_image={self.image}",
+            "--experiments=use_runner_v2",
+        ]
+        if self.service_account:
+            args.append(f"--service_account_email={self.service_account}")
+        return args
+
+
+def load_cloud_config(path: str | None = None, overrides: Mapping[str, Any] | None = None) -> CloudConfig:
+    """A CloudConfig from a JSON file and/or flag values (flags win); validated."""
+    values: dict[str, Any] = {}
+    if path:
+        try:
+            with open(path, encoding="utf-8") as f:
+                values = json.load(f)
+        except (OSError, json.JSONDecodeError) as err:
+            raise ConfigError(f"cannot read cloud config {path}: {err}") from None
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    known = {f.name for f in dataclasses.fields(CloudConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown cloud config keys {unknown}; known: {sorted(known)}")
+    return CloudConfig(**values).validate()
+
+
+def build_kubeflow_pipeline(task: str, cloud: CloudConfig, overrides: Sequence[str] = ()) -> Any:
+    """The task's TFX pipeline as it runs on Kubeflow v2 / Vertex (not compiled yet)."""
+    from tfx.orchestration import data_types
+
+    task_def = tasks.TASKS[task]
+    config = task_def.default_config()
+    if hasattr(config.data, "data_dir"):
+        data_dir = cloud.tfds_data_dir or f"{cloud.bucket.rstrip('/')}/tensorflow_datasets"
+        overrides = [f"data.data_dir={data_dir}", f"data.download={str(cloud.download).lower()}", *overrides]
+    config = apply_overrides(config, list(overrides))
+    epochs = data_types.RuntimeParameter(name=EPOCHS_PARAMETER, ptype=int, default=config.training.epochs)
+    return task_def.create_pipeline(
+        config,
+        pipeline_root=f"{cloud.pipeline_root}/{task}",
+        serving_root=cloud.serving_root,
+        beam_pipeline_args=cloud.beam_pipeline_args(),
+        orchestrator="kubeflow_v2",
+        epochs=epochs,
+    )
+
+
+def compile_pipeline(task: str, cloud: CloudConfig, output_dir: str, overrides: Sequence[str] = ()) -> str:
+    """Write ``<output_dir>/<task>_pipeline.json`` (a KFP v2 PipelineJob); returns its path."""
+    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
+
+    os.makedirs(output_dir, exist_ok=True)
+    filename = f"{task}_pipeline.json"
+    runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
+        config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
+            display_name=f"tfx-keras-{task}", default_image=cloud.image
+        ),
+        output_dir=output_dir,
+        output_filename=filename,
+    )
+    runner.run(build_kubeflow_pipeline(task, cloud, overrides))
+    return os.path.join(output_dir, filename)
+
+
+def submit(
+    spec_path: str,
+    cloud: CloudConfig,
+    parameter_values: Mapping[str, Any] | None = None,
+    enable_caching: bool = True,
+    wait: bool = False,
+) -> Any:
+    """Start a compiled pipeline on Vertex AI Pipelines; returns the ``PipelineJob``."""
+    from google.cloud import aiplatform
+
+    with open(spec_path, encoding="utf-8") as f:
+        spec = json.load(f)
+    declared = set(spec["pipelineSpec"]["root"].get("inputDefinitions", {}).get("parameters", {}))
+    unknown = sorted(set(parameter_values or {}) - declared)
+    if unknown:
+        raise ConfigError(f"{spec_path} has no runtime parameters {unknown}; it has {sorted(declared)}")
+    aiplatform.init(project=cloud.project, location=cloud.region)
+    job = aiplatform.PipelineJob(
+        display_name=spec.get("displayName") or os.path.basename(spec_path),
+        template_path=spec_path,
+        pipeline_root=spec.get("runtimeConfig", {}).get("gcsOutputDirectory") or cloud.pipeline_root,
+        parameter_values=dict(parameter_values or {}),
+        enable_caching=enable_caching,
+        project=cloud.project,
+        location=cloud.region,
+    )
+    if wait:
+        job.run(service_account=cloud.service_account or None, sync=True)
+    else:
+        job.submit(service_account=cloud.service_account or None)
+    return job
+
+
+CLOUD_FLAGS = ("project", "region", "bucket", "image", "dataflow_workers", "service_account", "tfds_data_dir")
+
+
+def add_parsers(sub: Any) -> None:
+    """Add ``compile`` and ``submit`` to the ``tfx-keras`` parser."""
+    import argparse
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--cloud-config", help="JSON file with the cloud settings (flags below override it)")
+    for flag in CLOUD_FLAGS:
+        kind = int if flag == "dataflow_workers" else str
+        common.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=kind, default=None)
+    comp = sub.add_parser(
+        "compile",
+        parents=[common],
+        help="compile task pipelines to Kubeflow Pipelines v2 / Vertex AI specs (KubeflowV2DagRunner)",
+        description="Write <out>/<task>_pipeline.json for each task: the project's image, a gs:// pipeline root, "
+        "Dataflow for Beam, and `epochs` as a runtime parameter. Nothing is contacted.",
+    )
+    comp.add_argument("tasks", nargs="*", help="tasks to compile (default: all)")
+    comp.add_argument("--out", default="outputs/kubeflow", help="where to write the specs (default: outputs/kubeflow)")
+    comp.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE")
+    sub_ = sub.add_parser(
+        "submit",
+        parents=[common],
+        help="start a compiled pipeline on Vertex AI Pipelines (google-cloud-aiplatform)",
+        description="Submit a spec written by `compile` as a Vertex AI PipelineJob. Needs Google Cloud "
+        "credentials (gcloud auth application-default login) and network access.",
+    )
+    sub_.add_argument("spec", help="a compiled <task>_pipeline.json")
+    sub_.add_argument("--epochs", type=int, help="runtime parameter: training epochs for this run")
+    sub_.add_argument("--no-cache", action="store_true", help="re-execute every component")
+    sub_.add_argument("--wait", action="store_true", help="block until the run ends")
+
+
+def run_command(args: Any) -> int:
+    """Run ``compile`` or ``submit``."""
+    import sys
+
+    flags = {flag: getattr(args, flag) for flag in CLOUD_FLAGS}
+    cloud = load_cloud_config(args.cloud_config, flags)
+    if args.command == "compile":
+        names = args.tasks or sorted(tasks.TASKS)
+        unknown = sorted(set(names) - set(tasks.TASKS))
+        if unknown:
+            raise ConfigError(f"unknown tasks {unknown}; known: {sorted(tasks.TASKS)}")
+        for name in names:
+            print(f"compiled {name}: {compile_pipeline(name, cloud, args.out, args.overrides)}")
+        return 0
+    if not os.path.isfile(args.spec):
+        raise ConfigError(f"{args.spec} does not exist; write it with `tfx-keras compile`")
+    parameters = {EPOCHS_PARAMETER: args.epochs} if args.epochs is not None else {}
+    job = submit(args.spec, cloud, parameters, enable_caching=not args.no_cache, wait=args.wait)
+    print(f"submitted {args.spec} to Vertex AI Pipelines in {cloud.project}/{cloud.region}: {job.resource_name}")
+    sys.stdout.flush()
+    return 0
