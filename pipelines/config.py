@@ -23,6 +23,9 @@ def _require(condition: bool, field: str, value: Any, allowed: str) -> None:
         raise ConfigError(f"{field}={value!r} is invalid: must be {allowed}.")
 
 
+DISTRIBUTIONS = ("mirrored", "multi_worker", "none")
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig:
     """How the Trainer fits a model (the same knobs for every task)."""
@@ -37,6 +40,9 @@ class TrainingConfig:
     reduce_lr_factor: float = 0.5
     seed: int = 42
     augment: bool = False  # image tasks: random flip + padded random crop, training split only
+    # tf.distribute strategy: "mirrored" (all local GPUs, else the CPU), "multi_worker"
+    # (MultiWorkerMirroredStrategy, cluster from TF_CONFIG) or "none" (the default strategy).
+    distribution: str = "mirrored"
 
     def __post_init__(self) -> None:
         _require(isinstance(self.epochs, int) and self.epochs >= 1, "training.epochs", self.epochs, "an integer >= 1")
@@ -64,6 +70,9 @@ class TrainingConfig:
         )
         _require(self.reduce_lr_patience >= 0, "training.reduce_lr_patience", self.reduce_lr_patience, ">= 0")
         _require(0 < self.reduce_lr_factor < 1, "training.reduce_lr_factor", self.reduce_lr_factor, "in (0, 1)")
+        _require(
+            self.distribution in DISTRIBUTIONS, "training.distribution", self.distribution, f"one of {DISTRIBUTIONS}"
+        )
 
     def to_json(self) -> str:
         """Serialise for the Trainer's ``custom_config``."""

@@ -133,7 +133,10 @@ def run(fn_args: FnArgs, task: ImageTask) -> None:
         train_ds = train_ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
     eval_ds = training.make_dataset(fn_args.eval_files, tft_output, task.inputs, task.labels, config.batch_size)
 
-    model = build_compiled_model(task, config.learning_rate)
+    strategy = training.distribution_strategy(config.distribution)
+    print(f"[trainer] {type(strategy).__name__}: {strategy.num_replicas_in_sync} replica(s)")
+    with strategy.scope():
+        model = build_compiled_model(task, config.learning_rate)
     model.summary(print_fn=lambda line: print(f"[trainer] {line}"))
     history = training.fit(model, train_ds, eval_ds, config, fn_args.model_run_dir)
 
@@ -156,7 +159,7 @@ def run(fn_args: FnArgs, task: ImageTask) -> None:
     export_model(
         model,
         tft_output,
-        fn_args.serving_model_dir,
+        training.export_dir(fn_args.serving_model_dir, fn_args.model_run_dir),
         task.inputs,
         raw_feature_subset(tft_output, [IMAGE_KEY]),
         task.raw_signature,

@@ -133,6 +133,64 @@ def epoch_seconds(callbacks: list[Any]) -> list[float]:
     return next((list(c.durations) for c in callbacks if isinstance(c, EpochLogger)), [])
 
 
+def distribution_strategy(name: str) -> tf.distribute.Strategy:
+    """The ``tf.distribute`` strategy the config names; build and compile the model in its scope.
+
+    * ``mirrored``: synchronous data parallelism over every local GPU (or the CPU when there is none).
+    * ``multi_worker``: ``MultiWorkerMirroredStrategy``; the cluster and this worker's role come from
+      ``TF_CONFIG`` (``{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": i}}``),
+      as Vertex AI and Kubeflow set it for multi-replica training jobs.
+    * ``none``: TensorFlow's default strategy (no replication).
+    """
+    if name == "none":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        cluster_spec(os.environ.get("TF_CONFIG"))
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"training.distribution={name!r} is not one of mirrored, multi_worker, none")
+
+
+def cluster_spec(tf_config: str | None) -> dict[str, Any]:
+    """Parse and check ``TF_CONFIG``; a ValueError says what is missing and how to set it."""
+    example = '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
+    if not tf_config:
+        raise ValueError(f"training.distribution=multi_worker needs TF_CONFIG, e.g. TF_CONFIG='{example}'")
+    try:
+        parsed = json.loads(tf_config)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"TF_CONFIG is not JSON ({err}); expected e.g. {example}") from None
+    workers = parsed.get("cluster", {}).get("worker") or []
+    task = parsed.get("task", {})
+    if not workers or task.get("type") not in ("worker", "chief") or not isinstance(task.get("index"), int):
+        raise ValueError(f"TF_CONFIG needs cluster.worker addresses and task.type/index; expected e.g. {example}")
+    if task["type"] == "worker" and not 0 <= task["index"] < len(workers):
+        raise ValueError(f"TF_CONFIG task.index {task['index']} is not in 0..{len(workers) - 1}")
+    return parsed
+
+
+def is_chief() -> bool:
+    """True unless ``TF_CONFIG`` makes this process a non-chief worker (which must not export)."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return True
+    parsed = json.loads(raw)
+    task, cluster = parsed.get("task", {}), parsed.get("cluster", {})
+    if task.get("type") == "chief":
+        return True
+    return "chief" not in cluster and task.get("type") == "worker" and task.get("index") == 0
+
+
+def export_dir(serving_model_dir: str, tmp_root: str) -> str:
+    """Where this process saves the model: the real place on the chief, a scratch folder elsewhere.
+
+    Under MultiWorkerMirroredStrategy every worker must run ``save`` (it has collective ops), but
+    only the chief's copy is the model; the others write to ``tmp_root`` and it is discarded.
+    """
+    return serving_model_dir if is_chief() else os.path.join(tmp_root, f"worker-{os.getpid()}")
+
+
 def fit(
     model: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.data.Dataset, config: TrainingConfig, model_run_dir: str
 ) -> keras.callbacks.History:

@@ -118,7 +118,10 @@ def run_fn(fn_args: FnArgs) -> None:
     )
     eval_ds = training.make_dataset(fn_args.eval_files, tft_output, INPUTS, label_keys, config.batch_size)
 
-    model = build_compiled_model(model_config, config.learning_rate)
+    strategy = training.distribution_strategy(config.distribution)
+    print(f"[trainer] {type(strategy).__name__}: {strategy.num_replicas_in_sync} replica(s)")
+    with strategy.scope():
+        model = build_compiled_model(model_config, config.learning_rate)
     model.summary(print_fn=lambda line: print(f"[trainer] {line}"))
     history = training.fit(model, train_ds, eval_ds, config, fn_args.model_run_dir)
 
@@ -146,7 +149,7 @@ def run_fn(fn_args: FnArgs) -> None:
     export_model(
         model,
         tft_output,
-        fn_args.serving_model_dir,
+        training.export_dir(fn_args.serving_model_dir, fn_args.model_run_dir),
         INPUTS,
         EXAMPLE_FEATURE_SPEC,
         RAW_SIGNATURE,
