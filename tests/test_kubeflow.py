@@ -125,7 +125,7 @@ def test_compiled_spec_is_a_valid_pipeline_job_with_the_local_dag(task: str, com
 
 @pytest.mark.parametrize("task", sorted(tasks.TASKS))
 def test_compiled_spec_matches_its_golden_file(task: str, compiled: dict) -> None:
-    """A deliberate change of a pipeline updates the golden file: UPDATE_GOLDEN=1 ./scripts/test.sh -k golden."""
+    """A deliberate change updates the golden file: UPDATE_GOLDEN=1 ./scripts/test.sh tests/test_kubeflow.py."""
     golden = GOLDEN / f"kubeflow_{task}.json"
     summary = summarize(compiled[task])
     if os.environ.get("UPDATE_GOLDEN"):
@@ -154,6 +154,15 @@ def test_cloud_config_from_file_and_flags_with_clear_errors(tmp_path: Path) -> N
     path.write_text(json.dumps({"projekt": "x"}))
     with pytest.raises(ConfigError, match="unknown cloud config keys \\['projekt'\\]"):
         kubeflow.load_cloud_config(str(path))
+
+
+def test_the_example_cloud_config_compiles(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[1]
+    cloud = kubeflow.load_cloud_config(str(root / "cloud.example.json"))
+    assert cloud.project == "my-project" and cloud.bucket.startswith("gs://")
+    assert (
+        cli_main(["compile", "mnist", "--cloud-config", str(root / "cloud.example.json"), "--out", str(tmp_path)]) == 0
+    )
 
 
 def test_compile_command_writes_every_task(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -125,7 +125,7 @@ def test_same_data_whatever_the_workers_and_shards(tmp_path: Path) -> None:
     many = _run(
         TicketExampleGen(300, {"train": 0.8, "eval": 0.2}, seed=5, shard_size=7),
         tmp_path / "many",
-        ["--direct_running_mode=multi_threading", "--direct_num_workers=2"],
+        ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
     )
     for split, size in (("train", 240), ("eval", 60)):
         assert _split(tmp_path / "one", split) == _split(tmp_path / "many", split)
