@@ -78,6 +78,19 @@ def test_ticket_model_matches_the_design() -> None:
     assert model.get_layer("priority").activation.__name__ == "sigmoid"
     assert model.get_layer("department").activation.__name__ == "softmax"
     assert model.get_layer("features").units == 64
+    assert model.get_layer("features").kernel_regularizer is None and not model.losses
+
+
+def test_ticket_model_l1_penalty_adds_a_loss_and_no_parameters() -> None:
+    import numpy as np
+
+    from models.ticket import build_ticket_model
+
+    model = build_ticket_model(features_l1=1e-4)
+    assert model.count_params() == 1_286_789
+    kernel = model.get_layer("features").kernel.numpy()
+    (penalty,) = model.losses
+    np.testing.assert_allclose(float(penalty), 1e-4 * np.abs(kernel).sum(), rtol=1e-4)
 
 
 def test_difficulty_head_grows_from_the_shared_features() -> None:

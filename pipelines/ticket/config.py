@@ -42,6 +42,7 @@ class TicketModelConfig:
     """The ticket model's size, loss weights and the optional third head."""
 
     hidden_units: int = 64
+    features_l1: float = 0.0  # L1 penalty on the shared features layer's kernel
     priority_loss_weight: float = 1.0
     department_loss_weight: float = 0.2
     difficulty_head: bool = False
@@ -50,7 +51,7 @@ class TicketModelConfig:
     def __post_init__(self) -> None:
         if self.hidden_units < 1:
             raise ConfigError(f"model.hidden_units={self.hidden_units!r} is invalid: must be >= 1.")
-        for field in ("priority_loss_weight", "department_loss_weight", "difficulty_loss_weight"):
+        for field in ("features_l1", "priority_loss_weight", "department_loss_weight", "difficulty_loss_weight"):
             if getattr(self, field) < 0:
                 raise ConfigError(f"model.{field}={getattr(self, field)!r} is invalid: must be >= 0.")
 

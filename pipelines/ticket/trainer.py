@@ -53,7 +53,7 @@ def labels(config: TicketModelConfig) -> dict[str, str]:
 
 def build_compiled_model(config: TicketModelConfig, learning_rate: float) -> keras.Model:
     """The ticket model (optionally with the difficulty head), dict losses and loss weights."""
-    model = build_ticket_model(VOCAB_SIZE, NUM_TAGS, len(DEPARTMENTS), config.hidden_units)
+    model = build_ticket_model(VOCAB_SIZE, NUM_TAGS, len(DEPARTMENTS), config.hidden_units, config.features_l1)
     losses: dict[str, keras.losses.Loss] = {
         PRIORITY_KEY: keras.losses.MeanSquaredError(),
         DEPARTMENT_KEY: keras.losses.CategoricalCrossentropy(from_logits=False),
