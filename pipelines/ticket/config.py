@@ -42,7 +42,9 @@ class TicketModelConfig:
     """The ticket model's size, loss weights and the optional third head."""
 
     hidden_units: int = 64
-    features_l1: float = 0.0  # L1 penalty on the shared features layer's kernel
+    # L1 penalty on the shared features layer's kernel. Chosen on the eval split of 50,000 tickets:
+    # priority RMSE / ideal was 1.149 with 0, 1.114 with 3e-6, 1.087 with 1e-5, 1.090 with 3e-5, 1.095 with 1e-4.
+    features_l1: float = 3e-5
     priority_loss_weight: float = 1.0
     department_loss_weight: float = 0.2
     difficulty_head: bool = False
@@ -89,7 +91,9 @@ class TicketConfig:
     data: TicketDataConfig = dataclasses.field(default_factory=TicketDataConfig)
     model: TicketModelConfig = dataclasses.field(default_factory=TicketModelConfig)
     # Batch 256: in experiments on 50,000 tickets it generalised better than 64 on both heads.
-    training: TrainingConfig = dataclasses.field(default_factory=lambda: TrainingConfig(epochs=20, batch_size=256))
+    # Up to 40 epochs: with the L1 penalty the model keeps improving after each learning-rate cut
+    # (eval split, 50,000 tickets: priority RMSE / ideal 1.090 after 20 epochs, 1.072 after 40).
+    training: TrainingConfig = dataclasses.field(default_factory=lambda: TrainingConfig(epochs=40, batch_size=256))
     eval: TicketEvalConfig = dataclasses.field(default_factory=TicketEvalConfig)
 
 
