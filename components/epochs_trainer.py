@@ -19,8 +19,9 @@ from tfx.types.component_spec import ExecutionParameter
 from tfx.types.standard_component_specs import TrainerSpec
 from tfx.utils import json_utils
 
+from pipelines.training import TRAINING_CONFIG_KEY
+
 EPOCHS_KEY = "epochs"
-TRAINING_CONFIG_KEY = "training_config"  # pipelines.training.TRAINING_CONFIG_KEY
 
 
 class EpochsTrainerSpec(TrainerSpec):

@@ -139,8 +139,9 @@ def _predict(args: argparse.Namespace) -> int:
                 inputs: Sequence[Any] = _tickets(args)
                 results = task_client.predict(inputs, version=args.version)
             elif args.batch:
-                inputs = [f"{args.batch}[{i}]" for i in range(len(np.load(args.batch)))]
-                results = task_client.predict(np.load(args.batch), version=args.version)
+                images = np.load(args.batch)
+                inputs = [f"{args.batch}[{i}]" for i in range(len(images))]
+                results = task_client.predict(images, version=args.version)
             elif args.images:
                 inputs = args.images
                 results = task_client.predict_files(args.images, version=args.version)
