@@ -1,7 +1,7 @@
 # The image every pipeline component runs in on Kubeflow Pipelines v2 / Vertex AI.
 # Based on the official TFX 1.16.0 image; installs this project as a package with
 # the same pinned constraints as scripts/setup.sh, so Trainer and Transform import
-# the same code by dotted module path (pipelines.mnist.trainer.run_fn, ...).
+# the same code by dotted module path (pipelines.training.run_fn, ...).
 # Docker cannot run on the development machines: build and push it elsewhere
 # (see README, "Docker image").
 FROM tensorflow/tfx:1.16.0
@@ -21,9 +21,10 @@ RUN apt-get update \
 
 WORKDIR /opt/tfx-keras
 COPY constraints.txt setup.py ./
+COPY common/ common/
 COPY components/ components/
 COPY models/ models/
 COPY pipelines/ pipelines/
 COPY serving/ serving/
 RUN python -m pip install --no-cache-dir -c constraints.txt . \
-    && python -c "import pipelines.mnist.trainer, pipelines.mnist.preprocessing"
+    && python -c "import pipelines.training, pipelines.mnist"

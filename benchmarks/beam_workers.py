@@ -35,7 +35,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from tfx import v1 as tfx  # noqa: E402
 
-from components.ticket_example_gen import TicketExampleGen  # noqa: E402
+from components.generator_example_gen import GeneratorExampleGen  # noqa: E402
 from pipelines.local_runner import beam_args  # noqa: E402
 from pipelines.ticket.config import TicketConfig  # noqa: E402
 
@@ -43,8 +43,12 @@ from pipelines.ticket.config import TicketConfig  # noqa: E402
 def beam_stage(tickets: int, root: Path, workers: int) -> tfx.dsl.Pipeline:
     """The Beam components of the ticket pipeline, caching off."""
     data = TicketConfig().data
-    example_gen = TicketExampleGen(
-        num_examples=tickets, splits=dict(data.splits), seed=data.seed, shard_size=data.shard_size
+    example_gen = GeneratorExampleGen(
+        "pipelines.ticket.generator",
+        num_examples=tickets,
+        splits=dict(data.splits),
+        seed=data.seed,
+        shard_size=data.shard_size,
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)

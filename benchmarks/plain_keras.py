@@ -11,7 +11,6 @@ one JSON line: test accuracy, epochs run, wall time.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import tempfile
 import time
@@ -24,20 +23,20 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 
 from pipelines import tasks  # noqa: E402
-from pipelines.config import TrainingConfig  # noqa: E402
-from pipelines.image_classification import IMAGE_KEY, LABEL_KEY, ImageTask, augment, build_compiled_model  # noqa: E402
-from pipelines.training import epoch_seconds, standard_callbacks  # noqa: E402
+from pipelines.config import TrainingConfig, apply_overrides  # noqa: E402
+from pipelines.image_classification import IMAGE_KEY, LABEL_KEY, augment  # noqa: E402
+from pipelines.training import epoch_seconds, make_optimizer, standard_callbacks  # noqa: E402
 
 
 def load(
-    dataset: str, data_dir: str, split: str, task: ImageTask, config: TrainingConfig, train: bool
+    dataset: str, data_dir: str, split: str, num_classes: int, config: TrainingConfig, train: bool
 ) -> tf.data.Dataset:
     """TFDS split -> ({image: [0, 1] floats}, {label: one-hot}) batches."""
     ds = tfds.load(dataset, split=split, data_dir=data_dir, as_supervised=True, shuffle_files=False)
     ds = ds.map(
         lambda image, label: (
             {IMAGE_KEY: tf.divide(tf.cast(image, tf.float32), 255.0)},
-            {LABEL_KEY: tf.one_hot(label, task.num_classes)},
+            {LABEL_KEY: tf.one_hot(label, num_classes)},
         ),
         num_parallel_calls=tf.data.AUTOTUNE,
     ).cache()
@@ -52,30 +51,32 @@ def load(
 def main() -> None:
     """Train, evaluate on the test split, print the result as JSON."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", choices=["mnist", "cifar10"], required=True)
+    parser.add_argument("--task", choices=["mnist", "fashion_mnist", "cifar10"], required=True)
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--epochs", type=int, default=None, help="default: the task's configured epochs")
     parser.add_argument("--seed", type=int, default=None, help="default: the task's configured seed")
     args = parser.parse_args()
     start = time.time()
-    defaults = tasks.TASKS[args.task].default_config()
-    config = dataclasses.replace(
-        defaults.training, **{k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None}
-    )
-    task = __import__(f"pipelines.{args.task}.trainer", fromlist=["TASK"]).TASK
+    spec = tasks.get(args.task)
+    overrides = [f"training.{k}={v}" for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None]
+    defaults = apply_overrides(spec.default_config(), overrides)
+    config = defaults.training
     tf.keras.utils.set_random_seed(config.seed)
-    splits, dataset = defaults.data.splits, defaults.data.dataset
-    model = build_compiled_model(task, config.learning_rate)
+    splits, dataset = defaults.data.splits, spec.source.dataset
+    num_classes = len(spec.source.label_names)
+    model = spec.build_model(defaults)
+    model.compile(optimizer=make_optimizer(config), **spec.compile_args(defaults))
     with tempfile.TemporaryDirectory() as run_dir:
         callbacks = standard_callbacks(config, run_dir)
         history = model.fit(
-            load(dataset, args.data_dir, splits["train"], task, config, True),
-            validation_data=load(dataset, args.data_dir, splits["eval"], task, config, False),
+            load(dataset, args.data_dir, splits["train"], num_classes, config, True),
+            validation_data=load(dataset, args.data_dir, splits["eval"], num_classes, config, False),
             epochs=config.epochs,
             callbacks=callbacks,
-            verbose=2,
+            verbose=0,
         )
-    _, accuracy = model.evaluate(load(dataset, args.data_dir, splits["test"], task, config, False), verbose=0)
+    test = load(dataset, args.data_dir, splits["test"], num_classes, config, False)
+    _, accuracy = model.evaluate(test, verbose=0)
     print(
         json.dumps(
             {

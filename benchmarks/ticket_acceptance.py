@@ -47,9 +47,9 @@ def main() -> None:
     import numpy as np
     import tensorflow as tf
 
-    from components.ticket_example_gen import generator
-    from components.ticket_example_gen.component import split_ranges
-    from components.ticket_example_gen.executor import read_ceiling
+    from common.splits import split_ranges
+    from components.generator_example_gen.executor import read_summary
+    from pipelines.ticket import generator
     from pipelines.ticket.config import TicketConfig
 
     config = TicketConfig()
@@ -80,8 +80,8 @@ def main() -> None:
     summary = json.loads(proc.stdout[proc.stdout.rindex("\n{") + 1 :])
     if not summary["pushed"]:
         raise SystemExit(f"no model was pushed: {json.dumps(summary, indent=2)}")
-    examples = sorted((work / "pipelines" / "ticket" / "TicketExampleGen" / "examples").iterdir())[-1]
-    ceiling = read_ceiling(str(examples))["test"]
+    examples = sorted((work / "pipelines" / "ticket" / "GeneratorExampleGen" / "examples").iterdir())[-1]
+    ceiling = read_summary(str(examples))["test"]
 
     start_i, end_i = split_ranges(args.num_examples, config.data.splits)["test"]
     tickets = [generator.make_ticket(config.data.seed, i) for i in range(start_i, end_i)]

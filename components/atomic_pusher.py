@@ -30,15 +30,14 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-STAGING_PREFIX = ".staging-"
+from common.layout import STAGING_PREFIX, version_dirs
+
 STALE_STAGING_SECONDS = 3600
 
 
 def existing_versions(base_dir: str) -> list[int]:
     """Numeric version directories under ``base_dir`` (what TF Serving would consider)."""
-    if not tf.io.gfile.isdir(base_dir):
-        return []
-    return sorted(int(name.rstrip("/")) for name in tf.io.gfile.listdir(base_dir) if name.rstrip("/").isdigit())
+    return sorted(version_dirs(base_dir, listdir=tf.io.gfile.listdir, isdir=tf.io.gfile.isdir))
 
 
 def _clean_stale_staging(base_dir: str) -> None:

@@ -1,6 +1,6 @@
 """TFX's Trainer with ``epochs`` as its own execution property, so it can be a runtime parameter.
 
-The training configuration travels to ``run_fn`` as JSON inside ``custom_config``; a
+The task's configuration travels to ``run_fn`` as JSON inside ``custom_config``; a
 ``RuntimeParameter`` nested in that dict is not a pipeline parameter on Kubeflow Pipelines v2
 (it is serialised as a constant). A top-level integer execution property is: on Vertex AI,
 ``epochs`` becomes an input of the compiled pipeline that users set per run. The executor
@@ -19,7 +19,7 @@ from tfx.types.component_spec import ExecutionParameter
 from tfx.types.standard_component_specs import TrainerSpec
 from tfx.utils import json_utils
 
-from pipelines.training import TRAINING_CONFIG_KEY
+from common.contract import CONFIG_KEY
 
 EPOCHS_KEY = "epochs"
 
@@ -31,13 +31,13 @@ class EpochsTrainerSpec(TrainerSpec):
 
 
 def apply_epochs(custom_config_json: str, epochs: Any) -> str:
-    """``custom_config`` (JSON) with the training configuration's ``epochs`` replaced."""
+    """``custom_config`` (JSON) with the task configuration's ``training.epochs`` replaced."""
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs={epochs!r} is invalid: must be an integer >= 1")
     custom = json_utils.loads(custom_config_json)
-    training = json.loads(custom[TRAINING_CONFIG_KEY])
-    training["epochs"] = epochs
-    custom[TRAINING_CONFIG_KEY] = json.dumps(training, sort_keys=True)
+    config = json.loads(custom[CONFIG_KEY])
+    config["training"]["epochs"] = epochs
+    custom[CONFIG_KEY] = json.dumps(config, sort_keys=True)
     return json_utils.dumps(custom)
 
 

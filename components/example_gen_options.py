@@ -6,7 +6,6 @@ the executor unpacks it back into a dict.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,9 +13,6 @@ from google.protobuf import json_format, struct_pb2
 from tfx.proto import example_gen_pb2
 from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
-
-# Output split names: identifiers, as TFX uses them in paths (Split-<name>).
-SPLIT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
 def pack_options(options: Mapping[str, Any]) -> example_gen_pb2.CustomConfig:

@@ -1,16 +1,17 @@
-"""The baseline MNIST CNN (Functional API), as specified in DESIGN.md."""
+"""The baseline CNN of seed 000 (Functional API), as specified in DESIGN.md."""
 
 from __future__ import annotations
 
 import tf_keras as keras
 
 
-def build_mnist_cnn(
+def build_baseline_cnn(
     input_shape: tuple[int, int, int] = (28, 28, 1),
     num_classes: int = 10,
     input_name: str = "image",
     output_name: str = "label",
     dropout: float = 0.5,
+    name: str = "baseline_cnn",
 ) -> keras.Model:
     """Build the baseline CNN: Conv(32) -> MaxPool -> Conv(64) -> MaxPool -> Flatten -> Dropout -> Dense.
 
@@ -25,6 +26,7 @@ def build_mnist_cnn(
         input_name: name of the input (the image feature key).
         output_name: name of the output (the label key).
         dropout: dropout rate before the classifier.
+        name: the model's name (diagrams, summaries).
 
     Returns:
         An uncompiled Keras 2 Functional model.
@@ -37,4 +39,4 @@ def build_mnist_cnn(
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name=output_name)(x)
-    return keras.Model(inputs=inputs, outputs=outputs, name="mnist_cnn")
+    return keras.Model(inputs=inputs, outputs=outputs, name=name)

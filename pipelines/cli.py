@@ -1,4 +1,4 @@
-"""tfx-keras: run the project's TFX pipelines, import data offline, inspect configs.
+"""tfx-keras: run the project's TFX pipelines, import data offline, inspect configs, serve models.
 
 Examples::
 
@@ -7,7 +7,7 @@ Examples::
     tfx-keras run mnist --epochs 3
     tfx-keras run mnist --set training.batch_size=128 --set eval.min_accuracy=0.99
     tfx-keras config mnist
-    tfx-keras serve --model-base-path outputs/serving
+    tfx-keras serve
     tfx-keras predict mnist digit.png
     tfx-keras compile --cloud-config cloud.json
 """
@@ -15,19 +15,30 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import TextIO
 
 from pipelines.keras_config import configure_keras
 
 configure_keras()  # before anything imports TensorFlow
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's C++ start-up chatter (CUDA, oneDNN)
+# TensorFlow's C++ start-up chatter (CUDA plugin registration on machines without a GPU): nothing a
+# user can act on. `--verbose` shows it; `run` writes all library output to its log file anyway.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if "--verbose" in sys.argv else "3")
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
 
 from pipelines import tasks  # noqa: E402
 from pipelines.config import ConfigError, apply_overrides, describe  # noqa: E402
+from pipelines.spec import TaskSpec  # noqa: E402
+
+USER_ERRORS = (ConfigError, tasks.UnknownTaskError)
+
+
+def _task_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("task", choices=tasks.names(), help="which task")
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
@@ -35,9 +46,11 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         "run",
         help="run a task pipeline locally (LocalDagRunner, SQLite metadata, Beam)",
         description="Run a task pipeline on this machine: Beam DirectRunner, ML Metadata in "
-        "SQLite under --output-dir, blessed models pushed to <output-dir>/serving/<task>/<version>/.",
+        "SQLite under --output-dir, blessed models pushed to <output-dir>/serving/<task>/<version>/. "
+        "Prints one line per component and a summary; library output goes to a log file under "
+        "<output-dir>/logs/ (shown with --verbose).",
     )
-    p.add_argument("task", choices=sorted(tasks.TASKS), help="which pipeline")
+    _task_arg(p)
     p.add_argument(
         "--output-dir",
         default="outputs",
@@ -62,7 +75,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1, help="Beam DirectRunner workers (>1: multi-processing)")
     p.add_argument("--no-cache", action="store_true", help="re-execute every component")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
-    p.add_argument("--verbose", action="store_true", help="show TFX's INFO logs")
+    p.add_argument("--verbose", action="store_true", help="show library logs on the console instead of the log file")
 
 
 def _add_data(sub: argparse._SubParsersAction) -> None:
@@ -70,20 +83,19 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     data_sub = p.add_subparsers(dest="data_command", required=True, metavar="{import,fixture}")
     imp = data_sub.add_parser(
         "import",
-        help="import upstream files of a data set (no network needed)",
-        description="Read the upstream raw files (MNIST IDX .gz, CIFAR-10 binary batches), "
-        "check them, and prepare the data set in a TFDS data_dir under its public name, so "
-        "tfds.load('mnist') and the pipelines load it unchanged.",
+        help="import a task's upstream data files (no network needed)",
+        description="Read the upstream raw files of a task's TFDS data set (e.g. IDX .gz files, binary image "
+        "batches), check them, and prepare the data set in a TFDS data_dir under its public name, so "
+        "tfds.load(...) and the pipeline load it unchanged.",
     )
-    from components.tfds_import import IMPORTERS
-
-    imp.add_argument("dataset", choices=sorted(IMPORTERS))
+    _task_arg(imp)
     imp.add_argument("--source", required=True, help="folder (or archive) with the upstream files")
     imp.add_argument("--data-dir", default=None, help="TFDS data directory to write (default: TFDS's)")
     imp.add_argument("--overwrite", action="store_true", help="replace an existing import")
-    fix = data_sub.add_parser("fixture", help="write a small synthetic data set in the upstream file format")
-    fix.add_argument("dataset", choices=["mnist", "cifar10"])
+    fix = data_sub.add_parser("fixture", help="write a small synthetic data set in a task's upstream file format")
+    _task_arg(fix)
     fix.add_argument("--out", required=True, help="folder to write the upstream-format files into")
+    fix.add_argument("--size", type=int, default=200, help="training examples (default: 200)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,9 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tfx-keras", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("list", help="list the task pipelines and whether their data is ready")
+    listing = sub.add_parser("list", help="list the tasks and whether their data is ready")
+    listing.add_argument("--data-dir", default=None, help="TFDS data directory to check (default: TFDS's)")
     cfg = sub.add_parser("config", help="print a task's configuration (every field --set can change)")
-    cfg.add_argument("task", choices=sorted(tasks.TASKS))
+    _task_arg(cfg)
+    cfg.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE")
     sub.add_parser("info", help="print versions: Python, TensorFlow, Keras (must be 2), TFX, Beam")
     _add_run(sub)
     _add_data(sub)
@@ -107,26 +121,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _task_config(task: str, args: argparse.Namespace) -> object:
-    config = tasks.TASKS[task].default_config()
+def task_config(spec: TaskSpec, args: argparse.Namespace) -> object:
+    """The task's config with the command line's overrides applied and validated."""
+    config = spec.default_config()
     overrides = list(getattr(args, "overrides", []) or [])
     if getattr(args, "epochs", None) is not None:
         overrides.append(f"training.epochs={args.epochs}")
-    reads_tfds = hasattr(config.data, "data_dir")
+    for flag in ("data_dir", "download"):
+        if getattr(args, flag, None) and not spec.reads_tfds:
+            raise ConfigError(f"--{flag.replace('_', '-')} does not apply to {spec.name}: its data is generated")
     if getattr(args, "data_dir", None):
-        if not reads_tfds:
-            raise ConfigError(f"--data-dir does not apply to {task}: its ExampleGen generates the data")
-        overrides.append(f"data.data_dir={os.path.abspath(os.path.expanduser(args.data_dir))}")
+        overrides.append(f"data.data_dir={_absolute(args.data_dir)}")
     if getattr(args, "download", False):
-        if not reads_tfds:
-            raise ConfigError(f"--download does not apply to {task}: its ExampleGen generates the data")
         overrides.append("data.download=true")
     return apply_overrides(config, overrides)
 
 
-def _cmd_list() -> int:
-    for name, task in sorted(tasks.TASKS.items()):
-        print(f"{name:10s} {task.description}")
+def _absolute(path: str) -> str:
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def data_status(spec: TaskSpec, data_dir: str | None = None) -> str:
+    """Whether the task's data is ready here, and if not, the command that makes it ready."""
+    if not spec.reads_tfds:
+        return "ready (generated by the pipeline)"
+    import tensorflow_datasets as tfds
+    from tensorflow_datasets.core import constants
+
+    where = _absolute(data_dir or constants.DATA_DIR)
+    if tfds.builder(spec.source.dataset, data_dir=where).is_prepared():
+        return f"ready in {where}"
+    fix = f"tfx-keras data import {spec.name} --source DIR --data-dir {where}" if spec.source.raw_format else ""
+    return f"not prepared in {where}: " + (f"`{fix}`, or run with --download" if fix else "run with --download")
+
+
+def _cmd_list(args: argparse.Namespace, out: TextIO) -> int:
+    for name in tasks.names():
+        spec = tasks.get(name)
+        print(f"{name:14s} {spec.description}", file=out)
+        print(f"{'':14s} data: {data_status(spec, args.data_dir)}", file=out)
     return 0
 
 
@@ -145,44 +178,106 @@ def _cmd_info() -> int:
     return 0
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from components.tfds_example_gen import TFDSExampleGenError
-    from pipelines.local_runner import run_pipeline
+def _dataset_fix(spec: TaskSpec, err: Exception) -> str:
+    data_dir = getattr(err, "data_dir", "DIR")
+    if spec.source.raw_format:
+        from components.tfds_import import raw_format
 
-    config = _task_config(args.task, args)
-    task = tasks.TASKS[args.task]
-    print(f"[tfx-keras] running the {args.task} pipeline; outputs under {os.path.abspath(args.output_dir)}")
-    try:
-        summary = run_pipeline(
-            args.task,
-            task.create_pipeline,
-            config,
-            args.output_dir,
-            workers=args.workers,
-            enable_cache=not args.no_cache,
-            verbose=args.verbose,
+        source = raw_format(spec.source.raw_format).source
+        return (
+            f"TFDS data set '{spec.source.dataset}' is not prepared in {data_dir}. Either import the upstream files "
+            f"offline with `tfx-keras data import {spec.name} --source DIR --data-dir {data_dir}` (DIR: {source}), "
+            "or allow TensorFlow Datasets to download it (--download; needs network access)."
         )
-    except TFDSExampleGenError as err:
-        print(f"error: {err}", file=sys.stderr)
+    return str(err)
+
+
+def _cmd_run(args: argparse.Namespace, err_stream: TextIO) -> int:
+    from pipelines import local_runner
+
+    spec = tasks.get(args.task)
+    config = task_config(spec, args)
+    if args.workers < 1:
+        raise ConfigError(f"--workers {args.workers} is invalid: must be an integer >= 1")
+    layout = local_runner.LocalLayout(_absolute(args.output_dir), spec.name)
+    try:
+        local_runner.prepare_output_dir(layout)
+    except local_runner.OutputDirError as err:
+        print(f"error: {err}", file=err_stream)
         return 2
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    log_file = os.path.join(layout.log_dir, f"{spec.name}-{stamp}.log")
+    print(f"[tfx-keras] running the {spec.name} pipeline; outputs under {layout.output_dir}", flush=True)
+    if not args.verbose:
+        print(f"[tfx-keras] library logs: {log_file}", flush=True)
+    with _maybe_quiet(args.verbose, log_file) as user_err:
+        try:
+            summary = local_runner.run_pipeline(
+                spec,
+                config,
+                layout.output_dir,
+                workers=args.workers,
+                enable_cache=not args.no_cache,
+                printer=lambda line: print(line, flush=True),
+                log_file=None if args.verbose else log_file,
+            )
+        except local_runner.RunInProgressError as err:
+            print(f"error: {err}", file=user_err)
+            return 2
+        except Exception as err:  # noqa: BLE001 - a TFDS argument error raised while building the pipeline
+            from components.tfds_example_gen import DatasetNotPreparedError, TFDSExampleGenError
+
+            if isinstance(err, DatasetNotPreparedError):
+                print(f"error: {_dataset_fix(spec, err)}", file=user_err)
+                return 2
+            if isinstance(err, TFDSExampleGenError):
+                print(f"error: {err}", file=user_err)
+                return 2
+            raise
     print(summary.to_json() if args.json else summary.describe())
-    return 0 if all(s in ("COMPLETE", "CACHED") for s in summary.components.values()) else 1
+    return 0 if summary.succeeded else 1
+
+
+class _NoRedirect:
+    def __enter__(self) -> TextIO:
+        return sys.stderr
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _maybe_quiet(verbose: bool, log_file: str):  # noqa: ANN202 - a context manager yielding the user's stderr
+    from pipelines.local_runner import quiet_output
+
+    return _NoRedirect() if verbose else quiet_output(log_file)
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
     from components import tfds_import
 
+    spec = tasks.get(args.task)
+    if not spec.reads_tfds or not spec.source.raw_format:
+        raise ConfigError(f"task {spec.name} has no upstream data files to import: its data is generated")
     if args.data_command == "fixture":
-        maker = {"mnist": tfds_import.make_mnist_fixture, "cifar10": tfds_import.make_cifar10_fixture}[args.dataset]
-        print(f"wrote {maker(args.out)}")
+        if args.size < 1:
+            raise ConfigError(f"--size {args.size} is invalid: must be >= 1")
+        source = spec.source
+        path = tfds_import.make_fixture(
+            source.dataset, source.raw_format, args.out, size=args.size, class_names=source.label_names
+        )
+        print(f"wrote {path}")
+        print(f"import it with: tfx-keras data import {spec.name} --source {path} --data-dir DIR")
         return 0
-    data_dir = os.path.abspath(os.path.expanduser(args.data_dir)) if args.data_dir else None
-    if data_dir is None:
+    if args.data_dir:
+        data_dir = _absolute(args.data_dir)
+    else:
         from tensorflow_datasets.core import constants
 
-        data_dir = os.path.expanduser(constants.DATA_DIR)
+        data_dir = _absolute(constants.DATA_DIR)
     try:
-        report = tfds_import.IMPORTERS[args.dataset](args.source, data_dir, overwrite=args.overwrite)
+        report = tfds_import.import_dataset(
+            spec.source.dataset, spec.source.raw_format, args.source, data_dir, overwrite=args.overwrite
+        )
     except tfds_import.ImportDataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -195,14 +290,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "list":
-            return _cmd_list()
+            return _cmd_list(args, sys.stdout)
         if args.command == "info":
             return _cmd_info()
         if args.command == "config":
-            print("\n".join(describe(_task_config(args.task, args))))
+            print("\n".join(describe(task_config(tasks.get(args.task), args))))
             return 0
         if args.command == "run":
-            return _cmd_run(args)
+            return _cmd_run(args, sys.stderr)
         if args.command == "data":
             return _cmd_data(args)
         if args.command in ("compile", "submit"):
@@ -213,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from serving import commands as serving_commands
 
             return serving_commands.run(args)
-    except ConfigError as err:
+    except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     raise AssertionError(f"unhandled command {args.command}")

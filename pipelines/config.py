@@ -1,205 +1,224 @@
-"""Typed, frozen configuration shared by the task pipelines.
+"""Typed, frozen, validated configuration: one mechanism (pydantic) for every task and every field.
 
-Every value has a default that runs; the CLI overrides fields with
-``--set section.field=value`` (see :func:`apply_overrides`). Bad values fail
-when the config is built, with the field, the value and what is allowed.
+A task's configuration is a :class:`TaskConfig` with sections (``data``, ``training``, ``eval``,
+and whatever the task adds, e.g. ``model``). Every value has a default that runs. The CLI overrides
+fields with ``--set section.field=value`` (:func:`apply_overrides`); every value, given or default,
+is checked when the config is built, and a bad one is a :class:`ConfigError` that names the field,
+the value and what is allowed, e.g. ``training.batch_size=0 is invalid: must be >= 1``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import typing
+import re
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from common.splits import SPLIT_NAME, split_ranges
 
 
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names the field and the fix."""
 
 
-def _require(condition: bool, field: str, value: Any, allowed: str) -> None:
-    if not condition:
-        raise ConfigError(f"{field}={value!r} is invalid: must be {allowed}.")
+class Section(BaseModel):
+    """A frozen config section: unknown fields, NaN and infinity are refused, defaults are validated too."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, validate_default=True)
 
 
-DISTRIBUTIONS = ("mirrored", "multi_worker", "none")
+Distribution = Literal["auto", "mirrored", "multi_worker", "none"]
+Optimizer = Literal["rmsprop", "adam", "sgd", "adagrad"]
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainingConfig:
+class TrainingConfig(Section):
     """How the Trainer fits a model (the same knobs for every task)."""
 
-    epochs: int = 15
-    batch_size: int = 64
-    shuffle_buffer: int = 1000
-    learning_rate: float = 1e-3
-    steps_per_epoch: int | None = None  # None: one full pass over the training split
-    early_stopping_patience: int = 3
-    reduce_lr_patience: int = 2
-    reduce_lr_factor: float = 0.5
-    seed: int = 42
-    augment: bool = False  # image tasks: random flip + padded random crop, training split only
-    # tf.distribute strategy: "mirrored" (all local GPUs, else the CPU), "multi_worker"
-    # (MultiWorkerMirroredStrategy, cluster from TF_CONFIG) or "none" (the default strategy).
-    distribution: str = "mirrored"
-
-    def __post_init__(self) -> None:
-        _require(isinstance(self.epochs, int) and self.epochs >= 1, "training.epochs", self.epochs, "an integer >= 1")
-        _require(
-            isinstance(self.batch_size, int) and self.batch_size >= 1,
-            "training.batch_size",
-            self.batch_size,
-            "an integer >= 1",
-        )
-        _require(
-            isinstance(self.shuffle_buffer, int) and self.shuffle_buffer >= 1,
-            "training.shuffle_buffer",
-            self.shuffle_buffer,
-            "an integer >= 1",
-        )
-        _require(0 < self.learning_rate < 10, "training.learning_rate", self.learning_rate, "in (0, 10)")
-        _require(
-            self.steps_per_epoch is None or self.steps_per_epoch >= 1,
-            "training.steps_per_epoch",
-            self.steps_per_epoch,
-            "None (full pass) or an integer >= 1",
-        )
-        _require(
-            self.early_stopping_patience >= 0, "training.early_stopping_patience", self.early_stopping_patience, ">= 0"
-        )
-        _require(self.reduce_lr_patience >= 0, "training.reduce_lr_patience", self.reduce_lr_patience, ">= 0")
-        _require(0 < self.reduce_lr_factor < 1, "training.reduce_lr_factor", self.reduce_lr_factor, "in (0, 1)")
-        _require(
-            self.distribution in DISTRIBUTIONS, "training.distribution", self.distribution, f"one of {DISTRIBUTIONS}"
-        )
-
-    def to_json(self) -> str:
-        """Serialise for the Trainer's ``custom_config``."""
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> TrainingConfig:
-        """Inverse of :meth:`to_json`."""
-        return cls(**json.loads(text))
+    epochs: int = Field(15, ge=1)
+    batch_size: int = Field(64, ge=1)
+    shuffle_buffer: int = Field(1000, ge=1)
+    optimizer: Optimizer = "rmsprop"
+    learning_rate: float = Field(1e-3, gt=0, lt=10)
+    steps_per_epoch: int | None = Field(None, ge=1)  # None: one full pass over the training split
+    early_stopping_patience: int = Field(3, ge=0)
+    reduce_lr_patience: int = Field(2, ge=0)
+    reduce_lr_factor: float = Field(0.5, gt=0, lt=1)
+    seed: int = Field(42, ge=0)
+    augment: bool = False  # tasks that define an augmentation (images: flip + padded crop), training split only
+    # tf.distribute strategy: "auto" (MirroredStrategy over 2+ local GPUs, else none), "mirrored",
+    # "multi_worker" (MultiWorkerMirroredStrategy, cluster from TF_CONFIG) or "none".
+    distribution: Distribution = "auto"
 
 
-@dataclasses.dataclass(frozen=True)
-class EvalConfig:
-    """What the Evaluator requires before the Pusher may push."""
+class ClassifierEval(Section):
+    """What the Evaluator requires of a single-label classifier before the Pusher may push."""
 
-    min_accuracy: float = 0.98  # absolute lower bound on the evaluation split
-    max_accuracy_drop: float = 0.0  # allowed drop vs. the last blessed model (0: no regression)
-
-    def __post_init__(self) -> None:
-        _require(0 <= self.min_accuracy <= 1, "eval.min_accuracy", self.min_accuracy, "in [0, 1]")
-        _require(0 <= self.max_accuracy_drop <= 1, "eval.max_accuracy_drop", self.max_accuracy_drop, "in [0, 1]")
+    min_accuracy: float = Field(0.98, ge=0, le=1)  # absolute lower bound on the evaluation split
+    max_accuracy_drop: float = Field(0.0, ge=0, le=1)  # allowed drop vs. the last blessed model (0: none)
 
 
-@dataclasses.dataclass(frozen=True)
-class DataConfig:
-    """Where the TFDS data comes from and how it is split."""
+class TfdsData(Section):
+    """Where TFDS data comes from and how it is split (each split a TFDS split expression)."""
 
-    dataset: str
-    splits: Mapping[str, str]
+    splits: dict[str, str]
     train_split: str = "train"
     eval_split: str = "eval"
     version: str | None = None
     data_dir: str | None = None
     download: bool = False
 
-    def __post_init__(self) -> None:
-        _require(
-            self.train_split in self.splits,
-            "data.train_split",
-            self.train_split,
-            f"one of the split names {sorted(self.splits)}",
-        )
-        _require(
-            self.eval_split in self.splits,
-            "data.eval_split",
-            self.eval_split,
-            f"one of the split names {sorted(self.splits)}",
-        )
+    @model_validator(mode="after")
+    def _splits_are_named(self) -> TfdsData:
+        check_split_names(self.splits, self.train_split, self.eval_split)
+        return self
 
 
-T = TypeVar("T")
+class GeneratorData(Section):
+    """How many records a generator makes, from which seed, split how (proportions, normalised)."""
+
+    num_examples: int = Field(50_000, ge=1)
+    seed: int = Field(42, ge=0)
+    # `test` is held out: no component trains or selects on it; acceptance benchmarks measure on it.
+    splits: dict[str, float] = {"train": 0.7, "eval": 0.1, "test": 0.2}
+    train_split: str = "train"
+    eval_split: str = "eval"
+    shard_size: int = Field(1000, ge=1)
+
+    @model_validator(mode="after")
+    def _splits_get_records(self) -> GeneratorData:
+        check_split_names(self.splits, self.train_split, self.eval_split)
+        for name, share in self.splits.items():
+            if not share > 0:
+                raise ValueError(f"split {name!r} has proportion {share}; proportions must be > 0")
+        ranges = split_ranges(self.num_examples, self.splits)
+        empty = [name for name, (start, end) in ranges.items() if end <= start]
+        if empty:
+            raise ValueError(f"splits {empty} get no records out of num_examples={self.num_examples}; make more")
+        return self
 
 
-def _convert(value: str, annotation: Any, field: str) -> Any:
-    """Convert a command-line string to the field's type."""
-    origin = typing.get_origin(annotation)
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if value.lower() in ("none", "null") and type(None) in typing.get_args(annotation):
+def check_split_names(splits: Mapping[str, Any], train_split: str, eval_split: str) -> None:
+    """Split names must be identifiers, and the train and eval splits must be among them."""
+    if not splits:
+        raise ValueError("needs at least a train and an eval split")
+    for name in splits:
+        if not SPLIT_NAME.match(name):
+            raise ValueError(f"split name {name!r} must be an identifier like 'train' or 'eval'")
+    for role, name in (("train_split", train_split), ("eval_split", eval_split)):
+        if name not in splits:
+            raise ValueError(f"{role}={name!r} must be one of the split names {sorted(splits)}")
+
+
+class TaskConfig(Section):
+    """Base of every task's configuration; a task subclasses it with its own sections and defaults."""
+
+    training: TrainingConfig = TrainingConfig()
+
+
+C = TypeVar("C", bound=TaskConfig)
+
+
+def _parse(value: str) -> Any:
+    """A command-line value: JSON objects and lists are parsed, ``none``/``null`` is None, the rest stays text.
+
+    Numbers and booleans stay text: the field's type converts them (``"3"`` -> 3, ``"yes"`` -> True).
+    """
+    text = value.strip()
+    if text.lower() in ("none", "null"):
         return None
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and args:
-        annotation = args[0]
-    if annotation in (int, "int"):
+    if text[:1] in "{[":
         try:
-            return int(value)
-        except ValueError as err:
-            raise ConfigError(f"{field}={value!r} is invalid: must be an integer.") from err
-    if annotation in (float, "float"):
-        try:
-            return float(value)
-        except ValueError as err:
-            raise ConfigError(f"{field}={value!r} is invalid: must be a number.") from err
-    if annotation in (bool, "bool"):
-        if value.lower() in ("1", "true", "yes", "on"):
-            return True
-        if value.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(f"{field}={value!r} is invalid: must be true or false.")
-    if typing.get_origin(annotation) in (Mapping, dict) or annotation in (Mapping, dict):
-        try:
-            parsed = json.loads(value)
+            return json.loads(text)
         except json.JSONDecodeError as err:
-            raise ConfigError(f"{field}={value!r} is invalid: must be a JSON object.") from err
-        if not isinstance(parsed, dict):
-            raise ConfigError(f"{field}={value!r} is invalid: must be a JSON object.")
-        return parsed
-    return value
+            raise ConfigError(f"{text!r} looks like JSON but is not valid JSON: {err}") from None
+    return text
 
 
-def apply_overrides(config: T, overrides: Iterable[str]) -> T:
-    """Return ``config`` with ``section.field=value`` overrides applied (nested dataclasses).
+def _describe_error(error: Mapping[str, Any], given: Mapping[str, Any]) -> str:
+    loc = [str(part) for part in error["loc"]]
+    field = ".".join(loc)
+    message = str(error["msg"])
+    message = re.sub(r"^(Input should be|Value should be)", "must be", message)
+    message = re.sub(r"^Value error, ", "", message)
+    message = message.replace("greater than or equal to", ">=").replace("less than or equal to", "<=")
+    message = message.replace("greater than", ">").replace("less than", "<")
+    if error["type"] == "finite_number":
+        message = "must be a finite number"
+    if error["type"] in ("model_attributes_type", "dict_type") and not loc:
+        return f"invalid configuration: {message}"
+    value = error.get("input")
+    shown = given.get(field, value)
+    if error["type"].startswith("value_error") and len(loc) <= 1:  # a whole-section check
+        return f"{field or 'config'} is invalid: {message}."
+    return f"{field}={shown!r} is invalid: {message}."
+
+
+def validate(config_class: type[C], values: Mapping[str, Any], given: Mapping[str, Any] | None = None) -> C:
+    """Build ``config_class`` from nested ``values``; any invalid value is a ConfigError naming the field."""
+    try:
+        return config_class.model_validate(dict(values))
+    except pydantic.ValidationError as err:
+        lines = [_describe_error(e, given or {}) for e in err.errors(include_url=False)]
+        raise ConfigError(" ".join(lines)) from None
+
+
+def apply_overrides(config: C, overrides: Iterable[str]) -> C:
+    """Return ``config`` with ``section.field=value`` overrides applied and validated.
 
     Raises:
         ConfigError: unknown field, malformed override, or a value the field rejects.
     """
+    values = config.model_dump()
+    given: dict[str, Any] = {}
     for override in overrides:
         if "=" not in override:
             raise ConfigError(f"override {override!r} must look like section.field=value, e.g. training.epochs=3")
-        path, value = override.split("=", 1)
-        config = _set(config, path.strip().split("."), value.strip(), path.strip())
-    return config
+        path, raw = (part.strip() for part in override.split("=", 1))
+        parts = path.split(".")
+        _check_path(type(config), parts, path)
+        target = values
+        for part in parts[:-1]:
+            target = target[part]
+        target[parts[-1]] = _parse(raw)
+        given[path] = raw
+    return validate(type(config), values, given)
 
 
-def _set(obj: Any, parts: list[str], value: str, full: str) -> Any:
-    fields = {f.name: f for f in dataclasses.fields(obj)}
+def _check_path(model: type[BaseModel], parts: list[str], full: str) -> None:
+    fields = model.model_fields
     if parts[0] not in fields:
         raise ConfigError(f"unknown config field {full!r}; known here: {', '.join(sorted(fields))}")
-    field = fields[parts[0]]
-    current = getattr(obj, parts[0])
+    annotation = fields[parts[0]].annotation
+    is_section = isinstance(annotation, type) and issubclass(annotation, BaseModel)
     if len(parts) > 1:
-        if not dataclasses.is_dataclass(current):
+        if not is_section:
             raise ConfigError(f"{full!r}: {parts[0]} has no sub-fields")
-        return dataclasses.replace(obj, **{parts[0]: _set(current, parts[1:], value, full)})
-    if dataclasses.is_dataclass(current):
-        raise ConfigError(
-            f"{full!r} is a section; set one of its fields, e.g. {full}.{dataclasses.fields(current)[0].name}=..."
-        )
-    hints = typing.get_type_hints(type(obj))
-    return dataclasses.replace(obj, **{parts[0]: _convert(value, hints.get(field.name, str), full)})
+        _check_path(annotation, parts[1:], full)
+    elif is_section:
+        first = next(iter(annotation.model_fields))
+        raise ConfigError(f"{full!r} is a section; set one of its fields, e.g. {full}.{first}=...")
 
 
-def describe(config: Any, prefix: str = "") -> list[str]:
-    """Flatten a config to ``section.field = value`` lines (for --help and run summaries)."""
+def describe(config: BaseModel, prefix: str = "") -> list[str]:
+    """Flatten a config to ``section.field = value`` lines (for ``tfx-keras config`` and run summaries)."""
     lines = []
-    for field in dataclasses.fields(config):
-        value = getattr(config, field.name)
-        if dataclasses.is_dataclass(value):
-            lines.extend(describe(value, f"{prefix}{field.name}."))
+    for name in type(config).model_fields:
+        value = getattr(config, name)
+        if isinstance(value, BaseModel):
+            lines.extend(describe(value, f"{prefix}{name}."))
         else:
-            lines.append(f"{prefix}{field.name} = {value!r}")
+            lines.append(f"{prefix}{name} = {value!r}")
     return lines
+
+
+def to_json(config: BaseModel) -> str:
+    """The config as JSON (what travels to the Trainer and Transform in ``custom_config``)."""
+    return config.model_dump_json()
+
+
+def from_json(config_class: type[C], text: str) -> C:
+    """Inverse of :func:`to_json`, validated."""
+    return validate(config_class, json.loads(text))

@@ -1,74 +1,41 @@
-"""What every single-label image classification task shares (MNIST, CIFAR-10).
+"""What every single-label image classification task shares (MNIST, Fashion-MNIST, CIFAR-10).
 
-One piece of code for the Transform step (pixels / 255, one-hot labels), the
-Trainer (datasets, optional augmentation, fit, report pictures, export) and
-the raw-image serving signature. A task describes itself with an
-:class:`ImageTask` and keeps its own ``preprocessing_fn`` and ``run_fn`` as
-one-line entry points, so TFX reaches each by dotted path.
+A task folder calls :func:`image_classification_task` with its data set, image shape, class names,
+config class and model builder, and gets a complete :class:`~pipelines.spec.TaskSpec`: the Transform
+step (pixels / 255, one-hot labels), the loss and metrics of a softmax output, the TFMA config, the
+report pictures, an optional augmentation, and the serving contract (uint8 images in; probabilities,
+class ids and class names out).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-import numpy as np
-import tensorflow as tf
-import tensorflow_transform as tft
-import tf_keras as keras
-from tfx.components.trainer.fn_args_utils import FnArgs
-
-from pipelines import reports, training
+from pipelines.config import ClassifierEval, TaskConfig
 from pipelines.features import transformed_name
-from pipelines.keras_config import require_keras2
-from serving.export import classification_outputs, export_model, raw_feature_subset
+from pipelines.spec import ServingContract, TaskSpec, TfdsSource
 
 IMAGE_KEY = "image"
 LABEL_KEY = "label"
 
 
-@dataclasses.dataclass(frozen=True)
-class ImageTask:
-    """A single-label image classification task."""
-
-    image_shape: tuple[int, int, int]
-    class_names: Sequence[str]
-    build_model: Callable[[], keras.Model]  # uncompiled; input named `image`, softmax output named `label`
-
-    @property
-    def num_classes(self) -> int:
-        """Number of classes."""
-        return len(self.class_names)
-
-    @property
-    def inputs(self) -> dict[str, str]:
-        """Model input name -> transformed feature key."""
-        return {IMAGE_KEY: transformed_name(IMAGE_KEY)}
-
-    @property
-    def labels(self) -> dict[str, str]:
-        """Model output name -> transformed label key."""
-        return {LABEL_KEY: transformed_name(LABEL_KEY)}
-
-    @property
-    def raw_signature(self) -> dict[str, tf.TensorSpec]:
-        """Inputs of the ``serving_raw`` signature: uint8 images."""
-        return {IMAGE_KEY: tf.TensorSpec(shape=[None, *self.image_shape], dtype=tf.uint8, name=IMAGE_KEY)}
-
-
-def preprocess(inputs: dict[str, tf.Tensor], image_shape: Sequence[int], num_classes: int) -> dict[str, tf.Tensor]:
+def preprocess(inputs: Mapping[str, Any], image_shape: Sequence[int], num_classes: int) -> dict[str, Any]:
     """The Transform step: pixels / 255 reshaped to the image shape, and a one-hot label.
 
     Args:
-        inputs: ``image`` int64 [batch, H*W*C] (row-major pixels 0..255, as
-            TFDSExampleGen writes them) and ``label`` int64 [batch, 1].
+        inputs: ``image`` int64 [batch, H*W*C] (row-major pixels 0..255, as TFDSExampleGen writes
+            them) and ``label`` int64 [batch, 1].
         image_shape: (H, W, C).
         num_classes: depth of the one-hot label.
 
     Returns:
         ``image_xf`` float32 [batch, H, W, C] in [0, 1] and ``label_xf`` float32 [batch, num_classes].
     """
+    import tensorflow as tf
+
+    from pipelines.keras_config import require_keras2
+
     require_keras2()
     image = tf.divide(tf.cast(inputs[IMAGE_KEY], tf.float32), 255.0)
     label = tf.reshape(inputs[LABEL_KEY], [-1])
@@ -78,24 +45,14 @@ def preprocess(inputs: dict[str, tf.Tensor], image_shape: Sequence[int], num_cla
     }
 
 
-def raw_to_features(task: ImageTask) -> Callable[[dict[str, tf.Tensor]], dict[str, tf.Tensor]]:
-    """uint8 images [batch, H, W, C] -> the raw feature dict ExampleGen writes (int64 [batch, H*W*C])."""
-
-    def convert(raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        image = tf.ensure_shape(raw[IMAGE_KEY], [None, *task.image_shape])  # a clear INVALID_ARGUMENT otherwise
-        return {IMAGE_KEY: tf.reshape(tf.cast(image, tf.int64), [-1, int(np.prod(task.image_shape))])}
-
-    return convert
-
-
-def augment(
-    inputs: dict[str, tf.Tensor], labels: dict[str, tf.Tensor], padding: int = 4
-) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
+def augment(inputs: dict[str, Any], labels: dict[str, Any], padding: int = 4) -> tuple[dict, dict]:
     """Training-time augmentation of a batch: random horizontal flip and random crop after zero padding.
 
-    Applied to the training dataset only, never to evaluation or serving (the
-    exported model contains no augmentation).
+    Applied to the training dataset only, never to evaluation or serving (the exported model
+    contains no augmentation).
     """
+    import tensorflow as tf
+
     images = inputs[IMAGE_KEY]
     shape = tf.shape(images)
     images = tf.image.random_flip_left_right(images)
@@ -104,66 +61,119 @@ def augment(
     return {**inputs, IMAGE_KEY: images}, labels
 
 
-def build_compiled_model(task: ImageTask, learning_rate: float) -> keras.Model:
-    """The task's model with RMSprop and the loss that matches its softmax output."""
-    model = task.build_model()
-    model.compile(
-        optimizer=keras.optimizers.RMSprop(learning_rate),
-        loss=keras.losses.CategoricalCrossentropy(from_logits=False),
-        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+def serving_contract(image_shape: Sequence[int], class_names: Sequence[str]) -> ServingContract:
+    """uint8 images ``[batch, H, W, C]`` (or serialized examples) in; probabilities, class ids and names out."""
+    import numpy as np
+    import tensorflow as tf
+
+    from pipelines.export import classification_outputs
+
+    pixels = int(np.prod(image_shape))
+
+    def raw_to_features(raw: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        image = tf.ensure_shape(raw[IMAGE_KEY], [None, *image_shape])  # a clear INVALID_ARGUMENT otherwise
+        return {IMAGE_KEY: tf.reshape(tf.cast(image, tf.int64), [-1, pixels])}
+
+    return ServingContract(
+        raw_inputs={IMAGE_KEY: tf.TensorSpec([None, *image_shape], tf.uint8, name=IMAGE_KEY)},
+        raw_to_features=raw_to_features,
+        outputs=lambda outputs: classification_outputs(outputs[LABEL_KEY], class_names),
+        example_features=[IMAGE_KEY],
+        classify=(LABEL_KEY, tuple(class_names)),
     )
-    return model
 
 
-def run(fn_args: FnArgs, task: ImageTask) -> None:
-    """The Trainer's work: fit, write the report pictures, export both serving signatures."""
-    require_keras2()
-    config = training.training_config(fn_args)
-    tft_output = tft.TFTransformOutput(fn_args.transform_output)
-    train_ds = training.make_dataset(
-        fn_args.train_files,
-        tft_output,
-        task.inputs,
-        task.labels,
-        config.batch_size,
-        shuffle_buffer=config.shuffle_buffer,
-        seed=config.seed,
-    )
-    if config.augment:
-        train_ds = train_ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
-    eval_ds = training.make_dataset(fn_args.eval_files, tft_output, task.inputs, task.labels, config.batch_size)
+def classification_report(class_names: Sequence[str]) -> Callable[..., dict[str, Any]]:
+    """The report of an image classifier: diagram, curves, confusion matrix, per-class accuracy, samples."""
 
-    strategy = training.distribution_strategy(config.distribution)
-    print(f"[trainer] {type(strategy).__name__}: {strategy.num_replicas_in_sync} replica(s)")
-    with strategy.scope():
-        model = build_compiled_model(task, config.learning_rate)
-    model.summary(print_fn=lambda line: print(f"[trainer] {line}"))
-    history = training.fit(model, train_ds, eval_ds, config, fn_args.model_run_dir)
+    def report(
+        report_dir: str, model: Any, history: Mapping[str, Any], eval_ds: Any, config: TaskConfig
+    ) -> dict[str, Any]:
+        import numpy as np
 
-    images, labels, probabilities = [], [], []
-    for inputs, label in eval_ds:
-        images.append(inputs[IMAGE_KEY].numpy())
-        labels.append(label[LABEL_KEY].numpy().argmax(-1))
-        probabilities.append(model.predict_on_batch(inputs))
-    metrics = reports.write_classification_report(
-        os.path.join(fn_args.model_run_dir, "report"),
-        model,
-        history.history,
-        np.concatenate(images),
-        np.concatenate(labels),
-        np.concatenate(probabilities),
-        list(task.class_names),
-    )
-    print(f"[trainer] eval accuracy {metrics['accuracy']:.4f} on {metrics['examples']} examples")
+        from pipelines import reports
 
-    export_model(
-        model,
-        tft_output,
-        training.export_dir(fn_args.serving_model_dir, fn_args.model_run_dir),
-        task.inputs,
-        raw_feature_subset(tft_output, [IMAGE_KEY]),
-        task.raw_signature,
-        raw_to_features(task),
-        lambda outputs: classification_outputs(outputs[LABEL_KEY], task.class_names),
-        classify=(LABEL_KEY, task.class_names),
+        del config
+        images, labels, probabilities = [], [], []
+        for inputs, label in eval_ds:
+            images.append(inputs[IMAGE_KEY].numpy())
+            labels.append(label[LABEL_KEY].numpy().argmax(-1))
+            probabilities.append(model.predict_on_batch(inputs))
+        metrics = reports.write_classification_report(
+            report_dir,
+            model,
+            history,
+            np.concatenate(images),
+            np.concatenate(labels),
+            np.concatenate(probabilities),
+            list(class_names),
+        )
+        metrics["headline"] = f"eval accuracy {metrics['accuracy']:.4f} on {metrics['examples']} examples"
+        return metrics
+
+    return report
+
+
+def compile_args(config: TaskConfig) -> dict[str, Any]:
+    """Categorical cross-entropy on the softmax output (not ``from_logits``: seed 000's mistake) and accuracy."""
+    import tf_keras as keras
+
+    del config
+    return {
+        "loss": keras.losses.CategoricalCrossentropy(from_logits=False),
+        "metrics": [keras.metrics.CategoricalAccuracy(name="accuracy")],
+    }
+
+
+def image_classification_task(
+    *,
+    name: str,
+    description: str,
+    dataset: str,
+    image_shape: tuple[int, int, int],
+    class_names: Sequence[str],
+    config_class: type[TaskConfig],
+    build_model: Callable[[Any], Any],
+    preprocessing_fn: str,
+    schema_file: str,
+    raw_format: str | None = None,
+) -> TaskSpec:
+    """The spec of a single-label image classification task read from TFDS.
+
+    Args:
+        name: the task name.
+        description: one line for ``tfx-keras list``.
+        dataset: the TFDS builder name.
+        image_shape: (H, W, C) of the images.
+        class_names: a name per class, in label order.
+        config_class: the task's config class; it has ``data`` (TfdsData), ``training`` and ``eval``
+            (ClassifierEval) sections.
+        build_model: config -> uncompiled model with input ``image`` and softmax output ``label``.
+        preprocessing_fn: dotted path of the task's ``preprocessing_fn`` (a call of :func:`preprocess`).
+        schema_file: the task's curated schema.
+        raw_format: the offline import format of the upstream files, if there is one.
+    """
+    class_names = tuple(class_names)
+
+    def eval_config(config: Any) -> Any:
+        from pipelines.evaluation import classifier_eval_config
+
+        evaluation: ClassifierEval = config.eval
+        return classifier_eval_config(LABEL_KEY, evaluation.min_accuracy, evaluation.max_accuracy_drop)
+
+    return TaskSpec(
+        name=name,
+        description=description,
+        config_class=config_class,
+        source=TfdsSource(dataset=dataset, raw_format=raw_format, label_names=class_names),
+        preprocessing_fn=preprocessing_fn,
+        schema_file=schema_file,
+        build_model=build_model,
+        compile_args=compile_args,
+        inputs=lambda _config: {IMAGE_KEY: transformed_name(IMAGE_KEY)},
+        labels=lambda _config: {LABEL_KEY: transformed_name(LABEL_KEY)},
+        eval_config=eval_config,
+        serving=lambda _config: serving_contract(image_shape, class_names),
+        report=classification_report(class_names),
+        augment=augment,
     )

@@ -119,21 +119,30 @@ def build_kubeflow_pipeline(task: str, cloud: CloudConfig, overrides: Sequence[s
     """The task's TFX pipeline as it runs on Kubeflow v2 / Vertex (not compiled yet)."""
     from tfx.orchestration import data_types
 
-    task_def = tasks.TASKS[task]
-    config = task_def.default_config()
-    if hasattr(config.data, "data_dir"):
+    from pipelines.pipeline import create_pipeline
+
+    spec = tasks.get(task)
+    config = spec.default_config()
+    if spec.reads_tfds:
         data_dir = cloud.tfds_data_dir or f"{cloud.bucket.rstrip('/')}/tensorflow_datasets"
         overrides = [f"data.data_dir={data_dir}", f"data.download={str(cloud.download).lower()}", *overrides]
     config = apply_overrides(config, list(overrides))
     epochs = data_types.RuntimeParameter(name=EPOCHS_PARAMETER, ptype=int, default=config.training.epochs)
-    return task_def.create_pipeline(
+    return create_pipeline(
+        spec,
         config,
         pipeline_root=f"{cloud.pipeline_root}/{task}",
         serving_root=cloud.serving_root,
         beam_pipeline_args=cloud.beam_pipeline_args(),
         orchestrator="kubeflow_v2",
         epochs=epochs,
+        pipeline_name=kfp_name(task),
     )
+
+
+def kfp_name(task: str) -> str:
+    """The task name as Kubeflow Pipelines allows it, ``[a-z0-9][a-z0-9-]*``: underscores become hyphens."""
+    return task.replace("_", "-")
 
 
 def compile_pipeline(task: str, cloud: CloudConfig, output_dir: str, overrides: Sequence[str] = ()) -> str:
@@ -144,7 +153,7 @@ def compile_pipeline(task: str, cloud: CloudConfig, output_dir: str, overrides: 
     filename = f"{task}_pipeline.json"
     runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
         config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
-            display_name=f"tfx-keras-{task}", default_image=cloud.image
+            display_name=f"tfx-keras-{kfp_name(task)}", default_image=cloud.image
         ),
         output_dir=output_dir,
         output_filename=filename,
@@ -228,10 +237,10 @@ def run_command(args: Any) -> int:
     flags = {flag: getattr(args, flag) for flag in CLOUD_FLAGS}
     cloud = load_cloud_config(args.cloud_config, flags)
     if args.command == "compile":
-        names = args.tasks or sorted(tasks.TASKS)
-        unknown = sorted(set(names) - set(tasks.TASKS))
+        names = args.tasks or tasks.names()
+        unknown = sorted(set(names) - set(tasks.names()))
         if unknown:
-            raise ConfigError(f"unknown tasks {unknown}; known: {sorted(tasks.TASKS)}")
+            raise ConfigError(f"unknown tasks {unknown}; known: {tasks.names()}")
         for name in names:
             print(f"compiled {name}: {compile_pipeline(name, cloud, args.out, args.overrides)}")
         return 0

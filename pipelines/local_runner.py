@@ -1,20 +1,27 @@
 """Run a task pipeline locally: LocalDagRunner, ML Metadata in SQLite, Beam DirectRunner.
 
-The runner owns everything machine-specific: the output layout, the
-metadata connection and the Beam arguments. After the run it reads ML
-Metadata to report which components ran or were cached, the Evaluator's
-metrics and blessing, and where the model was pushed.
+The runner owns everything machine-specific: the output layout, the metadata connection and the
+Beam arguments. It runs the components in order with TFX's own launcher (as ``LocalDagRunner``
+does), and reports each one as it starts and ends; a failing component ends the run there. After
+the run it reads ML Metadata for what happened *in this run*: which components ran, were cached
+or failed and for how long, the Evaluator's metrics and blessing, and where the model was pushed.
+
+One run at a time per task and output directory: a second run is refused while the first holds
+the lock (SQLite ML Metadata and the serving folder are shared).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import datetime
+import fcntl
 import json
-import logging as py_logging
 import os
+import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TextIO
 
 from pipelines.keras_config import configure_keras
 
@@ -24,25 +31,23 @@ from absl import logging as absl_logging  # noqa: E402
 from ml_metadata import metadata_store  # noqa: E402
 from ml_metadata.proto import metadata_store_pb2  # noqa: E402
 from tfx import v1 as tfx  # noqa: E402
+from tfx.dsl.compiler import constants  # noqa: E402
 from tfx.orchestration import metadata as tfx_metadata  # noqa: E402
+from tfx.orchestration.local import runner_utils  # noqa: E402
+from tfx.orchestration.portable import launcher, runtime_parameter_utils  # noqa: E402
+from tfx.proto.orchestration import pipeline_pb2  # noqa: E402
 
-COMPONENT_ORDER = [
-    "TFDSExampleGen",
-    "TicketExampleGen",
-    "StatisticsGen",
-    "SchemaGen",
-    "ExampleValidator",
-    "Transform",
-    "Trainer",
-    "latest_blessed_model_resolver",
-    "Evaluator",
-    "AtomicPusher",
-]
+from pipelines.config import TaskConfig  # noqa: E402
+from pipelines.pipeline import create_pipeline  # noqa: E402
+from pipelines.spec import TaskSpec  # noqa: E402
+
+SLOW_COMPONENT_SECONDS = 10.0  # a component still running after this long gets a "running" line
+PUSHER = "AtomicPusher"
 
 
 @dataclasses.dataclass(frozen=True)
 class LocalLayout:
-    """Where a local run writes: component outputs, metadata, pushed models."""
+    """Where a local run writes: component outputs, metadata, pushed models, logs."""
 
     output_dir: str
     task: str
@@ -62,39 +67,163 @@ class LocalLayout:
         """TF Serving model base: models land in ``<serving_root>/<task>/<version>/``."""
         return os.path.join(self.output_dir, "serving")
 
+    @property
+    def lock_path(self) -> str:
+        """Held by the run of this task in progress."""
+        return os.path.join(self.output_dir, "metadata", f"{self.task}.lock")
+
+    @property
+    def log_dir(self) -> str:
+        """Full logs of each run (library output that the console does not show)."""
+        return os.path.join(self.output_dir, "logs")
+
+
+class RunInProgressError(RuntimeError):
+    """Another run of the same task holds the output directory."""
+
+
+class OutputDirError(RuntimeError):
+    """The output directory cannot be created or written."""
+
+
+def prepare_output_dir(layout: LocalLayout) -> None:
+    """Create the output folders, or explain why they cannot be."""
+    for folder in (os.path.dirname(layout.metadata_path), layout.log_dir, layout.serving_root):
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as err:
+            raise OutputDirError(
+                f"cannot create {folder} ({err.strerror}): choose an --output-dir this user can write"
+            ) from None
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise OutputDirError(f"{folder} is not writable by this user: choose another --output-dir")
+
+
+@contextlib.contextmanager
+def run_lock(layout: LocalLayout) -> Iterator[None]:
+    """Hold the task's lock in the output directory for the duration of a run, or refuse at once."""
+    handle = open(layout.lock_path, "a+")  # noqa: SIM115 - held for the duration of the run
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise RunInProgressError(
+            f"a {layout.task} run is already in progress in {layout.output_dir} ({holder}). Wait for it to "
+            "finish, or use another --output-dir: two runs would share ML Metadata and the serving folder."
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}, started {datetime.datetime.now().isoformat(timespec='seconds')}")
+    handle.flush()
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
 
 def beam_args(workers: int) -> list[str]:
     """DirectRunner arguments: in-process for 1 worker, multi-processing for more."""
-    if workers <= 1:
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if workers == 1:
         return ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
     return ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
 
 
-class _Progress(py_logging.Filter):
-    """Turn TFX's 'Component X is running/finished' log lines into short progress lines."""
+@dataclasses.dataclass
+class ComponentFailure:
+    """The component that failed and why (the exception's first line; the log has the rest)."""
 
-    def __init__(self, printer: Callable[[str], None], verbose: bool = False) -> None:
-        super().__init__()
+    component: str
+    reason: str
+
+
+class Progress:
+    """One line per component: done or cached, with its seconds; a "running" line if it takes long."""
+
+    def __init__(self, printer: Callable[[str], None], slow_seconds: float = SLOW_COMPONENT_SECONDS) -> None:
         self.printer = printer
-        self.started: dict[str, float] = {}
-        self.cached: set[str] = set()
-        self.current: str | None = None
-        self.verbose = verbose
+        self.slow_seconds = slow_seconds
+        self._timer: threading.Timer | None = None
 
-    def filter(self, record: py_logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if message.startswith("Component ") and message.endswith(" is running."):
-            self.current = message[len("Component ") : -len(" is running.")]
-            self.started[self.current] = time.time()
-            self.printer(f"[pipeline] {self.current:32s} running ...")
-        elif message.startswith("A cached execution") and self.current:
-            self.cached.add(self.current)
-        elif message.startswith("Component ") and message.endswith(" is finished."):
-            node = message[len("Component ") : -len(" is finished.")]
-            seconds = time.time() - self.started.get(node, time.time())
-            state = "cached" if node in self.cached else "done"
-            self.printer(f"[pipeline] {node:32s} {state} in {seconds:6.1f}s")
-        return self.verbose or record.levelno >= py_logging.WARNING
+    def started(self, node: str) -> None:
+        """A component started."""
+        self._timer = threading.Timer(self.slow_seconds, self.printer, [f"[pipeline] {node:30s} running ..."])
+        self._timer.daemon = True
+        self._timer.start()
+
+    def finished(self, node: str, state: str, seconds: float) -> None:
+        """A component ended (``done``, ``cached`` or ``FAILED``)."""
+        if self._timer:
+            self._timer.cancel()
+        self.printer(f"[pipeline] {node:30s} {state:7s} {seconds:7.1f} s")
+
+
+class ProgressDagRunner(tfx.orchestration.LocalDagRunner):
+    """``LocalDagRunner`` that reports each component as it starts and ends, and stops at a failure.
+
+    The loop is LocalDagRunner's own (TFX 1.16 ``run_with_ir``): the components run in topological
+    order through TFX's launcher, with the same run id, caching and ML Metadata records.
+    """
+
+    def __init__(self, progress: Progress) -> None:
+        super().__init__()
+        self.progress = progress
+        self.failure: ComponentFailure | None = None
+        self.run_id = ""
+
+    def run_with_ir(self, pipeline: pipeline_pb2.Pipeline, run_options: Any = None) -> None:
+        """Run every component of the compiled pipeline in order; record the first failure."""
+        del run_options  # partial runs are not used here
+        self.run_id = datetime.datetime.now().isoformat()
+        runtime_parameter_utils.substitute_runtime_parameter(
+            pipeline, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: self.run_id}
+        )
+        deployment_config = runner_utils.extract_local_deployment_config(pipeline)
+        connection_config = getattr(
+            deployment_config.metadata_connection_config,
+            deployment_config.metadata_connection_config.WhichOneof("connection_config"),
+        )
+        for node in pipeline.nodes:
+            pipeline_node = node.pipeline_node
+            node_id = pipeline_node.node_info.id
+            component_launcher = launcher.Launcher(
+                pipeline_node=pipeline_node,
+                mlmd_connection=tfx_metadata.Metadata(connection_config),
+                pipeline_info=pipeline.pipeline_info,
+                pipeline_runtime_spec=pipeline.runtime_spec,
+                executor_spec=runner_utils.extract_executor_spec(deployment_config, node_id),
+                custom_driver_spec=runner_utils.extract_custom_driver_spec(deployment_config, node_id),
+            )
+            start = time.monotonic()
+            self.progress.started(node_id)
+            try:
+                execution_info = component_launcher.launch()
+            except Exception as err:  # noqa: BLE001 - any component failure ends the run with its reason
+                absl_logging.exception("Component %s failed", node_id)
+                self.progress.finished(node_id, "FAILED", time.monotonic() - start)
+                self.failure = ComponentFailure(node_id, _first_line(err))
+                return
+            state = _execution_state(connection_config, execution_info)
+            self.progress.finished(node_id, "cached" if state == "CACHED" else "done", time.monotonic() - start)
+
+
+def _execution_state(connection_config: Any, execution_info: Any) -> str:
+    """COMPLETE, CACHED ... of the execution a launch recorded (COMPLETE if it recorded none)."""
+    execution_id = getattr(execution_info, "execution_id", None)
+    if execution_id is None:
+        return "COMPLETE"
+    with tfx_metadata.Metadata(connection_config) as handle:
+        (execution,) = handle.store.get_executions_by_id([execution_id])
+    return _state_name(execution)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 @dataclasses.dataclass
@@ -104,30 +233,56 @@ class RunSummary:
     task: str
     run_id: str
     wall_seconds: float
-    components: dict[str, str]  # node id -> COMPLETE / CACHED / FAILED / ...
+    components: dict[str, str]  # node id -> COMPLETE / CACHED / FAILED / NOT_RUN, in pipeline order
+    seconds: dict[str, float]  # node id -> wall time of its execution (ML Metadata timestamps)
     metrics: dict[str, float]
     blessed: bool | None
     pushed: bool
     pushed_destination: str | None
     artifacts: dict[str, str]
     validation_failures: list[str] = dataclasses.field(default_factory=list)
+    failure: ComponentFailure | None = None
+    log_file: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        """Every component completed or was cached."""
+        return self.failure is None and all(s in ("COMPLETE", "CACHED") for s in self.components.values())
+
+    def push_reason(self) -> str:
+        """Why nothing was pushed (empty if something was)."""
+        if self.pushed:
+            return ""
+        if self.failure is not None:
+            return f"the run stopped at {self.failure.component}"
+        if self.blessed is False:
+            return "the model was not blessed"
+        if self.components.get(PUSHER) == "CACHED":
+            return "nothing changed since an earlier run, which already pushed or refused this model"
+        return "the pusher did not push"
 
     def describe(self) -> str:
         """Human-readable summary printed at the end of a run."""
-        lines = [f"== {self.task} pipeline run {self.run_id} ({self.wall_seconds:.0f}s)"]
-        order = {n: i for i, n in enumerate(COMPONENT_ORDER)}
-        for node, state in sorted(self.components.items(), key=lambda kv: order.get(kv[0], 99)):
-            lines.append(f"   {node:32s} {state.lower()}")
+        lines = [f"== {self.task} pipeline run {self.run_id} ({self.wall_seconds:.0f} s)"]
+        for node, state in self.components.items():
+            seconds = self.seconds.get(node)
+            shown = f"{seconds:7.1f} s" if seconds is not None and state == "COMPLETE" else ""
+            lines.append(f"   {node:32s} {state.lower():9s} {shown}".rstrip())
+        if self.failure is not None:
+            lines.append(f"   failed: {self.failure.component}: {self.failure.reason}")
         if self.metrics:
             lines.append("   evaluation: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(self.metrics.items())))
-        lines.append(f"   blessed: {'yes' if self.blessed else 'no' if self.blessed is not None else 'unknown'}")
+        if self.blessed is not None:
+            lines.append(f"   blessed: {'yes' if self.blessed else 'no'}")
         lines.extend(f"     failed: {failure}" for failure in self.validation_failures)
         if self.pushed:
             lines.append(f"   pushed to: {self.pushed_destination}")
         else:
-            lines.append("   pushed: no (the model was not blessed; the serving directory is unchanged)")
+            lines.append(f"   pushed: no ({self.push_reason()}; the serving directory is unchanged)")
         for name, path in sorted(self.artifacts.items()):
             lines.append(f"   {name}: {path}")
+        if self.log_file:
+            lines.append(f"   log: {self.log_file}")
         return "\n".join(lines)
 
     def to_json(self) -> str:
@@ -139,25 +294,48 @@ def _state_name(execution: metadata_store_pb2.Execution) -> str:
     return metadata_store_pb2.Execution.State.Name(execution.last_known_state)
 
 
-def summarize(metadata_path: str, pipeline_name: str, wall_seconds: float = 0.0) -> RunSummary:
-    """Read the latest run of ``pipeline_name`` from the SQLite ML Metadata at ``metadata_path``."""
+def summarize(
+    metadata_path: str,
+    pipeline_name: str,
+    run_id: str | None = None,
+    node_order: Sequence[str] = (),
+    wall_seconds: float = 0.0,
+) -> RunSummary:
+    """Read run ``run_id`` (default: the latest) of ``pipeline_name`` from the SQLite ML Metadata.
+
+    Components in ``node_order`` that have no execution in the run are reported as ``NOT_RUN``.
+    """
     store = metadata_store.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path))
-    runs = store.get_contexts_by_type("pipeline_run")
     pipeline_ctx = store.get_context_by_type_and_name("pipeline", pipeline_name)
     if pipeline_ctx is None:
         raise RuntimeError(f"no pipeline {pipeline_name!r} in {metadata_path}")
-    in_pipeline = {e.id for e in store.get_executions_by_context(pipeline_ctx.id)}
-    runs = [c for c in runs if {e.id for e in store.get_executions_by_context(c.id)} & in_pipeline]
-    run = max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
+    if run_id:
+        run = store.get_context_by_type_and_name("pipeline_run", run_id)
+        if run is None:
+            raise RuntimeError(f"no run {run_id!r} of {pipeline_name!r} in {metadata_path}")
+    else:
+        in_pipeline = {e.id for e in store.get_executions_by_context(pipeline_ctx.id)}
+        runs = [
+            c
+            for c in store.get_contexts_by_type("pipeline_run")
+            if {e.id for e in store.get_executions_by_context(c.id)} & in_pipeline
+        ]
+        run = max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
     executions = store.get_executions_by_context(run.id)
     node_contexts = {c.id: c.name.split(".", 1)[-1] for c in store.get_contexts_by_type("node")}
-    components: dict[str, str] = {}
+    states: dict[str, str] = {}
+    seconds: dict[str, float] = {}
     node_of: dict[int, str] = {}
     for execution in executions:
         for ctx in store.get_contexts_by_execution(execution.id):
             if ctx.id in node_contexts:
                 node_of[execution.id] = node_contexts[ctx.id]
-        components[node_of.get(execution.id, str(execution.id))] = _state_name(execution)
+        node = node_of.get(execution.id, str(execution.id))
+        states[node] = _state_name(execution)
+        seconds[node] = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
+    order = list(node_order) or sorted(states)
+    components = {node: states.get(node, "NOT_RUN") for node in order}
+    components.update({node: state for node, state in states.items() if node not in components})
 
     outputs: dict[str, list[metadata_store_pb2.Artifact]] = {}
     events = store.get_events_by_execution_ids([e.id for e in executions])
@@ -184,6 +362,8 @@ def summarize(metadata_path: str, pipeline_name: str, wall_seconds: float = 0.0)
     for node, node_outputs in outputs.items():
         for artifact in node_outputs:
             kind = type_names.get(artifact.type_id)
+            if artifact.state != metadata_store_pb2.Artifact.LIVE:
+                continue
             if kind == "ModelBlessing" and node == "Evaluator":
                 blessed = bool(prop(artifact, "blessed"))
             elif kind == "ModelEvaluation":
@@ -201,9 +381,10 @@ def summarize(metadata_path: str, pipeline_name: str, wall_seconds: float = 0.0)
         run_id=run.name,
         wall_seconds=wall_seconds,
         components=components,
+        seconds=seconds,
         metrics=metrics,
         blessed=blessed,
-        pushed=bool(pushed),
+        pushed=bool(pushed) and components.get(PUSHER) == "COMPLETE",  # a cached push pushed nothing now
         pushed_destination=destination,
         artifacts=artifacts,
         validation_failures=failures,
@@ -227,6 +408,16 @@ def read_overall_metrics(evaluation_uri: str) -> dict[str, float]:
     return {}
 
 
+def slice_name(slice_key: Any) -> str:
+    """``label=0`` for a single-feature slice (values of 0 included), ``overall`` for the whole split."""
+    parts = []
+    for key in slice_key.single_slice_keys:
+        kind = key.WhichOneof("kind")
+        value = getattr(key, kind) if kind else ""
+        parts.append(f"{key.column}={value.decode() if isinstance(value, bytes) else value}")
+    return ", ".join(parts) or "overall"
+
+
 def read_validation_failures(evaluation_uri: str) -> list[str]:
     """Why the Evaluator did not bless: one line per failed threshold (empty when blessed)."""
     import tensorflow_model_analysis as tfma
@@ -237,13 +428,7 @@ def read_validation_failures(evaluation_uri: str) -> list[str]:
         return []
     lines = []
     for per_slice in result.metric_validations_per_slice:
-        where = (
-            ", ".join(
-                f"{k.column}={k.int64_value or k.float_value or k.bytes_value.decode()}"
-                for k in per_slice.slice_key.single_slice_keys
-            )
-            or "overall"
-        )
+        where = slice_name(per_slice.slice_key)
         for failure in per_slice.failures:
             threshold = failure.metric_threshold
             if threshold.HasField("change_threshold"):
@@ -258,55 +443,87 @@ def read_validation_failures(evaluation_uri: str) -> list[str]:
 
 
 def run_pipeline(
-    task: str,
-    pipeline_factory: Callable[..., Any],
-    config: Any,
+    spec: TaskSpec,
+    config: TaskConfig,
     output_dir: str,
     workers: int = 1,
     enable_cache: bool = True,
-    quiet: bool = False,
-    verbose: bool = False,
+    printer: Callable[[str], None] | None = None,
     extra_beam_args: Sequence[str] = (),
+    log_file: str | None = None,
 ) -> RunSummary:
-    """Build and run ``task``'s pipeline locally; return what happened.
+    """Build and run the task's pipeline locally; return what happened in this run.
+
+    A component that fails ends the run there; the summary names it and its reason.
 
     Args:
-        task: the task name (pipeline name, output sub-folders).
-        pipeline_factory: the task's ``create_pipeline``.
-        config: the task configuration.
+        spec: the task.
+        config: the task's validated configuration.
         output_dir: root of the local layout (see :class:`LocalLayout`).
         workers: Beam DirectRunner workers (1: in-process).
         enable_cache: reuse unchanged component outputs.
-        quiet: no progress lines.
-        verbose: show TFX's INFO logs too.
+        printer: where progress lines go (None: nowhere).
         extra_beam_args: appended to the Beam arguments.
+        log_file: where the run's full log is (shown in the summary).
+
+    Raises:
+        RunInProgressError: another run of this task holds ``output_dir``.
+        OutputDirError: ``output_dir`` cannot be written.
     """
-    layout = LocalLayout(os.path.abspath(output_dir), task)
-    os.makedirs(os.path.dirname(layout.metadata_path), exist_ok=True)
-    pipeline = pipeline_factory(
-        config,
-        pipeline_root=layout.pipeline_root,
-        serving_root=layout.serving_root,
-        metadata_connection_config=tfx_metadata.sqlite_metadata_connection_config(layout.metadata_path),
-        beam_pipeline_args=[*beam_args(workers), *extra_beam_args],
-        enable_cache=enable_cache,
-    )
-    progress = _Progress(
-        printer=(lambda _line: None) if quiet else (lambda line: print(line, flush=True)), verbose=verbose
-    )
-    absl_logger = absl_logging.get_absl_logger()
-    previous_level = absl_logger.level
-    absl_logger.setLevel(py_logging.INFO)
-    # Libraries inside the run call absl.logging.set_verbosity (Transform sets FATAL
-    # for a while), which would hide TFX's component start/finish lines from the
-    # progress filter. Keep INFO records flowing; the filter decides what is shown.
-    absl_logger.setLevel = lambda level: py_logging.Logger.setLevel(absl_logger, min(level, py_logging.INFO))
-    absl_logger.addFilter(progress)
-    start = time.time()
+    layout = LocalLayout(os.path.abspath(output_dir), spec.name)
+    prepare_output_dir(layout)
+    with run_lock(layout):
+        pipeline = create_pipeline(
+            spec,
+            config,
+            pipeline_root=layout.pipeline_root,
+            serving_root=layout.serving_root,
+            metadata_connection_config=tfx_metadata.sqlite_metadata_connection_config(layout.metadata_path),
+            beam_pipeline_args=[*beam_args(workers), *extra_beam_args],
+            enable_cache=enable_cache,
+        )
+        runner = ProgressDagRunner(Progress(printer or (lambda _line: None)))
+        start = time.time()
+        runner.run(pipeline)
+        summary = summarize(
+            layout.metadata_path,
+            pipeline.pipeline_info.pipeline_name,
+            run_id=runner.run_id,
+            node_order=[c.id for c in pipeline.components],
+            wall_seconds=time.time() - start,
+        )
+    summary.failure = runner.failure
+    summary.log_file = log_file
+    return summary
+
+
+@contextlib.contextmanager
+def quiet_output(log_path: str) -> Iterator[TextIO]:
+    """Send everything written to the process's stderr (C++ and library logs, warnings) to ``log_path``.
+
+    Yields a stream to the user's stderr, for messages the user must see. The redirection is at the
+    file-descriptor level, so TensorFlow's C++ logging and child processes are caught too.
+    """
+    import sys
+
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    log = open(log_path, "a", buffering=1)  # noqa: SIM115 - closed below
+    previous = sys.stderr
+    saved = os.dup(2)
     try:
-        tfx.orchestration.LocalDagRunner().run(pipeline)
+        on_fd2 = previous.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # a captured stream (tests): it is not fd 2
+        on_fd2 = False
+    user_stderr = os.fdopen(os.dup(saved), "w", buffering=1) if on_fd2 else previous
+    previous.flush()
+    os.dup2(log.fileno(), 2)
+    sys.stderr = log
+    try:
+        yield user_stderr
     finally:
-        absl_logger.removeFilter(progress)
-        del absl_logger.setLevel
-        absl_logger.setLevel(previous_level)
-    return summarize(layout.metadata_path, pipeline.pipeline_info.pipeline_name, time.time() - start)
+        sys.stderr = previous
+        os.dup2(saved, 2)
+        os.close(saved)
+        if on_fd2:
+            user_stderr.close()
+        log.close()

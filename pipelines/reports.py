@@ -134,7 +134,7 @@ def plot_samples(
     return _save(fig, path)
 
 
-def _classifier_pictures(
+def classifier_pictures(
     report_dir: str,
     model: Any,
     history: Mapping[str, Sequence[float]],
@@ -192,7 +192,7 @@ def write_classification_report(
         "class_names": list(class_names),
     }
     files = {
-        **_classifier_pictures(
+        **classifier_pictures(
             report_dir,
             model,
             history,
@@ -209,9 +209,16 @@ def write_classification_report(
         ),
     }
     metrics["files"] = {k: v for k, v in files.items() if v}
-    with tf.io.gfile.GFile(os.path.join(report_dir, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=2)
+    write_metrics(report_dir, metrics)
     return metrics
+
+
+def write_metrics(report_dir: str, metrics: dict[str, Any]) -> str:
+    """``metrics.json``: the numbers behind a report's pictures."""
+    path = os.path.join(report_dir, "metrics.json")
+    with tf.io.gfile.GFile(path, "w") as f:
+        json.dump(metrics, f, indent=2)
+    return path
 
 
 def plot_regression(true: np.ndarray, predicted: np.ndarray, path: str, title: str) -> str:
@@ -226,47 +233,3 @@ def plot_regression(true: np.ndarray, predicted: np.ndarray, path: str, title: s
     ax.legend(loc="upper left")
     ax.set_title(title)
     return _save(fig, path)
-
-
-def write_ticket_report(
-    report_dir: str,
-    model: Any,
-    history: Mapping[str, Sequence[float]],
-    true_departments: np.ndarray,
-    department_probabilities: np.ndarray,
-    true_priority: np.ndarray,
-    predicted_priority: np.ndarray,
-    departments: Sequence[str],
-) -> dict[str, Any]:
-    """Pictures and ``metrics.json`` of the ticket model on the evaluation split; return the metrics."""
-    predicted = department_probabilities.argmax(axis=-1)
-    matrix = confusion_matrix(true_departments, predicted, len(departments))
-    errors = predicted_priority - true_priority
-    metrics = {
-        "examples": int(len(true_departments)),
-        "department_accuracy": float((predicted == true_departments).mean()) if len(true_departments) else 0.0,
-        "priority_rmse": float(np.sqrt(np.mean(errors**2))) if len(errors) else 0.0,
-        "priority_mae": float(np.mean(np.abs(errors))) if len(errors) else 0.0,
-        "department_confusion_matrix": matrix.tolist(),
-        "departments": list(departments),
-    }
-    files = {
-        **_classifier_pictures(
-            report_dir,
-            model,
-            history,
-            matrix,
-            departments,
-            f"Department (eval, accuracy {metrics['department_accuracy']:.4f})",
-        ),
-        "priority": plot_regression(
-            true_priority,
-            predicted_priority,
-            os.path.join(report_dir, "priority.png"),
-            f"Priority (eval, RMSE {metrics['priority_rmse']:.4f})",
-        ),
-    }
-    metrics["files"] = {k: v for k, v in files.items() if v}
-    with tf.io.gfile.GFile(os.path.join(report_dir, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=2)
-    return metrics

@@ -1,55 +1,40 @@
-"""The registry of task pipelines: adding a task is one entry here."""
+"""The registry of tasks: adding a task is its folder under ``pipelines/`` plus one line here.
+
+Each entry names the package whose ``SPEC`` (a :class:`pipelines.spec.TaskSpec`) describes the task.
+Packages are imported on first use, so listing the names costs nothing.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
-from typing import Any
+import importlib
 
+from pipelines.spec import TaskSpec
 
-@dataclasses.dataclass(frozen=True)
-class Task:
-    """A task pipeline: its default config and its pipeline factory (imported lazily)."""
-
-    name: str
-    description: str
-    config_path: str  # "module:Class"
-    pipeline_path: str  # "module:create_pipeline"
-
-    def default_config(self) -> Any:
-        """The task's configuration with every default."""
-        return _load(self.config_path)()
-
-    @property
-    def create_pipeline(self) -> Callable[..., Any]:
-        """The task's ``create_pipeline`` factory."""
-        return _load(self.pipeline_path)
-
-
-def _load(path: str) -> Any:
-    import importlib
-
-    module, name = path.split(":")
-    return getattr(importlib.import_module(module), name)
-
-
-TASKS: dict[str, Task] = {
-    "mnist": Task(
-        "mnist",
-        "MNIST digits, baseline CNN (TFDS mnist)",
-        "pipelines.mnist.config:MnistConfig",
-        "pipelines.mnist.pipeline:create_pipeline",
-    ),
-    "ticket": Task(
-        "ticket",
-        "support-ticket triage, 3 inputs / 2 outputs (synthetic tickets with a known ceiling)",
-        "pipelines.ticket.config:TicketConfig",
-        "pipelines.ticket.pipeline:create_pipeline",
-    ),
-    "cifar10": Task(
-        "cifar10",
-        "CIFAR-10 images, toy ResNet with skip connections (TFDS cifar10)",
-        "pipelines.cifar10.config:Cifar10Config",
-        "pipelines.cifar10.pipeline:create_pipeline",
-    ),
+TASKS: dict[str, str] = {
+    "mnist": "pipelines.mnist",
+    "fashion_mnist": "pipelines.fashion_mnist",
+    "cifar10": "pipelines.cifar10",
+    "ticket": "pipelines.ticket",
 }
+
+
+class UnknownTaskError(KeyError):
+    """No task of that name; the message lists the known ones."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def get(name: str) -> TaskSpec:
+    """The spec of task ``name``."""
+    if name not in TASKS:
+        raise UnknownTaskError(f"unknown task {name!r}; known: {', '.join(sorted(TASKS))}")
+    spec = importlib.import_module(TASKS[name]).SPEC
+    if spec.name != name:
+        raise AssertionError(f"{TASKS[name]}.SPEC is named {spec.name!r}, registered as {name!r}")
+    return spec
+
+
+def names() -> list[str]:
+    """Every registered task name, sorted."""
+    return sorted(TASKS)

@@ -1,10 +1,9 @@
-"""Training machinery shared by every task's ``run_fn``.
+"""The training loop every task shares: one ``run_fn`` for the Trainer, one :func:`train_and_export`.
 
-A task's ``run_fn`` stays thin: it names its inputs and labels, calls the
-model builder in ``models/``, and hands over to :func:`fit` here and to the
-export code in ``serving/``. Batches are mapped to an *inputs dict* and a
-*labels dict* keyed by the model's input and output names, which serves
-single- and multi-output models alike (TFX's own dataset options take a
+The Trainer's ``custom_config`` names the task and carries its whole validated configuration; the
+task's :class:`pipelines.spec.TaskSpec` says how to build, compile, feed, report and export its
+model. Batches are mapped to an *inputs dict* and a *labels dict* keyed by the model's input and
+output names, which serves single- and multi-output models alike (TFX's own dataset options take a
 single label key).
 """
 
@@ -21,20 +20,81 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from pipelines.config import TrainingConfig
+from common.contract import CONFIG_KEY, TASK_KEY
+from pipelines import tasks
+from pipelines.config import TaskConfig, TrainingConfig, from_json
+from pipelines.export import dense, export_model
 from pipelines.keras_config import keras_version, require_keras2
+from pipelines.spec import TaskSpec
 
-TRAINING_CONFIG_KEY = "training_config"
+
+def task_and_config(custom_config: Mapping[str, Any] | None) -> tuple[TaskSpec, TaskConfig]:
+    """The task and its validated config from a Trainer's or Transform's ``custom_config``."""
+    custom_config = custom_config or {}
+    if TASK_KEY not in custom_config or CONFIG_KEY not in custom_config:
+        raise ValueError(f"custom_config must name the {TASK_KEY!r} and carry its {CONFIG_KEY!r}, got {custom_config}")
+    spec = tasks.get(custom_config[TASK_KEY])
+    return spec, from_json(spec.config_class, custom_config[CONFIG_KEY])
 
 
-def training_config(fn_args: FnArgs) -> TrainingConfig:
-    """Read the TrainingConfig from the Trainer's ``custom_config``; seed Python, NumPy and TensorFlow with it.
+def run_fn(fn_args: FnArgs) -> None:
+    """The Trainer's entry point for every task (``pipelines.training.run_fn``)."""
+    require_keras2()
+    spec, config = task_and_config(fn_args.custom_config)
+    train_and_export(fn_args, spec, config)
 
-    Seeding here, before any model or dataset is built, makes initial weights and shuffling follow the seed.
+
+def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
+    """The optimizer ``training.optimizer`` names, at ``training.learning_rate``."""
+    optimizers = {
+        "rmsprop": keras.optimizers.RMSprop,
+        "adam": keras.optimizers.Adam,
+        "sgd": keras.optimizers.SGD,
+        "adagrad": keras.optimizers.Adagrad,
+    }
+    return optimizers[config.optimizer](config.learning_rate)
+
+
+def train_and_export(fn_args: FnArgs, spec: TaskSpec, config: TaskConfig) -> keras.callbacks.History:
+    """Fit the task's model, write its report, export its serving signatures; returns the history.
+
+    Seeds Python, NumPy and TensorFlow with ``training.seed`` before any model or dataset is built,
+    so initial weights and shuffling follow the seed.
     """
-    config = TrainingConfig.from_json((fn_args.custom_config or {})[TRAINING_CONFIG_KEY])
-    keras.utils.set_random_seed(config.seed)
-    return config
+    training = config.training
+    keras.utils.set_random_seed(training.seed)
+    tft_output = tft.TFTransformOutput(fn_args.transform_output)
+    inputs, labels = dict(spec.inputs(config)), dict(spec.labels(config))
+    train_ds = make_dataset(
+        fn_args.train_files,
+        tft_output,
+        inputs,
+        labels,
+        training.batch_size,
+        shuffle_buffer=training.shuffle_buffer,
+        seed=training.seed,
+    )
+    if training.augment and spec.augment is not None:
+        train_ds = train_ds.map(spec.augment, num_parallel_calls=tf.data.AUTOTUNE)
+    eval_ds = make_dataset(fn_args.eval_files, tft_output, inputs, labels, training.batch_size)
+
+    strategy = distribution_strategy(training.distribution)
+    print(f"[trainer] {type(strategy).__name__}: {strategy.num_replicas_in_sync} replica(s)", flush=True)
+    with strategy.scope():
+        model = spec.build_model(config)
+        model.compile(optimizer=make_optimizer(training), **spec.compile_args(config))
+    print(f"[trainer] {model.name}: {model.count_params():,} parameters", flush=True)
+    history = fit(model, train_ds, eval_ds, training, fn_args.model_run_dir)
+    metrics = spec.report(os.path.join(fn_args.model_run_dir, "report"), model, history.history, eval_ds, config)
+    print(f"[trainer] {metrics['headline']}", flush=True)
+    export_model(
+        model,
+        tft_output,
+        export_dir(fn_args.serving_model_dir, fn_args.model_run_dir),
+        inputs,
+        spec.serving(config),
+    )
+    return history
 
 
 def make_dataset(
@@ -69,9 +129,6 @@ def make_dataset(
     spec = tf_transform_output.transformed_feature_spec()
     wanted = {**{k: spec[k] for k in inputs.values()}, **{k: spec[k] for k in labels.values()}}
 
-    def dense(value: tf.Tensor | tf.SparseTensor) -> tf.Tensor:  # multi-hot features are stored sparse
-        return tf.sparse.to_dense(value) if isinstance(value, tf.SparseTensor) else value
-
     def split(batch: dict[str, tf.Tensor]) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
         return (
             {name: dense(batch[key]) for name, key in inputs.items()},
@@ -102,9 +159,17 @@ class EpochLogger(keras.callbacks.Callback):
         self._start = time.time()
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
-        """Print the epoch's metrics and duration."""
+        """Print the epoch's metrics, learning rate and duration."""
         self.durations.append(time.time() - self._start)
-        shown = "  ".join(f"{k}={v:.4f}" for k, v in sorted((logs or {}).items()))
+        logs = dict(logs or {})
+        rate = logs.pop("lr", None)
+        # The losses, and the validation metrics: what decides early stopping and what the Evaluator checks.
+        keys = sorted(
+            k for k in logs if k in ("loss", "val_loss") or (k.startswith("val_") and not k.endswith("_loss"))
+        )
+        shown = "  ".join(f"{k}={logs[k]:.4f}" for k in keys)
+        if rate is not None:
+            shown += f"  lr={rate:.2g}"
         print(f"[trainer] epoch {epoch + 1}/{self.epochs}  {self.durations[-1]:.1f}s  {shown}", flush=True)
 
 
@@ -112,10 +177,10 @@ def standard_callbacks(config: TrainingConfig, model_run_dir: str, monitor: str 
     """EarlyStopping (restoring the best weights), ReduceLROnPlateau, ModelCheckpoint and TensorBoard."""
     return [
         keras.callbacks.EarlyStopping(
-            monitor=monitor, patience=config.early_stopping_patience, restore_best_weights=True, verbose=1
+            monitor=monitor, patience=config.early_stopping_patience, restore_best_weights=True, verbose=0
         ),
         keras.callbacks.ReduceLROnPlateau(
-            monitor=monitor, factor=config.reduce_lr_factor, patience=config.reduce_lr_patience, min_lr=1e-6, verbose=1
+            monitor=monitor, factor=config.reduce_lr_factor, patience=config.reduce_lr_patience, min_lr=1e-6, verbose=0
         ),
         keras.callbacks.ModelCheckpoint(
             os.path.join(model_run_dir, "checkpoints", "best.weights.h5"),
@@ -136,12 +201,16 @@ def epoch_seconds(callbacks: list[Any]) -> list[float]:
 def distribution_strategy(name: str) -> tf.distribute.Strategy:
     """The ``tf.distribute`` strategy the config names; build and compile the model in its scope.
 
+    * ``auto``: ``MirroredStrategy`` when there are two or more local GPUs, else the default strategy
+      (a single device gains nothing from replication and pays for it in every step).
     * ``mirrored``: synchronous data parallelism over every local GPU (or the CPU when there is none).
     * ``multi_worker``: ``MultiWorkerMirroredStrategy``; the cluster and this worker's role come from
       ``TF_CONFIG`` (``{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": i}}``),
       as Vertex AI and Kubeflow set it for multi-replica training jobs.
     * ``none``: TensorFlow's default strategy (no replication).
     """
+    if name == "auto":
+        name = "mirrored" if len(tf.config.list_logical_devices("GPU")) > 1 else "none"
     if name == "none":
         return tf.distribute.get_strategy()
     if name == "mirrored":
@@ -149,7 +218,7 @@ def distribution_strategy(name: str) -> tf.distribute.Strategy:
     if name == "multi_worker":
         cluster_spec(os.environ.get("TF_CONFIG"))
         return tf.distribute.MultiWorkerMirroredStrategy()
-    raise ValueError(f"training.distribution={name!r} is not one of mirrored, multi_worker, none")
+    raise ValueError(f"training.distribution={name!r} is not one of auto, mirrored, multi_worker, none")
 
 
 def cluster_spec(tf_config: str | None) -> dict[str, Any]:
@@ -203,15 +272,22 @@ def fit(
         epochs=config.epochs,
         steps_per_epoch=config.steps_per_epoch,
         callbacks=callbacks,
-        verbose=2,
+        verbose=0,  # the EpochLogger prints one line per epoch
     )
+    stopper = next(c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping))
+    if stopper.stopped_epoch:
+        print(
+            f"[trainer] early stopping after epoch {stopper.stopped_epoch + 1}: no {stopper.monitor} improvement "
+            f"in {stopper.patience} epochs; keeping the weights of epoch {stopper.best_epoch + 1}",
+            flush=True,
+        )
     tf.io.gfile.makedirs(model_run_dir)
     record = {
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
         "epochs_run": len(history.epoch),
         "epoch_seconds": epoch_seconds(callbacks),
         "keras_version": keras_version(),
-        "config": json.loads(config.to_json()),
+        "config": config.model_dump(),
     }
     with tf.io.gfile.GFile(os.path.join(model_run_dir, "history.json"), "w") as f:
         json.dump(record, f, indent=2)

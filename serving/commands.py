@@ -9,10 +9,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
 from typing import Any
-
-TASKS = ("cifar10", "mnist", "ticket")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -39,17 +36,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     predict = sub.add_parser(
         "predict",
         help="ask a running server (TF Serving or `tfx-keras serve`) for predictions",
-        description="mnist/cifar10: image files (PNG, JPEG, .npy) or --batch FILE.npy [n, H, W(, C)]. "
-        "ticket: --title/--body/--tags, or --batch FILE.jsonl with one {title, body, tags} per line.",
+        description="The model's inputs are read from the server (its serving_raw signature). A model that "
+        "takes images gets image files (PNG, JPEG, .npy) or --batch FILE.npy [n, H, W(, C)]; a model that "
+        "takes records gets field=value arguments (lists comma-separated), or --batch FILE.jsonl with one "
+        "JSON object per line. Example: tfx-keras predict MODEL title='refund please' tags=billing,urgent",
     )
-    predict.add_argument("task", choices=TASKS)
-    predict.add_argument("images", nargs="*", help="image files (mnist, cifar10)")
-    predict.add_argument("--batch", help=".npy of images, or .jsonl of tickets")
-    predict.add_argument("--title", help="ticket title")
-    predict.add_argument("--body", help="ticket body")
-    predict.add_argument("--tags", default="", help="ticket tags, comma-separated")
+    predict.add_argument("model", help="the model's name on the server (a task's models are named after it)")
+    predict.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, or field=value pairs")
+    predict.add_argument("--batch", help=".npy of images, or .jsonl of records")
     predict.add_argument("--server", default="127.0.0.1:8500", help="host:port (default: 127.0.0.1:8500)")
-    predict.add_argument("--model", help="model name on the server (default: the task's name)")
     predict.add_argument("--version", type=int, help="a specific model version (default: the latest)")
     predict.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
     predict.add_argument("--tls-ca", help="PEM CA certificate of a TLS server")
@@ -81,7 +76,7 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         root = os.path.abspath(args.model_base_path)
         if not os.path.isdir(root):
-            print(f"error: {root} does not exist; push a model first (`tfx-keras run mnist`)", file=sys.stderr)
+            print(f"error: {root} does not exist; push a model first (`tfx-keras run TASK`)", file=sys.stderr)
             return 2
         sources = lambda: sources_from_root(root)  # noqa: E731 - re-read each poll: new models appear
         origin = root
@@ -108,53 +103,70 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tickets(args: argparse.Namespace) -> list[dict[str, Any]]:
+def _records_file(path: str) -> list[dict[str, Any]]:
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise ValueError(f"{path} line {number} is not JSON: {err}") from None
+    return records
+
+
+def _predict_inputs(args: argparse.Namespace, model_client: Any) -> tuple[list[str], Any]:
+    """(labels to print, what to send): images or records, from files, a batch file or field=value pairs."""
+    import numpy as np
+
+    from serving.codec import InputError, parse_field
+
+    image = model_client.image_input
     if args.batch:
-        with open(args.batch, encoding="utf-8") as f:
-            tickets = []
-            for number, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        tickets.append(json.loads(line))
-                    except json.JSONDecodeError as err:
-                        raise ValueError(f"{args.batch} line {number} is not JSON: {err}") from None
-        return tickets
-    if args.title is None and args.body is None:
-        raise ValueError("give a ticket with --title/--body/--tags, or a --batch FILE.jsonl")
-    tags = [t.strip() for t in args.tags.split(",") if t.strip()]
-    return [{"title": args.title or "", "body": args.body or "", "tags": tags}]
+        if not os.path.isfile(args.batch):
+            raise InputError(f"no such file: {args.batch}")
+        if image is not None:
+            try:
+                images = np.load(args.batch)
+            except (ValueError, OSError) as err:
+                raise InputError(f"{args.batch} is not a readable .npy file ({err})") from None
+            return [f"{args.batch}[{i}]" for i in range(len(images))], images
+        records = _records_file(args.batch)
+        return [f"{args.batch}:{i + 1}" for i in range(len(records))], records
+    if not args.inputs:
+        raise InputError(f"give inputs for {args.model}: it takes {model_client.describe_inputs()}")
+    if image is not None:
+        return list(args.inputs), list(args.inputs)
+    record = {}
+    for text in args.inputs:
+        name = text.partition("=")[0]
+        if "=" not in text or name not in model_client.inputs:
+            raise InputError(f"{text!r} is not field=value; {args.model} takes {model_client.describe_inputs()}")
+        key, value = parse_field(text, model_client.inputs[name])
+        record[key] = value
+    return ["record"], [record]
 
 
 def _predict(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from serving.client import ServingClient, ServingError
-    from serving.task_clients import make_task_client
+    from serving.codec import InputError, ModelClient
 
     root_certificates = open(args.tls_ca, "rb").read() if args.tls_ca else None  # noqa: SIM115
     with ServingClient(args.server, timeout=args.timeout, root_certificates=root_certificates) as client:
-        task_client = make_task_client(args.task, client, args.model)
+        model_client = ModelClient(client, args.model)
         try:
-            if args.task == "ticket":
-                inputs: Sequence[Any] = _tickets(args)
-                results = task_client.predict(inputs, version=args.version)
-            elif args.batch:
-                images = np.load(args.batch)
-                inputs = [f"{args.batch}[{i}]" for i in range(len(images))]
-                results = task_client.predict(images, version=args.version)
-            elif args.images:
-                inputs = args.images
-                results = task_client.predict_files(args.images, version=args.version)
+            labels, inputs = _predict_inputs(args, model_client)
+            if model_client.image_input is not None and not args.batch:
+                results = model_client.predict_files(inputs, version=args.version)
             else:
-                raise ValueError(f"give image files or --batch FILE.npy for {args.task}")
-        except (ValueError, FileNotFoundError, ServingError) as err:
+                results = model_client.predict(inputs, version=args.version)
+        except (ValueError, InputError, ServingError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
-    for item, result in zip(inputs, results, strict=True):
+    for label, result in zip(labels, results, strict=True):
         if args.json:
-            print(json.dumps({"input": item, **dataclasses.asdict(result)}))
+            print(json.dumps({"input": label, **dataclasses.asdict(result)}))
         else:
-            label = item if isinstance(item, str) else (item.get("title") or "(no title)")
             print(f"{label}: {result}")
     return 0
 

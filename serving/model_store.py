@@ -25,6 +25,8 @@ import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from common.layout import model_folders, version_dirs
+
 log = logging.getLogger(__name__)
 
 LOADING, AVAILABLE, END = "LOADING", "AVAILABLE", "END"
@@ -113,13 +115,7 @@ def sources_from_config(config: model_server_config_pb2.ModelServerConfig, relat
 
 def sources_from_root(root: str) -> list[ModelSource]:
     """Every model folder under a serving root (``<root>/<model>/<version>/``), latest version each."""
-    if not os.path.isdir(root):
-        return []
-    return [
-        ModelSource(name, os.path.join(root, name))
-        for name in sorted(os.listdir(root))
-        if os.path.isdir(os.path.join(root, name)) and not name.startswith(".")
-    ]
+    return [ModelSource(name, path) for name, path in model_folders(root).items()]
 
 
 @dataclasses.dataclass
@@ -178,18 +174,6 @@ def _content_fingerprint(path: str) -> tuple:
                 continue
             entries.append((os.path.relpath(full, path), st.st_size, st.st_mtime_ns))
     return tuple(sorted(entries))
-
-
-def _version_dirs(base_path: str) -> dict[int, str]:
-    try:
-        names = os.listdir(base_path)
-    except FileNotFoundError:
-        return {}
-    return {
-        int(name): os.path.join(base_path, name)
-        for name in names
-        if name.isdigit() and os.path.isdir(os.path.join(base_path, name))
-    }
 
 
 class _ModelState:
@@ -275,7 +259,7 @@ class ModelStore:
                 self._poll_model(state, settle)
 
     def _poll_model(self, state: _ModelState, settle: bool) -> None:
-        on_disk = _version_dirs(state.source.base_path)
+        on_disk = version_dirs(state.source.base_path)
         fingerprints = {v: _content_fingerprint(p) for v, p in on_disk.items()}
         wanted = state.source.policy.select(on_disk)
         serving = {v: lv for v, lv in state.serving.items() if v in wanted}

@@ -44,7 +44,7 @@ from tensorflow_serving.apis import (
     status_pb2,
 )
 
-from serving.export import CLASSIFY_METHOD_NAME, REGRESS_METHOD_NAME
+from common.contract import CLASSIFY_METHOD_NAME, EXAMPLE_SIGNATURE, REGRESS_METHOD_NAME
 from serving.model_store import (
     AVAILABLE,
     END,
@@ -58,7 +58,7 @@ from serving.model_store import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SIGNATURE = "serving_default"
+DEFAULT_SIGNATURE = EXAMPLE_SIGNATURE
 DEFAULT_MAX_MESSAGE_MB = 64
 
 

@@ -14,6 +14,8 @@ import posixpath
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from common.layout import model_folders, version_dirs
+
 CONFIG_NAME = "models.config"
 CONTAINER_ROOT = "/models"  # where docker-compose.yml mounts the serving root
 
@@ -21,12 +23,10 @@ CONTAINER_ROOT = "/models"  # where docker-compose.yml mounts the serving root
 def model_versions(serving_root: str) -> dict[str, list[int]]:
     """Model name -> version numbers on disk, for every model folder under the serving root."""
     models = {}
-    for name in sorted(os.listdir(serving_root)) if os.path.isdir(serving_root) else []:
-        folder = os.path.join(serving_root, name)
-        if os.path.isdir(folder) and not name.startswith("."):
-            versions = sorted(int(v) for v in os.listdir(folder) if v.isdigit())
-            if versions:
-                models[name] = versions
+    for name, folder in model_folders(serving_root).items():
+        versions = sorted(version_dirs(folder))
+        if versions:
+            models[name] = versions
     return models
 
 
@@ -52,7 +52,7 @@ def write_model_config(serving_root: str, base_path: str = CONTAINER_ROOT, out: 
     if not models:
         raise ValueError(
             f"no pushed models under {serving_root} (expected <model>/<version>/ folders): "
-            "run a pipeline first, e.g. `tfx-keras run mnist`"
+            "run a pipeline first (`tfx-keras run TASK`)"
         )
     path = out or os.path.join(serving_root, CONFIG_NAME)
     with open(path, "w", encoding="utf-8") as f:

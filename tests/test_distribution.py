@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from pipelines import training
-from pipelines.config import ConfigError, TrainingConfig
+from pipelines.config import ConfigError, apply_overrides
+from pipelines.mnist import MnistConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 HELPER = Path(__file__).parent / "helpers" / "distributed_fit.py"
@@ -82,8 +83,10 @@ def test_tf_config_errors_name_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(ValueError, match="needs TF_CONFIG"):
         training.distribution_strategy("multi_worker")
-    with pytest.raises(ConfigError, match="training.distribution='ring' is invalid"):
-        TrainingConfig(distribution="ring")
+    with pytest.raises(ConfigError, match="training.distribution='ring' is invalid: must be 'auto', 'mirrored'"):
+        apply_overrides(MnistConfig(), ["training.distribution=ring"])
+    # "auto" replicates only over several GPUs: on one device the strategy would cost time for nothing.
+    assert type(training.distribution_strategy("auto")).__name__ == "_DefaultDistributionStrategy"
 
 
 def test_only_the_chief_exports(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -10,17 +10,18 @@ import tensorflow as tf
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-from pipelines.cifar10.preprocessing import preprocessing_fn as cifar10_preprocessing_fn
+from pipelines import tasks
 from pipelines.image_classification import augment
-from pipelines.mnist.preprocessing import preprocessing_fn as mnist_preprocessing_fn
 
 
 @pytest.mark.parametrize(
-    ("preprocessing_fn", "shape"),
-    [(mnist_preprocessing_fn, (28, 28, 1)), (cifar10_preprocessing_fn, (32, 32, 3))],
-    ids=["mnist", "cifar10"],
+    ("task", "shape"), [("mnist", (28, 28, 1)), ("fashion_mnist", (28, 28, 1)), ("cifar10", (32, 32, 3))]
 )
-def test_pixels_scaled_and_label_one_hot(tmp_path: Path, preprocessing_fn, shape: tuple) -> None:
+def test_pixels_scaled_and_label_one_hot(tmp_path: Path, task: str, shape: tuple) -> None:
+    import importlib
+
+    module, name = tasks.get(task).preprocessing_fn.rsplit(".", 1)
+    preprocessing_fn = getattr(importlib.import_module(module), name)
     size = int(np.prod(shape))
     rows = []
     for label, value in ((0, 0), (3, 255), (9, 51)):

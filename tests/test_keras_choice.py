@@ -34,7 +34,7 @@ def test_cli_reports_keras_2() -> None:
     assert "tf.keras    2." in result.stdout
 
 
-@pytest.mark.parametrize("module", ["pipelines.mnist.trainer", "pipelines.mnist.preprocessing"])
+@pytest.mark.parametrize("module", ["pipelines.training", "pipelines.mnist", "pipelines.ticket.preprocessing"])
 def test_entry_point_modules_see_keras_2_after_configure(module: str) -> None:
     code = (
         "from pipelines.keras_config import configure_keras, require_keras2, keras_version; configure_keras(); "
@@ -46,7 +46,7 @@ def test_entry_point_modules_see_keras_2_after_configure(module: str) -> None:
 
 
 def test_keras_3_is_refused_with_a_clear_message() -> None:
-    code = "import tensorflow as tf; from pipelines.mnist.preprocessing import preprocessing_fn; preprocessing_fn({})"
+    code = "import tensorflow as tf; from pipelines.mnist import preprocessing_fn; preprocessing_fn({})"
     result = _run(code, env_value="0")
     assert result.returncode != 0
     assert "KerasVersionError" in result.stderr and "TF_USE_LEGACY_KERAS=1" in result.stderr

@@ -26,25 +26,27 @@ CLOUD = kubeflow.CloudConfig(
     dataflow_workers=3,
 ).validate()
 RESOLVER = "latest_blessed_model_resolver"
-BEAM_COMPONENTS = {"TFDSExampleGen", "TicketExampleGen", "StatisticsGen", "Transform", "Evaluator"}
+BEAM_COMPONENTS = {"TFDSExampleGen", "GeneratorExampleGen", "StatisticsGen", "Transform", "Evaluator"}
 
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     out = tmp_path_factory.mktemp("kfp")
     return {
-        task: json.loads(Path(kubeflow.compile_pipeline(task, CLOUD, str(out))).read_text()) for task in tasks.TASKS
+        task: json.loads(Path(kubeflow.compile_pipeline(task, CLOUD, str(out))).read_text()) for task in tasks.names()
     }
 
 
 def _local_dag(task: str, tmp_path: Path) -> dict[str, set[str]]:
     """Component id -> upstream ids of the pipeline the local runner runs."""
-    config = tasks.TASKS[task].default_config()
-    if hasattr(config.data, "data_dir"):
-        from pipelines.config import apply_overrides
+    from pipelines.config import apply_overrides
+    from pipelines.pipeline import create_pipeline
 
+    spec = tasks.get(task)
+    config = spec.default_config()
+    if spec.reads_tfds:
         config = apply_overrides(config, [f"data.data_dir={tmp_path}", "data.download=true"])
-    pipeline = tasks.TASKS[task].create_pipeline(config, str(tmp_path / "root"), str(tmp_path / "serving"))
+    pipeline = create_pipeline(spec, config, str(tmp_path / "root"), str(tmp_path / "serving"))
     dag = {c.id: {u.id for u in c.upstream_nodes} for c in pipeline.components}
     # The one intended difference: locally the resolver takes the candidate model (from the Trainer)
     # to exclude it from the baselines; on Kubeflow the baseline is resolved when the run starts.
@@ -93,12 +95,13 @@ def summarize(spec: dict) -> dict[str, Any]:
     return summary
 
 
-@pytest.mark.parametrize("task", sorted(tasks.TASKS))
+@pytest.mark.parametrize("task", tasks.names())
 def test_compiled_spec_is_a_valid_pipeline_job_with_the_local_dag(task: str, compiled: dict, tmp_path: Path) -> None:
     spec = compiled[task]
     job = json_format.ParseDict(spec, pipeline_spec_pb2.PipelineJob(), ignore_unknown_fields=False)
     pipeline_spec = json_format.ParseDict(spec["pipelineSpec"], pipeline_spec_pb2.PipelineSpec())
-    assert pipeline_spec.pipeline_info.name == task and job.display_name == f"tfx-keras-{task}"
+    name = kubeflow.kfp_name(task)
+    assert pipeline_spec.pipeline_info.name == name and job.display_name == f"tfx-keras-{name}"
     assert _compiled_dag(spec) == _local_dag(task, tmp_path)
     # Every container runs the project's image with the KFP v2 launcher of TFX.
     for label, executor in spec["pipelineSpec"]["deploymentSpec"]["executors"].items():
@@ -123,7 +126,7 @@ def test_compiled_spec_is_a_valid_pipeline_job_with_the_local_dag(task: str, com
     assert f"gs://example-bucket/tfx-keras/serving/{task}" in json.dumps(pusher)
 
 
-@pytest.mark.parametrize("task", sorted(tasks.TASKS))
+@pytest.mark.parametrize("task", tasks.names())
 def test_compiled_spec_matches_its_golden_file(task: str, compiled: dict) -> None:
     """A deliberate change updates the golden file: UPDATE_GOLDEN=1 ./scripts/test.sh tests/test_kubeflow.py."""
     golden = GOLDEN / f"kubeflow_{task}.json"
@@ -210,9 +213,11 @@ def test_submit_stops_at_the_vertex_client(compiled: dict, tmp_path: Path, monke
 def test_epochs_runtime_value_reaches_the_training_config() -> None:
     from tfx.utils import json_utils
 
-    custom = json_utils.dumps({"training_config": json.dumps({"epochs": 15, "batch_size": 64}), "other": "x"})
+    config = {"training": {"epochs": 15, "batch_size": 64}, "eval": {"min_accuracy": 0.9}}
+    custom = json_utils.dumps({"config": json.dumps(config), "task": "mnist"})
     applied = json_utils.loads(apply_epochs(custom, 3))
-    assert json.loads(applied["training_config"]) == {"epochs": 3, "batch_size": 64} and applied["other"] == "x"
+    expected = {"training": {"epochs": 3, "batch_size": 64}, "eval": {"min_accuracy": 0.9}}
+    assert json.loads(applied["config"]) == expected and applied["task"] == "mnist"
     for bad in (0, -1, True, "3"):
         with pytest.raises(ValueError, match="integer >= 1"):
             apply_epochs(custom, bad)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import tf_keras as keras
 
-from models.cnn import build_mnist_cnn
+from models.cnn import build_baseline_cnn
 
 
 def test_mnist_cnn_matches_the_design() -> None:
-    model = build_mnist_cnn()
+    model = build_baseline_cnn()
     assert model.count_params() == 34_826
     assert model.input_names == ["image"] and model.output_names == ["label"]
     assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, 10)
@@ -20,7 +20,7 @@ def test_mnist_cnn_matches_the_design() -> None:
 
 
 def test_mnist_cnn_outputs_probabilities() -> None:
-    model = build_mnist_cnn()
+    model = build_baseline_cnn()
     probabilities = model.predict(np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32), verbose=0)
     assert probabilities.shape == (4, 10)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
@@ -28,7 +28,7 @@ def test_mnist_cnn_outputs_probabilities() -> None:
 
 
 def test_mnist_cnn_names_follow_the_keys() -> None:
-    model = build_mnist_cnn(input_name="pixels", output_name="digit", num_classes=3)
+    model = build_baseline_cnn(input_name="pixels", output_name="digit", num_classes=3)
     assert model.input_names == ["pixels"] and model.output_names == ["digit"]
     assert model.output_shape == (None, 3)
     assert model.count_params() == 34_826 - 7 * 1601
@@ -67,9 +67,10 @@ def test_toy_resnet_skip_connections_add_the_block_input() -> None:
 
 
 def test_ticket_model_matches_the_design() -> None:
-    from models.ticket import build_ticket_model
+    from pipelines.ticket.config import TicketConfig
+    from pipelines.ticket.model import build_model
 
-    model = build_ticket_model()
+    model = build_model(TicketConfig())
     assert model.count_params() == 1_286_789
     assert model.input_names == ["title", "body", "tags"]
     assert model.output_names == ["priority", "department"]
@@ -78,26 +79,29 @@ def test_ticket_model_matches_the_design() -> None:
     assert model.get_layer("priority").activation.__name__ == "sigmoid"
     assert model.get_layer("department").activation.__name__ == "softmax"
     assert model.get_layer("features").units == 64
-    assert model.get_layer("features").kernel_regularizer is None and not model.losses
+    assert model.get_layer("features").kernel_regularizer is not None  # the task's default L1 penalty
 
 
-def test_ticket_model_l1_penalty_adds_a_loss_and_no_parameters() -> None:
-    import numpy as np
+def test_multi_input_model_l1_penalty_adds_a_loss_and_no_parameters() -> None:
+    from models.multi_input import build_multi_input_model
 
-    from models.ticket import build_ticket_model
-
-    model = build_ticket_model(features_l1=1e-4)
-    assert model.count_params() == 1_286_789
+    inputs, heads = {"a": 30, "b": 5}, {"y": (1, "sigmoid"), "c": (4, "softmax")}
+    plain = build_multi_input_model(inputs, heads, hidden_units=8)
+    assert plain.get_layer("features").kernel_regularizer is None and not plain.losses
+    model = build_multi_input_model(inputs, heads, hidden_units=8, features_l1=1e-4)
+    assert model.count_params() == plain.count_params() == (35 * 8 + 8) + (8 + 1) + (8 * 4 + 4)
     kernel = model.get_layer("features").kernel.numpy()
     (penalty,) = model.losses
     np.testing.assert_allclose(float(penalty), 1e-4 * np.abs(kernel).sum(), rtol=1e-4)
 
 
 def test_difficulty_head_grows_from_the_shared_features() -> None:
-    from models.ticket import add_difficulty_head, build_ticket_model
+    from models.multi_input import add_head
+    from pipelines.ticket.config import TicketConfig
+    from pipelines.ticket.model import build_model
 
-    base = build_ticket_model()
-    grown = add_difficulty_head(base)
+    base = build_model(TicketConfig())
+    grown = add_head(base, "difficulty", 3)
     assert grown.output_names == ["priority", "department", "difficulty"]
     assert grown.count_params() == 1_286_789 + 64 * 3 + 3
     assert grown.get_layer("features") is base.get_layer("features")  # shared, not copied

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.cnn import build_mnist_cnn
+from models.cnn import build_baseline_cnn
 from pipelines import reports
 
 
@@ -23,7 +23,7 @@ def test_classification_report_writes_pictures_and_metrics(tmp_path: Path) -> No
     history = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.5, 0.8], "val_accuracy": [0.4, 0.7]}
     metrics = reports.write_classification_report(
         str(tmp_path),
-        build_mnist_cnn(num_classes=3),
+        build_baseline_cnn(num_classes=3),
         history,
         rng.random((8, 28, 28, 1)),
         labels,

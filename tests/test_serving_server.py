@@ -14,6 +14,7 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers.toy_model import TOY_CLASSES, toy_example, write_toy_model
 from tensorflow_serving.apis import (
     get_model_status_pb2,
     model_management_pb2,
@@ -26,7 +27,6 @@ from tensorflow_serving.config import model_server_config_pb2
 from serving.client import ServingClient, ServingError
 from serving.model_store import ModelStore, VersionPolicy, load_version, sources_from_root
 from serving.server import ServerOptions, ServingServer
-from serving.toy_model import TOY_CLASSES, toy_example, write_toy_model
 
 ONES = np.ones((2, 2), np.float32)  # toy model: y = version * sum(x) = 2 * version
 
@@ -39,7 +39,8 @@ def root(tmp_path: Path) -> Path:
 
 @pytest.fixture()
 def server(root: Path) -> Iterator[ServingServer]:
-    store = ModelStore(lambda: sources_from_root(str(root)), poll_seconds=0.1)
+    # No background polls: each test polls the folders itself (ModelStore.poll), so nothing waits on time.
+    store = ModelStore(lambda: sources_from_root(str(root)), poll_seconds=3600)
     with ServingServer(store, ServerOptions(port=0)) as running:
         yield running
 
@@ -50,13 +51,10 @@ def client(server: ServingServer) -> Iterator[ServingClient]:
         yield c
 
 
-def _wait_for_version(client: ServingClient, version: int, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if client.predict("toy", {"x": ONES}, signature="serving_raw")[1] == version:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"version {version} was not served within {timeout} s")
+def _settle(store: ModelStore) -> None:
+    """Two polls: a folder whose content did not change between them is loaded (the settle rule)."""
+    store.poll()
+    store.poll()
 
 
 def test_bare_tf_serving_stub_gets_an_answer(server: ServingServer) -> None:
@@ -141,56 +139,87 @@ def test_malformed_tensor_and_classify_on_a_predict_signature(server: ServingSer
     assert client.regress("toy", [toy_example(1.0, 1.0)]) == [2.0]
 
 
-def test_new_version_is_hot_swapped_while_a_client_keeps_sending(root: Path, client: ServingClient) -> None:
+def test_new_version_is_hot_swapped_while_a_client_keeps_sending(
+    root: Path, server: ServingServer, client: ServingClient
+) -> None:
     errors: list[Exception] = []
-    versions: list[int] = []
-    stop = threading.Event()
+    answers: list[tuple[bool, int]] = []  # (sent after the swap, version that answered)
+    answered = threading.Semaphore(0)
+    swapped, stop = threading.Event(), threading.Event()
 
     def keep_sending() -> None:
         with ServingClient(client.target) as own:
             while not stop.is_set():
+                after_swap = swapped.is_set()
                 try:
-                    versions.append(own.predict("toy", {"x": ONES}, signature="serving_raw")[1])
+                    answers.append((after_swap, own.predict("toy", {"x": ONES}, signature="serving_raw")[1]))
+                    answered.release()
                 except Exception as exc:  # noqa: BLE001 - any failure is what this test counts
                     errors.append(exc)
 
     senders = [threading.Thread(target=keep_sending) for _ in range(3)]
     for t in senders:
         t.start()
-    time.sleep(0.5)
+    for _ in range(10):  # answers from version 1 before the swap
+        assert answered.acquire(timeout=30)
     write_toy_model(str(root / "toy"), 2)
-    _wait_for_version(client, 2)
-    time.sleep(0.3)
+    _settle(server.store)  # loads version 2 and swaps it in while the senders keep sending
+    swapped.set()
+    while sum(after for after, _ in answers) < 10:  # answers to requests sent after the swap
+        assert answered.acquire(timeout=30)
     stop.set()
     for t in senders:
         t.join()
     assert not errors, errors[:3]
-    assert versions[0] == 1 and versions[-1] == 2 and set(versions) == {1, 2}
-    assert versions.index(2) > 0 and all(v == 2 for v in versions[versions.index(2) :])  # no flapping back
+    assert {v for after, v in answers if not after} <= {1, 2} and answers[0] == (False, 1)
+    # Every request sent after the swap got version 2: no flapping back; requests in flight were not failed.
+    assert {v for after, v in answers if after} == {2}
     assert client.status("toy") == {2: "AVAILABLE", 1: "END"}  # latest-only policy: v1 unloaded
 
 
-def test_broken_and_half_written_versions_are_never_served(root: Path, client: ServingClient) -> None:
+def test_broken_versions_are_never_served_and_half_written_ones_wait_until_settled(
+    root: Path, server: ServingServer, client: ServingClient
+) -> None:
+    loads: list[tuple[int, tuple]] = []
+    real_loader = server.store._loader
+
+    def recording_loader(name: str, version: int, path: str):  # noqa: ANN202
+        loads.append((version, tuple(sorted(os.listdir(path)))))
+        return real_loader(name, version, path)
+
+    server.store._loader = recording_loader
     broken = root / "toy" / "5"
     broken.mkdir()
     (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
-    half = root / "toy" / "4"
-    shutil.copytree(root / "toy" / "1", half)
-    shutil.rmtree(half / "variables")  # a copy caught half-way
-    time.sleep(1.0)  # several polls
-    assert client.predict("toy", {"x": ONES}, signature="serving_raw")[1] == 1
-    status = client.status("toy")
-    assert status[1] == "AVAILABLE" and status[5] == "END", status
-    # A version that fails to load is reported with its error.
+    _settle(server.store)
+    assert client.predict("toy", {"x": ONES}, signature="serving_raw")[1] == 1  # the old version serves on
+    assert client.status("toy")[5] == "END" and [v for v, _ in loads] == [5]
     request = get_model_status_pb2.GetModelStatusRequest()
     request.model_spec.name = "toy"
     request.model_spec.version.value = 5
     (entry,) = client.models.GetModelStatus(request, timeout=10).model_version_status
-    assert entry.state == get_model_status_pb2.ModelVersionStatus.END and entry.status.error_message
-    # Once the folder holds a complete model, it is loaded on a later poll.
+    assert entry.state == get_model_status_pb2.ModelVersionStatus.END and "SavedModel" in entry.status.error_message
+
+    # A newer version being copied in (not via a staging folder): each poll sees its content change,
+    # so the loader is not called until two polls agree, and the copy is complete by then.
+    half = root / "toy" / "6"
+    half.mkdir()
+    shutil.copy(root / "toy" / "1" / "saved_model.pb", half / "saved_model.pb")
+    server.store.poll()
+    assert client.status("toy")[6] == "LOADING"
+    shutil.copytree(root / "toy" / "1" / "variables", half / "variables")
+    server.store.poll()  # changed since the previous poll: still not loaded
+    assert client.status("toy")[6] == "LOADING" and [v for v, _ in loads] == [5]
+    assert client.predict("toy", {"x": ONES}, signature="serving_raw")[1] == 1
+    server.store.poll()  # unchanged for one poll interval: loaded, complete
+    assert loads[-1] == (6, ("saved_model.pb", "variables"))  # called once, on the complete copy
+    assert client.predict("toy", {"x": ONES}, signature="serving_raw")[1] == 6
+
+    # Once a broken folder holds a complete model, it is loaded on a later poll (it is the latest now).
     shutil.rmtree(broken)
-    write_toy_model(str(root / "toy"), 5, scale=50)
-    _wait_for_version(client, 5)
+    write_toy_model(str(root / "toy"), 7, scale=50)
+    _settle(server.store)
+    assert client.predict("toy", {"x": ONES}, signature="serving_raw")[0]["y"].tolist() == [100.0, 100.0]
 
 
 def test_specific_versions_and_labels_from_a_model_config(root: Path) -> None:

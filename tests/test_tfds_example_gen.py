@@ -14,7 +14,7 @@ import tensorflow_datasets as tfds
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.tfds_example_gen import TFDSExampleGen, TFDSExampleGenError
+from components.tfds_example_gen import DatasetNotPreparedError, TFDSExampleGen, TFDSExampleGenError
 from components.tfds_example_gen import executor as tfds_executor
 
 SPLITS = {"train": "train[:90%]", "eval": "train[90%:]", "test": "test"}
@@ -115,21 +115,22 @@ def test_bad_splits_fail_at_construction(mnist_data_dir: str, splits: dict, mess
         TFDSExampleGen("mnist", splits, data_dir=mnist_data_dir)
 
 
-def test_missing_data_offline_names_the_import_command(tmp_path: Path) -> None:
-    with pytest.raises(TFDSExampleGenError, match="tfx-keras data import mnist"):
+def test_missing_data_offline_names_both_ways_out(tmp_path: Path) -> None:
+    with pytest.raises(DatasetNotPreparedError, match="tfx-keras data import.*--download") as error:
         TFDSExampleGen("mnist", SPLITS, data_dir=str(tmp_path))
+    assert error.value.dataset == "mnist" and error.value.data_dir == str(tmp_path)
     # With download allowed the component builds; the executor would download on the worker.
     TFDSExampleGen("mnist", SPLITS, data_dir=str(tmp_path), download=True)
 
 
-def test_fingerprint_changes_when_the_data_changes(mnist_raw_dir: str, tmp_path: Path) -> None:
-    from components.tfds_import import import_mnist, make_mnist_fixture
+def test_fingerprint_changes_when_the_data_changes(tmp_path: Path) -> None:
+    from components.tfds_import import import_dataset, make_fixture
 
-    import_mnist(mnist_raw_dir, tmp_path / "a")
+    import_dataset("mnist", "idx", make_fixture("mnist", "idx", tmp_path / "raw1", size=200), tmp_path / "a")
     first = TFDSExampleGen("mnist", SPLITS, data_dir=str(tmp_path / "a")).exec_properties
     again = TFDSExampleGen("mnist", SPLITS, data_dir=str(tmp_path / "a")).exec_properties
-    other_raw = make_mnist_fixture(tmp_path / "raw2", train=210, test=50, seed=3)
-    import_mnist(other_raw, tmp_path / "a", overwrite=True)
+    other_raw = make_fixture("mnist", "idx", tmp_path / "raw2", size=210, seed=3)
+    import_dataset("mnist", "idx", other_raw, tmp_path / "a", overwrite=True)
     changed = TFDSExampleGen("mnist", SPLITS, data_dir=str(tmp_path / "a")).exec_properties
     key = standard_component_specs.CUSTOM_CONFIG_KEY
     assert first[key] == again[key]

@@ -1,16 +1,23 @@
-"""Offline import of upstream raw files into a TFDS data_dir."""
+"""Offline import of upstream raw files into a TFDS data_dir, by data format (no task named here)."""
 
 from __future__ import annotations
 
 import gzip
+import os
 import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.data import read_back
 
 from components import tfds_import
-from components.tfds_import import ImportDataError
+from components.tfds_import import Features, ImportDataError
+
+DIGITS = Features((28, 28, 1), tuple(str(i) for i in range(10)))
+COLOURS = Features(
+    (32, 32, 3), ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+)
 
 
 def test_idx_round_trip(tmp_path: Path) -> None:
@@ -47,53 +54,57 @@ def test_truncated_gzip_is_explained(tmp_path: Path) -> None:
         tfds_import.read_idx(tmp_path / "x.gz", 3)
 
 
-def test_mnist_label_out_of_range_and_count_mismatch(tmp_path: Path) -> None:
-    tfds_import.make_mnist_fixture(tmp_path, train=20, test=10)
+def test_label_out_of_range_and_count_mismatch_name_the_split_and_files(tmp_path: Path) -> None:
+    tfds_import.write_idx_fixture(tmp_path, DIGITS, size=40, seed=0)  # test split: 10 images
     tfds_import.write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.array([1] * 9 + [10], dtype=np.uint8))
     with pytest.raises(ImportDataError, match="label 10 at record 9 is outside 0..9"):
-        tfds_import.read_mnist_split(tmp_path, "test")
+        tfds_import.read_idx_split(tmp_path, "test", DIGITS)
     tfds_import.write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.ones(9, dtype=np.uint8))
-    with pytest.raises(ImportDataError, match="10 images but 9 labels"):
-        tfds_import.read_mnist_split(tmp_path, "test")
+    with pytest.raises(ImportDataError, match=r"split 'test': 10 images but 9 labels in .*t10k-images.*t10k-labels"):
+        tfds_import.read_idx_split(tmp_path, "test", DIGITS)
 
 
-def test_missing_mnist_files_are_named(tmp_path: Path) -> None:
-    tfds_import.make_mnist_fixture(tmp_path, train=20, test=10)
+def test_images_of_the_wrong_size_are_refused(tmp_path: Path) -> None:
+    tfds_import.write_idx_fixture(tmp_path, Features((20, 20, 1), DIGITS.class_names), size=20, seed=0)
+    with pytest.raises(ImportDataError, match=r"images are \(20, 20\), but the data set's images are \(28, 28, 1\)"):
+        tfds_import.read_idx_split(tmp_path, "train", DIGITS)
+
+
+def test_missing_idx_files_are_named(tmp_path: Path) -> None:
+    tfds_import.write_idx_fixture(tmp_path, DIGITS, size=20, seed=0)
     (tmp_path / "train-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(ImportDataError, match="lacks train-labels-idx1-ubyte.gz"):
-        tfds_import.import_mnist(tmp_path, tmp_path / "tfds")
+        tfds_import.import_dataset("mnist", "idx", tmp_path, tmp_path / "tfds")
 
 
-def test_mnist_import_loads_under_the_public_name(mnist_raw_dir: str, mnist_data_dir: str) -> None:
+@pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist"])
+def test_idx_import_loads_under_the_public_name(dataset: str, tmp_path: Path) -> None:
     import tensorflow_datasets as tfds
 
-    builder = tfds.builder("mnist", data_dir=mnist_data_dir)
-    assert builder.is_prepared()
-    assert {k: v.num_examples for k, v in builder.info.splits.items()} == {"train": 200, "test": 50}
-    assert builder.info.features["image"].shape == (28, 28, 1)
-    assert builder.info.features["label"].num_classes == 10
-    expected = tfds_import.read_mnist_split(Path(mnist_raw_dir), "test")
-    loaded = list(tfds_import.read_back("mnist", mnist_data_dir, "test"))
+    raw = tfds_import.make_fixture(dataset, "idx", tmp_path / "raw", size=40)
+    report = tfds_import.import_dataset(dataset, "idx", raw, tmp_path / "tfds")
+    assert report.split_counts == {"train": 40, "test": 10} and report.label_counts["train"] == [4] * 10
+    builder = tfds.builder(dataset, data_dir=str(tmp_path / "tfds"))
+    assert builder.is_prepared() and builder.info.features["image"].shape == (28, 28, 1)
+    features = tfds_import.dataset_features(dataset)
+    expected = tfds_import.read_idx_split(raw, "test", features)
+    loaded = list(read_back(dataset, tmp_path / "tfds", "test"))
     by_key = sorted((e["label"], e["image"].tobytes()) for e in loaded)
     assert by_key == sorted(zip(expected.labels.tolist(), (i.tobytes() for i in expected.images), strict=True))
-
-
-def test_import_refuses_to_overwrite(mnist_raw_dir: str, tmp_path: Path) -> None:
-    report = tfds_import.import_mnist(mnist_raw_dir, tmp_path)
-    assert report.split_counts == {"train": 200, "test": 50} and report.subset
-    assert report.label_counts["test"] == [5] * 10
+    if dataset == "fashion_mnist":
+        assert builder.info.features["label"].names[-1] == "Ankle boot"
     with pytest.raises(ImportDataError, match="--overwrite"):
-        tfds_import.import_mnist(mnist_raw_dir, tmp_path)
-    assert tfds_import.import_mnist(mnist_raw_dir, tmp_path, overwrite=True).split_counts["train"] == 200
+        tfds_import.import_dataset(dataset, "idx", raw, tmp_path / "tfds")
+    assert tfds_import.import_dataset(dataset, "idx", raw, tmp_path / "tfds", overwrite=True).split_counts["test"] == 10
 
 
-def test_cifar10_binary_record_layout(tmp_path: Path) -> None:
+def test_cifar_binary_record_layout() -> None:
     # Two records with known bytes: label, then the R plane, G plane, B plane (row-major 32x32).
     records = bytearray()
     for label, (r, g, b) in ((3, (10, 20, 30)), (0, (200, 100, 0))):
         records += bytes([label]) + bytes([r]) * 1024 + bytes([g]) * 1024 + bytes([b]) * 1024
     records[1 + 5 * 32 + 7] = 255  # red pixel at row 5, column 7 of the first image
-    arrays = tfds_import.parse_cifar10_batch(bytes(records), "test")
+    arrays = tfds_import.parse_cifar_batch(bytes(records), "test", COLOURS)
     assert arrays.labels.tolist() == [3, 0]
     assert arrays.images.shape == (2, 32, 32, 3) and arrays.images.dtype == np.uint8
     assert arrays.images[0, 0, 0].tolist() == [10, 20, 30]
@@ -101,43 +112,68 @@ def test_cifar10_binary_record_layout(tmp_path: Path) -> None:
     assert arrays.images[1, 31, 31].tolist() == [200, 100, 0]
 
 
-def test_cifar10_write_then_parse_is_identity(tmp_path: Path) -> None:
+def test_cifar_write_then_parse_is_identity(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     images = rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
     labels = np.array([0, 9, 4, 4, 1], dtype=np.uint8)
-    tfds_import.write_cifar10_batch(tmp_path / "b.bin", images, labels)
-    arrays = tfds_import.parse_cifar10_batch((tmp_path / "b.bin").read_bytes(), "b.bin")
+    tfds_import.write_cifar_batch(tmp_path / "b.bin", images, labels)
+    arrays = tfds_import.parse_cifar_batch((tmp_path / "b.bin").read_bytes(), "b.bin", COLOURS)
     np.testing.assert_array_equal(arrays.images, images)
     np.testing.assert_array_equal(arrays.labels, labels)
 
 
-def test_cifar10_corrupt_batch_is_explained() -> None:
+def test_cifar_corrupt_batch_is_explained() -> None:
     with pytest.raises(ImportDataError, match="whole number of 3073-byte records"):
-        tfds_import.parse_cifar10_batch(b"\x01" * 3000, "x.bin")
+        tfds_import.parse_cifar_batch(b"\x01" * 3000, "x.bin", COLOURS)
     with pytest.raises(ImportDataError, match="label 12"):
-        tfds_import.parse_cifar10_batch(bytes([12]) + b"\x00" * 3072, "x.bin")
+        tfds_import.parse_cifar_batch(bytes([12]) + b"\x00" * 3072, "x.bin", COLOURS)
 
 
 @pytest.mark.parametrize("as_archive", [False, True])
-def test_cifar10_import_from_folder_or_archive(tmp_path: Path, as_archive: bool) -> None:
+def test_cifar_import_from_folder_or_archive(tmp_path: Path, as_archive: bool) -> None:
     import tensorflow_datasets as tfds
 
-    folder = tfds_import.make_cifar10_fixture(tmp_path / "raw", per_file=20)
+    folder = tfds_import.make_fixture(
+        "cifar10", "cifar_binary", tmp_path / "raw", size=20, class_names=COLOURS.class_names
+    )
     source: Path = folder
     if as_archive:
         source = tmp_path / "cifar-10-binary.tar.gz"
         with tarfile.open(source, "w:gz") as tar:
             tar.add(folder, arcname="cifar-10-batches-bin")
-    report = tfds_import.import_cifar10(source, tmp_path / "tfds")
+    report = tfds_import.import_dataset("cifar10", "cifar_binary", source, tmp_path / "tfds")
     assert report.split_counts == {"train": 100, "test": 20}
     builder = tfds.builder("cifar10", data_dir=str(tmp_path / "tfds"))
     assert builder.info.features["label"].names[:2] == ["airplane", "automobile"]
-    first = next(tfds_import.read_back("cifar10", tmp_path / "tfds", "test[:1]"))
+    first = next(read_back("cifar10", tmp_path / "tfds", "test[:1]"))
     assert first["image"].shape == (32, 32, 3) and first["id"].decode().startswith("test_")
 
 
-def test_cifar10_missing_batch_is_named(tmp_path: Path) -> None:
-    folder = tfds_import.make_cifar10_fixture(tmp_path, per_file=10)
+def test_cifar_missing_batch_is_named(tmp_path: Path) -> None:
+    folder = tfds_import.make_fixture("cifar10", "cifar_binary", tmp_path, size=10)
     (folder / "data_batch_3.bin").unlink()
     with pytest.raises(ImportDataError, match="data_batch_3.bin is missing"):
-        tfds_import.read_cifar10(tmp_path)
+        tfds_import.read_cifar_source(tmp_path, COLOURS)
+
+
+def test_unwritable_data_dir_and_a_path_under_a_file_are_clear_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = tfds_import.make_fixture("mnist", "idx", tmp_path / "raw", size=20)
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(ImportDataError, match="a_file is a file, not a folder"):
+        tfds_import.import_dataset("mnist", "idx", raw, tmp_path / "a_file" / "tfds")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    os.chmod(locked, 0o500)
+    # This suite may run as root, whom permissions do not stop: answer as the kernel would for a user.
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if Path(path) == locked else real_access(path, mode))
+    with pytest.raises(ImportDataError, match="locked is not writable by this user"):
+        tfds_import.import_dataset("mnist", "idx", raw, locked / "tfds")
+    assert not (locked / "tfds").exists()
+
+
+def test_unknown_format_lists_the_known_ones() -> None:
+    with pytest.raises(ImportDataError, match="unknown raw data format 'csv'; known: cifar_binary, idx"):
+        tfds_import.raw_format("csv")

@@ -1,4 +1,4 @@
-"""The synthetic ticket generator: determinism, the labelling rule, the ceiling, and the ExampleGen."""
+"""The synthetic ticket generator (the ticket task's), and the generic GeneratorExampleGen that runs it."""
 
 from __future__ import annotations
 
@@ -14,9 +14,12 @@ import tensorflow as tf
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.ticket_example_gen import TicketExampleGen, TicketExampleGenError, generator
-from components.ticket_example_gen import executor as ticket_executor
-from components.ticket_example_gen.component import split_ranges
+from common.splits import split_ranges
+from components.generator_example_gen import GeneratorExampleGen, GeneratorExampleGenError
+from components.generator_example_gen import executor as generator_executor
+from pipelines.ticket import generator
+
+TICKETS = "pipelines.ticket.generator"
 
 
 def test_a_ticket_is_a_pure_function_of_seed_and_index() -> None:
@@ -56,7 +59,7 @@ def test_expected_priority_is_the_mean_of_the_clipped_noise() -> None:
 
 def test_labels_follow_the_rule_up_to_the_stated_noise() -> None:
     tickets = [generator.make_ticket(3, i) for i in range(3000)]
-    ceiling = generator.Ceiling()
+    ceiling = generator.Summary()
     for t in tickets:
         ceiling.add(t)
     report = ceiling.report()
@@ -72,7 +75,7 @@ def test_labels_follow_the_rule_up_to_the_stated_noise() -> None:
     assert abs(report["department_accuracy"] - expected) < 0.02
     assert 0.8 < report["department_accuracy"] < 0.99  # learnable, but not trivially
     assert abs(report["priority_rmse"] - generator.PRIORITY_NOISE) < 0.01  # what is left is the noise
-    merged = generator.Ceiling().merge([generator.Ceiling().add(tickets[0]), generator.Ceiling().add(tickets[1])])
+    merged = generator.Summary().merge([generator.Summary().add(tickets[0]), generator.Summary().add(tickets[1])])
     assert merged.count == 2
 
 
@@ -88,21 +91,24 @@ def test_split_ranges_are_contiguous_and_complete() -> None:
         ({"num_examples": 10, "splits": {}}, "splits is empty"),
         ({"num_examples": 10, "splits": {"train": -1}}, "must be a positive number"),
         ({"num_examples": 10, "splits": {"bad name": 1}}, "must be an identifier"),
-        ({"num_examples": 3, "splits": {"train": 0.9, "eval": 0.05, "test": 0.05}}, "get no tickets"),
+        ({"num_examples": 3, "splits": {"train": 0.9, "eval": 0.05, "test": 0.05}}, "get no records"),
+        ({"num_examples": 10, "splits": {"train": 1}, "shard_size": 0}, "shard_size=0 must be an integer >= 1"),
+        ({"num_examples": 10, "splits": {"train": 1}, "generator": "no.such.module"}, "cannot be imported"),
+        ({"num_examples": 10, "splits": {"train": 1}, "generator": "common.splits"}, "has no function make_record"),
     ],
 )
 def test_bad_arguments_fail_at_construction(kwargs: dict, message: str) -> None:
-    with pytest.raises(TicketExampleGenError, match=message):
-        TicketExampleGen(**kwargs)
+    with pytest.raises(GeneratorExampleGenError, match=message):
+        GeneratorExampleGen(**{"generator": TICKETS, **kwargs})
 
 
-def _run(component: TicketExampleGen, uri: Path, beam_args: list[str]) -> standard_artifacts.Examples:
+def _run(component: GeneratorExampleGen, uri: Path, beam_args: list[str]) -> standard_artifacts.Examples:
     examples = standard_artifacts.Examples()
     examples.uri = str(uri)
     props = {
         k: proto_utils.proto_to_json(v) if hasattr(v, "DESCRIPTOR") else v for k, v in component.exec_properties.items()
     }
-    executor = ticket_executor.Executor(ticket_executor.Executor.Context(beam_pipeline_args=beam_args))
+    executor = generator_executor.Executor(generator_executor.Executor.Context(beam_pipeline_args=beam_args))
     executor.Do({}, {standard_component_specs.EXAMPLES_KEY: [examples]}, props)
     return examples
 
@@ -118,12 +124,12 @@ def _split(uri: Path, split: str) -> collections.Counter:
 
 def test_same_data_whatever_the_workers_and_shards(tmp_path: Path) -> None:
     one = _run(
-        TicketExampleGen(300, {"train": 0.8, "eval": 0.2}, seed=5, shard_size=300),
+        GeneratorExampleGen(TICKETS, 300, {"train": 0.8, "eval": 0.2}, seed=5, shard_size=300),
         tmp_path / "one",
         ["--direct_running_mode=in_memory", "--direct_num_workers=1"],
     )
     many = _run(
-        TicketExampleGen(300, {"train": 0.8, "eval": 0.2}, seed=5, shard_size=7),
+        GeneratorExampleGen(TICKETS, 300, {"train": 0.8, "eval": 0.2}, seed=5, shard_size=7),
         tmp_path / "many",
         ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
     )
@@ -133,15 +139,15 @@ def test_same_data_whatever_the_workers_and_shards(tmp_path: Path) -> None:
     written = [tf.train.Example.FromString(r) for r in _split(tmp_path / "one", "eval")]
     expected = {generator.make_ticket(5, i)["ticket_id"] for i in range(240, 300)}
     assert {e.features.feature["ticket_id"].bytes_list.value[0].decode() for e in written} == expected
-    # The ceiling is reported per split and equals a direct computation.
-    ceiling = ticket_executor.read_ceiling(one.uri)
-    direct = generator.Ceiling()
+    # The ceiling (the generator's summary) is reported per split and equals a direct computation.
+    ceiling = generator_executor.read_summary(one.uri)
+    direct = generator.Summary()
     for i in range(240, 300):
         direct.add(generator.make_ticket(5, i))
     assert ceiling["eval"]["examples"] == 60
     assert math.isclose(ceiling["eval"]["priority_rmse"], direct.report()["priority_rmse"], rel_tol=1e-9)
     assert ceiling["eval"]["department_accuracy"] == direct.report()["department_accuracy"]
-    other = ticket_executor.read_ceiling(many.uri)  # same up to the order of floating-point sums
+    other = generator_executor.read_summary(many.uri)  # same up to the order of floating-point sums
     for split, report in ceiling.items():
         for key, value in report.items():
             assert math.isclose(other[split][key], value, rel_tol=1e-12), (split, key)
@@ -157,6 +163,6 @@ def test_encoding_keeps_empty_values() -> None:
         "priority": 0.0,
         "difficulty": "quick",
     }
-    feature = ticket_executor.ticket_to_example(ticket).features.feature
+    feature = generator.to_example(ticket).features.feature
     assert list(feature["title"].bytes_list.value) == [b""] and list(feature["tags"].bytes_list.value) == []
     assert list(feature["priority"].float_list.value) == [0.0]

@@ -1,5 +1,5 @@
 """TFDSExampleGen: TensorFlow Datasets -> tf.Example TFRecords with named splits."""
 
-from components.tfds_example_gen.component import TFDSExampleGen, TFDSExampleGenError
+from components.tfds_example_gen.component import DatasetNotPreparedError, TFDSExampleGen, TFDSExampleGenError
 
-__all__ = ["TFDSExampleGen", "TFDSExampleGenError"]
+__all__ = ["DatasetNotPreparedError", "TFDSExampleGen", "TFDSExampleGenError"]

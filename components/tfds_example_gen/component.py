@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,12 +22,22 @@ from tfx.components.example_gen.component import QueryBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
-from components.example_gen_options import SPLIT_NAME, pack_options
+from common.splits import SPLIT_NAME
+from components.example_gen_options import pack_options
 from components.tfds_example_gen import executor
 
 
 class TFDSExampleGenError(ValueError):
     """A TFDSExampleGen argument is wrong; the message says which and how to fix it."""
+
+
+class DatasetNotPreparedError(TFDSExampleGenError):
+    """The data set is not in ``data_dir`` and downloading is off."""
+
+    def __init__(self, dataset: str, data_dir: str) -> None:
+        super().__init__(executor.missing_dataset_message(dataset, data_dir))
+        self.dataset = dataset
+        self.data_dir = data_dir
 
 
 def _check_dataset_name(dataset: str) -> None:
@@ -130,7 +141,7 @@ class TFDSExampleGen(QueryBasedExampleGen):
         if prepared is None and not download and not (data_dir and "://" in data_dir):
             from tensorflow_datasets.core import constants
 
-            raise TFDSExampleGenError(executor.missing_dataset_message(dataset, data_dir or constants.DATA_DIR))
+            raise DatasetNotPreparedError(dataset, os.path.expanduser(data_dir or constants.DATA_DIR))
 
         # The fingerprint of the prepared files is part of the execution properties,
         # so re-importing different data invalidates the cache; unchanged data is cached.

@@ -60,19 +60,11 @@ def load_builder(options: Mapping[str, Any]) -> Any:
 
 
 def missing_dataset_message(dataset: str, data_dir: str) -> str:
-    """The error text for a data set that is not in ``data_dir``: what is wrong and the fix."""
-    hint = {
-        "mnist": "tfx-keras data import mnist --source DIR_WITH_IDX_GZ_FILES",
-        "cifar10": "tfx-keras data import cifar10 --source cifar-10-binary.tar.gz",
-    }.get(dataset)
-    fix = (
-        f"import the upstream files offline with `{hint} --data-dir {data_dir}`"
-        if hint
-        else ("prepare it there with tensorflow_datasets")
-    )
+    """The error text for a data set that is not in ``data_dir``: what is wrong and the two ways out."""
     return (
-        f"TFDS data set '{dataset}' is not prepared in {data_dir}. Either {fix}, or allow TensorFlow "
-        "Datasets to download it (--download; needs network access)."
+        f"TFDS data set '{dataset}' is not prepared in {data_dir}. Either import its upstream files offline "
+        f"(`tfx-keras data import`, into --data-dir {data_dir}), or allow TensorFlow Datasets to download it "
+        "(--download; needs network access)."
     )
 
 

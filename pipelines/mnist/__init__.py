@@ -1,0 +1,51 @@
+"""MNIST digits (TFDS ``mnist``, seed 000): the baseline CNN, 34,826 parameters.
+
+Everything the project knows about this task is in this folder: the spec below, the config, the
+Transform step, and the curated schema (``schema.pbtxt``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pipelines.config import ClassifierEval, TaskConfig, TfdsData, TrainingConfig
+from pipelines.image_classification import image_classification_task, preprocess
+
+IMAGE_SHAPE = (28, 28, 1)
+CLASS_NAMES = tuple(str(digit) for digit in range(10))
+
+
+class MnistConfig(TaskConfig):
+    """Everything that defines an MNIST pipeline run. The defaults reach >= 99% test accuracy."""
+
+    data: TfdsData = TfdsData(splits={"train": "train[:90%]", "eval": "train[90%:]", "test": "test"})
+    training: TrainingConfig = TrainingConfig()
+    eval: ClassifierEval = ClassifierEval(min_accuracy=0.98)
+
+
+def preprocessing_fn(inputs: dict[str, Any]) -> dict[str, Any]:
+    """``image`` int64 [batch, 784] -> ``image_xf`` float32 [batch, 28, 28, 1]; ``label`` -> one-hot [batch, 10]."""
+    return preprocess(inputs, IMAGE_SHAPE, len(CLASS_NAMES))
+
+
+def build_model(config: MnistConfig) -> Any:
+    """The baseline CNN of DESIGN.md."""
+    from models.cnn import build_baseline_cnn
+
+    del config
+    return build_baseline_cnn(IMAGE_SHAPE, len(CLASS_NAMES), name="mnist_cnn")
+
+
+SPEC = image_classification_task(
+    name="mnist",
+    description="MNIST digits, baseline CNN (TFDS mnist)",
+    dataset="mnist",
+    raw_format="idx",
+    image_shape=IMAGE_SHAPE,
+    class_names=CLASS_NAMES,
+    config_class=MnistConfig,
+    build_model=build_model,
+    preprocessing_fn=f"{__name__}.preprocessing_fn",
+    schema_file=os.path.join(os.path.dirname(__file__), "schema.pbtxt"),
+)

@@ -6,55 +6,59 @@ from pathlib import Path
 
 import pytest
 
+from pipelines import tasks
 from pipelines.config import apply_overrides
-from pipelines.local_runner import run_pipeline
+from pipelines.local_runner import RunSummary, run_pipeline
+
+# Small, quick runs that still learn the fixtures (chance is 0.1 for images, 0.25 for departments).
+IMAGE_RUNS = {
+    "mnist": ["training.epochs=5", "eval.min_accuracy=0.6"],
+    "fashion_mnist": [
+        'data.splits={"train": "train[20%:]", "eval": "train[:20%]", "test": "test"}',
+        "training.epochs=5",
+        "eval.min_accuracy=0.6",
+    ],
+    "cifar10": ["training.epochs=10", "training.batch_size=16", "eval.min_accuracy=0.3"],
+}
+TICKET_RUN = [
+    "data.num_examples=800",
+    "data.seed=11",
+    "training.epochs=6",
+    "training.batch_size=32",
+    "model.difficulty_head=true",
+    "eval.min_department_accuracy=0.4",
+    "eval.max_priority_rmse=0.3",
+]
+
+
+def run(task: str, overrides: list[str], output_dir: Path) -> tuple[RunSummary, Path, object]:
+    """Run ``task``'s pipeline with ``overrides`` into ``output_dir``: (summary, output dir, config)."""
+    spec = tasks.get(task)
+    config = apply_overrides(spec.default_config(), overrides)
+    return run_pipeline(spec, config, str(output_dir)), output_dir, config
 
 
 @pytest.fixture(scope="session")
-def mnist_run(mnist_data_dir: str, tmp_path_factory: pytest.TempPathFactory) -> tuple:
-    """The MNIST pipeline on the fixture: (summary, output dir, config)."""
-    from pipelines.mnist.config import MnistConfig
-    from pipelines.mnist.pipeline import create_pipeline
+def image_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """A factory: the image task's pipeline on its fixture, run once per session per task."""
+    runs: dict[str, tuple] = {}
 
-    output_dir = str(tmp_path_factory.mktemp("mnist_run"))
-    config = apply_overrides(
-        MnistConfig(), [f"data.data_dir={mnist_data_dir}", "training.epochs=5", "eval.min_accuracy=0.6"]
-    )
-    summary = run_pipeline("mnist", create_pipeline, config, output_dir, quiet=True)
-    return summary, output_dir, config
+    def get(task: str) -> tuple[RunSummary, Path, object]:
+        if task not in runs:
+            data_dir = request.getfixturevalue(f"{task}_data_dir")
+            runs[task] = run(task, [f"data.data_dir={data_dir}", *IMAGE_RUNS[task]], tmp_path_factory.mktemp(task))
+        return runs[task]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def mnist_run(image_run) -> tuple:  # noqa: ANN001
+    """The MNIST pipeline on the fixture: (summary, output dir, config)."""
+    return image_run("mnist")
 
 
 @pytest.fixture(scope="session")
 def ticket_run(tmp_path_factory: pytest.TempPathFactory) -> tuple:
-    """The ticket pipeline on 800 generated tickets, with the difficulty head: (summary, output dir)."""
-    from pipelines.ticket.config import TicketConfig
-    from pipelines.ticket.pipeline import create_pipeline
-
-    config = apply_overrides(
-        TicketConfig(),
-        [
-            "data.num_examples=800",
-            "data.seed=11",
-            "training.epochs=6",
-            "training.batch_size=32",
-            "model.difficulty_head=true",
-            "eval.min_department_accuracy=0.4",
-            "eval.max_priority_rmse=0.3",
-        ],
-    )
-    output_dir = tmp_path_factory.mktemp("ticket_run")
-    return run_pipeline("ticket", create_pipeline, config, str(output_dir), quiet=True), output_dir
-
-
-@pytest.fixture(scope="session")
-def cifar10_run(cifar10_data_dir: str, tmp_path_factory: pytest.TempPathFactory) -> tuple:
-    """The CIFAR-10 pipeline (augmentation on) on the fixture: (summary, output dir, config)."""
-    from pipelines.cifar10.config import Cifar10Config
-    from pipelines.cifar10.pipeline import create_pipeline
-
-    config = apply_overrides(
-        Cifar10Config(),
-        [f"data.data_dir={cifar10_data_dir}", "training.epochs=10", "training.batch_size=16", "eval.min_accuracy=0.3"],
-    )
-    output_dir = Path(tmp_path_factory.mktemp("cifar10_run"))
-    return run_pipeline("cifar10", create_pipeline, config, str(output_dir), quiet=True), output_dir, config
+    """The ticket pipeline on 800 generated tickets, with the difficulty head: (summary, output dir, config)."""
+    return run("ticket", TICKET_RUN, tmp_path_factory.mktemp("ticket_run"))

@@ -18,27 +18,29 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from google.protobuf import text_format
+from helpers.data import read_back
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from tensorflow_serving.config import model_server_config_pb2
 
-from components.tfds_import import read_back
-from components.ticket_example_gen import generator
 from pipelines.cli import main as cli_main
+from pipelines.ticket import generator
 from serving.client import ServingClient, ServingError
+from serving.codec import InputError, ModelClient
 from serving.model_store import ModelStore, sources_from_root
 from serving.server import ServerOptions, ServingServer
-from serving.task_clients import make_task_client
 
 pytestmark = pytest.mark.e2e
 
 
+IMAGE_TASKS = ["mnist", "fashion_mnist", "cifar10"]
+
+
 @pytest.fixture(scope="module")
-def serving_root(
-    mnist_run: tuple, cifar10_run: tuple, ticket_run: tuple, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
+def serving_root(image_run, ticket_run: tuple, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: ANN001
     """One serving root with the model each pipeline pushed, in TF Serving's layout."""
     root = tmp_path_factory.mktemp("serving")
-    for task, run in (("mnist", mnist_run), ("cifar10", cifar10_run), ("ticket", ticket_run)):
+    runs = {task: image_run(task) for task in IMAGE_TASKS}
+    for task, run in {**runs, "ticket": ticket_run}.items():
         pushed = Path(run[0].pushed_destination)
         shutil.copytree(pushed, root / task / pushed.name)
     return root
@@ -61,23 +63,26 @@ def _version(root: Path, task: str) -> int:
     return int(next(p.name for p in (root / task).iterdir() if p.name.isdigit()))
 
 
-@pytest.mark.parametrize(("task", "data_dir_fixture"), [("mnist", "mnist_data_dir"), ("cifar10", "cifar10_data_dir")])
+@pytest.mark.parametrize("task", IMAGE_TASKS)
 def test_image_models_answer_like_the_saved_model_in_process(
-    task: str, data_dir_fixture: str, client: ServingClient, serving_root: Path, request: pytest.FixtureRequest
+    task: str, client: ServingClient, serving_root: Path, request: pytest.FixtureRequest
 ) -> None:
     version = client.wait_until_ready(task, timeout=60)
     assert version == _version(serving_root, task)
-    test = list(read_back(task, request.getfixturevalue(data_dir_fixture), "test"))[:16]
+    test = list(read_back(task, request.getfixturevalue(f"{task}_data_dir"), "test"))[:16]
     images = np.stack([e["image"] for e in test])
-    served = make_task_client(task, client).predict(images)
+    model_client = ModelClient(client, task)  # inputs read from the model's signature, not typed in
+    assert model_client.image_input.shape[1:] == images.shape[1:]
+    served = model_client.predict(images)
     in_process = tf.saved_model.load(str(serving_root / task / str(version))).signatures["serving_raw"](
         image=tf.constant(images)
     )
-    assert [p.class_id for p in served] == in_process["class_ids"].numpy().tolist()
+    assert [p.values["class_ids"] for p in served] == in_process["class_ids"].numpy().tolist()
     np.testing.assert_allclose(
-        [p.probabilities for p in served], in_process["probabilities"].numpy(), rtol=1e-5, atol=1e-6
+        [p.values["probabilities"] for p in served], in_process["probabilities"].numpy(), rtol=1e-5, atol=1e-6
     )
-    assert all(p.version == version and p.class_name for p in served)
+    assert [p.heads[""][0] for p in served] == [n.decode() for n in in_process["class_names"].numpy()]
+    assert all(p.version == version for p in served)
     # TF Serving's Classify API on the same images, sent as tf.Examples.
     examples = [
         tf.train.Example(
@@ -88,21 +93,24 @@ def test_image_models_answer_like_the_saved_model_in_process(
         for e in test
     ]
     classes = client.classify(task, examples)
-    assert [max(c, key=lambda e: e[1])[0] for c in classes] == [p.class_name for p in served]
+    assert [max(c, key=lambda e: e[1])[0] for c in classes] == [p.heads[""][0] for p in served]
     # Wrong shape, wrong dtype: INVALID_ARGUMENT, and the next request is served.
     shape = images.shape[1:]
     for bad in (np.zeros((1, shape[0] + 1, shape[1], shape[2]), np.uint8), images[:1].astype(np.float32)):
         with pytest.raises(ServingError) as error:
             client.predict(task, {"image": bad}, signature="serving_raw")
         assert error.value.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert make_task_client(task, client).predict(images[0])[0].class_id == served[0].class_id
+    assert model_client.predict(images[0])[0].values["class_ids"] == served[0].values["class_ids"]
+    # Normalised float images are refused before sending, not truncated to 0 and 1.
+    with pytest.raises(InputError, match="normalised"):
+        model_client.predict(images.astype(np.float32) / 255.0)
 
 
 def test_ticket_model_answers_from_plain_text(client: ServingClient, serving_root: Path) -> None:
     version = client.wait_until_ready("ticket", timeout=60)
     tickets = [generator.make_ticket(99, i) for i in range(32)]
     plain = [{"title": t["title"], "body": t["body"], "tags": t["tags"]} for t in tickets]
-    served = make_task_client("ticket", client).predict(plain)
+    served = ModelClient(client, "ticket").predict(plain)
     model = tf.saved_model.load(str(serving_root / "ticket" / str(version)))
     width = max(1, max(len(t["tags"]) for t in plain))
     local = model.signatures["serving_raw"](
@@ -110,9 +118,11 @@ def test_ticket_model_answers_from_plain_text(client: ServingClient, serving_roo
         body=tf.constant([t["body"] for t in plain]),
         tags=tf.constant([t["tags"] + [""] * (width - len(t["tags"])) for t in plain]),
     )
-    assert [p.department for p in served] == [n.decode() for n in local["department_class_names"].numpy()]
-    np.testing.assert_allclose([p.priority for p in served], local["priority"].numpy(), rtol=1e-5, atol=1e-6)
-    assert all(p.difficulty in generator.DIFFICULTIES for p in served)  # the e2e run has the third head
+    departments = [p.heads["department"][0] for p in served]
+    priorities = [p.values["priority"] for p in served]
+    assert departments == [n.decode() for n in local["department_class_names"].numpy()]
+    np.testing.assert_allclose(priorities, local["priority"].numpy(), rtol=1e-5, atol=1e-6)
+    assert all(p.heads["difficulty"][0] in generator.DIFFICULTIES for p in served)  # the run has the third head
     # Regress (priority) and Classify (department) on tf.Examples agree with Predict.
     examples = [
         tf.train.Example(
@@ -126,12 +136,14 @@ def test_ticket_model_answers_from_plain_text(client: ServingClient, serving_roo
         )
         for t in plain
     ]
-    np.testing.assert_allclose(client.regress("ticket", examples), [p.priority for p in served], atol=1e-5)
-    departments = [max(c, key=lambda e: e[1])[0] for c in client.classify("ticket", examples)]
-    assert departments == [p.department for p in served]
+    np.testing.assert_allclose(client.regress("ticket", examples), priorities, atol=1e-5)
+    assert [max(c, key=lambda e: e[1])[0] for c in client.classify("ticket", examples)] == departments
     # Empty title, unknown tags: a defined answer. A missing input: INVALID_ARGUMENT naming it.
-    odd = make_task_client("ticket", client).predict([{"title": "", "body": "", "tags": ["no-such-tag"]}])
-    assert 0.0 <= odd[0].priority <= 1.0
+    odd = ModelClient(client, "ticket").predict([{"title": "", "body": "", "tags": ["no-such-tag"]}])
+    assert 0.0 <= odd[0].values["priority"] <= 1.0
+    # Tags given as one string are refused, not split into one-letter tags.
+    with pytest.raises(InputError, match="tags must be a list of texts"):
+        ModelClient(client, "ticket").predict([{"title": "x", "body": "y", "tags": "billing"}])
     with pytest.raises(ServingError, match="Missing but required: {tags}"):
         client.predict("ticket", {"title": np.array([b"x"]), "body": np.array([b"y"])}, signature="serving_raw")
 
@@ -159,31 +171,37 @@ def test_pushing_a_new_version_while_clients_send(
     old = _version(serving_root, "mnist")
     new = old + 1
     errors: list[Exception] = []
-    versions: list[int] = []
-    stop = threading.Event()
+    answers: list[tuple[bool, int]] = []  # (sent after the new version was ready, version that answered)
+    answered = threading.Semaphore(0)
+    ready, stop = threading.Event(), threading.Event()
 
     def send() -> None:
         with ServingClient(client.target, timeout=30) as own:
             while not stop.is_set():
+                after = ready.is_set()
                 try:
-                    versions.append(own.predict("mnist", {"image": images}, signature="serving_raw")[1])
+                    answers.append((after, own.predict("mnist", {"image": images}, signature="serving_raw")[1]))
+                    answered.release()
                 except Exception as exc:  # noqa: BLE001
                     errors.append(exc)
 
     threads = [threading.Thread(target=send) for _ in range(4)]
     for t in threads:
         t.start()
-    time.sleep(0.5)
+    for _ in range(8):  # the senders are answered by the old version before the push
+        assert answered.acquire(timeout=30)
     staging = serving_root / "mnist" / f".staging-{new}"  # AtomicPusher's way: stage, then rename
     shutil.copytree(serving_root / "mnist" / str(old), staging)
     staging.rename(serving_root / "mnist" / str(new))
     assert client.wait_until_ready("mnist", version=new, timeout=60) == new
-    time.sleep(0.5)
+    ready.set()
+    while sum(after for after, _ in answers) < 8:  # and the new one answers what is sent after
+        assert answered.acquire(timeout=30)
     stop.set()
     for t in threads:
         t.join()
     assert not errors, errors[:3]
-    assert versions[0] == old and versions[-1] == new
+    assert answers[0] == (False, old) and {v for after, v in answers if after} == {new}
 
 
 def test_predict_and_serving_config_commands(
@@ -195,15 +213,14 @@ def test_predict_and_serving_config_commands(
     png = tmp_path / "digit.png"
     Image.fromarray(image[..., 0]).save(png)
     assert cli_main(["predict", "mnist", str(png), "--server", server.target]) == 0
-    assert re.search(r"digit\.png: \S+ \(class \d, p=0\.\d+, model version \d+\)", capsys.readouterr().out)
-    assert (
-        cli_main(
-            ["predict", "ticket", "--title", "refund", "--body", "charged twice", "--server", server.target, "--json"]
-        )
-        == 0
-    )
+    assert re.search(r"digit\.png: \d \(p=[01]\.\d+\) \(model version \d+\)", capsys.readouterr().out)
+    assert cli_main(["predict", "fashion_mnist", str(png), "--server", server.target]) == 0
+    names = "|".join(re.escape(n) for n in ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal"))
+    assert re.search(rf"digit\.png: ({names}|Shirt|Sneaker|Bag|Ankle boot) \(p=", capsys.readouterr().out)
+    args = ["predict", "ticket", "title=refund", "body=charged twice", "tags=billing,urgent", "--json"]
+    assert cli_main([*args, "--server", server.target]) == 0
     answer = json.loads(capsys.readouterr().out.strip())
-    assert answer["department"] in generator.DEPARTMENTS and 0 <= answer["priority"] <= 1
+    assert answer["heads"]["department"][0] in generator.DEPARTMENTS and 0 <= answer["values"]["priority"] <= 1
     wrong = tmp_path / "big.png"
     Image.fromarray(np.zeros((32, 32), np.uint8)).save(wrong)
     assert cli_main(["predict", "mnist", str(wrong), "--server", server.target]) == 2
@@ -213,7 +230,7 @@ def test_predict_and_serving_config_commands(
     assert cli_main(["serving-config", "--serving-root", str(serving_root), "--out", str(out)]) == 0
     config = text_format.Parse(out.read_text(), model_server_config_pb2.ModelServerConfig())
     models = {m.name: m for m in config.model_config_list.config}
-    assert set(models) == {"cifar10", "mnist", "ticket"}
+    assert set(models) == {"cifar10", "fashion_mnist", "mnist", "ticket"}
     for name, model in models.items():  # the container path maps onto the folder the pusher wrote
         assert model.base_path == f"/models/{name}" and model.model_platform == "tensorflow"
         assert any(p.name.isdigit() for p in (serving_root / name).iterdir())

@@ -24,13 +24,13 @@ if logical_cpus > 1:
 
 import tf_keras as keras  # noqa: E402
 
-from models.cnn import build_mnist_cnn  # noqa: E402
+from models.cnn import build_baseline_cnn  # noqa: E402
 from pipelines import training  # noqa: E402
 
 keras.utils.set_random_seed(0)
 strategy = training.distribution_strategy(strategy_name)
 with strategy.scope():
-    model = build_mnist_cnn()
+    model = build_baseline_cnn()
     model.compile(optimizer=keras.optimizers.RMSprop(1e-3), loss="categorical_crossentropy")
 rng = np.random.default_rng(0)
 x = rng.random((128, 28, 28, 1), dtype=np.float32)

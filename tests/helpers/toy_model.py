@@ -1,4 +1,4 @@
-"""A tiny SavedModel with every kind of signature the server handles, for tests and demos.
+"""A tiny SavedModel with every kind of signature the server handles, for the serving tests.
 
 Its answers depend on its version (``scale``), so a test can tell which version served it.
 Written through a staging folder and a rename, like ``AtomicPusher``.
@@ -11,13 +11,8 @@ import shutil
 
 import tensorflow as tf
 
-from serving.export import (
-    CLASSIFY_METHOD_NAME,
-    CLASSIFY_SIGNATURE,
-    REGRESS_METHOD_NAME,
-    REGRESS_SIGNATURE,
-    set_signature_method_names,
-)
+from common.contract import CLASSIFY_METHOD_NAME, CLASSIFY_SIGNATURE, REGRESS_METHOD_NAME, REGRESS_SIGNATURE
+from pipelines.export import set_signature_method_names
 
 TOY_CLASSES = ("low", "high")
 _FEATURE_SPEC = {"x": tf.io.FixedLenFeature([2], tf.float32, default_value=[0.0, 0.0])}

@@ -25,6 +25,9 @@ the trained model is measured against.
 
 Every ticket is a pure function of ``(seed, index)``, so the data is the same
 whatever the number of Beam workers or shards.
+
+This module is the ticket task's generator for ``GeneratorExampleGen``: it defines
+:func:`make_record`, :func:`to_example` and :class:`Summary` (the ideal predictor's scores).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+import tensorflow as tf
 
 DEPARTMENTS = ("billing", "technical", "account", "shipping")
 DIFFICULTIES = ("quick", "medium", "difficult")
@@ -220,6 +224,33 @@ def make_ticket(seed: int, index: int, lexicon: Lexicon = LEXICON) -> dict:
     }
 
 
+def make_record(seed: int, index: int, options: dict | None = None) -> dict:
+    """GeneratorExampleGen's hook: ticket ``index`` of the data set ``seed``."""
+    del options
+    return make_ticket(seed, index)
+
+
+def to_example(ticket: dict) -> tf.train.Example:
+    """Encode a ticket with explicit types: text as bytes, tags as a (possibly empty) bytes list."""
+
+    def text(*values: str) -> tf.train.Feature:
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode("utf-8") for v in values]))
+
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                "ticket_id": text(ticket["ticket_id"]),
+                "title": text(ticket["title"]),
+                "body": text(ticket["body"]),
+                "tags": text(*ticket["tags"]),
+                "department": text(ticket["department"]),
+                "difficulty": text(ticket["difficulty"]),
+                "priority": tf.train.Feature(float_list=tf.train.FloatList(value=[ticket["priority"]])),
+            }
+        )
+    )
+
+
 def ideal_predictions(ticket: dict, lexicon: Lexicon = LEXICON) -> dict:
     """What the Bayes-optimal predictor, which knows the rule, predicts for a ticket."""
     scores = department_scores(ticket["title"], ticket["body"], ticket["tags"], lexicon)
@@ -235,8 +266,8 @@ def ideal_predictions(ticket: dict, lexicon: Lexicon = LEXICON) -> dict:
 
 
 @dataclasses.dataclass
-class Ceiling:
-    """Running sums of the ideal predictor's scores on one split (combinable across Beam workers)."""
+class Summary:
+    """The ceiling: running sums of the ideal predictor's scores on one split (combinable across Beam workers)."""
 
     count: int = 0
     department_correct: int = 0
@@ -244,7 +275,7 @@ class Ceiling:
     priority_squared_error: float = 0.0
     priority_absolute_error: float = 0.0
 
-    def add(self, ticket: dict) -> Ceiling:
+    def add(self, ticket: dict) -> Summary:
         """Account for one ticket."""
         ideal = ideal_predictions(ticket)
         self.count += 1
@@ -255,7 +286,7 @@ class Ceiling:
         self.priority_absolute_error += abs(error)
         return self
 
-    def merge(self, others: Sequence[Ceiling]) -> Ceiling:
+    def merge(self, others: Sequence[Summary]) -> Summary:
         """Sum with other partial results."""
         for o in others:
             self.count += o.count

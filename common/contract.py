@@ -1,0 +1,36 @@
+"""Names shared by the training side (export, Trainer, Pusher) and the serving side (server, clients).
+
+A SavedModel exported by this project has these signatures, all running the same Transform graph:
+
+* ``serving_default``: serialized ``tf.train.Example`` under ``examples`` (what TFMA and batch jobs use);
+* ``serving_raw``: natural tensors (uint8 images, strings), what a client that has pixels or text sends;
+* ``classification`` / ``regression``: TF Serving's Classify and Regress APIs (input ``inputs``);
+* ``transform_features`` (tasks whose labels need the Transform graph): examples -> transformed labels.
+
+Readable outputs of a classification head are ``[<head>_]probabilities``, ``[<head>_]class_ids`` and
+``[<head>_]class_names``; the clients format any output group that follows this convention.
+"""
+
+from __future__ import annotations
+
+EXAMPLE_SIGNATURE = "serving_default"
+RAW_SIGNATURE = "serving_raw"
+TRANSFORM_SIGNATURE = "transform_features"
+CLASSIFY_SIGNATURE = "classification"
+REGRESS_SIGNATURE = "regression"
+
+# SignatureDef method names (TF Serving refuses Classify/Regress on predict signatures).
+PREDICT_METHOD_NAME = "tensorflow/serving/predict"
+CLASSIFY_METHOD_NAME = "tensorflow/serving/classify"
+REGRESS_METHOD_NAME = "tensorflow/serving/regress"
+
+EXAMPLES_INPUT = "examples"  # serving_default's input: serialized tf.Examples
+INFERENCE_INPUT = "inputs"  # classification/regression input, as TF Serving requires
+
+PROBABILITIES = "probabilities"
+CLASS_IDS = "class_ids"
+CLASS_NAMES = "class_names"
+
+# Keys of the Trainer's and Transform's custom_config: the task and its whole configuration (JSON).
+TASK_KEY = "task"
+CONFIG_KEY = "config"

@@ -1,0 +1,172 @@
+"""The pipeline of any task: a pure factory that only wires components from the task's spec.
+
+ExampleGen (TFDS reader or generator) -> StatisticsGen -> SchemaGen -> ExampleValidator ->
+Transform -> Trainer -> Resolver (latest blessed model) -> Evaluator -> Pusher.
+
+Runners (local, Kubeflow v2) own paths, metadata and Beam arguments and pass them in.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from ml_metadata.proto import metadata_store_pb2
+from tfx import v1 as tfx
+from tfx.dsl.components.base.base_node import BaseNode
+
+from common.contract import CONFIG_KEY, TASK_KEY
+from components.atomic_pusher import AtomicPusher
+from components.baseline_resolver import LatestBlessedBaselineStrategy
+from components.epochs_trainer import Trainer
+from components.generator_example_gen import GeneratorExampleGen
+from components.tfds_example_gen import TFDSExampleGen
+from pipelines.config import TaskConfig, to_json
+from pipelines.spec import GeneratorSource, TaskSpec, TfdsSource
+
+ORCHESTRATORS = ("local", "kubeflow_v2")
+RESOLVER_ID = "latest_blessed_model_resolver"
+TRAINER_RUN_FN = "pipelines.training.run_fn"
+
+
+def example_gen(spec: TaskSpec, config: TaskConfig) -> BaseNode:
+    """The task's ExampleGen, from its data source and the config's ``data`` section."""
+    data = config.data
+    if isinstance(spec.source, TfdsSource):
+        return TFDSExampleGen(
+            dataset=spec.source.dataset,
+            splits=dict(data.splits),
+            version=data.version,
+            data_dir=data.data_dir,
+            download=data.download,
+        )
+    if isinstance(spec.source, GeneratorSource):
+        return GeneratorExampleGen(
+            generator=spec.source.module,
+            num_examples=data.num_examples,
+            splits=dict(data.splits),
+            seed=data.seed,
+            shard_size=data.shard_size,
+        )
+    raise TypeError(f"task {spec.name}: unknown data source {spec.source!r}")
+
+
+def standard_components(
+    spec: TaskSpec,
+    config: TaskConfig,
+    serving_model_dir: str,
+    orchestrator: str = "local",
+    epochs: Any = None,
+) -> list[BaseNode]:
+    """Every component of the task's pipeline, ExampleGen first.
+
+    Args:
+        spec: the task.
+        config: the task's validated configuration.
+        serving_model_dir: ``<serving_root>/<task>``; blessed models go to ``<version>/`` below it.
+        orchestrator: ``local`` (LocalDagRunner) or ``kubeflow_v2`` (KubeflowV2DagRunner / Vertex AI).
+            Kubeflow v2 compiles only TFX's own ``LatestBlessedModelStrategy``; there it resolves the
+            baseline when the run starts, so the candidate cannot be its own baseline anyway.
+        epochs: overrides ``training.epochs``; a ``RuntimeParameter`` makes it a pipeline input.
+    """
+    if orchestrator not in ORCHESTRATORS:
+        raise ValueError(f"orchestrator {orchestrator!r} is not one of {ORCHESTRATORS}")
+    train_split, eval_split = config.data.train_split, config.data.eval_split
+    examples = example_gen(spec, config)
+    statistics_gen = tfx.components.StatisticsGen(examples=examples.outputs["examples"])
+    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
+    transform = tfx.components.Transform(
+        examples=examples.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=spec.preprocessing_fn,
+        splits_config=tfx.proto.SplitsConfig(analyze=[train_split], transform=[train_split, eval_split]),
+        disable_statistics=True,
+    )
+    trainer = Trainer(
+        epochs=epochs,
+        run_fn=TRAINER_RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=[train_split]),
+        eval_args=tfx.proto.EvalArgs(splits=[eval_split]),
+        custom_config={TASK_KEY: spec.name, CONFIG_KEY: to_json(config)},
+    )
+    baselines = {
+        "model": tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        "model_blessing": tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    }
+    if orchestrator == "local":
+        model_resolver = tfx.dsl.Resolver(
+            strategy_class=LatestBlessedBaselineStrategy, candidate=trainer.outputs["model"], **baselines
+        )
+    else:
+        model_resolver = tfx.dsl.Resolver(strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy, **baselines)
+    model_resolver = model_resolver.with_id(RESOLVER_ID)
+    evaluator = tfx.components.Evaluator(
+        examples=examples.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=model_resolver.outputs["model"],
+        example_splits=[eval_split],
+        eval_config=spec.eval_config(config),
+    )
+    pusher = AtomicPusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)
+        ),
+    )
+    return [
+        examples,
+        statistics_gen,
+        schema_gen,
+        example_validator,
+        transform,
+        trainer,
+        model_resolver,
+        evaluator,
+        pusher,
+    ]
+
+
+def create_pipeline(
+    spec: TaskSpec,
+    config: TaskConfig,
+    pipeline_root: str,
+    serving_root: str,
+    metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
+    beam_pipeline_args: Sequence[str] | None = None,
+    enable_cache: bool = True,
+    orchestrator: str = "local",
+    epochs: Any = None,
+    pipeline_name: str | None = None,
+) -> tfx.dsl.Pipeline:
+    """The task's TFX pipeline.
+
+    Args:
+        spec: the task.
+        config: the task's validated configuration.
+        pipeline_root: where component outputs go.
+        serving_root: blessed models are pushed to ``<serving_root>/<task>/<version>/``.
+        metadata_connection_config: ML Metadata connection (the runner decides).
+        beam_pipeline_args: Beam arguments (the runner decides).
+        enable_cache: reuse outputs of components whose inputs did not change.
+        orchestrator: ``local`` or ``kubeflow_v2`` (see :func:`standard_components`).
+        epochs: overrides ``training.epochs`` (an int, or a ``RuntimeParameter`` on Kubeflow).
+        pipeline_name: the name in ML Metadata (default: the task's; Kubeflow needs ``[a-z0-9-]``).
+    """
+    return tfx.dsl.Pipeline(
+        pipeline_name=pipeline_name or spec.name,
+        pipeline_root=pipeline_root,
+        components=standard_components(
+            spec, config, os.path.join(serving_root, spec.name), orchestrator=orchestrator, epochs=epochs
+        ),
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(beam_pipeline_args or []),
+        enable_cache=enable_cache,
+    )

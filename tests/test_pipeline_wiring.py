@@ -1,0 +1,67 @@
+"""The pipeline factory wires every task's spec into the intended components with the intended settings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import tensorflow_model_analysis as tfma
+
+from common.contract import CONFIG_KEY, TASK_KEY
+from pipelines import tasks
+from pipelines.config import apply_overrides
+from pipelines.evaluation import classifier_eval_config, overall_threshold
+from pipelines.pipeline import create_pipeline
+
+
+@pytest.mark.parametrize("task", ["mnist", "ticket"])
+def test_components_and_settings(task: str, mnist_data_dir: str, tmp_path: Path) -> None:
+    spec = tasks.get(task)
+    overrides = ["training.epochs=7"] + ([f"data.data_dir={mnist_data_dir}"] if spec.reads_tfds else [])
+    config = apply_overrides(spec.default_config(), overrides)
+    pipeline = create_pipeline(spec, config, str(tmp_path / "root"), str(tmp_path / "serving"))
+    by_id = {c.id: c for c in pipeline.components}
+    assert list(by_id)[1:] == [
+        "StatisticsGen",
+        "SchemaGen",
+        "ExampleValidator",
+        "Transform",
+        "Trainer",
+        "latest_blessed_model_resolver",
+        "Evaluator",
+        "AtomicPusher",
+    ]
+    assert list(by_id)[0] == ("TFDSExampleGen" if spec.reads_tfds else "GeneratorExampleGen")
+    # Code is reached by dotted module path, never by a file path; one run_fn serves every task.
+    assert by_id["Transform"].exec_properties["preprocessing_fn"] == spec.preprocessing_fn
+    assert by_id["Transform"].exec_properties.get("module_file") is None
+    assert by_id["Trainer"].exec_properties["run_fn"] == "pipelines.training.run_fn"
+    custom = json.loads(by_id["Trainer"].exec_properties["custom_config"])
+    assert custom[TASK_KEY] == task
+    sent = json.loads(custom[CONFIG_KEY])
+    assert sent["training"]["epochs"] == 7 and sent["training"]["batch_size"] == config.training.batch_size
+    push = json.loads(by_id["AtomicPusher"].exec_properties["push_destination"])
+    assert push["filesystem"]["base_directory"] == str(tmp_path / "serving" / task)
+    assert by_id["Evaluator"].exec_properties["example_splits"] == '["eval"]'
+
+
+def test_thresholds_apply_to_the_overall_slice_only() -> None:
+    config = classifier_eval_config("label", min_accuracy=0.98, max_accuracy_drop=0.0)
+    assert [list(s.feature_keys) for s in config.slicing_specs] == [[], ["label"]]
+    accuracy = next(m for m in config.metrics_specs[0].metrics if m.class_name == "SparseCategoricalAccuracy")
+    assert not accuracy.HasField("threshold")
+    (per_slice,) = accuracy.per_slice_thresholds
+    assert list(per_slice.slicing_specs) == [tfma.SlicingSpec()]
+    assert per_slice.threshold.value_threshold.lower_bound.value == 0.98
+    assert per_slice.threshold.change_threshold.direction == tfma.MetricDirection.HIGHER_IS_BETTER
+    assert -1e-9 < per_slice.threshold.change_threshold.absolute.value < 0
+
+
+def test_lower_is_better_thresholds_allow_the_configured_regression() -> None:
+    (rmse,) = overall_threshold(upper_bound=0.15, max_regression=0.01)
+    assert rmse.threshold.value_threshold.upper_bound.value == 0.15
+    assert rmse.threshold.change_threshold.direction == tfma.MetricDirection.LOWER_IS_BETTER
+    assert rmse.threshold.change_threshold.absolute.value == 0.01
+    with pytest.raises(ValueError, match="exactly one"):
+        overall_threshold(lower_bound=0.5, upper_bound=0.6)
