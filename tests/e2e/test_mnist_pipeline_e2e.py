@@ -62,3 +62,37 @@ def test_a_worse_model_never_replaces_a_better_one(mnist_run: tuple) -> None:
     assert any("is_diff" in failure for failure in result.validation_failures), result.validation_failures
     assert "pushed: no (the model was not blessed" in result.describe()
     assert sorted(os.listdir(serving)) == before
+
+
+def _tree(folder: str) -> dict[str, bytes]:
+    files = {}
+    for dirpath, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(dirpath, name)
+            with open(path, "rb") as f:
+                files[os.path.relpath(path, folder)] = f.read()
+    return files
+
+
+def test_a_failed_push_ends_the_run_with_its_own_summary(
+    mnist_run: tuple, mnist_data_dir: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from components import atomic_pusher
+
+    _, output_dir, _ = mnist_run
+    serving = os.path.join(LocalLayout(str(output_dir), "mnist").serving_root, "mnist")
+    before = _tree(serving)
+
+    def read_only(model_path: str, base_dir: str, now: float | None = None) -> tuple[str, str]:
+        raise PermissionError(13, "Permission denied", base_dir)
+
+    monkeypatch.setattr(atomic_pusher, "publish_model", read_only)  # as a read-only serving folder would
+    args = ["run", "mnist", "--output-dir", str(output_dir), "--data-dir", mnist_data_dir, "--epochs", "2"]
+    code = cli_main([*args, "--set", "eval.min_accuracy=0", "--set", "eval.max_accuracy_drop=1"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "[pipeline] AtomicPusher                   FAILED" in out
+    assert "failed: AtomicPusher: PermissionError: [Errno 13] Permission denied" in out
+    assert "blessed: yes" in out and "pushed: no (the run stopped at AtomicPusher" in out
+    assert "log: " in out and "Traceback" not in out
+    assert _tree(serving) == before  # byte for byte

@@ -1,0 +1,100 @@
+"""The local runner without running a pipeline: summaries, slice names, the run lock, the output folder."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from pathlib import Path
+
+import pytest
+from tensorflow_model_analysis.proto import metrics_for_slice_pb2
+
+from pipelines.local_runner import (
+    ComponentFailure,
+    LocalLayout,
+    OutputDirError,
+    RunInProgressError,
+    RunSummary,
+    prepare_output_dir,
+    run_lock,
+    slice_name,
+)
+
+
+def _summary(**changes: object) -> RunSummary:
+    values = dict(
+        task="mnist",
+        run_id="2026-11-23T10:00:00",
+        wall_seconds=12.0,
+        components={"TFDSExampleGen": "COMPLETE", "Trainer": "COMPLETE", "AtomicPusher": "COMPLETE"},
+        seconds={"TFDSExampleGen": 1.5, "Trainer": 9.0, "AtomicPusher": 0.1},
+        metrics={"sparse_categorical_accuracy": 0.99},
+        blessed=True,
+        pushed=True,
+        pushed_destination="/out/serving/mnist/7",
+        artifacts={},
+    )
+    values.update(changes)
+    return RunSummary(**values)
+
+
+def test_the_summary_says_why_nothing_was_pushed() -> None:
+    assert "pushed to: /out/serving/mnist/7" in _summary().describe()
+    assert "pushed: no (the model was not blessed;" in _summary(blessed=False, pushed=False).describe()
+    # A blessed model whose push failed is not "not blessed": the summary names the failure.
+    failed = _summary(
+        pushed=False,
+        components={"TFDSExampleGen": "COMPLETE", "Trainer": "COMPLETE", "AtomicPusher": "FAILED"},
+        failure=ComponentFailure("AtomicPusher", "PermissionError: [Errno 13] Permission denied: '/out/serving'"),
+    )
+    text = failed.describe()
+    assert "blessed: yes" in text and "failed: AtomicPusher: PermissionError" in text
+    assert "pushed: no (the run stopped at AtomicPusher; the serving directory is unchanged)" in text
+    assert not failed.succeeded
+    cached = _summary(pushed=False, components={"AtomicPusher": "CACHED"})
+    assert "already pushed or refused this model" in cached.describe()
+
+
+def test_slice_names_keep_a_value_of_zero() -> None:
+    key = metrics_for_slice_pb2.SliceKey()
+    key.single_slice_keys.add(column="label", int64_value=0)
+    assert slice_name(key) == "label=0"  # was "label=" when 0 was treated as missing
+    other = metrics_for_slice_pb2.SliceKey()
+    other.single_slice_keys.add(column="department", bytes_value=b"billing")
+    assert slice_name(other) == "department=billing"
+    assert slice_name(metrics_for_slice_pb2.SliceKey()) == "overall"
+
+
+def _hold_lock(output_dir: str, held: multiprocessing.Event, release: multiprocessing.Event) -> None:
+    with run_lock(LocalLayout(output_dir, "mnist")):
+        held.set()
+        release.wait(60)
+
+
+def test_a_second_run_in_the_same_output_dir_is_refused_while_the_first_runs(tmp_path: Path) -> None:
+    layout = LocalLayout(str(tmp_path), "mnist")
+    prepare_output_dir(layout)
+    held, release = multiprocessing.Event(), multiprocessing.Event()
+    first = multiprocessing.Process(target=_hold_lock, args=(str(tmp_path), held, release))
+    first.start()
+    try:
+        assert held.wait(60)
+        with pytest.raises(RunInProgressError, match=r"a mnist run is already in progress in .*\(pid \d+"):
+            with run_lock(layout):
+                pass
+        with run_lock(LocalLayout(str(tmp_path), "ticket")):  # another task may run beside it
+            pass
+    finally:
+        release.set()
+        first.join(60)
+    with run_lock(layout):  # free again once the first run ended
+        pass
+
+
+def test_an_output_dir_that_cannot_be_written_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputDirError, match="cannot create .*file/metadata .*choose an --output-dir"):
+        prepare_output_dir(LocalLayout(str(tmp_path / "file"), "mnist"))
+    prepare_output_dir(LocalLayout(str(tmp_path / "ok"), "mnist"))
+    assert {p.name for p in (tmp_path / "ok").iterdir()} == {"metadata", "logs", "serving"}
+    assert os.access(tmp_path / "ok" / "serving", os.W_OK)
