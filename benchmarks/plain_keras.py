@@ -25,6 +25,7 @@ import tensorflow_datasets as tfds  # noqa: E402
 from pipelines import tasks  # noqa: E402
 from pipelines.config import TrainingConfig, apply_overrides  # noqa: E402
 from pipelines.image_classification import IMAGE_KEY, LABEL_KEY, augment  # noqa: E402
+from pipelines.keras_config import require_keras2  # noqa: E402
 from pipelines.training import epoch_seconds, make_optimizer, standard_callbacks  # noqa: E402
 
 
@@ -57,6 +58,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=None, help="default: the task's configured seed")
     args = parser.parse_args()
     start = time.time()
+    require_keras2()  # the same Keras 2 set-up as the pipeline's Trainer
     spec = tasks.get(args.task)
     overrides = [f"training.{k}={v}" for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None]
     defaults = apply_overrides(spec.default_config(), overrides)

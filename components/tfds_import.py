@@ -14,8 +14,10 @@ on archive bytes: re-compressed files whose contents are byte-identical to upstr
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
+import io
 import os
 import shutil
 import tarfile
@@ -462,9 +464,13 @@ def import_dataset(
             )
         shutil.rmtree(target)
     builder = _make_builder_cls(public_cls, dataset)(splits=splits, class_names=class_names, data_dir=str(data_dir))
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(download_mode=tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS)
-    )
+    tfds.disable_progress_bar()  # the report below says what was written; TFDS's bars and prints are noise here
+    with contextlib.redirect_stdout(io.StringIO()):
+        builder.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(
+                download_mode=tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS
+            )
+        )
     # Read back through the *public* builder, as the pipeline will.
     check = tfds.builder(dataset, data_dir=str(data_dir))
     counts = {split: check.info.splits[split].num_examples for split in splits}

@@ -20,12 +20,30 @@ IMAGE_KEY = "image"
 LABEL_KEY = "label"
 
 
+def decode_images(encoded: Any, image_shape: Sequence[int]) -> Any:
+    """Encoded images (PNG, JPEG ...) [batch] or [batch, 1] -> uint8 [batch, H, W, C]; another size fails."""
+    import tensorflow as tf
+
+    def decode(data: tf.Tensor) -> tf.Tensor:
+        image = tf.io.decode_image(data, channels=image_shape[-1], expand_animations=False)
+        return tf.ensure_shape(image, image_shape)
+
+    return tf.map_fn(decode, tf.reshape(encoded, [-1]), fn_output_signature=tf.TensorSpec(image_shape, tf.uint8))
+
+
+def encode_images(images: Any) -> Any:
+    """uint8 [batch, H, W, C] -> PNG bytes [batch, 1] (what ExampleGen writes; lossless)."""
+    import tensorflow as tf
+
+    return tf.reshape(tf.map_fn(tf.io.encode_png, images, fn_output_signature=tf.string), [-1, 1])
+
+
 def preprocess(inputs: Mapping[str, Any], image_shape: Sequence[int], num_classes: int) -> dict[str, Any]:
-    """The Transform step: pixels / 255 reshaped to the image shape, and a one-hot label.
+    """The Transform step: decode the images, pixels / 255, and a one-hot label.
 
     Args:
-        inputs: ``image`` int64 [batch, H*W*C] (row-major pixels 0..255, as TFDSExampleGen writes
-            them) and ``label`` int64 [batch, 1].
+        inputs: ``image``, encoded images (bytes, as TFDSExampleGen writes them) [batch, 1], and
+            ``label`` int64 [batch, 1].
         image_shape: (H, W, C).
         num_classes: depth of the one-hot label.
 
@@ -37,10 +55,10 @@ def preprocess(inputs: Mapping[str, Any], image_shape: Sequence[int], num_classe
     from pipelines.keras_config import require_keras2
 
     require_keras2()
-    image = tf.divide(tf.cast(inputs[IMAGE_KEY], tf.float32), 255.0)
+    pixels = decode_images(inputs[IMAGE_KEY], image_shape)
     label = tf.reshape(inputs[LABEL_KEY], [-1])
     return {
-        transformed_name(IMAGE_KEY): tf.reshape(image, [-1, *image_shape]),
+        transformed_name(IMAGE_KEY): tf.divide(tf.cast(pixels, tf.float32), 255.0),
         transformed_name(LABEL_KEY): tf.one_hot(label, depth=num_classes, dtype=tf.float32),
     }
 
@@ -62,17 +80,19 @@ def augment(inputs: dict[str, Any], labels: dict[str, Any], padding: int = 4) ->
 
 
 def serving_contract(image_shape: Sequence[int], class_names: Sequence[str]) -> ServingContract:
-    """uint8 images ``[batch, H, W, C]`` (or serialized examples) in; probabilities, class ids and names out."""
-    import numpy as np
+    """Images in, probabilities, class ids and class names out.
+
+    ``serving_raw`` takes uint8 images ``[batch, H, W, C]``; ``serving_default`` takes tf.Examples whose
+    ``image`` is an encoded PNG or JPEG (a file's bytes). ``serving_raw`` encodes the pixels as PNG
+    (lossless), so both signatures run the same Transform graph.
+    """
     import tensorflow as tf
 
     from pipelines.export import classification_outputs
 
-    pixels = int(np.prod(image_shape))
-
     def raw_to_features(raw: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         image = tf.ensure_shape(raw[IMAGE_KEY], [None, *image_shape])  # a clear INVALID_ARGUMENT otherwise
-        return {IMAGE_KEY: tf.reshape(tf.cast(image, tf.int64), [-1, pixels])}
+        return {IMAGE_KEY: encode_images(image)}
 
     return ServingContract(
         raw_inputs={IMAGE_KEY: tf.TensorSpec([None, *image_shape], tf.uint8, name=IMAGE_KEY)},

@@ -79,20 +79,27 @@ def train_and_export(fn_args: FnArgs, spec: TaskSpec, config: TaskConfig) -> ker
     eval_ds = make_dataset(fn_args.eval_files, tft_output, inputs, labels, training.batch_size)
 
     strategy = distribution_strategy(training.distribution)
-    print(f"[trainer] {type(strategy).__name__}: {strategy.num_replicas_in_sync} replica(s)", flush=True)
     with strategy.scope():
         model = spec.build_model(config)
         model.compile(optimizer=make_optimizer(training), **spec.compile_args(config))
-    print(f"[trainer] {model.name}: {model.count_params():,} parameters", flush=True)
+    replicas = strategy.num_replicas_in_sync
+    where = f"{type(strategy).__name__}, {replicas} replicas" if replicas > 1 else "one device"
+    print(f"[trainer] {model.name}: {model.count_params():,} parameters, {where}", flush=True)
     history = fit(model, train_ds, eval_ds, training, fn_args.model_run_dir)
+    start = time.time()
     metrics = spec.report(os.path.join(fn_args.model_run_dir, "report"), model, history.history, eval_ds, config)
-    print(f"[trainer] {metrics['headline']}", flush=True)
+    report_seconds = time.time() - start
+    start = time.time()
     export_model(
         model,
         tft_output,
         export_dir(fn_args.serving_model_dir, fn_args.model_run_dir),
         inputs,
         spec.serving(config),
+    )
+    print(
+        f"[trainer] {metrics['headline']} (report {report_seconds:.1f} s, export {time.time() - start:.1f} s)",
+        flush=True,
     )
     return history
 

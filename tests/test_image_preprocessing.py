@@ -22,16 +22,15 @@ def test_pixels_scaled_and_label_one_hot(tmp_path: Path, task: str, shape: tuple
 
     module, name = tasks.get(task).preprocessing_fn.rsplit(".", 1)
     preprocessing_fn = getattr(importlib.import_module(module), name)
-    size = int(np.prod(shape))
     rows = []
     for label, value in ((0, 0), (3, 255), (9, 51)):
-        image = np.full(size, value, dtype=np.int64)
-        image[0] = 255 - value  # first pixel, first channel
-        rows.append({"image": image.tolist(), "label": [label]})
+        image = np.full(shape, value, dtype=np.uint8)
+        image[0, 0, 0] = 255 - value  # first pixel, first channel
+        rows.append({"image": [tf.io.encode_png(image).numpy()], "label": [label]})  # as TFDSExampleGen writes
     metadata = dataset_metadata.DatasetMetadata(
         schema_utils.schema_from_feature_spec(
             {
-                "image": tf.io.FixedLenFeature([size], tf.int64),
+                "image": tf.io.FixedLenFeature([1], tf.string),
                 "label": tf.io.FixedLenFeature([1], tf.int64),
             }
         )

@@ -57,3 +57,14 @@ def test_configure_after_tensorflow_import_is_refused() -> None:
         "import tensorflow; from pipelines.keras_config import configure_keras; configure_keras()", env_value=None
     )
     assert result.returncode != 0 and "imported before TF_USE_LEGACY_KERAS=1" in result.stderr
+
+
+def test_autograph_leaves_tf_keras_alone_after_require_keras2() -> None:
+    from tensorflow.python.autograph.core import config as autograph_config
+
+    from pipelines.keras_config import require_keras2
+
+    require_keras2()
+    require_keras2()  # idempotent
+    rules = [r for r in autograph_config.CONVERSION_RULES if r.matches("tf_keras.src.engine.training")]
+    assert len(rules) == 1 and isinstance(rules[0], autograph_config.DoNotConvert)

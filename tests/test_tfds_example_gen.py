@@ -20,31 +20,53 @@ from components.tfds_example_gen import executor as tfds_executor
 SPLITS = {"train": "train[:90%]", "eval": "train[90%:]", "test": "test"}
 
 
-def test_zero_label_is_kept_and_arrays_are_flattened() -> None:
+def _png(image: np.ndarray) -> bytes:
+    return tf.io.encode_png(image).numpy()
+
+
+def test_zero_label_is_kept_arrays_are_flattened_and_images_stay_encoded_with_their_size() -> None:
+    array = np.zeros((2, 3), dtype=np.uint8)
+    array[1, 2] = 7
     image = np.zeros((2, 3, 1), dtype=np.uint8)
     image[1, 2, 0] = 7
     example = tfds_executor.to_tf_example(
-        {"image": image, "label": np.int64(0), "score": np.float32(0.0), "name": b"", "meta": {"id": np.int64(0)}}
+        {
+            "image": _png(image),
+            "pixels": array,
+            "label": np.int64(0),
+            "score": np.float32(0.0),
+            "name": b"",
+            "meta": {"id": np.int64(0)},
+        },
+        image_keys=["image"],
     )
     feature = example.features.feature
     assert list(feature["label"].int64_list.value) == [0]
     assert list(feature["score"].float_list.value) == [0.0]
     assert list(feature["name"].bytes_list.value) == [b""]
     assert list(feature["meta/id"].int64_list.value) == [0]
-    assert list(feature["image"].int64_list.value) == [0, 0, 0, 0, 0, 7]
+    assert list(feature["pixels"].int64_list.value) == [0, 0, 0, 0, 0, 7]
+    assert list(feature["image"].bytes_list.value) == [_png(image)]  # the encoded bytes, untouched
+    sizes = [feature[f"image/{k}"].int64_list.value[0] for k in ("height", "width", "channels")]
+    assert sizes == [2, 3, 1]  # read from the PNG header, no decoding
+    broken = tfds_executor.to_tf_example({"image": b"not an image"}, image_keys=["image"]).features.feature
+    assert "image/height" not in broken  # an unreadable image has no size: the schema's presence check fails
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
 def test_every_mock_example_decodes_back_exactly(dataset: str) -> None:
-    """With tfds.testing.mock_data: encode each example, decode it with the metadata, compare."""
+    """With tfds.testing.mock_data: encode each example as the executor reads it, decode with the metadata."""
     with tfds.testing.mock_data(num_examples=5):
         builder = tfds.builder(dataset)
         metadata = tfds_executor.feature_metadata(builder)
+        images = list(tfds_executor.image_features(builder))
         examples = list(tfds.as_numpy(builder.as_dataset(split="train")))
-    assert metadata["features"]["image"]["dtype"] == "uint8"
+    assert images == ["image"]
+    assert metadata["features"]["image"]["dtype"] == "uint8" and metadata["features"]["image"]["image_format"] == "png"
     assert metadata["features"]["label"]["num_classes"] == 10
     for original in examples:
-        encoded = tf.train.Example.FromString(tfds_executor.to_tf_example(original).SerializeToString())
+        stored = {**original, "image": _png(original["image"])}  # as SkipDecoding reads it: TFDS stores PNG
+        encoded = tf.train.Example.FromString(tfds_executor.to_tf_example(stored, images).SerializeToString())
         for key, value in original.items():
             decoded = tfds_executor.decode_feature(encoded, key, metadata)
             if metadata["features"][key]["dtype"] == "string":
@@ -52,6 +74,9 @@ def test_every_mock_example_decodes_back_exactly(dataset: str) -> None:
             else:
                 assert decoded.dtype == np.asarray(value).dtype
                 np.testing.assert_array_equal(decoded, value)
+        height, width, channels = original["image"].shape
+        assert tfds_executor.decode_feature(encoded, "image/height", metadata) == height
+        assert tfds_executor.decode_feature(encoded, "image/channels", metadata) == channels
 
 
 def _run_executor(component: TFDSExampleGen, output_dir: Path) -> standard_artifacts.Examples:
@@ -74,15 +99,22 @@ def test_executor_writes_exactly_the_tfds_examples_of_each_split(mnist_data_dir:
     component = TFDSExampleGen("mnist", SPLITS, data_dir=mnist_data_dir)
     artifact = _run_executor(component, tmp_path / "examples")
     metadata = tfds_executor.read_feature_metadata(artifact.uri)
-    assert metadata["features"]["image"] == {"dtype": "uint8", "shape": [28, 28, 1], "encoding": "int64_list"}
+    assert metadata["features"]["image"] == {
+        "dtype": "uint8",
+        "shape": [28, 28, 1],
+        "encoding": "bytes_list",
+        "image_format": "png",
+    }
     assert artifact.get_string_custom_property("tfds_dataset") == "mnist:3.0.1"
     sizes = {}
     for split, expression in SPLITS.items():
         written = _read_split(artifact.uri, split)
         sizes[split] = len(written)
+        builder = tfds.builder("mnist", data_dir=mnist_data_dir)
+        stored = builder.as_dataset(split=expression, decoders={"image": tfds.decode.SkipDecoding()})
         expected = [
-            tfds_executor.to_tf_example(e).SerializeToString(deterministic=True)
-            for e in tfds.as_numpy(tfds.builder("mnist", data_dir=mnist_data_dir).as_dataset(split=expression))
+            tfds_executor.to_tf_example(e, ["image"]).SerializeToString(deterministic=True)
+            for e in tfds.as_numpy(stored)
         ]
         got = [e.SerializeToString(deterministic=True) for e in written]
         assert collections.Counter(got) == collections.Counter(expected)

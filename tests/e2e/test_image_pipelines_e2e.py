@@ -34,10 +34,11 @@ ALL_COMPONENTS = [
 
 
 def _examples(images: np.ndarray) -> list[bytes]:
+    """tf.Examples as a client sends them to serving_default: the image as PNG bytes (a file's content)."""
     return [
         tf.train.Example(
             features=tf.train.Features(
-                feature={"image": tf.train.Feature(int64_list=tf.train.Int64List(value=i.reshape(-1).tolist()))}
+                feature={"image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[tf.io.encode_png(i).numpy()]))}
             )
         ).SerializeToString()
         for i in images

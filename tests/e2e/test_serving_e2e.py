@@ -59,6 +59,10 @@ def client(server: ServingServer) -> Iterator[ServingClient]:
         yield c
 
 
+def _png(image: np.ndarray) -> bytes:
+    return tf.io.encode_png(image).numpy()
+
+
 def _version(root: Path, task: str) -> int:
     return int(next(p.name for p in (root / task).iterdir() if p.name.isdigit()))
 
@@ -87,7 +91,7 @@ def test_image_models_answer_like_the_saved_model_in_process(
     examples = [
         tf.train.Example(
             features=tf.train.Features(
-                feature={"image": tf.train.Feature(int64_list=tf.train.Int64List(value=e["image"].ravel().tolist()))}
+                feature={"image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[_png(e["image"])]))}
             )
         )
         for e in test
@@ -152,7 +156,7 @@ def test_a_bare_tf_serving_client_queries_the_pipeline_model(server: ServingServ
     image = next(iter(read_back("mnist", mnist_data_dir, "test")))["image"]
     example = tf.train.Example(
         features=tf.train.Features(
-            feature={"image": tf.train.Feature(int64_list=tf.train.Int64List(value=image.ravel().tolist()))}
+            feature={"image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[_png(image)]))}
         )
     )
     request = predict_pb2.PredictRequest()
