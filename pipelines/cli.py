@@ -210,6 +210,9 @@ def _cmd_run(args: argparse.Namespace, err_stream: TextIO) -> int:
     print(f"[tfx-keras] running the {spec.name} pipeline; outputs under {layout.output_dir}", flush=True)
     if not args.verbose:
         print(f"[tfx-keras] library logs: {log_file}", flush=True)
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.INFO)  # TFX's INFO lines: in the log file, or on the console with --verbose
     with _maybe_quiet(args.verbose, log_file) as user_err:
         try:
             summary = local_runner.run_pipeline(

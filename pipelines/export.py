@@ -129,7 +129,7 @@ def export_model(
 
         signatures[REGRESS_SIGNATURE] = regression.get_concrete_function()
         method_names[REGRESS_SIGNATURE] = REGRESS_METHOD_NAME
-    model.save(serving_dir, save_format="tf", signatures=signatures)
+    model.save(serving_dir, save_format="tf", signatures=signatures, save_traces=False)
     if method_names:
         set_signature_method_names(serving_dir, method_names)
 
