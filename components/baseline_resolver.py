@@ -1,4 +1,6 @@
-"""Resolve the Evaluator's baseline: the latest blessed model *other than the candidate*.
+"""Resolver strategies: the Evaluator's baseline model, and the latest artifact if there is one.
+
+**The baseline model**: the latest blessed model *other than the candidate*.
 
 TFX's ``LatestBlessedModelStrategy`` cannot see the model being evaluated. When
 a run changes nothing, the Trainer's output is cached, so that strategy
@@ -54,3 +56,21 @@ class LatestBlessedBaselineStrategy(resolver.ResolverStrategy):
         return select_baseline(
             input_dict.get(MODEL_KEY, []), input_dict.get(BLESSING_KEY, []), input_dict.get(CANDIDATE_KEY, [])
         )
+
+
+class LatestIfAnyStrategy(resolver.ResolverStrategy):
+    """The latest artifact of each channel, or none when there is none yet (the first run).
+
+    TFX's ``LatestArtifactStrategy`` fails the resolution when a channel is empty; a first run has no
+    previous statistics to compare with, and that is not an error. Kubeflow v2 compiles only TFX's
+    own strategy (there an empty optional input is simply absent).
+    """
+
+    def resolve_artifacts(
+        self,
+        store: Any,
+        input_dict: dict[str, list[types.Artifact]],
+    ) -> dict[str, list[types.Artifact]] | None:
+        """For each channel, its newest artifact (by id) or an empty list."""
+        del store
+        return {key: sorted(artifacts, key=lambda a: a.id)[-1:] for key, artifacts in input_dict.items()}

@@ -98,6 +98,22 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     fix.add_argument("--size", type=int, default=200, help="training examples (default: 200)")
 
 
+def _add_schema(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("schema", help="infer a task's schema from its data (the start of a curated one)")
+    schema_sub = p.add_subparsers(dest="schema_command", required=True, metavar="{infer}")
+    infer = schema_sub.add_parser(
+        "infer",
+        help="infer the schema of the task's data into a file, to compare with the curated one",
+        description="Run the task's ExampleGen, StatisticsGen and SchemaGen on its configured data and write "
+        "the inferred schema. The pipelines never use it: compare it with pipelines/<task>/schema.pbtxt "
+        "(the curated schema they load) and carry over what legitimately changed.",
+    )
+    _task_arg(infer)
+    infer.add_argument("--out", default=None, help="where to write (default: ./<task>.schema.inferred.pbtxt)")
+    infer.add_argument("--data-dir", default=None, help="TFDS data directory (default: TFDS's)")
+    infer.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``tfx-keras``."""
     parser = argparse.ArgumentParser(
@@ -112,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("info", help="print versions: Python, TensorFlow, Keras (must be 2), TFX, Beam")
     _add_run(sub)
     _add_data(sub)
+    _add_schema(sub)
     from serving import commands as serving_commands
 
     serving_commands.add_parsers(sub)
@@ -288,6 +305,17 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from pipelines.schema import infer_schema
+
+    spec = tasks.get(args.task)
+    config = task_config(spec, args)
+    out = infer_schema(spec, config, args.out or f"{spec.name}.schema.inferred.pbtxt")
+    print(f"wrote {out}")
+    print(f"compare it with the curated schema: diff {spec.schema_file} {out}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tfx-keras`` console command."""
     args = build_parser().parse_args(argv)
@@ -303,6 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args, sys.stderr)
         if args.command == "data":
             return _cmd_data(args)
+        if args.command == "schema":
+            return _cmd_schema(args)
         if args.command in ("compile", "submit"):
             from pipelines import kubeflow
 

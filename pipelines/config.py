@@ -53,6 +53,14 @@ class TrainingConfig(Section):
     distribution: Distribution = "auto"
 
 
+class ValidationConfig(Section):
+    """What the DataValidator does with anomalies in the data (against the curated schema, or drift)."""
+
+    # An explicit opt-in: record the anomalies in the summary but train (and maybe push) anyway.
+    allow_anomalies: bool = False
+    drift_split: str = "train"  # the split whose drift against the previous validated span is measured
+
+
 class ClassifierEval(Section):
     """What the Evaluator requires of a single-label classifier before the Pusher may push."""
 
@@ -86,6 +94,14 @@ class GeneratorData(Section):
     train_split: str = "train"
     eval_split: str = "eval"
     shard_size: int = Field(1000, ge=1)
+    # Continuous training: each run generates one span (e.g. one day of data); the model trains on the
+    # last `window_spans` spans (TFX's RollingRange; local runner only, Kubeflow trains on the latest).
+    span: int = Field(0, ge=0)
+    window_spans: int = Field(1, ge=1)
+
+    def generator_options(self) -> dict[str, Any]:
+        """Options passed to the generator's ``make_record`` (a task's data section adds its own)."""
+        return {"span": self.span}
 
     @model_validator(mode="after")
     def _splits_get_records(self) -> GeneratorData:
@@ -116,6 +132,7 @@ class TaskConfig(Section):
     """Base of every task's configuration; a task subclasses it with its own sections and defaults."""
 
     training: TrainingConfig = TrainingConfig()
+    validation: ValidationConfig = ValidationConfig()
 
 
 C = TypeVar("C", bound=TaskConfig)

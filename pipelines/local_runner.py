@@ -38,7 +38,7 @@ from tfx.orchestration.portable import launcher, runtime_parameter_utils  # noqa
 from tfx.proto.orchestration import pipeline_pb2  # noqa: E402
 
 from pipelines.config import TaskConfig  # noqa: E402
-from pipelines.pipeline import create_pipeline  # noqa: E402
+from pipelines.pipeline import VALIDATOR_ID, create_pipeline  # noqa: E402
 from pipelines.spec import TaskSpec  # noqa: E402
 
 SLOW_COMPONENT_SECONDS = 10.0  # a component still running after this long gets a "running" line
@@ -135,10 +135,12 @@ def beam_args(workers: int) -> list[str]:
 
 @dataclasses.dataclass
 class ComponentFailure:
-    """The component that failed and why (the exception's first line; the log has the rest)."""
+    """The component that failed and why: the exception's first line, the lines after it (the log has the rest)."""
 
     component: str
     reason: str
+    details: list[str] = dataclasses.field(default_factory=list)
+    hint: str = ""
 
 
 class Progress:
@@ -205,7 +207,7 @@ class ProgressDagRunner(tfx.orchestration.LocalDagRunner):
             except Exception as err:  # noqa: BLE001 - any component failure ends the run with its reason
                 absl_logging.exception("Component %s failed", node_id)
                 self.progress.finished(node_id, "FAILED", time.monotonic() - start)
-                self.failure = ComponentFailure(node_id, _first_line(err))
+                self.failure = ComponentFailure(node_id, _first_line(err), _more_lines(err))
                 return
             state = _execution_state(connection_config, execution_info)
             self.progress.finished(node_id, "cached" if state == "CACHED" else "done", time.monotonic() - start)
@@ -226,6 +228,12 @@ def _first_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
+def _more_lines(err: BaseException, limit: int = 40) -> list[str]:
+    """The message's lines after the first (a user-facing error may list what it found), at most ``limit``."""
+    lines = [line.rstrip() for line in str(err).strip().splitlines()[1:]]
+    return lines[:limit] + ([f"... {len(lines) - limit} more lines in the log"] if len(lines) > limit else [])
+
+
 @dataclasses.dataclass
 class RunSummary:
     """What happened in one pipeline run, read back from ML Metadata."""
@@ -243,6 +251,11 @@ class RunSummary:
     validation_failures: list[str] = dataclasses.field(default_factory=list)
     failure: ComponentFailure | None = None
     log_file: str | None = None
+    span: int | None = None  # the span this run's ExampleGen produced
+    eval_split: str = "eval"
+    ceiling: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)  # generator's summary per split
+    data_anomalies: list[str] = dataclasses.field(default_factory=list)  # allowed anomalies (the run went on)
+    drift: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # drift vs the previous validated span
 
     @property
     def succeeded(self) -> bool:
@@ -268,10 +281,28 @@ class RunSummary:
             seconds = self.seconds.get(node)
             shown = f"{seconds:7.1f} s" if seconds is not None and state == "COMPLETE" else ""
             lines.append(f"   {node:32s} {state.lower():9s} {shown}".rstrip())
+        if self.span:
+            lines.append(f"   span: {self.span}")
         if self.failure is not None:
             lines.append(f"   failed: {self.failure.component}: {self.failure.reason}")
+            lines.extend(f"     {detail.strip()}" for detail in self.failure.details)
+            if self.failure.hint:
+                lines.append(f"     {self.failure.hint}")
+        for measurement in self.drift:
+            above = measurement["value"] > measurement["threshold"]
+            lines.append(
+                f"   drift vs the previous span: {measurement['feature']} {measurement['measure'].lower()} "
+                f"{measurement['value']:.4f} (threshold {measurement['threshold']}){' ABOVE' if above else ''}"
+            )
+        if self.data_anomalies:
+            lines.append(f"   data anomalies (allowed by validation.allow_anomalies): {len(self.data_anomalies)}")
+            lines.extend(f"     {anomaly}" for anomaly in self.data_anomalies)
         if self.metrics:
             lines.append("   evaluation: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(self.metrics.items())))
+        for split, ceiling in sorted(self.ceiling.items()):
+            if split == self.eval_split:
+                shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(ceiling.items()) if k != "examples")
+                lines.append(f"   ceiling (the ideal predictor) on {split}: {shown}")
         if self.blessed is not None:
             lines.append(f"   blessed: {'yes' if self.blessed else 'no'}")
         lines.extend(f"     failed: {failure}" for failure in self.validation_failures)
@@ -351,9 +382,18 @@ def summarize(
         value = artifact.custom_properties.get(key)
         if value is None:
             return None
+        if value.HasField("struct_value"):  # set_json_value_custom_property: a JSON value in a Struct
+            from google.protobuf import json_format
+
+            return json.dumps(json_format.MessageToDict(value.struct_value).get("__value__"))
         return value.string_value or value.int_value
 
     type_names = {t.id: t.name for t in store.get_artifact_types()}
+    example_gen = order[0] if order else None  # every pipeline starts with its ExampleGen
+    span = None
+    ceiling: dict[str, dict[str, float]] = {}
+    data_anomalies: list[str] = []
+    drift: list[dict[str, Any]] = []
     blessed = pushed = None
     destination = None
     metrics: dict[str, float] = {}
@@ -376,6 +416,14 @@ def summarize(
             elif kind == "ModelRun":
                 artifacts["report"] = os.path.join(artifact.uri, "report")
                 artifacts["tensorboard"] = os.path.join(artifact.uri, "logs")
+            elif kind == "Examples" and node == example_gen:  # not Transform's transformed examples
+                span = artifact.properties["span"].int_value if "span" in artifact.properties else None
+                if prop(artifact, "summary"):
+                    ceiling = json.loads(prop(artifact, "summary"))
+            elif kind == "ExampleAnomalies":
+                data_anomalies = json.loads(prop(artifact, "anomalies") or "[]")
+                drift = json.loads(prop(artifact, "drift") or "[]")
+                artifacts["data report"] = os.path.join(artifact.uri, "report", "data_report.html")
     return RunSummary(
         task=pipeline_name,
         run_id=run.name,
@@ -388,6 +436,10 @@ def summarize(
         pushed_destination=destination,
         artifacts=artifacts,
         validation_failures=failures,
+        span=span,
+        ceiling=ceiling,
+        data_anomalies=data_anomalies,
+        drift=drift,
     )
 
 
@@ -493,6 +545,12 @@ def run_pipeline(
             wall_seconds=time.time() - start,
         )
     summary.failure = runner.failure
+    summary.eval_split = config.data.eval_split
+    if summary.failure is not None and summary.failure.component == VALIDATOR_ID:
+        summary.failure.hint = (
+            f"the curated schema is {spec.schema_file} (README: Data you can trust); "
+            "`--set validation.allow_anomalies=true` trains anyway"
+        )
     summary.log_file = log_file
     return summary
 

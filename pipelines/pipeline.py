@@ -1,7 +1,9 @@
 """The pipeline of any task: a pure factory that only wires components from the task's spec.
 
-ExampleGen (TFDS reader or generator) -> StatisticsGen -> SchemaGen -> ExampleValidator ->
-Transform -> Trainer -> Resolver (latest blessed model) -> Evaluator -> Pusher.
+ExampleGen (TFDS reader or generator; one span per run) -> StatisticsGen -> ImportSchemaGen (the
+task's curated schema) -> DataValidator (every split against the schema, the new span against the
+last validated one; anomalies stop the run here) -> Transform -> Trainer -> Resolver (latest
+blessed model) -> Evaluator -> Pusher.
 
 Runners (local, Kubeflow v2) own paths, metadata and Beam arguments and pass them in.
 """
@@ -18,15 +20,21 @@ from tfx.dsl.components.base.base_node import BaseNode
 
 from common.contract import CONFIG_KEY, TASK_KEY
 from components.atomic_pusher import AtomicPusher
-from components.baseline_resolver import LatestBlessedBaselineStrategy
+from components.baseline_resolver import LatestBlessedBaselineStrategy, LatestIfAnyStrategy
+from components.data_validator import DataValidator
+from components.data_validator.component import VALIDATED_KEY
 from components.epochs_trainer import Trainer
 from components.generator_example_gen import GeneratorExampleGen
+from components.schema_importer import ImportSchemaGen
 from components.tfds_example_gen import TFDSExampleGen
 from pipelines.config import TaskConfig, to_json
 from pipelines.spec import GeneratorSource, TaskSpec, TfdsSource
 
 ORCHESTRATORS = ("local", "kubeflow_v2")
 RESOLVER_ID = "latest_blessed_model_resolver"
+BASELINE_STATISTICS_ID = "previous_validated_statistics"
+WINDOW_ID = "span_window"
+VALIDATOR_ID = "DataValidator"
 TRAINER_RUN_FN = "pipelines.training.run_fn"
 
 
@@ -48,6 +56,8 @@ def example_gen(spec: TaskSpec, config: TaskConfig) -> BaseNode:
             splits=dict(data.splits),
             seed=data.seed,
             shard_size=data.shard_size,
+            options=data.generator_options(),
+            span=data.span,
         )
     raise TypeError(f"task {spec.name}: unknown data source {spec.source!r}")
 
@@ -58,6 +68,7 @@ def standard_components(
     serving_model_dir: str,
     orchestrator: str = "local",
     epochs: Any = None,
+    schema_file: str | None = None,
 ) -> list[BaseNode]:
     """Every component of the task's pipeline, ExampleGen first.
 
@@ -65,6 +76,7 @@ def standard_components(
         spec: the task.
         config: the task's validated configuration.
         serving_model_dir: ``<serving_root>/<task>``; blessed models go to ``<version>/`` below it.
+        schema_file: the curated schema as the components will read it (default: the task's, here).
         orchestrator: ``local`` (LocalDagRunner) or ``kubeflow_v2`` (KubeflowV2DagRunner / Vertex AI).
             Kubeflow v2 compiles only TFX's own ``LatestBlessedModelStrategy``; there it resolves the
             baseline when the run starts, so the candidate cannot be its own baseline anyway.
@@ -75,17 +87,49 @@ def standard_components(
     train_split, eval_split = config.data.train_split, config.data.eval_split
     examples = example_gen(spec, config)
     statistics_gen = tfx.components.StatisticsGen(examples=examples.outputs["examples"])
-    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
-    example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
-    )
+    schema_gen = ImportSchemaGen(schema_file=schema_file or spec.schema_file, local_schema_file=spec.schema_file)
+    # The statistics of the last data that passed validation (a previous run's), to measure drift against.
+    previous_statistics = tfx.dsl.Resolver(
+        strategy_class=LatestIfAnyStrategy if orchestrator == "local" else tfx.dsl.experimental.LatestArtifactStrategy,
+        statistics=tfx.dsl.Channel(
+            type=tfx.types.standard_artifacts.ExampleStatistics,
+            producer_component_id=VALIDATOR_ID,
+            output_key=VALIDATED_KEY,
+        ),
+    ).with_id(BASELINE_STATISTICS_ID)
+    data_validator = DataValidator(
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"],
+        baseline_statistics=previous_statistics.outputs["statistics"],
+        allow_anomalies=config.validation.allow_anomalies,
+        drift_split=config.validation.drift_split,
+    ).with_id(VALIDATOR_ID)
+    training_examples, window = examples.outputs["examples"], []
+    if getattr(config.data, "window_spans", 1) > 1:
+        if orchestrator != "local":
+            raise ValueError(
+                f"data.window_spans={config.data.window_spans}: a rolling window of spans needs TFX's "
+                "SpanRangeStrategy, which Kubeflow v2 does not compile; use window_spans=1 there"
+            )
+        span_window = tfx.dsl.Resolver(
+            strategy_class=tfx.dsl.experimental.SpanRangeStrategy,
+            config={
+                "range_config": tfx.proto.RangeConfig(
+                    rolling_range=tfx.proto.RollingRange(num_spans=config.data.window_spans)
+                )
+            },
+            examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples, producer_component_id=examples.id),
+        ).with_id(WINDOW_ID)
+        span_window.add_upstream_node(examples)
+        training_examples, window = span_window.outputs["examples"], [span_window]
     transform = tfx.components.Transform(
-        examples=examples.outputs["examples"],
+        examples=training_examples,
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=spec.preprocessing_fn,
         splits_config=tfx.proto.SplitsConfig(analyze=[train_split], transform=[train_split, eval_split]),
         disable_statistics=True,
     )
+    transform.add_upstream_node(data_validator)  # the gate: nothing is transformed unless the data passed
     trainer = Trainer(
         epochs=epochs,
         run_fn=TRAINER_RUN_FN,
@@ -125,7 +169,9 @@ def standard_components(
         examples,
         statistics_gen,
         schema_gen,
-        example_validator,
+        previous_statistics,
+        data_validator,
+        *window,
         transform,
         trainer,
         model_resolver,
@@ -145,6 +191,7 @@ def create_pipeline(
     orchestrator: str = "local",
     epochs: Any = None,
     pipeline_name: str | None = None,
+    schema_file: str | None = None,
 ) -> tfx.dsl.Pipeline:
     """The task's TFX pipeline.
 
@@ -159,12 +206,18 @@ def create_pipeline(
         orchestrator: ``local`` or ``kubeflow_v2`` (see :func:`standard_components`).
         epochs: overrides ``training.epochs`` (an int, or a ``RuntimeParameter`` on Kubeflow).
         pipeline_name: the name in ML Metadata (default: the task's; Kubeflow needs ``[a-z0-9-]``).
+        schema_file: the curated schema as the components read it (Kubeflow: its path in the image).
     """
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name or spec.name,
         pipeline_root=pipeline_root,
         components=standard_components(
-            spec, config, os.path.join(serving_root, spec.name), orchestrator=orchestrator, epochs=epochs
+            spec,
+            config,
+            os.path.join(serving_root, spec.name),
+            orchestrator=orchestrator,
+            epochs=epochs,
+            schema_file=schema_file,
         ),
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_pipeline_args or []),

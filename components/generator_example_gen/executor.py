@@ -127,6 +127,9 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     ) -> None:
         """Write the splits and, if the generator has a ``Summary``, ``summary.json``."""
         artifact = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
+        # The driver puts the span (RangeConfig's static range) in a custom property only; span-aware
+        # resolvers (SpanRangeStrategy) read the artifact's own `span` property.
+        artifact.span = int(exec_properties.get("span") or 0)
         options = unpack_options(exec_properties)
         has_summary = hasattr(importlib.import_module(options["generator"]), "Summary")
         summary_dir = os.path.join(artifact.uri, ".summary")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from pydantic import Field
 
 from pipelines.config import GeneratorData, Section, TaskConfig, TrainingConfig
@@ -13,6 +15,18 @@ VOCAB_SIZE = 10_000  # the most frequent title/body tokens of the training split
 NUM_TAGS = 100
 TOKEN_VOCAB_NAME = "tokens"
 TAG_VOCAB_NAME = "tags"
+
+
+class TicketData(GeneratorData):
+    """The ticket generator's data: how many, which seed and day (span), and which change to simulate."""
+
+    # "new_product_line": benign drift (more technical tickets, ten new words); "broken_export": empty
+    # bodies, an unknown department, priorities on a 0-100 scale, no tags column. See generator.py.
+    drift: Literal["none", "new_product_line", "broken_export"] = "none"
+
+    def generator_options(self) -> dict[str, Any]:
+        """The span and the drift, for the generator."""
+        return {**super().generator_options(), "drift": self.drift}
 
 
 class TicketModelConfig(Section):
@@ -48,7 +62,7 @@ class TicketEvalConfig(Section):
 class TicketConfig(TaskConfig):
     """Everything that defines a ticket pipeline run."""
 
-    data: GeneratorData = GeneratorData()
+    data: TicketData = TicketData()
     model: TicketModelConfig = TicketModelConfig()
     # Batch 256: in experiments on 50,000 tickets it generalised better than 64 on both heads.
     # Up to 40 epochs: with the L1 penalty the model keeps improving after each learning-rate cut

@@ -28,6 +28,17 @@ whatever the number of Beam workers or shards.
 
 This module is the ticket task's generator for ``GeneratorExampleGen``: it defines
 :func:`make_record`, :func:`to_example` and :class:`Summary` (the ideal predictor's scores).
+
+**Spans and drift** (continuous training). Span ``k`` of a data set is another day of tickets: a
+pure function of ``(seed, k, index)``. Two kinds of change a real help desk sees can be asked for:
+
+* ``new_product_line`` (benign drift): a smart-home product line launches. Customers write about
+  technical problems more often (the topic mix moves from 25% to 40% technical), using ten new
+  words that the rule counts as technical keywords. The ideal predictor knows the new words, so
+  the ceiling stays comparable; a model trained before the launch has never seen them.
+* ``broken_export`` (a faulty export job): 30% of the bodies are empty, 10% of the departments are
+  ``sales`` (no such department), 20% of the priorities are on a 0-100 scale instead of [0, 1],
+  and the ``tags`` column is missing altogether.
 """
 
 from __future__ import annotations
@@ -115,10 +126,19 @@ class Lexicon:
 
 
 LEXICON = Lexicon.build()
+DRIFTS = ("none", "new_product_line", "broken_export")
+PRODUCT_LINE_WORDS = tuple(
+    "thermostat doorbell zigbee pairing smartplug camera sensor bulb hubapp voiceassistant".split()
+)
+PRODUCT_LINE_LEXICON = dataclasses.replace(
+    LEXICON, keywords={**LEXICON.keywords, "technical": LEXICON.keywords["technical"] + PRODUCT_LINE_WORDS}
+)
+PRODUCT_LINE_TOPICS = {"billing": 0.2, "technical": 0.4, "account": 0.2, "shipping": 0.2}
 
 
-def _rng(seed: int, index: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([seed, index]))
+def _rng(seed: int, index: int, span: int = 0) -> np.random.Generator:
+    """Span 0 keeps the original data sets; span k > 0 is another day of the same data set."""
+    return np.random.default_rng(np.random.SeedSequence([seed, index] if span == 0 else [seed, span, index]))
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -169,10 +189,15 @@ def _difficulty_logits(words: set[str], body_length: int) -> np.ndarray:
     return np.array([1.5 - 0.8 * technical - body_length / 40, 0.5, -1.0 + 1.0 * technical + body_length / 40])
 
 
-def make_ticket(seed: int, index: int, lexicon: Lexicon = LEXICON) -> dict:
-    """Generate ticket ``index`` of the data set ``seed`` (a pure function of both)."""
-    rng = _rng(seed, index)
-    topic = DEPARTMENTS[rng.integers(len(DEPARTMENTS))]  # what the customer is writing about
+def make_ticket(
+    seed: int, index: int, lexicon: Lexicon = LEXICON, span: int = 0, topics: dict[str, float] | None = None
+) -> dict:
+    """Generate ticket ``index`` of the data set ``seed`` on day ``span`` (a pure function of them)."""
+    rng = _rng(seed, index, span)
+    if topics:  # what the customer is writing about
+        topic = DEPARTMENTS[rng.choice(len(DEPARTMENTS), p=[topics[d] for d in DEPARTMENTS])]
+    else:
+        topic = DEPARTMENTS[rng.integers(len(DEPARTMENTS))]
     other = [d for d in DEPARTMENTS if d != topic]
 
     def words(n: int, keyword_rate: float) -> list[str]:
@@ -225,9 +250,29 @@ def make_ticket(seed: int, index: int, lexicon: Lexicon = LEXICON) -> dict:
 
 
 def make_record(seed: int, index: int, options: dict | None = None) -> dict:
-    """GeneratorExampleGen's hook: ticket ``index`` of the data set ``seed``."""
-    del options
-    return make_ticket(seed, index)
+    """GeneratorExampleGen's hook: ticket ``index`` of the data set ``seed``.
+
+    ``options["span"]`` is the day, ``options["drift"]`` the change (see the module docstring).
+    """
+    options = options or {}
+    span, drift = int(options.get("span", 0)), options.get("drift", "none")
+    if drift not in DRIFTS:
+        raise ValueError(f"drift {drift!r} is not one of {DRIFTS}")
+    if drift == "new_product_line":
+        ticket = make_ticket(seed, index, PRODUCT_LINE_LEXICON, span=span, topics=PRODUCT_LINE_TOPICS)
+        return {**ticket, "drift": drift}
+    ticket = make_ticket(seed, index, span=span)
+    if drift == "broken_export":
+        rng = np.random.default_rng(np.random.SeedSequence([seed, span, index, 99]))
+        if rng.random() < 0.3:
+            ticket["body"] = ""
+        if rng.random() < 0.1:
+            ticket["department"] = "sales"
+        if rng.random() < 0.2:
+            ticket["priority"] = round(100 * ticket["priority"], 1)
+        del ticket["tags"]  # the export dropped the column
+        ticket["drift"] = drift
+    return ticket
 
 
 def to_example(ticket: dict) -> tf.train.Example:
@@ -242,7 +287,7 @@ def to_example(ticket: dict) -> tf.train.Example:
                 "ticket_id": text(ticket["ticket_id"]),
                 "title": text(ticket["title"]),
                 "body": text(ticket["body"]),
-                "tags": text(*ticket["tags"]),
+                **({"tags": text(*ticket["tags"])} if "tags" in ticket else {}),
                 "department": text(ticket["department"]),
                 "difficulty": text(ticket["difficulty"]),
                 "priority": tf.train.Feature(float_list=tf.train.FloatList(value=[ticket["priority"]])),
@@ -251,11 +296,14 @@ def to_example(ticket: dict) -> tf.train.Example:
     )
 
 
-def ideal_predictions(ticket: dict, lexicon: Lexicon = LEXICON) -> dict:
-    """What the Bayes-optimal predictor, which knows the rule, predicts for a ticket."""
-    scores = department_scores(ticket["title"], ticket["body"], ticket["tags"], lexicon)
+def ideal_predictions(ticket: dict, lexicon: Lexicon | None = None) -> dict:
+    """What the Bayes-optimal predictor, which knows the rule (and the product line's words), predicts."""
+    if lexicon is None:
+        lexicon = PRODUCT_LINE_LEXICON if ticket.get("drift") == "new_product_line" else LEXICON
+    tags = ticket.get("tags", [])
+    scores = department_scores(ticket["title"], ticket["body"], tags, lexicon)
     words = set(ticket["title"].lower().split()) | set(ticket["body"].lower().split())
-    mu = priority_mean(ticket["title"], ticket["body"], ticket["tags"])
+    mu = priority_mean(ticket["title"], ticket["body"], tags)
     best = np.flatnonzero(scores == scores.max())
     return {
         # Ties are broken like a softmax would: the first of the tied best departments.

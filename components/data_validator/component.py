@@ -1,0 +1,89 @@
+"""DataValidator: TFX's ExampleValidator, plus drift against the previous span, pictures, and a gate.
+
+* Every split's statistics are validated against the curated schema, by the ExampleValidator's own
+  executor code (``tfdv.validate_statistics`` in the schema's TRAINING environment); the anomalies
+  are written where ExampleValidator writes them (``Split-<split>/SchemaDiff.pb``).
+* When the statistics of the last *validated* data are given (``baseline_statistics``: the
+  ``validated_statistics`` of the previous run, through a Resolver), the ``drift_split`` of the new
+  data is compared with the baseline's using the schema's ``drift_comparator`` thresholds; every
+  compared feature's drift score is recorded in ``drift.json``, above its threshold or not.
+* Pictures of the data (per-feature statistics, and the new span beside the previous one) are
+  written to ``report/`` in the anomalies artifact, with a self-contained ``data_report.html``.
+* **The gate.** If anything is anomalous, the component fails with every anomaly named (split,
+  feature, what was expected, what was found) and the way out, so nothing downstream runs: no
+  Transform, no training, no push. ``allow_anomalies=True`` (an explicit opt-in) records them and
+  lets the run go on. Only data that passed is re-published as ``validated_statistics``, so a
+  rejected span never becomes the baseline of the next. TFX deletes a failed execution's outputs,
+  so the anomalies and pictures of rejected data are kept in ``DataValidator/rejected/<execution>/``.
+"""
+
+from __future__ import annotations
+
+from tfx import types
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+
+from components.data_validator import executor
+
+STATISTICS_KEY = "statistics"
+SCHEMA_KEY = "schema"
+BASELINE_KEY = "baseline_statistics"
+ANOMALIES_KEY = "anomalies"
+VALIDATED_KEY = "validated_statistics"
+
+
+class DataValidatorSpec(ComponentSpec):
+    """Inputs, outputs and parameters of :class:`DataValidator`."""
+
+    PARAMETERS = {
+        "allow_anomalies": ExecutionParameter(type=int),
+        "drift_split": ExecutionParameter(type=str),
+    }
+    INPUTS = {
+        STATISTICS_KEY: ChannelParameter(type=standard_artifacts.ExampleStatistics),
+        SCHEMA_KEY: ChannelParameter(type=standard_artifacts.Schema),
+        BASELINE_KEY: ChannelParameter(type=standard_artifacts.ExampleStatistics, optional=True),
+    }
+    OUTPUTS = {
+        ANOMALIES_KEY: ChannelParameter(type=standard_artifacts.ExampleAnomalies),
+        VALIDATED_KEY: ChannelParameter(type=standard_artifacts.ExampleStatistics),
+    }
+
+
+class DataValidator(base_component.BaseComponent):
+    """Validates every split against the schema and the new span against the previous one; stops bad data."""
+
+    SPEC_CLASS = DataValidatorSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+
+    def __init__(
+        self,
+        statistics: types.BaseChannel,
+        schema: types.BaseChannel,
+        baseline_statistics: types.BaseChannel | None = None,
+        allow_anomalies: bool = False,
+        drift_split: str = "train",
+    ) -> None:
+        """Build the component.
+
+        Args:
+            statistics: the new data's statistics (StatisticsGen).
+            schema: the curated schema (ImportSchemaGen).
+            baseline_statistics: the last validated statistics (optional; no drift check without).
+            allow_anomalies: record anomalies but let the run go on (an explicit opt-in).
+            drift_split: the split whose drift is measured.
+        """
+        spec = DataValidatorSpec(
+            statistics=statistics,
+            schema=schema,
+            baseline_statistics=baseline_statistics,
+            allow_anomalies=int(bool(allow_anomalies)),
+            drift_split=drift_split,
+            anomalies=types.Channel(type=standard_artifacts.ExampleAnomalies),
+            validated_statistics=types.Channel(type=standard_artifacts.ExampleStatistics),
+        )
+        super().__init__(spec=spec)
+
+
+__all__ = ["DataValidator"]

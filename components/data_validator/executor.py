@@ -1,0 +1,191 @@
+"""Executor of DataValidator: schema validation per split, drift against the baseline, pictures, the gate."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+import tensorflow as tf
+import tensorflow_data_validation as tfdv
+from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
+from tfx.components.statistics_gen import stats_artifact_utils
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+from tfx.utils import io_utils
+
+SCHEMA_DIFF_FILE = "SchemaDiff.pb"  # where TFX's ExampleValidator writes each split's anomalies
+DRIFT_FILE = "drift.json"
+REPORT_DIR = "report"
+TRAINING_ENVIRONMENT = "TRAINING"
+
+
+class DataValidationError(RuntimeError):
+    """The data has anomalies; the message names each one and the way out."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Anomaly:
+    """One anomaly: where (split, feature), what (TFDV's short description) and the detail."""
+
+    split: str
+    feature: str
+    short: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"split {self.split}, feature {self.feature}: {self.short}. {self.detail}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Drift:
+    """One drift measurement of a feature between the baseline and the new data."""
+
+    feature: str
+    measure: str  # L_INFTY or JENSEN_SHANNON_DIVERGENCE
+    value: float
+    threshold: float
+
+    @property
+    def exceeded(self) -> bool:
+        """True if the drift is above its threshold."""
+        return self.value > self.threshold
+
+
+def list_anomalies(anomalies: anomalies_pb2.Anomalies, split: str) -> list[Anomaly]:
+    """Every anomaly of a TFDV result, one per reason (a feature can have several)."""
+    found = []
+    for feature, info in sorted(anomalies.anomaly_info.items()):
+        reasons = info.reason or [None]
+        for reason in reasons:
+            short = reason.short_description if reason is not None else info.short_description
+            detail = reason.description if reason is not None else info.description
+            found.append(Anomaly(split, feature, short, detail))
+    if anomalies.HasField("dataset_anomaly_info"):
+        info = anomalies.dataset_anomaly_info
+        found.append(Anomaly(split, "(data set)", info.short_description, info.description))
+    return found
+
+
+def list_drift(anomalies: anomalies_pb2.Anomalies) -> list[Drift]:
+    """Every drift measurement TFDV recorded (one per compared feature, above its threshold or not)."""
+    kinds = anomalies_pb2.DriftSkewInfo.Measurement.Type.Name
+    return [
+        Drift(".".join(info.path.step), kinds(m.type), float(m.value), float(m.threshold))
+        for info in anomalies.drift_skew_info
+        for m in info.drift_measurements
+    ]
+
+
+def format_anomalies(found: list[Anomaly], allowed: bool) -> str:
+    """The gate's message: every anomaly on its own line, then the way out."""
+    head = f"data validation found {len(found)} anomal{'y' if len(found) == 1 else 'ies'}" + (
+        "; allowed by the configuration, the run goes on:" if allowed else "; nothing was trained or pushed:"
+    )
+    lines = [head, *(f"  {anomaly}" for anomaly in found)]
+    if not allowed:
+        lines.append(
+            "  Fix the data; or, if it changed legitimately, update the curated schema and run again; "
+            "or train anyway with validation.allow_anomalies=true."
+        )
+    return "\n".join(lines)
+
+
+def read_schema(schema_artifacts: list[Any]) -> schema_pb2.Schema:
+    """The schema an ImportSchemaGen or SchemaGen artifact holds."""
+    return io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(artifact_utils.get_single_uri(schema_artifacts)))
+
+
+def rejected_dir(anomalies_uri: str) -> str:
+    """``<component dir>/rejected/<execution>``: where the anomalies and pictures of rejected data are kept."""
+    execution = os.path.basename(anomalies_uri.rstrip("/"))
+    return os.path.join(os.path.dirname(os.path.dirname(anomalies_uri.rstrip("/"))), "rejected", execution)
+
+
+def _environment(schema: schema_pb2.Schema) -> str | None:
+    return TRAINING_ENVIRONMENT if TRAINING_ENVIRONMENT in schema.default_environment else None
+
+
+class Executor(base_executor.BaseExecutor):
+    """Validates each split, measures drift of one split against the baseline, writes pictures, gates."""
+
+    def Do(
+        self,
+        input_dict: dict[str, list[Any]],
+        output_dict: dict[str, list[Any]],  # noqa: N802 (TFX API)
+        exec_properties: dict[str, Any],
+    ) -> None:
+        """Validate; record anomalies, drift and pictures; raise DataValidationError unless allowed."""
+        from components.data_validator import report
+
+        statistics = artifact_utils.get_single_instance(input_dict["statistics"])
+        baseline = (input_dict.get("baseline_statistics") or [None])[0]
+        schema = read_schema(input_dict["schema"])
+        anomalies_artifact = artifact_utils.get_single_instance(output_dict["anomalies"])
+        validated = artifact_utils.get_single_instance(output_dict["validated_statistics"])
+        allowed = bool(exec_properties.get("allow_anomalies", 0))
+        drift_split = exec_properties.get("drift_split") or "train"
+
+        splits = artifact_utils.decode_split_names(statistics.split_names)
+        anomalies_artifact.split_names = artifact_utils.encode_split_names(splits)
+        anomalies_artifact.span = statistics.span
+        baseline_splits = artifact_utils.decode_split_names(baseline.split_names) if baseline else []
+        found: list[Anomaly] = []
+        drift: list[Drift] = []
+        blessed: dict[str, int] = {}
+        split_stats: dict[str, Any] = {}
+        previous = None
+        for split in splits:
+            stats = stats_artifact_utils.load_statistics(statistics, split).proto()
+            split_stats[split] = stats
+            compare_with = None
+            if baseline is not None and split == drift_split and split in baseline_splits:
+                compare_with = previous = stats_artifact_utils.load_statistics(baseline, split).proto()
+            result = tfdv.validate_statistics(
+                statistics=stats, schema=schema, environment=_environment(schema), previous_statistics=compare_with
+            )
+            uri = artifact_utils.get_split_uri([anomalies_artifact], split)
+            tf.io.gfile.makedirs(uri)
+            with tf.io.gfile.GFile(os.path.join(uri, SCHEMA_DIFF_FILE), "wb") as f:
+                f.write(result.SerializeToString())
+            split_anomalies = list_anomalies(result, split)
+            found += split_anomalies
+            blessed[split] = 0 if split_anomalies else 1
+            if compare_with is not None:
+                drift = list_drift(result)
+
+        with tf.io.gfile.GFile(os.path.join(anomalies_artifact.uri, DRIFT_FILE), "w") as f:
+            json.dump(
+                {
+                    "split": drift_split,
+                    "baseline_span": baseline.span if baseline is not None else None,
+                    "span": statistics.span,
+                    "measurements": [dataclasses.asdict(d) for d in drift],
+                },
+                f,
+                indent=2,
+            )
+        anomalies_artifact.set_json_value_custom_property("blessed", blessed)
+        anomalies_artifact.set_json_value_custom_property("anomalies", [str(a) for a in found])
+        anomalies_artifact.set_json_value_custom_property("drift", [dataclasses.asdict(d) for d in drift])
+        page = report.write_data_report(
+            os.path.join(anomalies_artifact.uri, REPORT_DIR),
+            split_stats.get(drift_split) or next(iter(split_stats.values())),
+            previous,
+            drift,
+            found,
+            title=f"span {statistics.span}, split {drift_split}",
+        )
+        if found:
+            if not allowed:
+                # A failed execution's outputs are deleted by TFX: keep the evidence beside them.
+                kept = rejected_dir(anomalies_artifact.uri)
+                io_utils.copy_dir(anomalies_artifact.uri, kept)
+                page = os.path.join(kept, REPORT_DIR, os.path.basename(page))
+                raise DataValidationError(f"{format_anomalies(found, allowed)}\n  data report: {page}")
+            print(f"{format_anomalies(found, allowed)}\n  data report: {page}", flush=True)
+        # Only validated data becomes the baseline of the next span's drift check.
+        io_utils.copy_dir(statistics.uri, validated.uri)
+        validated.split_names = statistics.split_names
+        validated.span = statistics.span
