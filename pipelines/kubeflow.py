@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import posixpath
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -43,6 +44,9 @@ class CloudConfig:
     service_account: str = ""  # runs the pipeline (Vertex) and the Dataflow workers; empty: the defaults
     tfds_data_dir: str = ""  # default <bucket>/tensorflow_datasets
     download: bool = True  # let TFDS download data sets into tfds_data_dir (the cloud has network)
+    # Where the Dockerfile copies the project in the image: the components read the tasks' curated
+    # schemas (pipelines/<task>/schema.pbtxt) from there.
+    image_project_root: str = "/opt/tfx-keras"
 
     @property
     def pipeline_root(self) -> str:
@@ -128,6 +132,8 @@ def build_kubeflow_pipeline(task: str, cloud: CloudConfig, overrides: Sequence[s
         overrides = [f"data.data_dir={data_dir}", f"data.download={str(cloud.download).lower()}", *overrides]
     config = apply_overrides(config, list(overrides))
     epochs = data_types.RuntimeParameter(name=EPOCHS_PARAMETER, ptype=int, default=config.training.epochs)
+    project_root = os.path.dirname(os.path.dirname(os.path.abspath(tasks.__file__)))
+    schema_in_image = posixpath.join(cloud.image_project_root, os.path.relpath(spec.schema_file, project_root))
     return create_pipeline(
         spec,
         config,
@@ -137,6 +143,7 @@ def build_kubeflow_pipeline(task: str, cloud: CloudConfig, overrides: Sequence[s
         orchestrator="kubeflow_v2",
         epochs=epochs,
         pipeline_name=kfp_name(task),
+        schema_file=schema_in_image,
     )
 
 

@@ -89,18 +89,23 @@ def standard_components(
     statistics_gen = tfx.components.StatisticsGen(examples=examples.outputs["examples"])
     schema_gen = ImportSchemaGen(schema_file=schema_file or spec.schema_file, local_schema_file=spec.schema_file)
     # The statistics of the last data that passed validation (a previous run's), to measure drift against.
-    previous_statistics = tfx.dsl.Resolver(
-        strategy_class=LatestIfAnyStrategy if orchestrator == "local" else tfx.dsl.experimental.LatestArtifactStrategy,
-        statistics=tfx.dsl.Channel(
-            type=tfx.types.standard_artifacts.ExampleStatistics,
-            producer_component_id=VALIDATOR_ID,
-            output_key=VALIDATED_KEY,
-        ),
-    ).with_id(BASELINE_STATISTICS_ID)
+    # Locally only: Kubeflow v2 compiles a resolver's query by artifact type alone, which cannot tell
+    # this pipeline's validated statistics from any other's (there the drift check is skipped).
+    baseline: list[BaseNode] = []
+    if orchestrator == "local":
+        previous_statistics = tfx.dsl.Resolver(
+            strategy_class=LatestIfAnyStrategy,
+            statistics=tfx.dsl.Channel(
+                type=tfx.types.standard_artifacts.ExampleStatistics,
+                producer_component_id=VALIDATOR_ID,
+                output_key=VALIDATED_KEY,
+            ),
+        ).with_id(BASELINE_STATISTICS_ID)
+        baseline = [previous_statistics]
     data_validator = DataValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"],
-        baseline_statistics=previous_statistics.outputs["statistics"],
+        baseline_statistics=previous_statistics.outputs["statistics"] if baseline else None,
         allow_anomalies=config.validation.allow_anomalies,
         drift_split=config.validation.drift_split,
     ).with_id(VALIDATOR_ID)
@@ -169,7 +174,7 @@ def standard_components(
         examples,
         statistics_gen,
         schema_gen,
-        previous_statistics,
+        *baseline,
         data_validator,
         *window,
         transform,

@@ -48,10 +48,13 @@ def _local_dag(task: str, tmp_path: Path) -> dict[str, set[str]]:
         config = apply_overrides(config, [f"data.data_dir={tmp_path}", "data.download=true"])
     pipeline = create_pipeline(spec, config, str(tmp_path / "root"), str(tmp_path / "serving"))
     dag = {c.id: {u.id for u in c.upstream_nodes} for c in pipeline.components}
-    # The one intended difference: locally the resolver takes the candidate model (from the Trainer)
-    # to exclude it from the baselines; on Kubeflow the baseline is resolved when the run starts.
+    # The intended differences. Locally the resolver takes the candidate model (from the Trainer) to exclude
+    # it from the baselines; on Kubeflow the baseline is resolved when the run starts. Locally the data is
+    # also compared with the last validated statistics; Kubeflow's resolver queries cannot select them.
     assert dag[RESOLVER] == {"Trainer"}
     dag[RESOLVER] = set()
+    assert dag.pop("previous_validated_statistics") == set()
+    dag["DataValidator"].discard("previous_validated_statistics")
     return dag
 
 
@@ -124,6 +127,14 @@ def test_compiled_spec_is_a_valid_pipeline_job_with_the_local_dag(task: str, com
         assert "--temp_location=gs://example-bucket/tfx-keras/tmp" in beam, name
     pusher = spec["pipelineSpec"]["root"]["dag"]["tasks"]["AtomicPusher"]["inputs"]["parameters"]
     assert f"gs://example-bucket/tfx-keras/serving/{task}" in json.dumps(pusher)
+    # The curated schema is read where the Dockerfile copies the project, and is the file in this repository.
+    dag_tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
+    schema = dag_tasks["ImportSchemaGen"]["inputs"]["parameters"]["schema_file"]["runtimeValue"]["constantValue"]
+    relative = schema["stringValue"].removeprefix("/opt/tfx-keras/")
+    assert (Path(__file__).resolve().parents[1] / relative).is_file() and relative == f"pipelines/{task}/schema.pbtxt"
+    assert "COPY pipelines/ pipelines/" in (Path(__file__).resolve().parents[1] / "Dockerfile").read_text()
+    # The gate: Transform runs only after DataValidator passed.
+    assert "DataValidator" in dag_tasks["Transform"]["dependentTasks"]
 
 
 @pytest.mark.parametrize("task", tasks.names())

@@ -22,17 +22,22 @@ def test_components_and_settings(task: str, mnist_data_dir: str, tmp_path: Path)
     config = apply_overrides(spec.default_config(), overrides)
     pipeline = create_pipeline(spec, config, str(tmp_path / "root"), str(tmp_path / "serving"))
     by_id = {c.id: c for c in pipeline.components}
-    assert list(by_id)[1:] == [
+    example_gen = "TFDSExampleGen" if spec.reads_tfds else "GeneratorExampleGen"
+    assert set(by_id) == {
+        example_gen,
         "StatisticsGen",
-        "SchemaGen",
-        "ExampleValidator",
+        "ImportSchemaGen",
+        "previous_validated_statistics",
+        "DataValidator",
         "Transform",
         "Trainer",
         "latest_blessed_model_resolver",
         "Evaluator",
         "AtomicPusher",
-    ]
-    assert list(by_id)[0] == ("TFDSExampleGen" if spec.reads_tfds else "GeneratorExampleGen")
+    }
+    upstream = {name: {u.id for u in node.upstream_nodes} for name, node in by_id.items()}
+    assert upstream["DataValidator"] == {"StatisticsGen", "ImportSchemaGen", "previous_validated_statistics"}
+    assert upstream["Transform"] == {example_gen, "ImportSchemaGen", "DataValidator"}
     # Code is reached by dotted module path, never by a file path; one run_fn serves every task.
     assert by_id["Transform"].exec_properties["preprocessing_fn"] == spec.preprocessing_fn
     assert by_id["Transform"].exec_properties.get("module_file") is None
@@ -44,6 +49,33 @@ def test_components_and_settings(task: str, mnist_data_dir: str, tmp_path: Path)
     push = json.loads(by_id["AtomicPusher"].exec_properties["push_destination"])
     assert push["filesystem"]["base_directory"] == str(tmp_path / "serving" / task)
     assert by_id["Evaluator"].exec_properties["example_splits"] == '["eval"]'
+    # The curated schema in the task's folder, and the gate before Transform.
+    assert by_id["ImportSchemaGen"].exec_properties["schema_file"] == spec.schema_file
+    assert by_id["DataValidator"] in by_id["Transform"].upstream_nodes
+    assert by_id["DataValidator"].exec_properties["allow_anomalies"] == 0
+
+
+def test_an_edited_schema_is_imported_again(tmp_path: Path) -> None:
+    from components.schema_importer import ImportSchemaGen
+
+    schema = tmp_path / "schema.pbtxt"
+    schema.write_text('feature { name: "x" type: INT }\n')
+    first = ImportSchemaGen(schema_file=str(schema)).exec_properties["content_hash"]
+    schema.write_text('feature { name: "x" type: FLOAT }\n')  # same path, new content: a new cache key
+    assert ImportSchemaGen(schema_file=str(schema)).exec_properties["content_hash"] != first
+
+
+def test_a_rolling_window_of_spans_feeds_transform() -> None:
+    spec = tasks.get("ticket")
+    config = apply_overrides(spec.default_config(), ["data.span=3", "data.window_spans=2"])
+    by_id = {c.id: c for c in create_pipeline(spec, config, "/tmp/root", "/tmp/serving").components}
+    window = by_id["span_window"]
+    assert window._strategy_class.__name__ == "SpanRangeStrategy"
+    assert window._config["range_config"].rolling_range.num_spans == 2
+    assert by_id["Transform"].inputs["examples"].producer_component_id == "span_window"
+    assert by_id["GeneratorExampleGen"].exec_properties["range_config"]  # this run's span: 3
+    with pytest.raises(ValueError, match="window_spans=2: a rolling window of spans needs"):
+        create_pipeline(spec, config, "/tmp/root", "/tmp/serving", orchestrator="kubeflow_v2")
 
 
 def test_thresholds_apply_to_the_overall_slice_only() -> None:

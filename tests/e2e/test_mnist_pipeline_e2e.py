@@ -17,13 +17,13 @@ pytestmark = pytest.mark.e2e
 EXECUTED = {
     "TFDSExampleGen",
     "StatisticsGen",
-    "SchemaGen",
-    "ExampleValidator",
+    "ImportSchemaGen",
+    "DataValidator",
     "Transform",
     "Trainer",
     "Evaluator",
     "AtomicPusher",
-}  # the resolver resolves; it has nothing to cache
+}  # the resolvers resolve; they have nothing to cache
 
 
 def test_second_run_with_nothing_changed_reexecutes_nothing(

@@ -1,0 +1,116 @@
+"""Day 2: new spans of tickets arrive, one drifted, one broken, then fixed; and a corrupted image data set.
+
+The story of README's "Data you can trust", run for real in one output directory:
+
+1. span 1 -> trained, evaluated, pushed;
+2. span 2, a new product line (benign drift: more technical tickets, new words) -> drift measured
+   and below its thresholds, retrained on the last two spans, compared with span 1's model on the
+   new span, pushed only because it is better;
+3. span 3, a broken export -> stopped by the DataValidator with every anomaly named; nothing
+   transformed, trained or pushed; the serving directory byte for byte unchanged;
+4. span 3 again, fixed -> validated against span 2 (the last *validated* span, not the broken one)
+   and run to the end.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pipelines import tasks
+from pipelines.config import apply_overrides
+from pipelines.local_runner import RunSummary, run_pipeline
+
+pytestmark = pytest.mark.e2e
+
+DAY = [
+    "data.num_examples=1000",
+    'data.splits={"train": 0.6, "eval": 0.3, "test": 0.1}',
+    "data.window_spans=2",
+    "data.seed=7",
+    "training.epochs=8",
+    "training.batch_size=64",
+    "eval.min_department_accuracy=0.3",
+    "eval.max_priority_rmse=0.4",
+]
+STOPPED_BEFORE = ("Transform", "Trainer", "Evaluator", "AtomicPusher")
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def days(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    spec = tasks.get("ticket")
+    out = tmp_path_factory.mktemp("day2")
+    serving = out / "serving" / "ticket"
+
+    def run(*overrides: str) -> RunSummary:
+        return run_pipeline(spec, apply_overrides(spec.default_config(), [*DAY, *overrides]), str(out))
+
+    results: dict = {"span1": run("data.span=1")}
+    results["span2"] = run("data.span=2", "data.drift=new_product_line")
+    results["before_broken"] = _tree(serving)
+    results["span3_broken"] = run("data.span=3", "data.drift=broken_export")
+    results["after_broken"] = _tree(serving)
+    results["span3_fixed"] = run("data.span=3", "data.drift=new_product_line")
+    results["serving"] = serving
+    return results
+
+
+def test_span_1_is_trained_and_pushed(days: dict) -> None:
+    first = days["span1"]
+    assert first.succeeded and first.pushed and first.span == 1
+    assert first.drift == []  # nothing validated before: nothing to compare with
+    assert 0.8 < first.ceiling["eval"]["department_accuracy"] < 1.0  # the ideal predictor, reported per span
+
+
+def test_span_2_with_benign_drift_is_retrained_compared_and_pushed_because_it_is_better(days: dict) -> None:
+    second = days["span2"]
+    assert second.succeeded and second.span == 2
+    drift = {d["feature"]: d for d in second.drift}
+    assert set(drift) == {"body", "department", "priority"}
+    assert 0.05 < drift["department"]["value"] < drift["department"]["threshold"]  # moved, within bounds
+    assert drift["body"]["value"] < 0.01 and drift["priority"]["value"] < 0.05
+    # Compared with span 1's model on span 2's evaluation split, and pushed only because it is better.
+    assert second.metrics["categorical_accuracy_diff"] >= 0 and second.metrics["root_mean_squared_error_diff"] <= 0
+    assert second.blessed and second.pushed
+    assert int(Path(second.pushed_destination).name) > int(Path(days["span1"].pushed_destination).name)
+    text = second.describe()
+    assert "drift vs the previous span: department l_infty" in text and "ceiling (the ideal predictor) on eval" in text
+
+
+def test_span_3_broken_is_stopped_at_validation_and_nothing_is_pushed(days: dict) -> None:
+    broken = days["span3_broken"]
+    assert broken.failure is not None and broken.failure.component == "DataValidator"
+    assert all(broken.components[c] == "NOT_RUN" for c in STOPPED_BEFORE), broken.components
+    found = "\n".join(broken.failure.details)
+    for expected in (
+        "split train, feature body: High Linfty distance",  # empty bodies, caught by drift
+        "feature department: Unexpected string values. Examples contain values missing from the schema: sales",
+        "feature priority: Out-of-range values",  # a 0-100 scale
+        "feature tags: Column dropped",
+        "split eval, feature tags: Column dropped",
+    ):
+        assert expected in found, found
+    assert "Fix the data; or, if it changed legitimately, update the curated schema" in found
+    assert "pipelines/ticket/schema.pbtxt" in broken.failure.hint
+    report = next(line.split("data report: ")[1] for line in broken.failure.details if "data report: " in line)
+    assert Path(report).is_file() and "Column dropped" in Path(report).read_text()  # kept after the failure
+    text = broken.describe()
+    assert "pushed: no (the run stopped at DataValidator; the serving directory is unchanged)" in text
+    assert days["after_broken"] == days["before_broken"]  # byte for byte
+    latest = max(int(v) for v in os.listdir(days["serving"]))
+    assert str(latest) == Path(days["span2"].pushed_destination).name  # span 2's model is still served
+
+
+def test_span_3_fixed_runs_again_against_the_last_validated_span(days: dict) -> None:
+    fixed = days["span3_fixed"]
+    assert fixed.succeeded and fixed.span == 3 and fixed.failure is None
+    assert all(fixed.components[c] in ("COMPLETE", "CACHED") for c in STOPPED_BEFORE)
+    drift = {d["feature"]: d["value"] for d in fixed.drift}
+    # Compared with span 2 (same distribution), not with the rejected broken span.
+    assert drift["department"] < 0.06 and drift["body"] < 0.01 and drift["priority"] < 0.05
