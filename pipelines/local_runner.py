@@ -37,6 +37,7 @@ from tfx.orchestration.local import runner_utils  # noqa: E402
 from tfx.orchestration.portable import launcher, runtime_parameter_utils  # noqa: E402
 from tfx.proto.orchestration import pipeline_pb2  # noqa: E402
 
+from components.data_validator import DataValidationError  # noqa: E402
 from pipelines.config import TaskConfig  # noqa: E402
 from pipelines.pipeline import VALIDATOR_ID, create_pipeline  # noqa: E402
 from pipelines.spec import TaskSpec  # noqa: E402
@@ -175,6 +176,7 @@ class ProgressDagRunner(tfx.orchestration.LocalDagRunner):
         super().__init__()
         self.progress = progress
         self.failure: ComponentFailure | None = None
+        self.error: BaseException | None = None
         self.run_id = ""
 
     def run_with_ir(self, pipeline: pipeline_pb2.Pipeline, run_options: Any = None) -> None:
@@ -208,6 +210,7 @@ class ProgressDagRunner(tfx.orchestration.LocalDagRunner):
                 absl_logging.exception("Component %s failed", node_id)
                 self.progress.finished(node_id, "FAILED", time.monotonic() - start)
                 self.failure = ComponentFailure(node_id, _first_line(err), _more_lines(err))
+                self.error = err
                 return
             state = _execution_state(connection_config, execution_info)
             self.progress.finished(node_id, "cached" if state == "CACHED" else "done", time.monotonic() - start)
@@ -546,6 +549,9 @@ def run_pipeline(
         )
     summary.failure = runner.failure
     summary.eval_split = config.data.eval_split
+    if isinstance(runner.error, DataValidationError):
+        summary.drift = runner.error.drift  # what the rejected data measured (its artifacts are not published)
+        summary.artifacts["data report"] = runner.error.report
     if summary.failure is not None and summary.failure.component == VALIDATOR_ID:
         summary.failure.hint = (
             f"the curated schema is {spec.schema_file} (README: Data you can trust); "

@@ -22,7 +22,17 @@ TRAINING_ENVIRONMENT = "TRAINING"
 
 
 class DataValidationError(RuntimeError):
-    """The data has anomalies; the message names each one and the way out."""
+    """The data has anomalies; the message names each one and the way out.
+
+    Attributes:
+        drift: the drift measurements (as dicts), above their thresholds or not.
+        report: the kept data report page.
+    """
+
+    def __init__(self, message: str, drift: list[dict[str, Any]] | None = None, report: str = "") -> None:
+        super().__init__(message)
+        self.drift = drift or []
+        self.report = report
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,7 +193,11 @@ class Executor(base_executor.BaseExecutor):
                 kept = rejected_dir(anomalies_artifact.uri)
                 io_utils.copy_dir(anomalies_artifact.uri, kept)
                 page = os.path.join(kept, REPORT_DIR, os.path.basename(page))
-                raise DataValidationError(f"{format_anomalies(found, allowed)}\n  data report: {page}")
+                raise DataValidationError(
+                    f"{format_anomalies(found, allowed)}\n  data report: {page}",
+                    drift=[dataclasses.asdict(d) for d in drift],
+                    report=page,
+                )
             print(f"{format_anomalies(found, allowed)}\n  data report: {page}", flush=True)
         # Only validated data becomes the baseline of the next span's drift check.
         io_utils.copy_dir(statistics.uri, validated.uri)

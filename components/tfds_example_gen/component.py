@@ -86,12 +86,20 @@ def _prepared_info(dataset: str, version: str | None, data_dir: str | None) -> t
     if not builder.is_prepared():
         return None, ""
     shard_lengths = {k: list(v.shard_lengths) for k, v in builder.info.splits.items()}
+    # The files themselves too (name, size, modification time, as TFX's file-based ExampleGens do):
+    # data rewritten in place, without new TFDS metadata, must not be served from the cache.
+    files = sorted(
+        (entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
+        for entry in os.scandir(builder.data_dir)
+        if entry.is_file()
+    )
     blob = json.dumps(
         [
             str(builder.version),
             builder.data_dir,
             shard_lengths,
             {k: v.num_bytes for k, v in builder.info.splits.items()},
+            files,
         ],
         sort_keys=True,
     )

@@ -103,3 +103,30 @@ def test_cifar10_augmentation_is_training_only(image_run) -> None:
     assert config.training.augment is True
     keras_model = tf.keras.models.load_model(summary.pushed_destination)
     assert not [layer for layer in keras_model.layers if type(layer).__name__.startswith("Random")]
+
+
+def test_a_corrupted_image_data_set_is_stopped_before_training(mnist_run: tuple, mnist_data_dir: str, tmp_path) -> None:  # noqa: ANN001
+    """The image task's day 2: the TFDS files were damaged in place (labels outside 0..9, small images)."""
+    import shutil
+
+    from helpers.data import corrupt_tfds_images
+
+    from pipelines.config import apply_overrides
+    from pipelines.local_runner import run_pipeline
+
+    summary, output_dir, config = mnist_run
+    serving = output_dir / "serving" / "mnist"
+    before = {str(p): p.read_bytes() for p in sorted(serving.rglob("*")) if p.is_file()}
+    damaged = tmp_path / "tfds"
+    shutil.copytree(mnist_data_dir, damaged)
+    corrupt_tfds_images("mnist", damaged)
+    result = run_pipeline(tasks.get("mnist"), apply_overrides(config, [f"data.data_dir={damaged}"]), str(output_dir))
+    assert result.components["TFDSExampleGen"] == "COMPLETE"  # the damaged files are read again, not cached
+    assert result.failure is not None and result.failure.component == "DataValidator"
+    assert all(result.components[c] == "NOT_RUN" for c in ("Transform", "Trainer", "Evaluator", "AtomicPusher"))
+    found = "\n".join(result.failure.details)
+    assert "split train, feature label: Out-of-range values" in found
+    assert "split train, feature image/height: Out-of-range values" in found
+    assert "image/width" in found
+    after = {str(p): p.read_bytes() for p in sorted(serving.rglob("*")) if p.is_file()}
+    assert after == before  # byte for byte

@@ -1,0 +1,75 @@
+"""The DataValidator's pieces on real TFDV statistics: anomalies named, drift measured, pictures written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import tensorflow_data_validation as tfdv
+from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2
+
+from components.data_validator.executor import format_anomalies, list_anomalies, list_drift, rejected_dir
+from components.data_validator.report import write_data_report
+from pipelines import tasks
+
+
+def _schema() -> schema_pb2.Schema:
+    text = Path(tasks.get("ticket").schema_file).read_text()
+    schema = text_format.Parse(text, schema_pb2.Schema())
+    del schema.feature[:]  # keep the domains; three features are enough here
+    for name, kind in (("department", schema_pb2.BYTES), ("priority", schema_pb2.FLOAT)):
+        feature = schema.feature.add(name=name, type=kind)
+        feature.presence.min_fraction = 1.0
+    schema.feature[0].domain = "department"
+    schema.feature[0].drift_comparator.infinity_norm.threshold = 0.25
+    schema.feature[1].float_domain.min, schema.feature[1].float_domain.max = 0.0, 1.0
+    return schema
+
+
+def _stats(departments: list[str], priorities: list[float]):  # noqa: ANN202
+    return tfdv.generate_statistics_from_dataframe(pd.DataFrame({"department": departments, "priority": priorities}))
+
+
+@pytest.fixture(scope="module")
+def previous():  # noqa: ANN201
+    return _stats(["billing", "technical", "account", "shipping"] * 25, [0.1, 0.4, 0.6, 0.9] * 25)
+
+
+def test_anomalies_are_named_by_split_feature_and_what_was_found(previous) -> None:  # noqa: ANN001
+    broken = _stats(["billing"] * 60 + ["sales"] * 40, [0.5] * 80 + [55.0] * 20)
+    result = tfdv.validate_statistics(broken, _schema(), previous_statistics=previous)
+    found = [str(a) for a in list_anomalies(result, "train")]
+    assert any(a.startswith("split train, feature department: ") and "sales" in a for a in found), found
+    assert any(a.startswith("split train, feature priority: Out-of-range values") for a in found), found
+    drift = {d.feature: d for d in list_drift(result)}
+    assert drift["department"].measure == "L_INFTY" and drift["department"].exceeded
+    assert drift["department"].value == pytest.approx(0.4, abs=0.01)  # "sales" went from 0% to 40%
+    message = format_anomalies(list_anomalies(result, "train"), allowed=False)
+    assert "nothing was trained or pushed" in message and "update the curated schema" in message
+    assert "the run goes on" in format_anomalies(list_anomalies(result, "train"), allowed=True)
+
+
+def test_clean_data_has_no_anomalies_and_a_small_drift(previous) -> None:  # noqa: ANN001
+    same = _stats(["billing", "technical", "account", "shipping"] * 25, [0.2, 0.4, 0.6, 0.8] * 25)
+    result = tfdv.validate_statistics(same, _schema(), previous_statistics=previous)
+    assert list_anomalies(result, "train") == []
+    (drift,) = list_drift(result)
+    assert drift.feature == "department" and drift.value < 0.01 and not drift.exceeded
+
+
+def test_the_data_report_is_a_self_contained_page(previous, tmp_path: Path) -> None:  # noqa: ANN001
+    new = _stats(["technical"] * 60 + ["billing"] * 40, [0.3] * 100)
+    result = tfdv.validate_statistics(new, _schema(), previous_statistics=previous)
+    page = Path(write_data_report(str(tmp_path), new, previous, list_drift(result), [], "span 2, split train"))
+    html = page.read_text()
+    assert "data:image/png;base64," in html and "http" not in html.replace("http-equiv", "")  # nothing to fetch
+    assert "<td>department</td><td>L_INFTY</td>" in html and "above" in html
+    assert (tmp_path / "statistics.png").stat().st_size > 5000 and (tmp_path / "drift.png").stat().st_size > 5000
+
+
+def test_rejected_data_is_kept_beside_the_outputs_tfx_deletes() -> None:
+    assert rejected_dir("/root/pipelines/ticket/DataValidator/anomalies/25") == (
+        "/root/pipelines/ticket/DataValidator/rejected/25"
+    )
