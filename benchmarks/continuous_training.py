@@ -131,7 +131,8 @@ def main() -> None:
     (RESULTS / "continuous_training.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         "| day | outcome | drift: department L∞ / body L∞ / priority JSD (thresholds 0.25 / 0.1 / 0.1) "
-        "| ceiling (test): department accuracy, priority RMSE | pushed model (test): department accuracy, priority RMSE |",
+        "| ceiling (test): department accuracy, priority RMSE "
+        "| pushed model (test): department accuracy, priority RMSE |",
         "|---|---|---|---|---|",
     ]
     for row in rows:
