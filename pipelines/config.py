@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import typing
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, TypeVar
 
@@ -138,13 +139,13 @@ class TaskConfig(Section):
 C = TypeVar("C", bound=TaskConfig)
 
 
-def _parse(value: str) -> Any:
-    """A command-line value: JSON objects and lists are parsed, ``none``/``null`` is None, the rest stays text.
+def _parse(value: str, optional: bool) -> Any:
+    """A command-line value: JSON objects and lists parsed, ``none``/``null`` None (optional fields), else text.
 
     Numbers and booleans stay text: the field's type converts them (``"3"`` -> 3, ``"yes"`` -> True).
     """
     text = value.strip()
-    if text.lower() in ("none", "null"):
+    if optional and text.lower() in ("none", "null"):
         return None
     if text[:1] in "{[":
         try:
@@ -195,16 +196,17 @@ def apply_overrides(config: C, overrides: Iterable[str]) -> C:
             raise ConfigError(f"override {override!r} must look like section.field=value, e.g. training.epochs=3")
         path, raw = (part.strip() for part in override.split("=", 1))
         parts = path.split(".")
-        _check_path(type(config), parts, path)
+        annotation = _check_path(type(config), parts, path)
         target = values
         for part in parts[:-1]:
             target = target[part]
-        target[parts[-1]] = _parse(raw)
+        target[parts[-1]] = _parse(raw, optional=type(None) in typing.get_args(annotation))
         given[path] = raw
     return validate(type(config), values, given)
 
 
-def _check_path(model: type[BaseModel], parts: list[str], full: str) -> None:
+def _check_path(model: type[BaseModel], parts: list[str], full: str) -> Any:
+    """Refuse an unknown field or a section; return the field's type annotation."""
     fields = model.model_fields
     if parts[0] not in fields:
         raise ConfigError(f"unknown config field {full!r}; known here: {', '.join(sorted(fields))}")
@@ -213,10 +215,11 @@ def _check_path(model: type[BaseModel], parts: list[str], full: str) -> None:
     if len(parts) > 1:
         if not is_section:
             raise ConfigError(f"{full!r}: {parts[0]} has no sub-fields")
-        _check_path(annotation, parts[1:], full)
-    elif is_section:
+        return _check_path(annotation, parts[1:], full)
+    if is_section:
         first = next(iter(annotation.model_fields))
         raise ConfigError(f"{full!r} is a section; set one of its fields, e.g. {full}.{first}=...")
+    return annotation
 
 
 def describe(config: BaseModel, prefix: str = "") -> list[str]:

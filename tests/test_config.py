@@ -83,3 +83,8 @@ def test_describe_lists_every_field() -> None:
     lines = describe(MnistConfig())
     assert "training.batch_size = 64" in lines and "training.shuffle_buffer = 1000" in lines
     assert "training.learning_rate = 0.001" in lines and "eval.min_accuracy = 0.98" in lines
+
+
+def test_none_is_a_value_where_the_field_allows_it_and_text_elsewhere() -> None:
+    config = apply_overrides(tasks.get("ticket").default_config(), ["data.drift=none", "training.steps_per_epoch=none"])
+    assert config.data.drift == "none" and config.training.steps_per_epoch is None
