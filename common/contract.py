@@ -34,3 +34,7 @@ CLASS_NAMES = "class_names"
 # Keys of the Trainer's and Transform's custom_config: the task and its whole configuration (JSON).
 TASK_KEY = "task"
 CONFIG_KEY = "config"
+
+# TF Serving's warmup file, inside a SavedModel: a TFRecord of PredictionLog protos replayed at load.
+WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
+MAX_WARMUP_RECORDS = 1000

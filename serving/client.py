@@ -2,8 +2,9 @@
 
 ``ServingClient`` speaks the generic API: tensors in, tensors out, with timeouts, retries on
 UNAVAILABLE only (the server is starting or restarting; any other error is the request's fault
-and retrying would not help), and ``wait_until_ready``. The per-task clients in
-``serving/task_clients.py`` build requests from natural inputs on top of it.
+and retrying would not help), and ``wait_until_ready``. ``serving/rest_client.py`` is the same
+client over the REST API, and ``serving/codec.py`` builds requests from natural inputs on top of
+either.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
     regression_pb2,
 )
+
+from serving.tensors import to_array, to_proto
 
 T = TypeVar("T")
 AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
@@ -132,10 +135,10 @@ class ServingClient:
         request = predict_pb2.PredictRequest()
         self._spec(request.model_spec, model, signature, version, label)
         for name, value in inputs.items():
-            request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+            request.inputs[name].CopyFrom(to_proto(value))
         request.output_filter.extend(output_filter)
         response = self._call(self.predictions.Predict, request)
-        outputs = {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
+        outputs = {name: to_array(proto) for name, proto in response.outputs.items()}
         return outputs, response.model_spec.version.value
 
     def classify(

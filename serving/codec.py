@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from common.contract import CLASS_IDS, CLASS_NAMES, PROBABILITIES, RAW_SIGNATURE
-from serving.client import ServingClient
 
 _DTYPES = {1: "float32", 2: "float64", 3: "int32", 4: "uint8", 6: "int8", 7: "string", 9: "int64", 10: "bool"}
 
@@ -63,7 +62,7 @@ class Prediction:
 
     heads: dict[str, tuple[str, float]]  # head ("" for a single head) -> (class name, its probability)
     values: dict[str, Any]  # every output, as plain Python values
-    version: int
+    version: int | None  # None over REST, which does not say
 
     def __str__(self) -> str:
         parts = []
@@ -73,10 +72,10 @@ class Prediction:
         for key, value in self.values.items():
             if key not in grouped and isinstance(value, float):
                 parts.append(f"{key} {value:.3f}")
-        return f"{', '.join(parts)} (model version {self.version})"
+        return ", ".join(parts) + (f" (model version {self.version})" if self.version is not None else "")
 
 
-def decode_outputs(outputs: Mapping[str, np.ndarray], version: int, count: int) -> list[Prediction]:
+def decode_outputs(outputs: Mapping[str, np.ndarray], version: int | None, count: int) -> list[Prediction]:
     """Turn a Predict response's output arrays into one :class:`Prediction` per example."""
     heads = [key[: -len(CLASS_NAMES)].rstrip("_") for key in outputs if key.endswith(CLASS_NAMES)]
     results = []
@@ -162,12 +161,12 @@ class ModelClient:
     """A client of one served model's ``serving_raw`` signature, built from its metadata.
 
     Args:
-        client: the connection to the server.
+        client: the connection to the server: a ``ServingClient`` (gRPC) or a ``RestClient``.
         model: the model's name on the server.
         signature: the signature to call (default ``serving_raw``).
     """
 
-    def __init__(self, client: ServingClient, model: str, signature: str = RAW_SIGNATURE) -> None:
+    def __init__(self, client: Any, model: str, signature: str = RAW_SIGNATURE) -> None:
         self.client = client
         self.model = model
         self.signature = signature

@@ -16,18 +16,37 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Add the serving commands to the ``tfx-keras`` parser."""
     serve = sub.add_parser(
         "serve",
-        help="serve pushed models over TensorFlow Serving's gRPC API (development server)",
+        help="serve pushed models over TensorFlow Serving's gRPC and REST APIs (development server)",
         description="A development server implementing TensorFlow Serving's gRPC API (PredictionService, "
-        "ModelService) over <root>/<model>/<version>/ folders. New versions are picked up without a restart. "
-        "Production serving is TensorFlow Serving itself: see serving/docker-compose.yml.",
+        "ModelService) and REST API (/v1/models/..., /monitoring/prometheus/metrics) over "
+        "<root>/<model>/<version>/ folders. New versions are picked up without a restart; their warmup requests "
+        "are replayed before they answer. Production serving is TensorFlow Serving itself: see "
+        "serving/docker-compose.yml.",
     )
     where = serve.add_mutually_exclusive_group()
     where.add_argument("--model-base-path", default="outputs/serving", help="serving root (default: outputs/serving)")
     where.add_argument("--model-config-file", help="a TF Serving model config (text ModelServerConfig) instead")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     serve.add_argument("--port", type=int, default=8500, help="gRPC port (default: 8500, as TF Serving)")
+    serve.add_argument(
+        "--rest-api-port",
+        type=int,
+        default=8501,
+        help="REST API port (default: 8501, as TF Serving's examples; 0: off)",
+    )
     serve.add_argument("--workers", type=int, default=8, help="request worker threads (default: 8)")
     serve.add_argument("--max-message-mb", type=int, default=64, help="largest request/response (default: 64)")
+    serve.add_argument(
+        "--max-batch-size", type=int, default=1000, help="most examples one request may send (default: 1000)"
+    )
+    serve.add_argument(
+        "--enable-batching", action="store_true", help="run concurrent requests together (TF Serving's flag)"
+    )
+    serve.add_argument("--batch-size", type=int, default=32, help="with --enable-batching: rows per model call")
+    serve.add_argument(
+        "--batch-timeout-micros", type=int, default=1000, help="with --enable-batching: longest wait for a batch"
+    )
+    serve.add_argument("--num-batch-threads", type=int, default=2, help="with --enable-batching: model calls at once")
     serve.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for new versions")
     serve.add_argument("--tls-cert", help="PEM certificate: serve TLS only")
     serve.add_argument("--tls-key", help="PEM private key of --tls-cert")
@@ -44,7 +63,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     predict.add_argument("model", help="the model's name on the server (a task's models are named after it)")
     predict.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, or field=value pairs")
     predict.add_argument("--batch", help=".npy of images, or .jsonl of records")
-    predict.add_argument("--server", default="127.0.0.1:8500", help="host:port (default: 127.0.0.1:8500)")
+    predict.add_argument(
+        "--server",
+        default="127.0.0.1:8500",
+        help="host:port for gRPC (default: 127.0.0.1:8500), or http://host:port for the REST API",
+    )
     predict.add_argument("--version", type=int, help="a specific model version (default: the latest)")
     predict.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
     predict.add_argument("--tls-ca", help="PEM CA certificate of a TLS server")
@@ -67,11 +90,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from serving.batching import BatchingOptions
     from serving.model_store import ModelStore, read_model_config_file, sources_from_root
     from serving.server import ServerOptions, ServingServer, describe_models
 
     if args.model_config_file:
-        sources: Any = read_model_config_file(args.model_config_file)
+        try:
+            sources: Any = read_model_config_file(args.model_config_file)
+        except (OSError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         origin = args.model_config_file
     else:
         root = os.path.abspath(args.model_base_path)
@@ -80,10 +108,24 @@ def _serve(args: argparse.Namespace) -> int:
             return 2
         sources = lambda: sources_from_root(root)  # noqa: E731 - re-read each poll: new models appear
         origin = root
-    options = ServerOptions(
-        args.host, args.port, args.max_message_mb, args.workers, args.tls_cert, args.tls_key, args.tls_client_ca
+    batching = (
+        BatchingOptions(args.batch_size, args.batch_timeout_micros, args.num_batch_threads)
+        if args.enable_batching
+        else None
     )
     try:
+        options = ServerOptions(
+            host=args.host,
+            port=args.port,
+            rest_api_port=args.rest_api_port,
+            max_message_mb=args.max_message_mb,
+            workers=args.workers,
+            max_batch_size=args.max_batch_size,
+            batching=batching,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            tls_client_ca=args.tls_client_ca,
+        )
         server = ServingServer(ModelStore(sources, poll_seconds=args.poll_seconds), options)
     except (ValueError, OSError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -93,7 +135,15 @@ def _serve(args: argparse.Namespace) -> int:
     for line in describe_models(server.store):
         print(f"  {line}")
     scheme = "TLS" if args.tls_cert else "plaintext"
-    print(f"[tfx-keras serve] TensorFlow Serving gRPC API on {server.target} ({scheme}); Ctrl-C stops", flush=True)
+    print(f"[tfx-keras serve] TensorFlow Serving gRPC API on {server.target} ({scheme})", flush=True)
+    if server.rest_url:
+        print(
+            f"[tfx-keras serve] REST API on {server.rest_url}/v1/models/<model>, "
+            "metrics on /monitoring/prometheus/metrics"
+        )
+    if batching:
+        print(f"[tfx-keras serve] batching: up to {batching.max_batch_size} rows, {batching.batch_timeout_micros} µs")
+    print("[tfx-keras serve] Ctrl-C stops", flush=True)
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
@@ -148,11 +198,12 @@ def _predict_inputs(args: argparse.Namespace, model_client: Any) -> tuple[list[s
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from serving.client import ServingClient, ServingError
+    from serving.client import ServingError
     from serving.codec import InputError, ModelClient
+    from serving.rest_client import connect
 
     root_certificates = open(args.tls_ca, "rb").read() if args.tls_ca else None  # noqa: SIM115
-    with ServingClient(args.server, timeout=args.timeout, root_certificates=root_certificates) as client:
+    with connect(args.server, timeout=args.timeout, root_certificates=root_certificates) as client:
         model_client = ModelClient(client, args.model)
         try:
             labels, inputs = _predict_inputs(args, model_client)

@@ -120,13 +120,19 @@ def sources_from_root(root: str) -> list[ModelSource]:
 
 @dataclasses.dataclass
 class LoadedVersion:
-    """A loaded SavedModel version: callable signatures and their ``SignatureDef`` protos."""
+    """A loaded SavedModel version: callable signatures and their ``SignatureDef`` protos.
+
+    ``cache`` keeps what requests would otherwise look up each time (signature functions and input
+    specs), for the life of the version.
+    """
 
     model_name: str
     version: int
     path: str
     saved_model: Any
     signature_defs: Mapping[str, meta_graph_pb2.SignatureDef]
+    cache: dict[Any, Any] = dataclasses.field(default_factory=dict)
+    warmup_records: int = 0
 
     def signature(self, name: str) -> Any:
         """The concrete function of signature ``name`` (KeyError if it does not exist)."""
@@ -155,12 +161,21 @@ def read_signature_defs(saved_model_dir: str) -> dict[str, meta_graph_pb2.Signat
 
 
 def load_version(model_name: str, version: int, path: str) -> LoadedVersion:
-    """Load one version folder; raises if it is not a complete SavedModel."""
+    """Load one version folder and replay its warmup requests; raises if it cannot serve.
+
+    As TF Serving: the requests in ``assets.extra/tf_serving_warmup_requests`` (at most 1,000) are run
+    once each before the version is marked AVAILABLE, so the first real request does not pay for
+    tracing and memory allocation; a failing warmup request fails the load.
+    """
     if not os.path.isfile(os.path.join(path, "saved_model.pb")):
         raise FileNotFoundError(f"{path} has no saved_model.pb (not a SavedModel, or still being written)")
     signature_defs = read_signature_defs(path)
     saved_model = tf.saved_model.load(path)
-    return LoadedVersion(model_name, version, path, saved_model, signature_defs)
+    loaded = LoadedVersion(model_name, version, path, saved_model, signature_defs)
+    from serving.warmup import replay_warmup
+
+    loaded.warmup_records = replay_warmup(loaded)
+    return loaded
 
 
 def _content_fingerprint(path: str) -> tuple:

@@ -1,37 +1,29 @@
-"""A development server that speaks TensorFlow Serving's gRPC API.
+"""A development server that speaks TensorFlow Serving's gRPC and REST APIs.
 
 It implements ``tensorflow.serving.PredictionService`` (Predict, Classify, Regress,
 GetModelMetadata) and ``tensorflow.serving.ModelService`` (GetModelStatus,
 HandleReloadConfigRequest) from the official ``tensorflow-serving-api`` protos and service
-definitions, over the same ``<root>/<model>/<version>/`` folders TF Serving reads, so any TF
-Serving client works unchanged against it. It is not TF Serving: no request batching, no
-REST API, no MultiInference, and it runs the SavedModel through TensorFlow's Python runtime.
-
-Status codes follow TF Serving's (``tensorflow_serving/servables/tensorflow/predict_util.cc``,
-``classifier.cc``, ``regressor.cc``, ``get_model_metadata_impl.cc``):
-
-* unknown model or version: NOT_FOUND (``Servable not found for request: Latest(m)``);
-* unknown version label: INVALID_ARGUMENT (``Unrecognized servable version label``);
-* unknown signature: FAILED_PRECONDITION for Predict (``Serving signature key "s" not found.``),
-  INVALID_ARGUMENT for Classify/Regress (``No signature was found with the name``);
-* wrong input names, dtypes or shapes, malformed tensors: INVALID_ARGUMENT.
-
-Every request is handled independently: a bad request gets its error and the next one is served.
+definitions, and TF Serving's REST API (``serving/rest.py``), over the same
+``<root>/<model>/<version>/`` folders TF Serving reads, so any TF Serving client works unchanged
+against it. It is not TF Serving: it runs the SavedModel through TensorFlow's Python runtime, and
+MultiInference is UNIMPLEMENTED. Requests go through :class:`Servables` (``serving/requests.py``
+has the checks and TF Serving's status codes); optional batching as ``--enable_batching``; request
+counts and latencies for Prometheus. Every request is handled independently: a bad request gets
+its error and the next one is served.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent import futures
 from typing import Any
 
 import grpc
 import numpy as np
-import tensorflow as tf
 from google.protobuf import any_pb2
-from tensorflow.core.protobuf import meta_graph_pb2
+from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -44,7 +36,10 @@ from tensorflow_serving.apis import (
     status_pb2,
 )
 
-from common.contract import CLASSIFY_METHOD_NAME, EXAMPLE_SIGNATURE, REGRESS_METHOD_NAME
+from common.contract import EXAMPLE_SIGNATURE
+from serving import requests
+from serving.batching import Batcher, BatchingOptions, batch_key
+from serving.metrics import ServingMetrics
 from serving.model_store import (
     AVAILABLE,
     END,
@@ -55,62 +50,61 @@ from serving.model_store import (
     UnknownVersionLabelError,
     sources_from_config,
 )
+from serving.requests import ModelRef, RequestError, Timer
+from serving.tensors import TensorError, proto_shape, to_array, to_proto
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SIGNATURE = EXAMPLE_SIGNATURE
 DEFAULT_MAX_MESSAGE_MB = 64
+DEFAULT_MAX_BATCH_SIZE = 1000  # TF Serving's default max_batch_size
 
 
-class RequestError(Exception):
-    """An error answered to the client with a gRPC status code."""
+def _handle(api: str):  # noqa: ANN202 - decorator factory of servicer methods
+    """Turn errors into gRPC status codes, count the request; the server goes on serving."""
 
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    def decorate(method):  # noqa: ANN001, ANN202
+        def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+            timer, status, model = Timer(), "OK", getattr(getattr(request, "model_spec", None), "name", "")
+            try:
+                return method(self, request, context)
+            except RequestError as exc:
+                status = exc.code.name
+                context.abort(exc.code, exc.message)
+            except ServableNotFoundError as exc:
+                status = "NOT_FOUND"
+                context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+            except UnknownVersionLabelError as exc:
+                status = "INVALID_ARGUMENT"
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            except TensorError as exc:
+                status = "INVALID_ARGUMENT"
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"tensor parsing error: {exc}")
+            except Exception as exc:  # noqa: BLE001 - a bug must not take the server down
+                if isinstance(exc, grpc.RpcError) or type(exc).__name__ == "_AbortError":
+                    raise  # context.abort's own exception
+                status = "INTERNAL"
+                log.exception("%s failed", method.__name__)
+                context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+            finally:
+                if api and self.metrics is not None:
+                    self.metrics.request(model, status, api, "GRPC", timer.micros())
 
+        wrapper.__name__ = method.__name__
+        wrapper.__doc__ = method.__doc__
+        return wrapper
 
-def _tf_to_grpc_code(error: tf.errors.OpError) -> grpc.StatusCode:
-    # TensorFlow's error codes are gRPC's canonical codes, value for value.
-    for code in grpc.StatusCode:
-        if code.value[0] == error.error_code:
-            return code
-    return grpc.StatusCode.INTERNAL
-
-
-def _handle(method):  # noqa: ANN001, ANN202 - decorator of servicer methods
-    """Turn exceptions into gRPC status codes; the server goes on serving."""
-
-    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
-        try:
-            return method(self, request, context)
-        except RequestError as exc:
-            context.abort(exc.code, exc.message)
-        except ServableNotFoundError as exc:
-            context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
-        except UnknownVersionLabelError as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except tf.errors.OpError as exc:
-            context.abort(_tf_to_grpc_code(exc), exc.message)
-        except Exception as exc:  # noqa: BLE001 - a bug must not take the server down
-            log.exception("%s failed", method.__name__)
-            context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
-
-    wrapper.__name__ = method.__name__
-    wrapper.__doc__ = method.__doc__
-    return wrapper
+    return decorate
 
 
-def _resolve(store: ModelStore, model_spec: Any) -> LoadedVersion:
-    if not model_spec.name:
-        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec name")
+def model_ref(model_spec: Any) -> ModelRef:
+    """The ModelRef of a gRPC ``ModelSpec``."""
     choice = model_spec.WhichOneof("version_choice")
-    if choice == "version":
-        return store.get(model_spec.name, version=model_spec.version.value)
-    if choice == "version_label":
-        return store.get(model_spec.name, label=model_spec.version_label)
-    return store.get(model_spec.name)
+    return ModelRef(
+        model_spec.name,
+        version=model_spec.version.value if choice == "version" else None,
+        label=model_spec.version_label if choice == "version_label" else None,
+    )
 
 
 def _fill_spec(spec: Any, loaded: LoadedVersion, signature_name: str) -> None:
@@ -119,172 +113,188 @@ def _fill_spec(spec: Any, loaded: LoadedVersion, signature_name: str) -> None:
     spec.signature_name = signature_name
 
 
-def _input_specs(function: Any) -> dict[str, tf.TensorSpec]:
-    return dict(function.structured_input_signature[1])
+class Servables:
+    """The requests both front ends serve (gRPC here, REST in ``serving/rest.py``), on one ModelStore.
 
+    Args:
+        store: the loaded model versions.
+        max_batch_size: the largest batch one request may send (None: no limit).
+        batcher: run compatible requests together (``--enable-batching``), or None.
+        metrics: where requests are counted and timed, or None.
+    """
 
-def _to_tensor(name: str, proto: Any, spec: tf.TensorSpec) -> tf.Tensor:
-    try:
-        array = tf.make_ndarray(proto)
-    except Exception as exc:  # noqa: BLE001 - any malformed TensorProto
-        message = f"input '{name}' is not a valid TensorProto: {exc}"
-        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, message) from None
-    got = tf.dtypes.as_dtype(proto.dtype) if proto.dtype else None
-    if got != spec.dtype:
-        raise RequestError(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            f"Expects arg '{name}' to be {spec.dtype.name} but {got.name if got else 'no dtype'} is provided",
-        )
-    if not spec.shape.is_compatible_with(array.shape):
-        expected = "[" + ",".join("?" if d is None else str(d) for d in spec.shape.as_list()) + "]"
-        raise RequestError(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            f"input '{name}' has shape {list(array.shape)}, which is not compatible with expected shape {expected}",
-        )
-    return tf.constant(array, dtype=spec.dtype)
+    def __init__(
+        self,
+        store: ModelStore,
+        max_batch_size: int | None = DEFAULT_MAX_BATCH_SIZE,
+        batcher: Batcher | None = None,
+        metrics: ServingMetrics | None = None,
+    ) -> None:
+        self.store = store
+        self.max_batch_size = max_batch_size
+        self.batcher = batcher
+        self.metrics = metrics
 
+    def predict(
+        self,
+        ref: ModelRef,
+        signature_name: str,
+        inputs: dict[str, Any],
+        output_filter: Sequence[str] = (),
+        grpc_predict: bool = True,
+    ) -> tuple[dict[str, np.ndarray], LoadedVersion]:
+        """Run a signature. ``inputs`` are arrays, or TensorProtos (read after the checks: no allocation before)."""
+        loaded = ref.resolve(self.store)
+        requests.find_signature(loaded, signature_name, grpc_predict)
+        specs = requests.signature_inputs(loaded, signature_name)
+        shapes: dict[str, Any] = {}
+        for name, value in inputs.items():
+            if isinstance(value, tensor_pb2.TensorProto):
+                if name in specs:
+                    requests.check_dtype(name, specs[name], value.dtype)
+                try:
+                    shapes[name] = proto_shape(value)
+                except TensorError as err:
+                    raise RequestError(
+                        grpc.StatusCode.INVALID_ARGUMENT, f"tensor parsing error: {name}: {err}"
+                    ) from None
+            else:
+                shapes[name] = value
+        requests.check_inputs(specs, shapes, self.max_batch_size)
+        requests.check_output_filter(loaded, signature_name, output_filter)
+        arrays = {}
+        for name, value in inputs.items():
+            if isinstance(value, tensor_pb2.TensorProto):
+                try:
+                    arrays[name] = to_array(value)
+                except TensorError as err:
+                    raise RequestError(
+                        grpc.StatusCode.INVALID_ARGUMENT, f"tensor parsing error: {name}: {err}"
+                    ) from None
+            else:
+                arrays[name] = value
+        outputs = self._run(loaded, signature_name, arrays, "Predict")
+        if output_filter:
+            outputs = {alias: outputs[alias] for alias in output_filter}
+        return outputs, loaded
 
-def run_predict(loaded: LoadedVersion, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
-    """Run a PredictRequest on a loaded version, with TF Serving's checks and messages."""
-    signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
-    if signature_name not in loaded.signature_defs:
-        raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, f'Serving signature key "{signature_name}" not found.')
-    function = loaded.signature(signature_name)
-    specs = _input_specs(function)
-    sent, expected = set(request.inputs), set(specs)
-    if len(sent) == len(expected) and sent != expected:
-        alias = sorted(sent - expected)[0]
-        raise RequestError(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            f"input tensor alias not found in signature: {alias}. "
-            f"Inputs expected to be in the set {{{','.join(sorted(expected))}}}.",
-        )
-    if sent != expected:
-        raise RequestError(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            f"input size does not match signature: {len(sent)}!={len(expected)} "
-            f"len({{{','.join(sorted(sent))}}}) != len({{{','.join(sorted(expected))}}}). "
-            f"Sent extra: {{{','.join(sorted(sent - expected))}}}. "
-            f"Missing but required: {{{','.join(sorted(expected - sent))}}}.",
-        )
-    outputs_def = loaded.signature_defs[signature_name].outputs
-    output_filter = list(request.output_filter)
-    for alias in output_filter:
-        if alias not in outputs_def:
-            raise RequestError(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"output tensor alias not found in signature: {alias} Outputs expected to be in the set "
-                f"{{{','.join(sorted(outputs_def))}}}.",
-            )
-    if len(set(output_filter)) != len(output_filter):
-        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "duplicate output tensor alias")
-    tensors = {name: _to_tensor(name, request.inputs[name], spec) for name, spec in specs.items()}
-    outputs = function(**tensors)
-    response = predict_pb2.PredictResponse()
-    _fill_spec(response.model_spec, loaded, signature_name)
-    for alias in output_filter or sorted(outputs):
-        response.outputs[alias].CopyFrom(tf.make_tensor_proto(outputs[alias].numpy()))
-    return response
+    def _run(
+        self, loaded: LoadedVersion, signature_name: str, inputs: dict[str, np.ndarray], api: str
+    ) -> dict[str, np.ndarray]:
+        def run(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+            timer = Timer()
+            outputs = requests.call_signature(loaded, signature_name, batch)
+            if self.metrics is not None:
+                self.metrics.runtime(loaded.model_name, api, timer.micros())
+            return outputs
 
+        specs = requests.signature_inputs(loaded, signature_name)
+        batchable = all(s.shape and s.shape[0] is None for s in specs.values())
+        if self.batcher is None or not batchable:
+            return run(inputs)
+        key = batch_key(loaded.model_name, loaded.version, signature_name, inputs)
+        return self.batcher.run(key, inputs, run)
 
-def _serialized_examples(request_input: Any) -> list[bytes]:
-    kind = request_input.WhichOneof("kind")
-    if kind == "example_list":
-        examples = list(request_input.example_list.examples)
-    elif kind == "example_list_with_context":
-        context = request_input.example_list_with_context.context
-        examples = []
-        for example in request_input.example_list_with_context.examples:
-            merged = tf.train.Example()
-            merged.CopyFrom(context)
-            merged.MergeFrom(example)  # the example's own features win over the context's
-            examples.append(merged)
-    else:
-        examples = []
-    if not examples:
-        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "Input is empty.")
-    return [e.SerializeToString() for e in examples]
+    def classify(self, ref: ModelRef, signature_name: str, serialized: Sequence[bytes]) -> Any:
+        """(loaded version, classes, scores) for serialized examples."""
+        loaded = ref.resolve(self.store)
+        timer = Timer()
+        classes, scores = requests.classify(loaded, signature_name, serialized)
+        if self.metrics is not None:
+            self.metrics.runtime(loaded.model_name, "Classify", timer.micros())
+        return loaded, classes, scores
 
+    def regress(self, ref: ModelRef, signature_name: str, serialized: Sequence[bytes]) -> Any:
+        """(loaded version, values) for serialized examples."""
+        loaded = ref.resolve(self.store)
+        timer = Timer()
+        values = requests.regress(loaded, signature_name, serialized)
+        if self.metrics is not None:
+            self.metrics.runtime(loaded.model_name, "Regress", timer.micros())
+        return loaded, values
 
-def _inference_signature(
-    loaded: LoadedVersion, signature_name: str, method: str, kind: str
-) -> tuple[Any, meta_graph_pb2.SignatureDef]:
-    signature_def = loaded.signature_defs.get(signature_name)
-    if signature_def is None:
-        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"No signature was found with the name: {signature_name}")
-    if signature_def.method_name != method:
-        raise RequestError(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            f"Expected {kind} signature method_name to be {method}. Was: {signature_def.method_name}",
-        )
-    if list(signature_def.inputs) != ["inputs"]:
-        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "Expected one input Tensor named 'inputs'.")
-    return loaded.signature(signature_name), signature_def
+    def metadata(self, ref: ModelRef) -> get_model_metadata_pb2.GetModelMetadataResponse:
+        """The signature definitions of a model version (``metadata_field: "signature_def"``)."""
+        loaded = ref.resolve(self.store)
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        response.model_spec.name = loaded.model_name
+        response.model_spec.version.value = loaded.version
+        signature_map = get_model_metadata_pb2.SignatureDefMap()
+        for name, signature_def in loaded.signature_defs.items():
+            signature_map.signature_def[name].CopyFrom(signature_def)
+        packed = any_pb2.Any()
+        packed.Pack(signature_map)
+        response.metadata["signature_def"].CopyFrom(packed)
+        return response
 
-
-def run_classify(
-    loaded: LoadedVersion, request: classification_pb2.ClassificationRequest
-) -> classification_pb2.ClassificationResponse:
-    """Run a ClassificationRequest on a ``tensorflow/serving/classify`` signature."""
-    signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
-    function, _ = _inference_signature(loaded, signature_name, CLASSIFY_METHOD_NAME, "classification")
-    serialized = _serialized_examples(request.input)
-    outputs = function(inputs=tf.constant(serialized))
-    classes = outputs["classes"].numpy() if "classes" in outputs else None
-    scores = outputs["scores"].numpy() if "scores" in outputs else None
-    response = classification_pb2.ClassificationResponse()
-    _fill_spec(response.model_spec, loaded, signature_name)
-    num_classes = (classes if classes is not None else scores).shape[1]
-    for i in range(len(serialized)):
-        result = response.result.classifications.add()
-        for c in range(num_classes):
-            entry = result.classes.add()
-            if classes is not None:
-                entry.label = classes[i, c].decode()
-            if scores is not None:
-                entry.score = float(scores[i, c])
-    return response
-
-
-def run_regress(loaded: LoadedVersion, request: regression_pb2.RegressionRequest) -> regression_pb2.RegressionResponse:
-    """Run a RegressionRequest on a ``tensorflow/serving/regress`` signature."""
-    signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
-    function, _ = _inference_signature(loaded, signature_name, REGRESS_METHOD_NAME, "regression")
-    serialized = _serialized_examples(request.input)
-    values = np.reshape(function(inputs=tf.constant(serialized))["outputs"].numpy(), [len(serialized), -1])
-    if values.shape[1] != 1:
-        raise RequestError(
-            grpc.StatusCode.INVALID_ARGUMENT, f"Expected one output value per example, got {values.shape}"
-        )
-    response = regression_pb2.RegressionResponse()
-    _fill_spec(response.model_spec, loaded, signature_name)
-    for value in values[:, 0]:
-        response.result.regressions.add().value = float(value)
-    return response
+    def status(self, name: str, version: int | None) -> get_model_status_pb2.GetModelStatusResponse:
+        """State of every version of a model (or of one version), newest first."""
+        if not name:
+            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec name")
+        response = get_model_status_pb2.GetModelStatusResponse()
+        for status in self.store.status(name, version):
+            entry = response.model_version_status.add()
+            entry.version = status.version
+            entry.state = _STATES[status.state]
+            entry.status.SetInParent()  # OK, as TF Serving reports a healthy version
+            if status.error:
+                entry.status.error_code = grpc.StatusCode.UNKNOWN.value[0]
+                entry.status.error_message = status.error
+        return response
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """``tensorflow.serving.PredictionService`` over a ``ModelStore``."""
+    """``tensorflow.serving.PredictionService`` over :class:`Servables`."""
 
-    def __init__(self, store: ModelStore) -> None:
-        self.store = store
+    def __init__(self, servables: Servables) -> None:
+        self.servables = servables
+        self.metrics = servables.metrics
 
-    @_handle
+    @_handle("Predict")
     def Predict(self, request: predict_pb2.PredictRequest, _context: grpc.ServicerContext) -> Any:
         """Run a signature on input tensors."""
-        return run_predict(_resolve(self.store, request.model_spec), request)
+        signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
+        outputs, loaded = self.servables.predict(
+            model_ref(request.model_spec), signature_name, dict(request.inputs), list(request.output_filter)
+        )
+        response = predict_pb2.PredictResponse()
+        _fill_spec(response.model_spec, loaded, signature_name)
+        for alias in sorted(outputs):
+            response.outputs[alias].CopyFrom(to_proto(outputs[alias]))
+        return response
 
-    @_handle
+    @_handle("Classify")
     def Classify(self, request: classification_pb2.ClassificationRequest, _context: grpc.ServicerContext) -> Any:
         """Classify tf.Examples with a classification signature."""
-        return run_classify(_resolve(self.store, request.model_spec), request)
+        signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
+        serialized = requests.serialized_examples(request.input)
+        loaded, classes, scores = self.servables.classify(model_ref(request.model_spec), signature_name, serialized)
+        response = classification_pb2.ClassificationResponse()
+        _fill_spec(response.model_spec, loaded, signature_name)
+        num_classes = (classes if classes is not None else scores).shape[1]
+        for i in range(len(serialized)):
+            result = response.result.classifications.add()
+            for c in range(num_classes):
+                entry = result.classes.add()
+                if classes is not None:
+                    entry.label = classes[i, c].decode()
+                if scores is not None:
+                    entry.score = float(scores[i, c])
+        return response
 
-    @_handle
+    @_handle("Regress")
     def Regress(self, request: regression_pb2.RegressionRequest, _context: grpc.ServicerContext) -> Any:
         """Regress tf.Examples with a regression signature."""
-        return run_regress(_resolve(self.store, request.model_spec), request)
+        signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
+        serialized = requests.serialized_examples(request.input)
+        loaded, values = self.servables.regress(model_ref(request.model_spec), signature_name, serialized)
+        response = regression_pb2.RegressionResponse()
+        _fill_spec(response.model_spec, loaded, signature_name)
+        for value in values:
+            response.result.regressions.add().value = float(value)
+        return response
 
-    @_handle
+    @_handle("")
     def GetModelMetadata(
         self, request: get_model_metadata_pb2.GetModelMetadataRequest, _context: grpc.ServicerContext
     ) -> Any:
@@ -296,17 +306,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         for field in request.metadata_field:
             if field != "signature_def":
                 raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"Metadata field {field} is not supported")
-        loaded = _resolve(self.store, request.model_spec)
-        response = get_model_metadata_pb2.GetModelMetadataResponse()
-        response.model_spec.name = loaded.model_name
-        response.model_spec.version.value = loaded.version
-        signature_map = get_model_metadata_pb2.SignatureDefMap()
-        for name, signature_def in loaded.signature_defs.items():
-            signature_map.signature_def[name].CopyFrom(signature_def)
-        packed = any_pb2.Any()
-        packed.Pack(signature_map)
-        response.metadata["signature_def"].CopyFrom(packed)
-        return response
+        return self.servables.metadata(model_ref(request.model_spec))
 
 
 _STATES = {
@@ -319,29 +319,20 @@ _STATES = {
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     """``tensorflow.serving.ModelService``: version states and config reloads."""
 
-    def __init__(self, store: ModelStore) -> None:
-        self.store = store
+    def __init__(self, servables: Servables) -> None:
+        self.servables = servables
+        self.metrics = None  # TF Serving counts only Predict, Classify and Regress on gRPC
 
-    @_handle
+    @_handle("")
     def GetModelStatus(
         self, request: get_model_status_pb2.GetModelStatusRequest, _context: grpc.ServicerContext
     ) -> Any:
         """State of every version of a model (or of one version)."""
         spec = request.model_spec
-        if not spec.name:
-            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec name")
         version = spec.version.value if spec.WhichOneof("version_choice") == "version" else None
-        response = get_model_status_pb2.GetModelStatusResponse()
-        for status in self.store.status(spec.name, version):
-            entry = response.model_version_status.add()
-            entry.version = status.version
-            entry.state = _STATES[status.state]
-            if status.error:
-                entry.status.error_code = grpc.StatusCode.UNKNOWN.value[0]
-                entry.status.error_message = status.error
-        return response
+        return self.servables.status(spec.name, version)
 
-    @_handle
+    @_handle("")
     def HandleReloadConfigRequest(
         self, request: model_management_pb2.ReloadConfigRequest, _context: grpc.ServicerContext
     ) -> Any:
@@ -350,18 +341,25 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
             sources = sources_from_config(request.config)
         except ValueError as exc:
             raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from exc
-        self.store.set_sources(sources)
+        self.servables.store.set_sources(sources)
         return model_management_pb2.ReloadConfigResponse(status=status_pb2.StatusProto(error_code=0))
 
 
 @dataclasses.dataclass(frozen=True)
 class ServerOptions:
-    """How the server listens. Defaults: loopback only, 64 MB messages, 8 worker threads, no TLS."""
+    """How the server listens and what it accepts.
+
+    Defaults: loopback only, gRPC on 8500, no REST API, 64 MB messages, 8 worker threads, at most
+    1,000 examples per request (TF Serving's default ``max_batch_size``), no batching, no TLS.
+    """
 
     host: str = "127.0.0.1"
     port: int = 8500
+    rest_api_port: int = 0  # 0: no REST API (`tfx-keras serve` defaults to 8501); -1: a free port
     max_message_mb: int = DEFAULT_MAX_MESSAGE_MB
     workers: int = 8
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
+    batching: BatchingOptions | None = None  # --enable-batching
     tls_cert: str | None = None  # PEM files; both or neither
     tls_key: str | None = None
     tls_client_ca: str | None = None  # if given, clients must present a certificate signed by it
@@ -370,57 +368,105 @@ class ServerOptions:
         """Refuse bad values with a message that names the fix."""
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port {self.port} is not in 0..65535 (0 picks a free port)")
+        if not -1 <= self.rest_api_port <= 65535:
+            raise ValueError(f"rest_api_port {self.rest_api_port} is not in 0..65535 (0 turns the REST API off)")
+        if self.rest_api_port > 0 and self.rest_api_port == self.port:
+            raise ValueError(f"the REST API port cannot be the gRPC port ({self.port}); use another --rest-api-port")
         if self.max_message_mb < 1:
             raise ValueError(f"max_message_mb must be >= 1, got {self.max_message_mb}")
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if self.max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be >= 1, got {self.max_batch_size}")
+        if self.batching is not None:
+            self.batching.validate()
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ValueError("TLS needs both a certificate (--tls-cert) and its private key (--tls-key)")
         if self.tls_client_ca and not self.tls_cert:
             raise ValueError("--tls-client-ca needs --tls-cert and --tls-key")
 
 
+class PortInUseError(OSError):
+    """The port is taken: the server refuses to start rather than share it."""
+
+
 class ServingServer:
-    """The gRPC server: both services over one ``ModelStore``. Use as a context manager."""
+    """The gRPC server (and the REST API on its own port) over one ``ModelStore``. Use as a context manager.
+
+    A port that is in use is refused (gRPC's default ``SO_REUSEPORT`` is turned off), so a second
+    server cannot silently share a port with the first.
+    """
 
     def __init__(self, store: ModelStore, options: ServerOptions = ServerOptions()) -> None:
         options.validate()
         self.store = store
         self.options = options
+        self.metrics = ServingMetrics()
+        self.batcher = Batcher(options.batching) if options.batching else None
+        self.servables = Servables(store, options.max_batch_size, self.batcher, self.metrics)
         limit = options.max_message_mb * 1024 * 1024
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="serving"),
-            options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
+            options=[
+                ("grpc.max_receive_message_length", limit),
+                ("grpc.max_send_message_length", limit),
+                ("grpc.so_reuseport", 0),
+            ],
         )
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(store), self._server)
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(store), self._server)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionService(self.servables), self._server
+        )
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.servables), self._server)
         address = f"{options.host}:{options.port}"
-        if options.tls_cert:
-            credentials = grpc.ssl_server_credentials(
-                [(_read(options.tls_key), _read(options.tls_cert))],
-                root_certificates=_read(options.tls_client_ca) if options.tls_client_ca else None,
-                require_client_auth=bool(options.tls_client_ca),
-            )
-            self.port = self._server.add_secure_port(address, credentials)
-        else:
-            self.port = self._server.add_insecure_port(address)
+        try:
+            if options.tls_cert:
+                credentials = grpc.ssl_server_credentials(
+                    [(_read(options.tls_key), _read(options.tls_cert))],
+                    root_certificates=_read(options.tls_client_ca) if options.tls_client_ca else None,
+                    require_client_auth=bool(options.tls_client_ca),
+                )
+                self.port = self._server.add_secure_port(address, credentials)
+            else:
+                self.port = self._server.add_insecure_port(address)
+        except RuntimeError:  # newer grpcio raises instead of returning 0
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"could not listen on {address} (is the port in use?)")
+            raise PortInUseError(
+                f"could not listen on {address}: the port is in use (another server?) or the address is not "
+                "this machine's; choose another --port"
+            )
+        self.rest = None
+        if options.rest_api_port:
+            from serving.rest import RestServer
+
+            port = max(options.rest_api_port, 0)  # -1: any free port (tests, infra validation)
+            self.rest = RestServer(self.servables, options.host, port, options.workers)
 
     @property
     def target(self) -> str:
-        """``host:port`` for clients."""
+        """``host:port`` of the gRPC API."""
         return f"{self.options.host}:{self.port}"
 
+    @property
+    def rest_url(self) -> str | None:
+        """``http://host:port`` of the REST API (None when it is off)."""
+        return self.rest.url if self.rest else None
+
     def start(self) -> ServingServer:
-        """Load the models, start polling and serving."""
+        """Load the models (replaying their warmup requests), start polling and serving."""
         self.store.start()
         self._server.start()
+        if self.rest:
+            self.rest.start()
         return self
 
     def stop(self, grace: float = 2.0) -> None:
         """Finish in-flight requests (up to ``grace`` seconds), then stop."""
+        if self.rest:
+            self.rest.stop()
         self._server.stop(grace).wait()
+        if self.batcher:
+            self.batcher.stop()
         self.store.stop()
 
     def wait(self) -> None:

@@ -130,7 +130,8 @@ def test_malformed_tensor_and_classify_on_a_predict_signature(server: ServingSer
     tensor.tensor_content = b"\x00" * 5  # 4 floats need 16 bytes
     with pytest.raises(grpc.RpcError) as error:
         stub.Predict(request, timeout=10)
-    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "'x'" in error.value.details()
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.value.details() == "tensor parsing error: x: tensor_content has 5 bytes, the shape [2, 2] needs 16"
     with pytest.raises(ServingError, match="method_name to be tensorflow/serving/classify") as classify_error:
         client.classify("toy", [toy_example(1.0, 1.0)], signature="serving_raw")
     assert classify_error.value.code == grpc.StatusCode.INVALID_ARGUMENT
@@ -384,3 +385,12 @@ def test_served_models_are_not_changed_by_the_server(root: Path, client: Serving
     before = sorted(os.listdir(root / "toy" / "1"))
     client.predict("toy", {"x": ONES}, signature="serving_raw")
     assert sorted(os.listdir(root / "toy" / "1")) == before
+
+
+def test_a_serialized_example_that_is_not_a_proto_is_an_invalid_argument(client: ServingClient) -> None:
+    """As TF Serving's ParseExample op answers (it was INTERNAL here: TensorFlow could not word the error)."""
+    with pytest.raises(ServingError) as error:
+        client.predict("toy", {"examples": np.array([b"\xff\xffnot a proto"], dtype=object)})
+    assert error.value.code == grpc.StatusCode.INVALID_ARGUMENT and "Could not parse example input" in str(error.value)
+    example = toy_example(1.0, 2.0).SerializeToString()
+    assert client.predict("toy", {"examples": np.array([example], dtype=object)})[0]["y"].tolist() == [3.0]

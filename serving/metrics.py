@@ -1,0 +1,60 @@
+"""Prometheus metrics with TF Serving's names, served at ``/monitoring/prometheus/metrics`` on the REST port.
+
+* ``:tensorflow:serving:request_count{model_name, status}``: every Predict, Classify and Regress
+  (gRPC) and every REST request, by status code name (``OK``, ``INVALID_ARGUMENT`` ...);
+* ``:tensorflow:serving:request_latency{model_name, API, entrypoint}``: successful requests, in
+  microseconds, with TF Serving's buckets (10 µs times 1.8^k); API ``Predict``/``Classify``/``Regress``
+  on gRPC, ``predict``/``classify``/``regress`` or empty (status, metadata) on REST; entrypoint
+  ``GRPC`` or ``REST``;
+* ``:tensorflow:serving:runtime_latency{model_name, API, runtime}``: the model call alone.
+
+``prometheus_client`` writes counters with a ``_total`` suffix and adds ``# HELP`` lines; TF
+Serving's exporter does neither. Each server has its own registry.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+BUCKETS = tuple(10 * 1.8**k for k in range(33))  # TF Serving's Exponential(10, 1.8, 33), microseconds
+
+
+class ServingMetrics:
+    """The server's request counts and latencies."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            ":tensorflow:serving:request_count",
+            "The total number of requests.",
+            ["model_name", "status"],
+            registry=self.registry,
+        )
+        self.request_latency = Histogram(
+            ":tensorflow:serving:request_latency",
+            "Distribution of wall time (in microseconds) for Tensorflow Serving request.",
+            ["model_name", "API", "entrypoint"],
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+        self.runtime_latency = Histogram(
+            ":tensorflow:serving:runtime_latency",
+            "Distribution of wall time (in microseconds) for Tensorflow runtime.",
+            ["model_name", "API", "runtime"],
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+
+    def request(self, model: str, status: str, api: str, entrypoint: str, micros: float | None) -> None:
+        """Count a request; record its latency if it succeeded."""
+        self.requests.labels(model_name=model, status=status).inc()
+        if status == "OK" and micros is not None:
+            self.request_latency.labels(model_name=model, API=api, entrypoint=entrypoint).observe(micros)
+
+    def runtime(self, model: str, api: str, micros: float) -> None:
+        """Record the model call's own time."""
+        self.runtime_latency.labels(model_name=model, API=api, runtime="TF2").observe(micros)
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format of every metric."""
+        return generate_latest(self.registry)

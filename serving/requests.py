@@ -1,0 +1,265 @@
+"""What a request does, whatever its transport: the core the gRPC and REST front ends share.
+
+Inputs arrive as NumPy arrays (the gRPC front end reads TensorProtos, the REST one JSON); each
+call resolves the model version, checks the inputs against the signature (cached per version),
+runs the signature (alone, or batched with other requests) and returns NumPy outputs. Errors are
+:class:`RequestError` with the status code TF Serving gives for the same mistake:
+
+* unknown model or version: NOT_FOUND (``Servable not found for request: Latest(m)``);
+* unknown version label: INVALID_ARGUMENT (``Unrecognized servable version label``);
+* unknown signature: FAILED_PRECONDITION for gRPC Predict (``Serving signature key "s" not found.``),
+  INVALID_ARGUMENT for REST Predict and for Classify/Regress (``No signature was found with the name``);
+* wrong input names, dtypes or shapes, malformed tensors, an unparsable tf.Example: INVALID_ARGUMENT;
+* a batch larger than ``max_batch_size``: INVALID_ARGUMENT (``Task size N is larger than maximum
+  input batch size M``, TF Serving's batching message); an empty batch: INVALID_ARGUMENT.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import grpc
+import numpy as np
+import tensorflow as tf
+
+from common.contract import CLASSIFY_METHOD_NAME, REGRESS_METHOD_NAME
+from serving.model_store import LoadedVersion, ModelStore
+from serving.tensors import DTYPES, dtype_name
+
+
+class RequestError(Exception):
+    """An error answered to the client with a status code."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def tf_error_code(error: tf.errors.OpError) -> grpc.StatusCode:
+    """TensorFlow's error codes are gRPC's canonical codes, value for value."""
+    for code in grpc.StatusCode:
+        if code.value[0] == error.error_code:
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelRef:
+    """Which model version a request asks for: the latest, a version, or a label."""
+
+    name: str
+    version: int | None = None
+    label: str | None = None
+
+    def resolve(self, store: ModelStore) -> LoadedVersion:
+        """The loaded version, or the error TF Serving gives."""
+        if not self.name:
+            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec name")
+        if self.version is not None and self.label:
+            raise RequestError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"Both model version ({self.version}) and model version label ({self.label}) cannot be supplied.",
+            )
+        return store.get(self.name, version=self.version, label=self.label)
+
+
+@dataclasses.dataclass(frozen=True)
+class InputInfo:
+    """One signature input: its dtype (a DataType enum value) and shape (None: any size)."""
+
+    dtype: int
+    shape: tuple[int | None, ...] | None  # None: unknown rank
+
+    def check_shape(self, name: str, shape: Sequence[int]) -> None:
+        """INVALID_ARGUMENT unless ``shape`` fits this input's shape."""
+        if self.shape is None:
+            return
+        if len(shape) != len(self.shape) or any(
+            e is not None and e != s for e, s in zip(self.shape, shape, strict=True)
+        ):
+            expected = "[" + ",".join("?" if d is None else str(d) for d in self.shape) + "]"
+            raise RequestError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"input '{name}' has shape {list(shape)}, which is not compatible with expected shape {expected}",
+            )
+
+
+def signature_inputs(loaded: LoadedVersion, signature_name: str) -> dict[str, InputInfo]:
+    """The inputs of a signature, read once per loaded version (not per request)."""
+    cached = loaded.cache.get(("inputs", signature_name))
+    if cached is None:
+        signature = loaded.signature_defs[signature_name]
+        cached = {}
+        for name, info in signature.inputs.items():
+            rank_known = not info.tensor_shape.unknown_rank
+            shape = tuple(None if d.size < 0 else int(d.size) for d in info.tensor_shape.dim) if rank_known else None
+            cached[name] = InputInfo(info.dtype, shape)
+        loaded.cache[("inputs", signature_name)] = cached
+    return cached
+
+
+def check_inputs(signature: Mapping[str, InputInfo], inputs: Mapping[str, Any], max_batch_size: int | None) -> None:
+    """Names as TF Serving checks them, then each input's shape, then the batch size."""
+    sent, expected = set(inputs), set(signature)
+    if len(sent) == len(expected) and sent != expected:
+        alias = sorted(sent - expected)[0]
+        raise RequestError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"input tensor alias not found in signature: {alias}. "
+            f"Inputs expected to be in the set {{{','.join(sorted(expected))}}}.",
+        )
+    if sent != expected:
+        raise RequestError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"input size does not match signature: {len(sent)}!={len(expected)} "
+            f"len({{{','.join(sorted(sent))}}}) != len({{{','.join(sorted(expected))}}}). "
+            f"Sent extra: {{{','.join(sorted(sent - expected))}}}. "
+            f"Missing but required: {{{','.join(sorted(expected - sent))}}}.",
+        )
+    for name, info in signature.items():
+        shape = inputs[name] if isinstance(inputs[name], tuple) else np.shape(inputs[name])
+        info.check_shape(name, shape)
+        batched = info.shape is not None and len(info.shape) > 0 and info.shape[0] is None
+        if batched and shape[0] == 0:
+            raise RequestError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"input '{name}' is an empty batch (its first dimension is 0): send at least one example",
+            )
+        if batched and max_batch_size and shape[0] > max_batch_size:
+            raise RequestError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"Task size {shape[0]} is larger than maximum input batch size {max_batch_size}",
+            )
+
+
+def check_dtype(name: str, info: InputInfo, dtype: int) -> None:
+    """INVALID_ARGUMENT unless the sent dtype is the signature's."""
+    if dtype != info.dtype:
+        raise RequestError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"Expects arg '{name}' to be {dtype_name(info.dtype)} but {dtype_name(dtype) if dtype else 'no dtype'} "
+            "is provided",
+        )
+
+
+def numpy_dtype(info: InputInfo) -> Any:
+    """The NumPy dtype of an input (object for strings)."""
+    if info.dtype not in DTYPES:
+        raise RequestError(grpc.StatusCode.UNIMPLEMENTED, f"inputs of dtype {dtype_name(info.dtype)} are not supported")
+    return DTYPES[info.dtype][0]
+
+
+def find_signature(loaded: LoadedVersion, signature_name: str, grpc_predict: bool) -> None:
+    """The missing-signature error as TF Serving words it for each API."""
+    if signature_name in loaded.signature_defs:
+        return
+    if grpc_predict:
+        raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, f'Serving signature key "{signature_name}" not found.')
+    raise RequestError(
+        grpc.StatusCode.INVALID_ARGUMENT, f'Serving signature name: "{signature_name}" not found in signature def'
+    )
+
+
+def check_output_filter(loaded: LoadedVersion, signature_name: str, output_filter: Sequence[str]) -> None:
+    """Every requested output must exist, once."""
+    outputs = loaded.signature_defs[signature_name].outputs
+    for alias in output_filter:
+        if alias not in outputs:
+            raise RequestError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"output tensor alias not found in signature: {alias} Outputs expected to be in the set "
+                f"{{{','.join(sorted(outputs))}}}.",
+            )
+    if len(set(output_filter)) != len(output_filter):
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "duplicate output tensor alias")
+
+
+def call_signature(
+    loaded: LoadedVersion, signature_name: str, inputs: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Run one signature on NumPy inputs; NumPy outputs. TensorFlow errors keep their status code."""
+    function = loaded.cache.get(("function", signature_name))
+    if function is None:
+        function = loaded.cache[("function", signature_name)] = loaded.signature(signature_name)
+    try:
+        outputs = function(**inputs)
+    except tf.errors.OpError as err:
+        raise RequestError(tf_error_code(err), err.message) from None
+    except UnicodeDecodeError:
+        # TensorFlow failed to *word* its InvalidArgument error: ParseExample quotes the bad bytes in its
+        # message and the message is not UTF-8. The request is at fault, as TF Serving answers.
+        raise RequestError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "Could not parse example input: a value is not a serialized tf.train.Example",
+        ) from None
+    return {name: value.numpy() for name, value in outputs.items()}
+
+
+def serialized_examples(request_input: Any) -> list[bytes]:
+    """The tf.Examples of a Classify/Regress ``Input`` (the context merged into each), serialized."""
+    kind = request_input.WhichOneof("kind")
+    if kind == "example_list":
+        examples = list(request_input.example_list.examples)
+    elif kind == "example_list_with_context":
+        context = request_input.example_list_with_context.context
+        examples = []
+        for example in request_input.example_list_with_context.examples:
+            merged = tf.train.Example()
+            merged.CopyFrom(context)
+            merged.MergeFrom(example)  # the example's own features win over the context's
+            examples.append(merged)
+    else:
+        examples = []
+    if not examples:
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "Input is empty.")
+    return [e.SerializeToString() for e in examples]
+
+
+def inference_signature(loaded: LoadedVersion, signature_name: str, method: str, kind: str) -> None:
+    """Classify/Regress: the signature must exist, have that method name and one input named ``inputs``."""
+    signature_def = loaded.signature_defs.get(signature_name)
+    if signature_def is None:
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"No signature was found with the name: {signature_name}")
+    if signature_def.method_name != method:
+        raise RequestError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"Expected {kind} signature method_name to be {method}. Was: {signature_def.method_name}",
+        )
+    if list(signature_def.inputs) != ["inputs"]:
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "Expected one input Tensor named 'inputs'.")
+
+
+def classify(
+    loaded: LoadedVersion, signature_name: str, serialized: Sequence[bytes]
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(classes ``[n, k]`` or None, scores ``[n, k]`` or None) for serialized examples."""
+    inference_signature(loaded, signature_name, CLASSIFY_METHOD_NAME, "classification")
+    outputs = call_signature(loaded, signature_name, {"inputs": np.array(serialized, dtype=object)})
+    return outputs.get("classes"), outputs.get("scores")
+
+
+def regress(loaded: LoadedVersion, signature_name: str, serialized: Sequence[bytes]) -> np.ndarray:
+    """One value per serialized example."""
+    inference_signature(loaded, signature_name, REGRESS_METHOD_NAME, "regression")
+    values = call_signature(loaded, signature_name, {"inputs": np.array(serialized, dtype=object)})["outputs"]
+    values = np.reshape(values, [len(serialized), -1])
+    if values.shape[1] != 1:
+        raise RequestError(
+            grpc.StatusCode.INVALID_ARGUMENT, f"Expected one output value per example, got {values.shape}"
+        )
+    return values[:, 0]
+
+
+class Timer:
+    """Microseconds since creation (for the latency metrics)."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    def micros(self) -> float:
+        """Elapsed microseconds."""
+        return (time.perf_counter() - self.start) * 1e6

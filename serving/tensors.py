@@ -1,0 +1,106 @@
+"""TensorProto <-> NumPy without TensorFlow's per-call conversions, with the checks a server needs.
+
+``tf.make_ndarray`` / ``tf.make_tensor_proto`` go through TensorFlow's Python layers on every call;
+a numeric tensor is just its bytes in ``tensor_content`` (or a repeated field), so reading it is a
+``np.frombuffer`` and writing it a ``tobytes``. Used by the server (requests in, answers out) and by
+the Python client, both ways.
+
+A tensor's content must match its declared shape. TF Serving pads a short repeated field with its
+last value (or zeros when it is empty) and truncates a long one; this server refuses both, so a
+55-byte request cannot declare a 20,000-image batch and make the model compute it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+
+# DataType enum -> (NumPy dtype, the TensorProto field that holds values when tensor_content is empty).
+DTYPES: dict[int, tuple[Any, str]] = {
+    types_pb2.DT_FLOAT: (np.float32, "float_val"),
+    types_pb2.DT_DOUBLE: (np.float64, "double_val"),
+    types_pb2.DT_INT32: (np.int32, "int_val"),
+    types_pb2.DT_UINT8: (np.uint8, "int_val"),
+    types_pb2.DT_INT16: (np.int16, "int_val"),
+    types_pb2.DT_INT8: (np.int8, "int_val"),
+    types_pb2.DT_UINT16: (np.uint16, "int_val"),
+    types_pb2.DT_INT64: (np.int64, "int64_val"),
+    types_pb2.DT_UINT32: (np.uint32, "uint32_val"),
+    types_pb2.DT_UINT64: (np.uint64, "uint64_val"),
+    types_pb2.DT_BOOL: (np.bool_, "bool_val"),
+    types_pb2.DT_STRING: (object, "string_val"),
+}
+NAMES = {dtype: types_pb2.DataType.Name(dtype).removeprefix("DT_").lower() for dtype in DTYPES}
+NAMES[types_pb2.DT_FLOAT] = "float32"
+NAMES[types_pb2.DT_DOUBLE] = "float64"
+NAMES[types_pb2.DT_STRING] = "string"
+_BY_NUMPY = {np.dtype(np_type): dtype for dtype, (np_type, _) in DTYPES.items() if np_type is not object}
+
+
+class TensorError(ValueError):
+    """A tensor that cannot be used: the message says why (the server answers INVALID_ARGUMENT)."""
+
+
+def dtype_name(dtype: int) -> str:
+    """``float32``, ``uint8``, ``string`` ... for a DataType enum value."""
+    return NAMES.get(dtype, types_pb2.DataType.Name(dtype) if dtype in types_pb2.DataType.values() else str(dtype))
+
+
+def proto_shape(proto: tensor_pb2.TensorProto) -> tuple[int, ...]:
+    """The declared shape, checked (no unknown rank, no negative sizes)."""
+    if proto.tensor_shape.unknown_rank:
+        raise TensorError("its shape has an unknown rank")
+    shape = tuple(int(d.size) for d in proto.tensor_shape.dim)
+    if any(size < 0 for size in shape):
+        raise TensorError(f"its shape {list(shape)} has a negative size")
+    return shape
+
+
+def to_array(proto: tensor_pb2.TensorProto, shape: Sequence[int] | None = None) -> np.ndarray:
+    """The tensor's values as an array of its declared shape; its content must hold exactly that many."""
+    if proto.dtype not in DTYPES:
+        raise TensorError(f"dtype {dtype_name(proto.dtype)} is not supported")
+    np_type, field = DTYPES[proto.dtype]
+    shape = tuple(proto_shape(proto) if shape is None else shape)
+    count = int(np.prod(shape, dtype=np.int64))
+    if proto.tensor_content:
+        if np_type is object:
+            raise TensorError("a string tensor cannot use tensor_content")
+        expected = count * np.dtype(np_type).itemsize
+        if len(proto.tensor_content) != expected:
+            raise TensorError(
+                f"tensor_content has {len(proto.tensor_content)} bytes, the shape {list(shape)} needs {expected}"
+            )
+        return np.frombuffer(proto.tensor_content, dtype=np_type).reshape(shape)
+    values = getattr(proto, field)
+    if len(values) != count:
+        raise TensorError(f"it carries {len(values)} values, its shape {list(shape)} needs {count}")
+    if np_type is object:
+        return np.array(values, dtype=object).reshape(shape)
+    return np.asarray(values, dtype=np_type).reshape(shape)
+
+
+def to_proto(array: Any, dtype: int | None = None) -> tensor_pb2.TensorProto:
+    """An array (or nested lists) as a TensorProto: numbers in ``tensor_content``, strings in ``string_val``."""
+    array = np.asarray(array)
+    proto = tensor_pb2.TensorProto()
+    if dtype is None:
+        if array.dtype.kind in "OSU":
+            dtype = types_pb2.DT_STRING
+        elif array.dtype in _BY_NUMPY:
+            dtype = _BY_NUMPY[array.dtype]
+        else:
+            raise TensorError(f"dtype {array.dtype} is not supported")
+    proto.dtype = dtype
+    proto.tensor_shape.CopyFrom(
+        tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=s) for s in array.shape])
+    )
+    np_type, _ = DTYPES[dtype]
+    if np_type is object:
+        proto.string_val.extend(v if isinstance(v, bytes) else str(v).encode() for v in array.reshape(-1).tolist())
+    else:
+        proto.tensor_content = np.ascontiguousarray(array, dtype=np_type).tobytes()
+    return proto

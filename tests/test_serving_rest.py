@@ -1,0 +1,311 @@
+"""The REST API, metrics, limits, batching and warmup of the development server, on a tiny SavedModel.
+
+The HTTP requests here are written from TF Serving's REST documentation with the standard library,
+not with the project's client, so they check the API itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+from helpers.toy_model import toy_example, write_toy_model
+from tensorflow_serving.apis import predict_pb2, prediction_log_pb2, prediction_service_pb2_grpc
+
+from serving.batching import Batcher, BatchingOptions
+from serving.client import ServingClient, ServingError
+from serving.model_store import ModelStore, sources_from_root
+from serving.rest_client import RestClient
+from serving.server import PortInUseError, ServerOptions, ServingServer
+
+
+@pytest.fixture()
+def root(tmp_path: Path) -> Path:
+    write_toy_model(str(tmp_path / "toy"), 1)
+    return tmp_path
+
+
+@pytest.fixture()
+def server(root: Path) -> Iterator[ServingServer]:
+    store = ModelStore(lambda: sources_from_root(str(root)), poll_seconds=3600)
+    with ServingServer(store, ServerOptions(port=0, rest_api_port=-1, max_batch_size=100)) as running:
+        yield running
+
+
+def http(server: ServingServer, method: str, path: str, body: object = None, raw: bytes | None = None) -> tuple:
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(f"{server.rest_url}{path}", data=data, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.headers.get("Content-Type"), response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers.get("Content-Type"), err.read()
+
+
+def test_status_and_metadata(server: ServingServer) -> None:
+    code, kind, body = http(server, "GET", "/v1/models/toy")
+    assert code == 200 and kind == "application/json"
+    assert json.loads(body) == {
+        "model_version_status": [
+            {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+        ]
+    }
+    assert json.loads(http(server, "GET", "/v1/models/toy/versions/1")[2])["model_version_status"][0]["version"] == "1"
+    code, _, body = http(server, "GET", "/v1/models/toy/metadata")
+    metadata = json.loads(body)
+    assert code == 200 and metadata["model_spec"] == {"name": "toy", "signature_name": "", "version": "1"}
+    raw = metadata["metadata"]["signature_def"]["signature_def"]["serving_raw"]
+    assert raw["inputs"]["x"]["dtype"] == "DT_FLOAT" and raw["method_name"] == "tensorflow/serving/predict"
+    assert [d["size"] for d in raw["inputs"]["x"]["tensor_shape"]["dim"]] == ["-1", "2"]
+
+
+def test_predict_in_the_row_and_the_columnar_format(server: ServingServer) -> None:
+    rows = {"signature_name": "serving_raw", "instances": [[1.0, 2.0], [0.5, 0.0]]}
+    code, _, body = http(server, "POST", "/v1/models/toy:predict", rows)
+    answer = json.loads(body)
+    assert code == 200 and [p["y"] for p in answer["predictions"]] == [3.0, 0.5]
+    assert len(answer["predictions"][0]["scores"]) == 2  # several outputs: one object per row
+    columns = {"signature_name": "serving_raw", "inputs": {"x": [[1.0, 2.0]]}}
+    assert json.loads(http(server, "POST", "/v1/models/toy/versions/1:predict", columns)[2])["outputs"]["y"] == [3.0]
+    # serving_default takes serialized tf.Examples: binary strings are sent as {"b64": ...}.
+    example = base64.b64encode(toy_example(1.0, 2.0).SerializeToString()).decode()
+    answer = json.loads(http(server, "POST", "/v1/models/toy:predict", {"instances": [{"b64": example}]})[2])
+    assert answer == {"predictions": [3.0]}  # one output: the values themselves
+
+
+def test_classify_and_regress(server: ServingServer) -> None:
+    body = {"signature_name": "classification", "examples": [{"x": [1.0, 2.0]}, {"x": [-1.0, -2.0]}]}
+    code, _, answer = http(server, "POST", "/v1/models/toy:classify", body)
+    results = json.loads(answer)["results"]
+    assert code == 200 and [max(r, key=lambda e: e[1])[0] for r in results] == ["high", "low"]
+    body = {"signature_name": "regression", "context": {"x": [0.0, 1.0]}, "examples": [{}, {"x": [2.0, 3.0]}]}
+    assert json.loads(http(server, "POST", "/v1/models/toy:regress", body)[2]) == {"results": [1.0, 5.0]}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "message"),
+    [
+        ("GET", "/v1/models/nope", None, 404, "Could not find any versions of model nope"),
+        ("POST", "/v1/models/nope:predict", {"instances": [1]}, 404, "Servable not found for request: Latest(nope)"),
+        ("POST", "/v1/models/toy/versions/9:predict", {"instances": [1]}, 404, "Specific(toy, 9)"),
+        (
+            "POST",
+            "/v1/models/toy/labels/canary:predict",
+            {"instances": [1]},
+            400,
+            "Unrecognized servable version label",
+        ),
+        ("POST", "/v1/models/toy:predict", {"signature_name": "nope", "instances": [1]}, 400, 'name: "nope" not found'),
+        (
+            "POST",
+            "/v1/models/toy:predict",
+            {"signature_name": "serving_raw"},
+            400,
+            "Missing 'inputs' or 'instances' key",
+        ),
+        (
+            "POST",
+            "/v1/models/toy:predict",
+            {"signature_name": "serving_raw", "instances": [[1.0]], "inputs": [[1.0]]},
+            400,
+            "expecting only one of 'inputs' or 'instances'",
+        ),
+        (
+            "POST",
+            "/v1/models/toy:predict",
+            {"signature_name": "serving_raw", "instances": [[1.0, 2.0], [1.0]]},
+            400,
+            "Encountered list at unexpected size: 1 at level: 1 expected size: 2",
+        ),
+        (
+            "POST",
+            "/v1/models/toy:predict",
+            {"signature_name": "serving_raw", "instances": [["a", "b"]]},
+            400,
+            "Type: String is not of expected type: float32",
+        ),
+        (
+            "POST",
+            "/v1/models/toy:predict",
+            {"signature_name": "serving_raw", "instances": [[1.0, 2.0]] * 101},
+            400,
+            "Task size 101 is larger than maximum input batch size 100",
+        ),
+        ("POST", "/v1/models/toy:predict", {"instances": [{"b64": "not base64!"}]}, 400, "Unable to base64 decode"),
+        ("POST", "/v1/models/toy:regress", {"examples": []}, 400, "'examples' value is an empty array"),
+        ("GET", "/v1/models/toy:predict", None, 400, "Malformed request: GET /v1/models/toy:predict"),
+        ("DELETE", "/v1/models/toy", None, 400, "Malformed request: DELETE /v1/models/toy"),
+        ("GET", "/v1/models", None, 400, "Missing model name in request."),
+    ],
+)
+def test_errors_have_tf_servings_http_status_and_json(
+    server: ServingServer, method: str, path: str, body: object, status: int, message: str
+) -> None:
+    code, kind, answer = http(server, method, path, body)
+    assert (code, kind) == (status, "application/json")
+    assert message in json.loads(answer)["error"]
+    assert http(server, "GET", "/v1/models/toy")[0] == 200  # and the server serves on
+
+
+def test_malformed_json_an_invalid_example_and_unknown_paths(server: ServingServer) -> None:
+    code, _, answer = http(server, "POST", "/v1/models/toy:predict", raw=b'{"instances": [1,')
+    assert code == 400 and json.loads(answer)["error"].startswith("JSON Parse error: ")
+    assert json.loads(http(server, "POST", "/v1/models/toy:predict", raw=b"")[2])["error"] == (
+        "JSON Parse error: The document is empty"
+    )
+    bad = base64.b64encode(b"\xff\xffnot a proto").decode()
+    code, _, answer = http(server, "POST", "/v1/models/toy:predict", {"instances": [{"b64": bad}]})
+    assert code == 400 and "Could not parse example input" in json.loads(answer)["error"]
+    code, kind, _ = http(server, "GET", "/v2/models/toy")
+    assert code == 404 and kind == "text/html"
+
+
+def test_prometheus_metrics_count_requests_by_model_and_status(server: ServingServer) -> None:
+    http(server, "POST", "/v1/models/toy:predict", {"signature_name": "serving_raw", "instances": [[1.0, 2.0]]})
+    http(server, "POST", "/v1/models/toy:predict", {"signature_name": "serving_raw", "instances": [["x"]]})
+    with ServingClient(server.target) as client:
+        client.predict("toy", {"x": np.ones((1, 2), np.float32)}, signature="serving_raw")
+    code, kind, text = http(server, "GET", "/monitoring/prometheus/metrics")
+    text = text.decode()
+    assert code == 200 and kind.startswith("text/plain")
+    assert ':tensorflow:serving:request_count_total{model_name="toy",status="OK"} 2.0' in text
+    assert ':tensorflow:serving:request_count_total{model_name="toy",status="INVALID_ARGUMENT"} 1.0' in text
+    assert ':tensorflow:serving:request_latency_count{API="predict",entrypoint="REST",model_name="toy"} 1.0' in text
+    assert ':tensorflow:serving:request_latency_count{API="Predict",entrypoint="GRPC",model_name="toy"} 1.0' in text
+    assert ':tensorflow:serving:runtime_latency_bucket{API="Predict",le="+Inf",model_name="toy",runtime="TF2"}' in text
+
+
+def test_the_rest_client_works_like_the_grpc_one(server: ServingServer) -> None:
+    with RestClient(server.rest_url) as rest, ServingClient(server.target) as grpc_client:
+        x = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
+        rest_out, _ = rest.predict("toy", {"x": x}, signature="serving_raw")
+        grpc_out, _ = grpc_client.predict("toy", {"x": x}, signature="serving_raw")
+        np.testing.assert_allclose(rest_out["scores"], grpc_out["scores"], rtol=1e-6)
+        assert rest.signatures("toy")["serving_raw"].inputs["x"].dtype == tf.float32.as_datatype_enum
+        assert rest.status("toy") == {1: "AVAILABLE"} and rest.regress("toy", [toy_example(1.0, 1.0)]) == [2.0]
+        with pytest.raises(ServingError) as error:
+            rest.predict("nope", {"x": x})
+        assert error.value.code == grpc.StatusCode.NOT_FOUND
+
+
+def _grpc_predict(server: ServingServer, tensor: object) -> grpc.RpcError:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name, request.model_spec.signature_name = "toy", "serving_raw"
+    request.inputs["x"].CopyFrom(tensor)
+    with grpc.insecure_channel(server.target) as channel, pytest.raises(grpc.RpcError) as error:
+        prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=10)
+    return error.value
+
+
+def test_a_tiny_request_cannot_ask_for_a_huge_batch(server: ServingServer) -> None:
+    """55 bytes declaring 20,000 rows and carrying no values: refused before anything is allocated or run."""
+    tensor = tf.make_tensor_proto(np.zeros((0,), np.float32))
+    tensor.tensor_shape.Clear()
+    tensor.tensor_shape.dim.add(size=20000)
+    tensor.tensor_shape.dim.add(size=2)
+    error = _grpc_predict(server, tensor)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == "Task size 20000 is larger than maximum input batch size 100"
+    tensor.tensor_shape.dim[0].size = 50  # within the limit, but it carries no values: refused, not zero-filled
+    error = _grpc_predict(server, tensor)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "it carries 0 values, its shape [50, 2] needs 100" in error.details()
+    empty = tf.make_tensor_proto(np.zeros((0, 2), np.float32))
+    error = _grpc_predict(server, empty)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "empty batch" in error.details()
+
+
+def test_a_second_server_on_a_busy_port_refuses_to_start(server: ServingServer, root: Path) -> None:
+    store = ModelStore(lambda: sources_from_root(str(root)))
+    with pytest.raises(PortInUseError, match="the port is in use"):
+        ServingServer(store, ServerOptions(port=server.port))
+    with pytest.raises(OSError, match="for the REST API .* the port is in use"):
+        ServingServer(store, ServerOptions(port=0, rest_api_port=server.rest.port))
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5):
+        pass  # the first server still owns its port
+
+
+def test_batching_runs_concurrent_requests_in_fewer_model_calls(root: Path) -> None:
+    store = ModelStore(lambda: sources_from_root(str(root)), poll_seconds=3600)
+    options = ServerOptions(port=0, batching=BatchingOptions(max_batch_size=16, batch_timeout_micros=20_000))
+    with ServingServer(store, options) as server:
+        answers: dict[int, float] = {}
+        barrier = threading.Barrier(12)
+
+        def send(i: int) -> None:
+            with ServingClient(server.target) as client:
+                barrier.wait()
+                y = client.predict("toy", {"x": np.full((1, 2), i, np.float32)}, signature="serving_raw")[0]["y"]
+                answers[i] = float(y[0])
+
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert answers == {i: 2.0 * i for i in range(12)}  # each client got its own row back
+        assert server.batcher.batches < 12
+
+
+def test_a_failing_request_does_not_fail_its_batch_neighbours() -> None:
+    batcher = Batcher(BatchingOptions(max_batch_size=8, batch_timeout_micros=50_000, num_batch_threads=1))
+
+    def run(inputs: dict) -> dict:
+        if (inputs["x"] < 0).any():
+            raise ValueError("negative")
+        return {"y": inputs["x"] * 2}
+
+    results: dict[int, object] = {}
+
+    def send(i: int) -> None:
+        try:
+            results[i] = batcher.run("k", {"x": np.array([[i]])}, run)["y"].tolist()
+        except ValueError as err:
+            results[i] = str(err)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in (1, -1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    batcher.stop()
+    assert results == {1: [[2]], -1: "negative", 2: [[4]]}
+
+
+def _warmup(model_dir: Path, records: list[prediction_log_pb2.PredictionLog]) -> None:
+    (model_dir / "assets.extra").mkdir(exist_ok=True)
+    with tf.io.TFRecordWriter(str(model_dir / "assets.extra" / "tf_serving_warmup_requests")) as writer:
+        for record in records:
+            writer.write(record.SerializeToString())
+
+
+def _predict_log(x: list[list[float]]) -> prediction_log_pb2.PredictionLog:
+    log = prediction_log_pb2.PredictionLog()
+    log.predict_log.request.model_spec.signature_name = "serving_raw"
+    log.predict_log.request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.array(x, np.float32)))
+    return log
+
+
+def test_warmup_requests_are_replayed_before_a_version_serves_and_a_bad_one_fails_the_load(root: Path) -> None:
+    good = Path(write_toy_model(str(root / "warm"), 1))
+    classify = prediction_log_pb2.PredictionLog()
+    classify.classify_log.request.model_spec.signature_name = "classification"
+    classify.classify_log.request.input.example_list.examples.add().CopyFrom(toy_example(1.0, 2.0))
+    _warmup(good, [_predict_log([[1.0, 2.0]]), classify])
+    bad = Path(write_toy_model(str(root / "broken_warmup"), 1))
+    _warmup(bad, [_predict_log([[1.0, 2.0, 3.0]])])  # the wrong shape for this model
+    store = ModelStore(lambda: sources_from_root(str(root)))
+    store.poll(settle=False)
+    assert store.get("warm").warmup_records == 2 and store.get("toy").warmup_records == 0
+    (status,) = store.status("broken_warmup")
+    assert status.state == "END" and "warmup request 1" in status.error and "expected shape [?,2]" in status.error
