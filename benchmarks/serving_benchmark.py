@@ -1,14 +1,22 @@
-"""Benchmark: the gRPC development server against an in-process call of the same signature.
+"""Benchmark: the development server (gRPC and REST) against the same signature called in-process.
 
-MNIST's pushed model, ``serving_raw``, batch 1 and 64, concurrency 1, 8 and 32 (closed loop:
-each client sends its next request when the previous one is answered), for a fixed time per
-cell. The floor is the same SavedModel signature called in this process by as many threads.
-The server runs as a separate process (``tfx-keras serve``) on loopback.
+One run measures, on MNIST's pushed model and its ``serving_raw`` signature (uint8 images):
 
-Prints p50/p99 latency and throughput per cell and the server/in-process ratios, and writes
-``benchmarks/results/serving.{json,md}``. Compare ratios from one run; the machines are shared.
+1. **batch-1 latency**, one client: p50/p99 in-process, over gRPC, over REST;
+2. **batch-1 throughput** with 1, 8 and 32 closed-loop clients (each sends its next request when the
+   previous one is answered): in-process threads, the server without batching, the server with
+   batching (TF Serving's ``--enable_batching``);
+3. **first-request latency on a fresh load**, with and without the model's warmup requests
+   (``assets.extra/tf_serving_warmup_requests``): a new server process per trial, the first request
+   timed as soon as the version is AVAILABLE.
 
-    .venv/bin/python benchmarks/serving_benchmark.py                      # trains a model if none is given
+Targets (issue "Serve as TensorFlow Serving does"): gRPC batch-1 p50 at most in-process p50 + 1 ms;
+with batching, 32 batch-1 clients get at least 0.6x the throughput of 32 in-process threads; zero
+errors in every cell. Clients and server share this machine's cores, as they would on one host.
+
+Prints every cell and writes ``benchmarks/results/serving.{json,md}``. Compare ratios from one run.
+
+    .venv/bin/python benchmarks/serving_benchmark.py                      # trains a model if none is pushed
     .venv/bin/python benchmarks/serving_benchmark.py --model-dir outputs/serving/mnist/<version>
 """
 
@@ -21,12 +29,13 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,16 +45,24 @@ RESULTS = ROOT / "benchmarks" / "results"
 from pipelines.keras_config import configure_keras  # noqa: E402
 
 configure_keras()
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from common.contract import WARMUP_FILE  # noqa: E402
 from serving.client import ServingClient  # noqa: E402
+from serving.rest_client import RestClient  # noqa: E402
+
+MODEL = "mnist"
+SIGNATURE = "serving_raw"
+INPUT = "image"
+GRPC_P50_MARGIN_MS = 1.0
+BATCHED_THROUGHPUT_RATIO = 0.6
 
 
 def _latest_pushed(serving_root: Path) -> Path | None:
-    versions = [p for p in (serving_root / "mnist").glob("*") if p.name.isdigit()] if serving_root.is_dir() else []
+    versions = [p for p in (serving_root / MODEL).glob("*") if p.name.isdigit()] if serving_root.is_dir() else []
     return max(versions, key=lambda p: int(p.name)) if versions else None
 
 
@@ -73,30 +90,30 @@ def _train_model(work: Path, epochs: int) -> Path:
     return model
 
 
-def _closed_loop(call: Callable[[int], object], concurrency: int, seconds: float) -> dict[str, float]:
-    """``concurrency`` threads call ``call(thread index)`` back to back for ``seconds``; latencies, rate."""
-    latencies: list[list[float]] = [[] for _ in range(concurrency)]
-    errors: list[BaseException] = []
-    start_barrier = threading.Barrier(concurrency + 1)
+def closed_loop(call: Callable[[int], object], clients: int, seconds: float) -> dict[str, float]:
+    """``clients`` threads call ``call(thread index)`` back to back for ``seconds``; latencies and rate."""
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors: list[str] = []
+    barrier = threading.Barrier(clients + 1)
     deadline = [0.0]
 
     def worker(i: int) -> None:
-        start_barrier.wait()
+        barrier.wait()
         while time.perf_counter() < deadline[0]:
             t0 = time.perf_counter()
             try:
                 call(i)
-            except BaseException as exc:  # noqa: BLE001 - counted and reported
-                errors.append(exc)
+            except Exception as exc:  # noqa: BLE001 - counted and reported
+                errors.append(f"{type(exc).__name__}: {exc}")
                 continue
             latencies[i].append(time.perf_counter() - t0)
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
     for t in threads:
         t.start()
     deadline[0] = time.perf_counter() + seconds
     began = time.perf_counter()
-    start_barrier.wait()
+    barrier.wait()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - began
@@ -104,117 +121,244 @@ def _closed_loop(call: Callable[[int], object], concurrency: int, seconds: float
     return {
         "requests": int(flat.size),
         "errors": len(errors),
+        "first_error": errors[0] if errors else "",
         "p50_ms": float(np.percentile(flat, 50)) if flat.size else float("nan"),
         "p99_ms": float(np.percentile(flat, 99)) if flat.size else float("nan"),
-        "requests_per_s": flat.size / elapsed,
+        "per_s": flat.size / elapsed,
     }
 
 
-def _start_server(serving_root: Path) -> tuple[subprocess.Popen, str]:
-    cmd = [
-        sys.executable, "-m", "pipelines.cli", "serve", "--model-base-path", str(serving_root), "--port", "0",
-        "--workers", "32",
-    ]  # fmt: skip
-    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
-    assert process.stdout is not None
-    for line in process.stdout:
-        match = re.search(r"gRPC API on (\S+)", line)
-        if match:
-            threading.Thread(target=process.stdout.read, daemon=True).start()  # keep draining
-            return process, match.group(1)
-    raise SystemExit(f"the server did not start (exit code {process.wait()})")
+class Server:
+    """``tfx-keras serve`` in its own process on loopback, gRPC and REST on free ports."""
+
+    def __init__(self, model_root: Path, extra: Sequence[str] = ()) -> None:
+        cmd = [
+            sys.executable, "-m", "pipelines.cli", "serve", "--model-base-path", str(model_root), "--port", "0",
+            "--rest-api-port", "-1", "--workers", "64", *extra,
+        ]  # fmt: skip
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+        self.target = self.rest_url = ""
+        assert self.process.stdout is not None
+        lines = []
+        for line in self.process.stdout:
+            lines.append(line)
+            if match := re.search(r"gRPC API on (\S+)", line):
+                self.target = match.group(1)
+            if match := re.search(r"REST API on (http://[^/\s]+)", line):
+                self.rest_url = match.group(1)
+            if "Ctrl-C stops" in line:
+                threading.Thread(target=self.process.stdout.read, daemon=True).start()  # keep draining
+                return
+        raise SystemExit(f"the server did not start (exit code {self.process.wait()}):\n{''.join(lines[-20:])}")
+
+    def stop(self) -> None:
+        """Stop it as Ctrl-C does."""
+        self.process.send_signal(2)
+        self.process.wait(timeout=60)
+
+
+def fresh_load(model_dir: Path, work: Path, image: np.ndarray) -> dict[str, float]:
+    """A new server on ``model_dir``: seconds until AVAILABLE, then the first and second request's latency."""
+    root = work / f"fresh-{time.monotonic_ns()}"
+    os.makedirs(root / MODEL)
+    os.symlink(model_dir, root / MODEL / "1")
+    server = Server(root, ["--poll-seconds", "0.2"])
+    try:
+        with ServingClient(server.target, timeout=120) as client:
+            client.wait_until_ready(MODEL, timeout=300)
+            available = time.perf_counter() - server.started
+            latencies = []
+            for _ in range(2):
+                t0 = time.perf_counter()
+                client.predict(MODEL, {INPUT: image}, signature=SIGNATURE)
+                latencies.append((time.perf_counter() - t0) * 1000)
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    return {"available_s": available, "first_ms": latencies[0], "second_ms": latencies[1]}
 
 
 def main() -> None:
-    """Run every cell, print the table, write the results."""
+    """Run every section, print the cells and the verdicts, write the results."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model-dir", help="an MNIST SavedModel pushed by the pipeline (default: train one)")
+    parser.add_argument(
+        "--model-dir", help="an MNIST SavedModel pushed by the pipeline (default: the latest, or train)"
+    )
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each cell")
     parser.add_argument("--epochs", type=int, default=1, help="epochs when training a model for the benchmark")
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 64])
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--fresh-loads", type=int, default=3, help="trials per warmup setting")
+    parser.add_argument("--batch-timeout-micros", type=int, default=2000, help="batching: the longest wait")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="serving_bench_"))
     model_dir = Path(args.model_dir) if args.model_dir else _latest_pushed(ROOT / "outputs" / "serving")
-    model_dir = model_dir or _train_model(work / "run", args.epochs)
+    model_dir = (model_dir or _train_model(work / "run", args.epochs)).resolve()
+    if not (model_dir / WARMUP_FILE).is_file():
+        sys.exit(f"{model_dir} has no {WARMUP_FILE}: give a model pushed by the pipeline (it writes one)")
+    cold_model = work / "no_warmup"
+    shutil.copytree(model_dir, cold_model)
+    shutil.rmtree(cold_model / "assets.extra")
     serving_root = work / "serving"
-    shutil.copytree(model_dir, serving_root / "mnist" / "1")
-    print(f"model: {model_dir}")
+    os.makedirs(serving_root / MODEL)
+    os.symlink(model_dir, serving_root / MODEL / "1")
+    print(f"model: {model_dir}", flush=True)
 
-    rng = np.random.default_rng(0)
-    images = {b: rng.integers(0, 256, size=(b, 28, 28, 1), dtype=np.uint8) for b in args.batches}
-    signature = tf.saved_model.load(str(model_dir)).signatures["serving_raw"]
-    process, target = _start_server(serving_root)
-    rows = []
+    image = np.random.default_rng(0).integers(0, 256, size=(1, 28, 28, 1), dtype=np.uint8)
+    tensor = tf.constant(image)
+    signature = tf.saved_model.load(str(model_dir)).signatures[SIGNATURE]
+    signature(**{INPUT: tensor})
+    result: dict = {"latency": {}, "throughput": [], "fresh_load": {}}
+    batching = [
+        "--enable-batching", "--batch-size", str(max(args.clients)), "--batch-timeout-micros",
+        str(args.batch_timeout_micros), "--num-batch-threads", "2",
+    ]  # fmt: skip
+
+    def in_process(_: int) -> None:
+        signature(**{INPUT: tensor})
+
     try:
-        with ServingClient(target) as probe:
-            probe.wait_until_ready("mnist", timeout=120)
-        clients = [ServingClient(target, timeout=60) for _ in range(max(args.concurrency))]
-        for batch in args.batches:
-            tensor, array = tf.constant(images[batch]), images[batch]
-            signature(image=tensor)  # warm up both paths
-            clients[0].predict("mnist", {"image": array}, signature="serving_raw")
-            for concurrency in args.concurrency:
-                floor = _closed_loop(lambda _, t=tensor: signature(image=t), concurrency, args.seconds)
-                served = _closed_loop(
-                    lambda i, a=array: clients[i].predict("mnist", {"image": a}, signature="serving_raw"),
-                    concurrency,
+        print("== batch-1 latency, one client", flush=True)
+        latency = result["latency"]
+        latency["in_process"] = closed_loop(in_process, 1, args.seconds)
+        server = Server(serving_root)
+        try:
+            grpc_clients = [ServingClient(server.target, timeout=60) for _ in range(max(args.clients))]
+            grpc_clients[0].wait_until_ready(MODEL, timeout=120)
+            rest = RestClient(server.rest_url, timeout=60)
+            for name, client in (("grpc", grpc_clients[0]), ("rest", rest)):
+                client.predict(MODEL, {INPUT: image}, signature=SIGNATURE)
+                latency[name] = closed_loop(
+                    lambda _, c=client: c.predict(MODEL, {INPUT: image}, signature=SIGNATURE), 1, args.seconds
+                )
+            for name, cell in latency.items():
+                print(
+                    f"   {name:10s} p50 {cell['p50_ms']:6.2f} ms  p99 {cell['p99_ms']:6.2f} ms  errors {cell['errors']}"
+                )
+
+            print("== batch-1 throughput, closed-loop clients (requests/s)", flush=True)
+            unbatched = {}
+            for clients in args.clients:
+                unbatched[clients] = closed_loop(
+                    lambda i: grpc_clients[i].predict(MODEL, {INPUT: image}, signature=SIGNATURE),
+                    clients,
                     args.seconds,
                 )
-                row = {
-                    "batch": batch,
-                    "concurrency": concurrency,
-                    "server": served,
-                    "in_process": floor,
-                    "p50_ratio": served["p50_ms"] / floor["p50_ms"],
-                    "throughput_ratio": served["requests_per_s"] / floor["requests_per_s"],
-                }
-                rows.append(row)
+        finally:
+            server.stop()
+        server = Server(serving_root, batching)
+        try:
+            batched_clients = [ServingClient(server.target, timeout=60) for _ in range(max(args.clients))]
+            batched_clients[0].wait_until_ready(MODEL, timeout=120)
+            for clients in args.clients:
+                floor = closed_loop(in_process, clients, args.seconds)
+                batched = closed_loop(
+                    lambda i: batched_clients[i].predict(MODEL, {INPUT: image}, signature=SIGNATURE),
+                    clients,
+                    args.seconds,
+                )
+                row = {"clients": clients, "in_process": floor, "grpc": unbatched[clients], "grpc_batching": batched}
+                result["throughput"].append(row)
                 print(
-                    f"batch {batch:3d} concurrency {concurrency:2d}: server p50 {served['p50_ms']:7.2f} ms "
-                    f"p99 {served['p99_ms']:7.2f} ms {served['requests_per_s'] * batch:8.0f} images/s "
-                    f"({served['errors']} errors) | in-process p50 {floor['p50_ms']:7.2f} ms "
-                    f"{floor['requests_per_s'] * batch:8.0f} images/s | p50 x{row['p50_ratio']:.2f}, "
-                    f"throughput x{row['throughput_ratio']:.2f}",
+                    f"   {clients:2d} clients: in-process {floor['per_s']:7.0f}"
+                    f"  gRPC {unbatched[clients]['per_s']:7.0f}"
+                    f" (x{unbatched[clients]['per_s'] / floor['per_s']:.2f})  gRPC+batching {batched['per_s']:7.0f}"
+                    f" (x{batched['per_s'] / floor['per_s']:.2f})  errors {unbatched[clients]['errors']}/"
+                    f"{batched['errors']}",
                     flush=True,
                 )
-        for c in clients:
-            c.close()
+        finally:
+            server.stop()
+
+        print("== first request on a fresh load", flush=True)
+        for label, path in (("without_warmup", cold_model), ("with_warmup", model_dir)):
+            trials = [fresh_load(path, work, image) for _ in range(args.fresh_loads)]
+            cell = {k: statistics.median(t[k] for t in trials) for k in trials[0]}
+            cell["trials"] = trials
+            result["fresh_load"][label] = cell
+            print(
+                f"   {label:15s} first {cell['first_ms']:7.1f} ms  second {cell['second_ms']:5.1f} ms"
+                f"  (AVAILABLE after {cell['available_s']:.1f} s; median of {args.fresh_loads})",
+                flush=True,
+            )
     finally:
-        process.send_signal(2)
-        process.wait(timeout=60)
         shutil.rmtree(work, ignore_errors=True)
 
-    result = {
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.python_version()}",
-        "model": str(model_dir),
-        "seconds_per_cell": args.seconds,
-        "command": "python benchmarks/serving_benchmark.py " + " ".join(sys.argv[1:]),
-        "rows": rows,
+    latency = result["latency"]
+    at_most = max(r["clients"] for r in result["throughput"])
+    top = next(r for r in result["throughput"] if r["clients"] == at_most)
+    batched_ratio = top["grpc_batching"]["per_s"] / top["in_process"]["per_s"]
+    cells = [*latency.values()] + [
+        c for r in result["throughput"] for c in (r["in_process"], r["grpc"], r["grpc_batching"])
+    ]
+    verdicts = {
+        f"gRPC batch-1 p50 <= in-process p50 + {GRPC_P50_MARGIN_MS:g} ms": latency["grpc"]["p50_ms"]
+        <= latency["in_process"]["p50_ms"] + GRPC_P50_MARGIN_MS,
+        f"batching: {at_most} clients >= {BATCHED_THROUGHPUT_RATIO}x {at_most} in-process threads": batched_ratio
+        >= BATCHED_THROUGHPUT_RATIO,
+        "zero errors in every cell": all(c["errors"] == 0 for c in cells),
     }
+    for name, ok in verdicts.items():
+        print(f"{'PASS' if ok else 'FAIL'}  {name}")
+    result.update(
+        date=datetime.datetime.now().isoformat(timespec="seconds"),
+        machine=f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}",
+        model=str(model_dir),
+        seconds_per_cell=args.seconds,
+        batching=" ".join(batching),
+        command="python benchmarks/serving_benchmark.py " + " ".join(sys.argv[1:]),
+        verdicts=verdicts,
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "serving.json").write_text(json.dumps(result, indent=2) + "\n")
-    lines = [
-        "# Serving benchmark: gRPC development server vs. in-process SavedModel call (MNIST, serving_raw)",
-        "",
-        f"{result['date']}, {result['machine']}, {args.seconds:.0f} s per cell, closed loop.",
-        f"Command: `{result['command'].strip()}`",
-        "",
-        "| batch | clients | server p50 ms | server p99 ms | server images/s | in-process p50 ms | in-process p99 ms "
-        "| in-process images/s | p50 ratio | throughput ratio | errors |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        s, f, b = r["server"], r["in_process"], r["batch"]
-        lines.append(
-            f"| {b} | {r['concurrency']} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | {s['requests_per_s'] * b:.0f} "
-            f"| {f['p50_ms']:.2f} | {f['p99_ms']:.2f} | {f['requests_per_s'] * b:.0f} | {r['p50_ratio']:.2f} "
-            f"| {r['throughput_ratio']:.2f} | {s['errors']} |"
-        )
-    (RESULTS / "serving.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / "serving.md").write_text(markdown(result))
     print(f"wrote {RESULTS / 'serving.json'} and {RESULTS / 'serving.md'}")
+
+
+def markdown(result: dict) -> str:
+    """The results as the Markdown page users read."""
+    latency, fresh = result["latency"], result["fresh_load"]
+    lines = [
+        "# Serving benchmark: development server (gRPC, REST) vs. the signature called in-process",
+        "",
+        f"MNIST, `{SIGNATURE}`, batch 1. {result['date']}, {result['machine']}, {result['seconds_per_cell']:g} s per "
+        f"cell, closed loop; clients and server on the same cores. Command: `{result['command'].strip()}`",
+        "",
+        "## Batch-1 latency, one client",
+        "",
+        "| path | p50 ms | p99 ms | requests | errors |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, label in (("in_process", "in-process"), ("grpc", "gRPC"), ("rest", "REST")):
+        c = latency[name]
+        lines.append(f"| {label} | {c['p50_ms']:.2f} | {c['p99_ms']:.2f} | {c['requests']} | {c['errors']} |")
+    lines += [
+        "",
+        f"## Batch-1 throughput (requests/s); batching: `{result['batching']}`",
+        "",
+        "| clients | in-process threads | gRPC | ratio | gRPC + batching | ratio | p50 ms with batching | errors |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["throughput"]:
+        f, g, b = r["in_process"], r["grpc"], r["grpc_batching"]
+        lines.append(
+            f"| {r['clients']} | {f['per_s']:.0f} | {g['per_s']:.0f} | {g['per_s'] / f['per_s']:.2f} | "
+            f"{b['per_s']:.0f} | {b['per_s'] / f['per_s']:.2f} | {b['p50_ms']:.2f} | {g['errors'] + b['errors']} |"
+        )
+    lines += [
+        "",
+        "## First request on a fresh load (new server process per trial, median)",
+        "",
+        "| model | first request ms | second request ms | AVAILABLE after s |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, label in (("without_warmup", "without warmup"), ("with_warmup", "with warmup (as pushed)")):
+        c = fresh[name]
+        lines.append(f"| {label} | {c['first_ms']:.1f} | {c['second_ms']:.1f} | {c['available_s']:.1f} |")
+    lines += ["", "## Targets", ""]
+    lines += [f"- {'PASS' if ok else 'FAIL'}: {name}" for name, ok in result["verdicts"].items()]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -259,6 +259,8 @@ class RunSummary:
     ceiling: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)  # generator's summary per split
     data_anomalies: list[str] = dataclasses.field(default_factory=list)  # allowed anomalies (the run went on)
     drift: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # drift vs the previous validated span
+    infra_blessed: bool | None = None  # the InfraValidator's verdict (None: it did not run)
+    infra_reason: str = ""
 
     @property
     def succeeded(self) -> bool:
@@ -273,6 +275,8 @@ class RunSummary:
             return f"the run stopped at {self.failure.component}"
         if self.blessed is False:
             return "the model was not blessed"
+        if self.infra_blessed is False:
+            return "the model failed infra validation"
         if self.components.get(PUSHER) == "CACHED":
             return "nothing changed since an earlier run, which already pushed or refused this model"
         return "the pusher did not push"
@@ -309,6 +313,9 @@ class RunSummary:
         if self.blessed is not None:
             lines.append(f"   blessed: {'yes' if self.blessed else 'no'}")
         lines.extend(f"     failed: {failure}" for failure in self.validation_failures)
+        if self.infra_blessed is not None and self.blessed is not False:
+            verdict = "yes" if self.infra_blessed else "NO"
+            lines.append(f"   infra validation (served over gRPC and REST): {verdict}: {self.infra_reason}")
         if self.pushed:
             lines.append(f"   pushed to: {self.pushed_destination}")
         else:
@@ -397,7 +404,8 @@ def summarize(
     ceiling: dict[str, dict[str, float]] = {}
     data_anomalies: list[str] = []
     drift: list[dict[str, Any]] = []
-    blessed = pushed = None
+    blessed = pushed = infra_blessed = None
+    infra_reason = ""
     destination = None
     metrics: dict[str, float] = {}
     failures: list[str] = []
@@ -409,6 +417,10 @@ def summarize(
                 continue
             if kind == "ModelBlessing" and node == "Evaluator":
                 blessed = bool(prop(artifact, "blessed"))
+            elif kind == "InfraBlessing":
+                infra_blessed = bool(prop(artifact, "blessed"))
+                infra_reason = prop(artifact, "reason") or ""
+                artifacts["infra validation"] = os.path.join(artifact.uri, "infra_validation.json")
             elif kind == "ModelEvaluation":
                 metrics = read_overall_metrics(artifact.uri)
                 failures = read_validation_failures(artifact.uri)
@@ -443,6 +455,8 @@ def summarize(
         ceiling=ceiling,
         data_anomalies=data_anomalies,
         drift=drift,
+        infra_blessed=infra_blessed,
+        infra_reason=infra_reason,
     )
 
 

@@ -3,7 +3,8 @@
 ExampleGen (TFDS reader or generator; one span per run) -> StatisticsGen -> ImportSchemaGen (the
 task's curated schema) -> DataValidator (every split against the schema, the new span against the
 last validated one; anomalies stop the run here) -> Transform -> Trainer -> Resolver (latest
-blessed model) -> Evaluator -> Pusher.
+blessed model) -> Evaluator -> InfraValidator (the candidate served and asked over gRPC and REST) ->
+Pusher (blessed and infra-blessed only; the model with its warmup requests).
 
 Runners (local, Kubeflow v2) own paths, metadata and Beam arguments and pass them in.
 """
@@ -25,6 +26,7 @@ from components.data_validator import DataValidator
 from components.data_validator.component import VALIDATED_KEY
 from components.epochs_trainer import Trainer
 from components.generator_example_gen import GeneratorExampleGen
+from components.infra_validator import InfraValidator
 from components.schema_importer import ImportSchemaGen
 from components.tfds_example_gen import TFDSExampleGen
 from pipelines.config import TaskConfig, to_json
@@ -163,9 +165,16 @@ def standard_components(
         example_splits=[eval_split],
         eval_config=spec.eval_config(config),
     )
-    pusher = AtomicPusher(
+    # Tried in a real server before it may be pushed; the Pusher pushes the model it tried (with warmup requests).
+    infra_validator = InfraValidator(
         model=trainer.outputs["model"],
+        examples=examples.outputs["examples"],
         model_blessing=evaluator.outputs["blessing"],
+        split=eval_split,
+    )
+    pusher = AtomicPusher(
+        model_blessing=evaluator.outputs["blessing"],
+        infra_blessing=infra_validator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)
         ),
@@ -181,6 +190,7 @@ def standard_components(
         trainer,
         model_resolver,
         evaluator,
+        infra_validator,
         pusher,
     ]
 

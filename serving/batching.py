@@ -17,6 +17,7 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable, Hashable, Mapping
+from concurrent.futures import Future
 
 import numpy as np
 
@@ -45,9 +46,7 @@ class _Task:
     rows: int
     run: Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]
     arrived: float = dataclasses.field(default_factory=time.monotonic)
-    done: threading.Event = dataclasses.field(default_factory=threading.Event)
-    outputs: dict[str, np.ndarray] | None = None
-    error: BaseException | None = None
+    future: Future = dataclasses.field(default_factory=Future)
 
 
 class Batcher:
@@ -67,6 +66,23 @@ class Batcher:
         for thread in self._threads:
             thread.start()
 
+    def submit(
+        self,
+        key: Hashable,
+        inputs: Mapping[str, np.ndarray],
+        run: Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]],
+    ) -> Future:
+        """Queue ``run(inputs)`` to be batched with other requests of the same ``key``; its outputs' future.
+
+        Nothing waits on a thread: an asyncio server awaits the future (``asyncio.wrap_future``).
+        """
+        rows = len(next(iter(inputs.values())))
+        task = _Task(inputs, rows, run)
+        with self._cond:
+            self._queues.setdefault(key, collections.deque()).append(task)
+            self._cond.notify()
+        return task.future
+
     def run(
         self,
         key: Hashable,
@@ -74,16 +90,7 @@ class Batcher:
         run: Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]],
     ) -> dict[str, np.ndarray]:
         """Run ``run(inputs)`` batched with other requests of the same ``key``; blocks until done."""
-        rows = len(next(iter(inputs.values())))
-        task = _Task(inputs, rows, run)
-        with self._cond:
-            self._queues.setdefault(key, collections.deque()).append(task)
-            self._cond.notify()
-        task.done.wait()
-        if task.error is not None:
-            raise task.error
-        assert task.outputs is not None
-        return task.outputs
+        return self.submit(key, inputs, run).result()
 
     def stop(self) -> None:
         """Finish the queued work and stop the threads."""
@@ -134,22 +141,21 @@ class Batcher:
         try:
             joined = {name: np.concatenate([t.inputs[name] for t in batch]) for name in batch[0].inputs}
             outputs = batch[0].run(joined)
-            start = 0
-            for task in batch:
-                task.outputs = {name: value[start : start + task.rows] for name, value in outputs.items()}
-                start += task.rows
-                task.done.set()
         except Exception:  # noqa: BLE001 - one bad request must not fail the others: run them alone
             for task in batch:
                 self._run_alone(task)
+            return
+        start = 0
+        for task in batch:
+            task.future.set_result({name: value[start : start + task.rows] for name, value in outputs.items()})
+            start += task.rows
 
     @staticmethod
     def _run_alone(task: _Task) -> None:
         try:
-            task.outputs = task.run(task.inputs)
+            task.future.set_result(task.run(task.inputs))
         except BaseException as err:  # noqa: BLE001 - handed to the waiting request
-            task.error = err
-        task.done.set()
+            task.future.set_exception(err)
 
 
 def batch_key(model: str, version: int, signature: str, inputs: Mapping[str, np.ndarray]) -> Hashable:

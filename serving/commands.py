@@ -47,6 +47,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--batch-timeout-micros", type=int, default=1000, help="with --enable-batching: longest wait for a batch"
     )
     serve.add_argument("--num-batch-threads", type=int, default=2, help="with --enable-batching: model calls at once")
+    serve.add_argument(
+        "--tensorflow-intra-op-parallelism",
+        type=int,
+        default=0,
+        help="threads one op may use (TF Serving's flag; 0: TensorFlow decides). 1 suits many small requests",
+    )
+    serve.add_argument(
+        "--tensorflow-inter-op-parallelism",
+        type=int,
+        default=0,
+        help="ops run at once (TF Serving's flag; 0: TensorFlow decides)",
+    )
     serve.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for new versions")
     serve.add_argument("--tls-cert", help="PEM certificate: serve TLS only")
     serve.add_argument("--tls-key", help="PEM private key of --tls-cert")
@@ -90,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import tensorflow as tf
+
     from serving.batching import BatchingOptions
     from serving.model_store import ModelStore, read_model_config_file, sources_from_root
     from serving.server import ServerOptions, ServingServer, describe_models
@@ -108,6 +122,16 @@ def _serve(args: argparse.Namespace) -> int:
             return 2
         sources = lambda: sources_from_root(root)  # noqa: E731 - re-read each poll: new models appear
         origin = root
+    for flag, value in (
+        ("--tensorflow-intra-op-parallelism", args.tensorflow_intra_op_parallelism),
+        ("--tensorflow-inter-op-parallelism", args.tensorflow_inter_op_parallelism),
+    ):
+        if value < 0:
+            print(f"error: {flag} must be >= 0 (0: TensorFlow decides), got {value}", file=sys.stderr)
+            return 2
+    # Before any model loads: TensorFlow fixes its thread pools when it first runs an op.
+    tf.config.threading.set_intra_op_parallelism_threads(args.tensorflow_intra_op_parallelism)
+    tf.config.threading.set_inter_op_parallelism_threads(args.tensorflow_inter_op_parallelism)
     batching = (
         BatchingOptions(args.batch_size, args.batch_timeout_micros, args.num_batch_threads)
         if args.enable_batching

@@ -27,8 +27,7 @@ import base64
 import binascii
 import json
 import re
-import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from typing import Any
 
 import grpc
@@ -332,7 +331,10 @@ class RestHandler(tornado.web.RequestHandler):
                 model, api = _unquote(predict.group(1)), predict.group(4)
                 ref = ModelRef(model, _version(predict.group(2)), _unquote(predict.group(3)) or None)
                 body = self.request.body
-                result = await self._off_loop(lambda: self.server.handle_inference(api, ref, body))
+                if api == "predict":
+                    result = await self._predict(ref, body)
+                else:
+                    result = await self._off_loop(lambda: self.server.handle_inference(api, ref, body))
             elif method == "GET" and listing:
                 model = _unquote(listing.group(1) or "")
                 if not model:
@@ -355,6 +357,17 @@ class RestHandler(tornado.web.RequestHandler):
 
     async def _off_loop(self, work: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.server.executor, work)
+
+    async def _predict(self, ref: ModelRef, body: bytes) -> dict[str, Any]:
+        """Parse and check on a worker thread; wait for a batch without holding one; answer."""
+        servables = self.server.servables
+        loaded, signature_name, arrays, rows = await self._off_loop(lambda: self.server.prepare_predict(ref, body))
+        batched = servables.batched(loaded, signature_name, arrays, "Predict")
+        if batched is not None:
+            outputs = await asyncio.wrap_future(batched)
+        else:
+            outputs = await self._off_loop(lambda: servables.run(loaded, signature_name, arrays, "Predict"))
+        return predict_response(outputs, rows)
 
     def _reply(self, code: int, payload: Any) -> None:
         self.set_status(code)
@@ -388,12 +401,16 @@ def error_status(err: BaseException) -> tuple[str, str]:
 
 
 class RestServer:
-    """TF Serving's REST API for :class:`serving.server.Servables`, on a port of its own (tornado, one thread).
+    """TF Serving's REST API for :class:`serving.server.Servables`, on a port of its own (tornado).
 
-    The port is bound when this object is made, so a port in use fails at once with OSError.
+    It runs on the event loop it is given (the gRPC server's), and the work of each request on
+    ``executor``'s threads. The port is bound when this object is made, so a port in use fails at
+    once with OSError.
     """
 
-    def __init__(self, servables: Any, host: str, port: int, workers: int = 8) -> None:
+    def __init__(
+        self, servables: Any, host: str, port: int, executor: Executor, loop: asyncio.AbstractEventLoop
+    ) -> None:
         self.servables = servables
         self.host = host
         try:
@@ -404,10 +421,9 @@ class RestServer:
                 "(another server?); choose another --rest-api-port, or 0 to turn the REST API off"
             ) from None
         self.port = self._sockets[0].getsockname()[1]
-        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rest")
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
+        self.executor = executor
+        self._loop = loop
+        self._http: tornado.httpserver.HTTPServer | None = None
 
     @property
     def url(self) -> str:
@@ -415,43 +431,49 @@ class RestServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> None:
-        """Serve on a thread of its own; returns once the server accepts connections."""
-        self._thread = threading.Thread(target=self._serve, name="rest-api", daemon=True)
-        self._thread.start()
-        self._ready.wait(timeout=30)
+        """Accept connections; returns once it does."""
 
-    def _serve(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self._loop)
-        app = tornado.web.Application([(r"/.*", RestHandler, {"server": self})])
-        http = tornado.httpserver.HTTPServer(app, max_body_size=256 * 1024 * 1024)
-        http.add_sockets(self._sockets)
-        self._loop.call_soon(self._ready.set)
-        self._loop.run_forever()
-        http.stop()
-        self._loop.close()
+        async def listen() -> None:
+            app = tornado.web.Application([(r"/.*", RestHandler, {"server": self})])
+            self._http = tornado.httpserver.HTTPServer(app, max_body_size=256 * 1024 * 1024)
+            self._http.add_sockets(self._sockets)
+
+        asyncio.run_coroutine_threadsafe(listen(), self._loop).result(timeout=30)
 
     def stop(self) -> None:
-        """Stop accepting requests and stop the thread."""
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self.executor.shutdown(wait=False)
+        """Stop accepting requests."""
+
+        async def close() -> None:
+            if self._http is not None:
+                self._http.stop()
+
+        if self._loop.is_running():
+            asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=30)
+        for sock in self._sockets:
+            sock.close()
 
     # -- the work of each request (on the executor's threads) ---------------------------------------------
-    def handle_inference(self, api: str, ref: ModelRef, body: bytes) -> dict[str, Any]:
-        """``:predict``, ``:classify`` or ``:regress``."""
-        parsed = _json_body(body)
+    @staticmethod
+    def _signature_name(parsed: Any) -> str:
         signature_name = parsed.get("signature_name", EXAMPLE_SIGNATURE) if isinstance(parsed, dict) else ""
         if not isinstance(signature_name, str):
             raise _bad("not formatted correctly. 'signature_name' key must be a string value.")
-        if api == "predict":
-            loaded = ref.resolve(self.servables.store)
-            requests.find_signature(loaded, signature_name, grpc_predict=False)
-            inputs, rows = parse_predict(parsed, requests.signature_inputs(loaded, signature_name))
-            outputs, _ = self.servables.predict(ref, signature_name, inputs, grpc_predict=False)
-            return predict_response(outputs, rows)
+        return signature_name
+
+    def prepare_predict(self, ref: ModelRef, body: bytes) -> tuple[Any, str, dict[str, np.ndarray], bool]:
+        """``:predict``'s body parsed and checked: (version, signature name, input arrays, row format?)."""
+        parsed = _json_body(body)
+        signature_name = self._signature_name(parsed)
+        loaded = ref.resolve(self.servables.store)
+        requests.find_signature(loaded, signature_name, grpc_predict=False)
+        inputs, rows = parse_predict(parsed, requests.signature_inputs(loaded, signature_name))
+        loaded, arrays = self.servables.prepare_predict(ref, signature_name, inputs, grpc_predict=False)
+        return loaded, signature_name, arrays, rows
+
+    def handle_inference(self, api: str, ref: ModelRef, body: bytes) -> dict[str, Any]:
+        """``:classify`` or ``:regress``."""
+        parsed = _json_body(body)
+        signature_name = self._signature_name(parsed)
         serialized = parse_examples(parsed)
         if api == "classify":
             _, classes, scores = self.servables.classify(ref, signature_name, serialized)

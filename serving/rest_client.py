@@ -46,11 +46,12 @@ def _json_input(value: Any) -> Any:
     return array.tolist()
 
 
-def _strings(array: np.ndarray) -> Any:
-    if array.ndim == 0:
-        item = array.item()
-        return {"b64": base64.b64encode(item if isinstance(item, bytes) else str(item).encode()).decode()}
-    return [_strings(item) for item in array]
+def _strings(array: Any) -> Any:
+    """Strings as ``{"b64": ...}`` (they may be binary, e.g. serialized examples), nested as the array."""
+    if isinstance(array, np.ndarray) and array.ndim > 0:
+        return [_strings(item) for item in array]
+    item = array.item() if isinstance(array, np.ndarray) else array
+    return {"b64": base64.b64encode(item if isinstance(item, bytes) else str(item).encode()).decode()}
 
 
 def _array(value: Any) -> np.ndarray:

@@ -14,11 +14,14 @@ its error and the next one is served.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import functools
 import logging
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Awaitable, Mapping, Sequence
 from concurrent import futures
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import numpy as np
@@ -54,6 +57,7 @@ from serving.requests import ModelRef, RequestError, Timer
 from serving.tensors import TensorError, proto_shape, to_array, to_proto
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_SIGNATURE = EXAMPLE_SIGNATURE
 DEFAULT_MAX_MESSAGE_MB = 64
@@ -64,28 +68,28 @@ def _handle(api: str):  # noqa: ANN202 - decorator factory of servicer methods
     """Turn errors into gRPC status codes, count the request; the server goes on serving."""
 
     def decorate(method):  # noqa: ANN001, ANN202
-        def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
             timer, status, model = Timer(), "OK", getattr(getattr(request, "model_spec", None), "name", "")
             try:
-                return method(self, request, context)
+                return await method(self, request, context)
             except RequestError as exc:
                 status = exc.code.name
-                context.abort(exc.code, exc.message)
+                await context.abort(exc.code, exc.message)
             except ServableNotFoundError as exc:
                 status = "NOT_FOUND"
-                context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+                await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
             except UnknownVersionLabelError as exc:
                 status = "INVALID_ARGUMENT"
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             except TensorError as exc:
                 status = "INVALID_ARGUMENT"
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"tensor parsing error: {exc}")
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"tensor parsing error: {exc}")
+            except (grpc.aio.AbortError, asyncio.CancelledError):
+                raise  # context.abort's own exception; a cancelled call
             except Exception as exc:  # noqa: BLE001 - a bug must not take the server down
-                if isinstance(exc, grpc.RpcError) or type(exc).__name__ == "_AbortError":
-                    raise  # context.abort's own exception
                 status = "INTERNAL"
                 log.exception("%s failed", method.__name__)
-                context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+                await context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
             finally:
                 if api and self.metrics is not None:
                     self.metrics.request(model, status, api, "GRPC", timer.micros())
@@ -135,15 +139,18 @@ class Servables:
         self.batcher = batcher
         self.metrics = metrics
 
-    def predict(
+    def prepare_predict(
         self,
         ref: ModelRef,
         signature_name: str,
         inputs: dict[str, Any],
         output_filter: Sequence[str] = (),
         grpc_predict: bool = True,
-    ) -> tuple[dict[str, np.ndarray], LoadedVersion]:
-        """Run a signature. ``inputs`` are arrays, or TensorProtos (read after the checks: no allocation before)."""
+    ) -> tuple[LoadedVersion, dict[str, np.ndarray]]:
+        """Check a Predict request; returns the version and the input arrays (cheap: no model call).
+
+        ``inputs`` are arrays, or TensorProtos, read only after the checks (no allocation before).
+        """
         loaded = ref.resolve(self.store)
         requests.find_signature(loaded, signature_name, grpc_predict)
         specs = requests.signature_inputs(loaded, signature_name)
@@ -173,27 +180,43 @@ class Servables:
                     ) from None
             else:
                 arrays[name] = value
-        outputs = self._run(loaded, signature_name, arrays, "Predict")
-        if output_filter:
-            outputs = {alias: outputs[alias] for alias in output_filter}
-        return outputs, loaded
+        return loaded, arrays
 
-    def _run(
-        self, loaded: LoadedVersion, signature_name: str, inputs: dict[str, np.ndarray], api: str
+    def predict(
+        self,
+        ref: ModelRef,
+        signature_name: str,
+        inputs: dict[str, Any],
+        output_filter: Sequence[str] = (),
+        grpc_predict: bool = True,
+    ) -> tuple[dict[str, np.ndarray], LoadedVersion]:
+        """Run a signature on this thread (or in a batch, waiting for it); returns (outputs, version)."""
+        loaded, arrays = self.prepare_predict(ref, signature_name, inputs, output_filter, grpc_predict)
+        batched = self.batched(loaded, signature_name, arrays, "Predict")
+        outputs = batched.result() if batched else self.run(loaded, signature_name, arrays, "Predict")
+        return filter_outputs(outputs, output_filter), loaded
+
+    def run(
+        self, loaded: LoadedVersion, signature_name: str, inputs: Mapping[str, np.ndarray], api: str
     ) -> dict[str, np.ndarray]:
-        def run(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-            timer = Timer()
-            outputs = requests.call_signature(loaded, signature_name, batch)
-            if self.metrics is not None:
-                self.metrics.runtime(loaded.model_name, api, timer.micros())
-            return outputs
+        """Call the signature now (on this thread), timing the model call."""
+        timer = Timer()
+        outputs = requests.call_signature(loaded, signature_name, inputs)
+        if self.metrics is not None:
+            self.metrics.runtime(loaded.model_name, api, timer.micros())
+        return outputs
 
+    def batched(
+        self, loaded: LoadedVersion, signature_name: str, inputs: dict[str, np.ndarray], api: str
+    ) -> futures.Future | None:
+        """Queue the call for batching (the outputs' future), or None when batching is off or does not apply."""
+        if self.batcher is None:
+            return None
         specs = requests.signature_inputs(loaded, signature_name)
-        batchable = all(s.shape and s.shape[0] is None for s in specs.values())
-        if self.batcher is None or not batchable:
-            return run(inputs)
+        if not all(s.shape and s.shape[0] is None for s in specs.values()):
+            return None
         key = batch_key(loaded.model_name, loaded.version, signature_name, inputs)
-        return self.batcher.run(key, inputs, run)
+        return self.batcher.submit(key, inputs, functools.partial(self.run, loaded, signature_name, api=api))
 
     def classify(self, ref: ModelRef, signature_name: str, serialized: Sequence[bytes]) -> Any:
         """(loaded version, classes, scores) for serialized examples."""
@@ -243,20 +266,40 @@ class Servables:
         return response
 
 
-class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """``tensorflow.serving.PredictionService`` over :class:`Servables`."""
+def filter_outputs(outputs: dict[str, np.ndarray], output_filter: Sequence[str]) -> dict[str, np.ndarray]:
+    """The outputs a request's ``output_filter`` asks for (all when it is empty)."""
+    return {alias: outputs[alias] for alias in output_filter} if output_filter else outputs
 
-    def __init__(self, servables: Servables) -> None:
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """``tensorflow.serving.PredictionService`` over :class:`Servables`, on an asyncio gRPC server.
+
+    Checks and conversions run on the event loop (microseconds); model calls run on the worker
+    threads, or wait for a batch without holding a thread.
+    """
+
+    def __init__(self, servables: Servables, executor: futures.Executor) -> None:
         self.servables = servables
         self.metrics = servables.metrics
+        self.executor = executor
+
+    async def _off_loop(self, work: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, functools.partial(work, *args))
 
     @_handle("Predict")
-    def Predict(self, request: predict_pb2.PredictRequest, _context: grpc.ServicerContext) -> Any:
+    async def Predict(self, request: predict_pb2.PredictRequest, _context: grpc.aio.ServicerContext) -> Any:
         """Run a signature on input tensors."""
         signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
-        outputs, loaded = self.servables.predict(
-            model_ref(request.model_spec), signature_name, dict(request.inputs), list(request.output_filter)
+        output_filter = list(request.output_filter)
+        loaded, arrays = self.servables.prepare_predict(
+            model_ref(request.model_spec), signature_name, dict(request.inputs), output_filter
         )
+        batched = self.servables.batched(loaded, signature_name, arrays, "Predict")
+        if batched is not None:
+            outputs = await asyncio.wrap_future(batched)
+        else:
+            outputs = await self._off_loop(self.servables.run, loaded, signature_name, arrays, "Predict")
+        outputs = filter_outputs(outputs, output_filter)
         response = predict_pb2.PredictResponse()
         _fill_spec(response.model_spec, loaded, signature_name)
         for alias in sorted(outputs):
@@ -264,11 +307,15 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         return response
 
     @_handle("Classify")
-    def Classify(self, request: classification_pb2.ClassificationRequest, _context: grpc.ServicerContext) -> Any:
+    async def Classify(
+        self, request: classification_pb2.ClassificationRequest, _context: grpc.aio.ServicerContext
+    ) -> Any:
         """Classify tf.Examples with a classification signature."""
         signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
         serialized = requests.serialized_examples(request.input)
-        loaded, classes, scores = self.servables.classify(model_ref(request.model_spec), signature_name, serialized)
+        loaded, classes, scores = await self._off_loop(
+            self.servables.classify, model_ref(request.model_spec), signature_name, serialized
+        )
         response = classification_pb2.ClassificationResponse()
         _fill_spec(response.model_spec, loaded, signature_name)
         num_classes = (classes if classes is not None else scores).shape[1]
@@ -283,11 +330,13 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         return response
 
     @_handle("Regress")
-    def Regress(self, request: regression_pb2.RegressionRequest, _context: grpc.ServicerContext) -> Any:
+    async def Regress(self, request: regression_pb2.RegressionRequest, _context: grpc.aio.ServicerContext) -> Any:
         """Regress tf.Examples with a regression signature."""
         signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
         serialized = requests.serialized_examples(request.input)
-        loaded, values = self.servables.regress(model_ref(request.model_spec), signature_name, serialized)
+        loaded, values = await self._off_loop(
+            self.servables.regress, model_ref(request.model_spec), signature_name, serialized
+        )
         response = regression_pb2.RegressionResponse()
         _fill_spec(response.model_spec, loaded, signature_name)
         for value in values:
@@ -295,8 +344,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         return response
 
     @_handle("")
-    def GetModelMetadata(
-        self, request: get_model_metadata_pb2.GetModelMetadataRequest, _context: grpc.ServicerContext
+    async def GetModelMetadata(
+        self, request: get_model_metadata_pb2.GetModelMetadataRequest, _context: grpc.aio.ServicerContext
     ) -> Any:
         """The signature definitions of a model version (``metadata_field: "signature_def"``)."""
         if not request.metadata_field:
@@ -324,8 +373,8 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         self.metrics = None  # TF Serving counts only Predict, Classify and Regress on gRPC
 
     @_handle("")
-    def GetModelStatus(
-        self, request: get_model_status_pb2.GetModelStatusRequest, _context: grpc.ServicerContext
+    async def GetModelStatus(
+        self, request: get_model_status_pb2.GetModelStatusRequest, _context: grpc.aio.ServicerContext
     ) -> Any:
         """State of every version of a model (or of one version)."""
         spec = request.model_spec
@@ -333,8 +382,8 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return self.servables.status(spec.name, version)
 
     @_handle("")
-    def HandleReloadConfigRequest(
-        self, request: model_management_pb2.ReloadConfigRequest, _context: grpc.ServicerContext
+    async def HandleReloadConfigRequest(
+        self, request: model_management_pb2.ReloadConfigRequest, _context: grpc.aio.ServicerContext
     ) -> Any:
         """Replace the served models with the request's ``model_config_list``."""
         try:
@@ -393,8 +442,10 @@ class PortInUseError(OSError):
 class ServingServer:
     """The gRPC server (and the REST API on its own port) over one ``ModelStore``. Use as a context manager.
 
-    A port that is in use is refused (gRPC's default ``SO_REUSEPORT`` is turned off), so a second
-    server cannot silently share a port with the first.
+    Both front ends run on one asyncio event loop, on a thread of its own (``grpc.aio`` and tornado);
+    model calls run on ``workers`` threads, so requests in flight never hold a thread while they
+    wait for a batch. A port that is in use is refused (gRPC's default ``SO_REUSEPORT`` is turned
+    off), so a second server cannot silently share a port with the first.
     """
 
     def __init__(self, store: ModelStore, options: ServerOptions = ServerOptions()) -> None:
@@ -404,9 +455,30 @@ class ServingServer:
         self.metrics = ServingMetrics()
         self.batcher = Batcher(options.batching) if options.batching else None
         self.servables = Servables(store, options.max_batch_size, self.batcher, self.metrics)
+        self.executor = futures.ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="serving")
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="serving-loop", daemon=True)
+        self._thread.start()
+        self.rest = None
+        try:
+            self._server, self.port = self._on_loop(self._bind())
+            if options.rest_api_port:
+                from serving.rest import RestServer
+
+                port = max(options.rest_api_port, 0)  # -1: any free port (tests, infra validation)
+                self.rest = RestServer(self.servables, options.host, port, self.executor, self._loop)
+        except BaseException:
+            self._close()
+            raise
+
+    def _on_loop(self, coroutine: Awaitable[T]) -> T:
+        """Run a coroutine on the server's event loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()  # type: ignore[arg-type]
+
+    async def _bind(self) -> tuple[grpc.aio.Server, int]:
+        options = self.options
         limit = options.max_message_mb * 1024 * 1024
-        self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="serving"),
+        server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", limit),
@@ -414,9 +486,9 @@ class ServingServer:
             ],
         )
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionService(self.servables), self._server
+            PredictionService(self.servables, self.executor), server
         )
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.servables), self._server)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.servables), server)
         address = f"{options.host}:{options.port}"
         try:
             if options.tls_cert:
@@ -425,22 +497,17 @@ class ServingServer:
                     root_certificates=_read(options.tls_client_ca) if options.tls_client_ca else None,
                     require_client_auth=bool(options.tls_client_ca),
                 )
-                self.port = self._server.add_secure_port(address, credentials)
+                port = server.add_secure_port(address, credentials)
             else:
-                self.port = self._server.add_insecure_port(address)
-        except RuntimeError:  # newer grpcio raises instead of returning 0
-            self.port = 0
-        if self.port == 0:
+                port = server.add_insecure_port(address)
+        except RuntimeError:  # grpcio raises when it cannot bind
+            port = 0
+        if port == 0:
             raise PortInUseError(
                 f"could not listen on {address}: the port is in use (another server?) or the address is not "
                 "this machine's; choose another --port"
             )
-        self.rest = None
-        if options.rest_api_port:
-            from serving.rest import RestServer
-
-            port = max(options.rest_api_port, 0)  # -1: any free port (tests, infra validation)
-            self.rest = RestServer(self.servables, options.host, port, options.workers)
+        return server, port
 
     @property
     def target(self) -> str:
@@ -455,7 +522,7 @@ class ServingServer:
     def start(self) -> ServingServer:
         """Load the models (replaying their warmup requests), start polling and serving."""
         self.store.start()
-        self._server.start()
+        self._on_loop(self._server.start())
         if self.rest:
             self.rest.start()
         return self
@@ -464,14 +531,23 @@ class ServingServer:
         """Finish in-flight requests (up to ``grace`` seconds), then stop."""
         if self.rest:
             self.rest.stop()
-        self._server.stop(grace).wait()
+        self._on_loop(self._server.stop(grace))
         if self.batcher:
             self.batcher.stop()
         self.store.stop()
+        self._close()
+
+    def _close(self) -> None:
+        self.executor.shutdown(wait=False)
+        if self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+        if not self._loop.is_closed():
+            self._loop.close()
 
     def wait(self) -> None:
         """Block until the server stops."""
-        self._server.wait_for_termination()
+        self._thread.join()
 
     def __enter__(self) -> ServingServer:
         return self.start()

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+from tensorflow.core.framework import tensor_pb2, types_pb2
 
 # DataType enum -> (NumPy dtype, the TensorProto field that holds values when tensor_content is empty).
 DTYPES: dict[int, tuple[Any, str]] = {
@@ -95,9 +95,9 @@ def to_proto(array: Any, dtype: int | None = None) -> tensor_pb2.TensorProto:
         else:
             raise TensorError(f"dtype {array.dtype} is not supported")
     proto.dtype = dtype
-    proto.tensor_shape.CopyFrom(
-        tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=s) for s in array.shape])
-    )
+    dims = proto.tensor_shape.dim
+    for size in array.shape:
+        dims.add().size = size
     np_type, _ = DTYPES[dtype]
     if np_type is object:
         proto.string_val.extend(v if isinstance(v, bytes) else str(v).encode() for v in array.reshape(-1).tolist())

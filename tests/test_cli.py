@@ -92,5 +92,7 @@ def test_serving_commands_name_the_fix_when_nothing_is_there(tmp_path: Path, cap
     assert "UNAVAILABLE" in (err := capsys.readouterr().err) and "tfx-keras serve" in err
     assert main(["serve", "--model-base-path", str(tmp_path / "nothing")]) == 2
     assert "push a model first" in capsys.readouterr().err
+    assert main(["serve", "--model-base-path", str(tmp_path), "--tensorflow-intra-op-parallelism", "-1"]) == 2
+    assert "--tensorflow-intra-op-parallelism must be >= 0" in capsys.readouterr().err
     assert main(["serving-config", "--serving-root", str(tmp_path)]) == 2
     assert "run a pipeline first" in capsys.readouterr().err

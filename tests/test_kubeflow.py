@@ -247,3 +247,33 @@ def test_dockerfile_passes_hadolint_and_runs_the_kfp_launcher() -> None:
     # KubeflowV2DagRunner starts every component with this module; the image keeps TFX's entry point.
     assert importlib.util.find_spec("tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor")
     assert "ENTRYPOINT" not in (root / "Dockerfile").read_text()
+
+
+def test_tfx_infra_validator_does_not_compile_for_kubeflow_v2_so_ours_runs_there(tmp_path: Path) -> None:
+    """Why the compiled pipelines infra-validate with the project's component, not TFX's.
+
+    TFX 1.16's Kubeflow v2 step builder refuses every ``InfraValidator`` (``step_builder.py``: "The
+    component type ... is not supported"), whatever its ServingSpec. If a TFX upgrade lifts that,
+    this test fails: then TF Serving on Kubernetes can replace the development server there.
+    """
+    from tfx import v1 as tfx
+    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
+
+    model = tfx.dsl.Importer(source_uri=f"{CLOUD.bucket}/model", artifact_type=tfx.types.standard_artifacts.Model)
+    infra_validator = tfx.components.InfraValidator(
+        model=model.outputs["result"],
+        serving_spec=tfx.proto.ServingSpec(
+            tensorflow_serving=tfx.proto.TensorFlowServing(tags=["2.16.1"]),
+            kubernetes=tfx.proto.KubernetesConfig(),
+        ),
+    )
+    pipeline = tfx.dsl.Pipeline(
+        pipeline_name="infra", pipeline_root=CLOUD.pipeline_root, components=[model, infra_validator]
+    )
+    runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
+        config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(default_image=CLOUD.image),
+        output_dir=str(tmp_path),
+        output_filename="spec.json",
+    )
+    with pytest.raises(NotImplementedError, match="is not supported"):
+        runner.run(pipeline)

@@ -33,11 +33,16 @@ def test_components_and_settings(task: str, mnist_data_dir: str, tmp_path: Path)
         "Trainer",
         "latest_blessed_model_resolver",
         "Evaluator",
+        "InfraValidator",
         "AtomicPusher",
     }
     upstream = {name: {u.id for u in node.upstream_nodes} for name, node in by_id.items()}
     assert upstream["DataValidator"] == {"StatisticsGen", "ImportSchemaGen", "previous_validated_statistics"}
     assert upstream["Transform"] == {example_gen, "ImportSchemaGen", "DataValidator"}
+    # Pushed only when blessed and infra-blessed; the pushed model is the one that was tried (no `model` input).
+    assert upstream["InfraValidator"] == {"Trainer", example_gen, "Evaluator"}
+    assert set(by_id["AtomicPusher"].inputs) == {"model_blessing", "infra_blessing"}
+    assert by_id["InfraValidator"].exec_properties["split"] == "eval"
     # Code is reached by dotted module path, never by a file path; one run_fn serves every task.
     assert by_id["Transform"].exec_properties["preprocessing_fn"] == spec.preprocessing_fn
     assert by_id["Transform"].exec_properties.get("module_file") is None
