@@ -58,12 +58,34 @@ class LatestBlessedBaselineStrategy(resolver.ResolverStrategy):
         )
 
 
-class LatestIfAnyStrategy(resolver.ResolverStrategy):
-    """The latest artifact of each channel, or none when there is none yet (the first run).
+SOURCE_STATISTICS_ID = "source_statistics_id"  # set by DataValidator on the statistics it re-publishes
+STATISTICS_KEY = "statistics"
+CURRENT_KEY = "current"
 
-    TFX's ``LatestArtifactStrategy`` fails the resolution when a channel is empty; a first run has no
-    previous statistics to compare with, and that is not an error. Kubeflow v2 compiles only TFX's
-    own strategy (there an empty optional input is simply absent).
+
+def select_previous_statistics(
+    validated: list[types.Artifact], current: list[types.Artifact]
+) -> dict[str, list[types.Artifact]]:
+    """The newest validated statistics that were not computed from the current data, or none.
+
+    A re-run on unchanged data has the same (cached) statistics: they are left out, so the run
+    compares with the same earlier data as before, its DataValidator is cached, and data is never
+    compared with itself.
+    """
+    excluded = {c.id for c in current}
+    for artifact in sorted(validated, key=lambda a: a.id, reverse=True):
+        if artifact.get_int_custom_property(SOURCE_STATISTICS_ID) not in excluded:
+            return {STATISTICS_KEY: [artifact], CURRENT_KEY: list(current)}
+    return {STATISTICS_KEY: [], CURRENT_KEY: list(current)}
+
+
+class PreviousValidatedStatisticsStrategy(resolver.ResolverStrategy):
+    """The Resolver strategy of :func:`select_previous_statistics`.
+
+    Use with ``Resolver(statistics=Channel(ExampleStatistics, DataValidator's validated_statistics),
+    current=statistics_gen.outputs['statistics'])``. TFX's ``LatestArtifactStrategy`` fails when a
+    channel is empty (a first run has nothing to compare with, which is not an error), and would
+    pick the current data's own statistics on a re-run.
     """
 
     def resolve_artifacts(
@@ -71,6 +93,6 @@ class LatestIfAnyStrategy(resolver.ResolverStrategy):
         store: Any,
         input_dict: dict[str, list[types.Artifact]],
     ) -> dict[str, list[types.Artifact]] | None:
-        """For each channel, its newest artifact (by id) or an empty list."""
+        """Return the previous validated statistics (an empty list when there are none)."""
         del store
-        return {key: sorted(artifacts, key=lambda a: a.id)[-1:] for key, artifacts in input_dict.items()}
+        return select_previous_statistics(input_dict.get(STATISTICS_KEY, []), input_dict.get(CURRENT_KEY, []))

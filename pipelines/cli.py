@@ -196,15 +196,19 @@ def _cmd_info() -> int:
 
 
 def _dataset_fix(spec: TaskSpec, err: Exception) -> str:
+    from components.tfds_example_gen import DatasetDownloadError
+
     data_dir = getattr(err, "data_dir", "DIR")
     if spec.source.raw_format:
         from components.tfds_import import raw_format
 
         source = raw_format(spec.source.raw_format).source
+        offline = f"`tfx-keras data import {spec.name} --source DIR --data-dir {data_dir}` (DIR: {source})"
+        if isinstance(err, DatasetDownloadError):
+            return f"{str(err).split(';')[0]}. Import the upstream files offline instead: {offline}."
         return (
             f"TFDS data set '{spec.source.dataset}' is not prepared in {data_dir}. Either import the upstream files "
-            f"offline with `tfx-keras data import {spec.name} --source DIR --data-dir {data_dir}` (DIR: {source}), "
-            "or allow TensorFlow Datasets to download it (--download; needs network access)."
+            f"offline with {offline}, or allow TensorFlow Datasets to download it (--download; needs network access)."
         )
     return str(err)
 
@@ -245,9 +249,9 @@ def _cmd_run(args: argparse.Namespace, err_stream: TextIO) -> int:
             print(f"error: {err}", file=user_err)
             return 2
         except Exception as err:  # noqa: BLE001 - a TFDS argument error raised while building the pipeline
-            from components.tfds_example_gen import DatasetNotPreparedError, TFDSExampleGenError
+            from components.tfds_example_gen import DatasetDownloadError, DatasetNotPreparedError, TFDSExampleGenError
 
-            if isinstance(err, DatasetNotPreparedError):
+            if isinstance(err, (DatasetNotPreparedError, DatasetDownloadError)):
                 print(f"error: {_dataset_fix(spec, err)}", file=user_err)
                 return 2
             if isinstance(err, TFDSExampleGenError):

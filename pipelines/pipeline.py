@@ -21,7 +21,7 @@ from tfx.dsl.components.base.base_node import BaseNode
 
 from common.contract import CONFIG_KEY, TASK_KEY
 from components.atomic_pusher import AtomicPusher
-from components.baseline_resolver import LatestBlessedBaselineStrategy, LatestIfAnyStrategy
+from components.baseline_resolver import LatestBlessedBaselineStrategy, PreviousValidatedStatisticsStrategy
 from components.data_validator import DataValidator
 from components.data_validator.component import VALIDATED_KEY
 from components.epochs_trainer import Trainer
@@ -96,12 +96,13 @@ def standard_components(
     baseline: list[BaseNode] = []
     if orchestrator == "local":
         previous_statistics = tfx.dsl.Resolver(
-            strategy_class=LatestIfAnyStrategy,
+            strategy_class=PreviousValidatedStatisticsStrategy,
             statistics=tfx.dsl.Channel(
                 type=tfx.types.standard_artifacts.ExampleStatistics,
                 producer_component_id=VALIDATOR_ID,
                 output_key=VALIDATED_KEY,
             ),
+            current=statistics_gen.outputs["statistics"],
         ).with_id(BASELINE_STATISTICS_ID)
         baseline = [previous_statistics]
     data_validator = DataValidator(

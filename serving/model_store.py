@@ -22,11 +22,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import tensorflow as tf
-from tensorflow.core.protobuf import meta_graph_pb2
+from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from common.layout import model_folders, version_dirs
-from common.signatures import read_signature_defs
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +146,18 @@ class VersionStatus:
     version: int
     state: str
     error: str = ""
+
+
+def read_signature_defs(saved_model_dir: str) -> dict[str, meta_graph_pb2.SignatureDef]:
+    """The ``SignatureDef`` protos of the serving meta graph in ``saved_model.pb`` (nothing loaded)."""
+    saved_model = saved_model_pb2.SavedModel()
+    with tf.io.gfile.GFile(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as f:
+        saved_model.ParseFromString(f.read())
+    for meta_graph in saved_model.meta_graphs:
+        if "serve" in meta_graph.meta_info_def.tags:
+            # `__saved_model_init_op` is TF 2's initialiser, not a servable signature.
+            return {k: v for k, v in meta_graph.signature_def.items() if not k.startswith("__")}
+    raise ValueError(f"{saved_model_dir} has no meta graph tagged 'serve'")
 
 
 def load_version(model_name: str, version: int, path: str) -> LoadedVersion:

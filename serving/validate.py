@@ -5,6 +5,8 @@
 The pipeline's InfraValidator runs this in a separate process with a time limit (TFX's own
 InfraValidator needs Docker or Kubernetes to start TensorFlow Serving, which cannot run here):
 
+0. with ``--write-warmup``, the model gets its warmup requests, built from the examples
+   (``assets.extra/tf_serving_warmup_requests``, TF Serving's format);
 1. the candidate is loaded by the serving code (``ModelStore``: the same loading, warmup replay and
    signature checks as ``tfx-keras serve``) behind a gRPC and a REST port on loopback;
 2. requests built from real evaluation examples go through the real clients (``ServingClient`` and
@@ -135,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", required=True, help="TFRecord file of serialized tf.Examples to send")
     parser.add_argument("--out", required=True, help="where to write the JSON report")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    parser.add_argument(
+        "--write-warmup",
+        action="store_true",
+        help="first add assets.extra/tf_serving_warmup_requests built from the examples (TF Serving's format)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
@@ -144,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.examples} holds no examples", file=sys.stderr)
         return 2
     try:
+        if args.write_warmup:
+            from serving.warmup import build_warmup_requests, write_warmup
+
+            write_warmup(args.model_dir, build_warmup_requests(args.model_dir, examples))
         report = validate(args.model_dir, examples, args.timeout)
     except Exception as err:  # noqa: BLE001 - any failure of the candidate is a verdict, not a crash
         report = {"model_dir": args.model_dir, "blessed": False, "reason": f"{type(err).__name__}: {err}"}

@@ -1,4 +1,4 @@
-"""Replay a SavedModel's warmup requests when a version loads, as TF Serving does.
+"""Warmup requests in TF Serving's format: written for a model before it is pushed, replayed when it loads.
 
 ``<version>/assets.extra/tf_serving_warmup_requests`` is a TFRecord file of ``PredictionLog`` protos
 (TF Serving's format; the pipeline's infra validator writes it from real evaluation examples).
@@ -10,14 +10,24 @@ request that fails, or more records, fail the load (the version is reported END 
 from __future__ import annotations
 
 import os
+from typing import Any
 
+import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
-from common.contract import EXAMPLE_SIGNATURE, MAX_WARMUP_RECORDS, WARMUP_FILE
+from common.contract import (
+    CLASSIFY_SIGNATURE,
+    EXAMPLE_SIGNATURE,
+    EXAMPLES_INPUT,
+    INFERENCE_INPUT,
+    MAX_WARMUP_RECORDS,
+    REGRESS_SIGNATURE,
+    WARMUP_FILE,
+)
 from serving import requests
-from serving.model_store import LoadedVersion
-from serving.tensors import TensorError, to_array
+from serving.model_store import LoadedVersion, read_signature_defs
+from serving.tensors import TensorError, to_array, to_proto
 
 
 class WarmupError(RuntimeError):
@@ -76,3 +86,51 @@ def _replay(loaded: LoadedVersion, log: prediction_log_pb2.PredictionLog) -> Non
         )
     elif kind is not None:
         raise WarmupError(f"Unsupported log_type for warmup: {kind}")
+
+
+def _blank_input(info: Any) -> np.ndarray:
+    """One example of an input's dtype and shape: zeros, or empty strings."""
+    shape = [1 if d.size < 0 else d.size for d in info.tensor_shape.dim]
+    dtype = tf.dtypes.as_dtype(info.dtype)
+    if dtype == tf.string:
+        return np.full(shape, b"", dtype=object)
+    return np.zeros(shape, dtype=dtype.as_numpy_dtype)
+
+
+def build_warmup_requests(model_dir: str, examples: list[bytes]) -> list[prediction_log_pb2.PredictionLog]:
+    """Warmup records for every signature of a SavedModel, built from real examples where it takes them.
+
+    Signatures that take serialized examples (Predict on ``serving_default``, Classify, Regress) get
+    the examples, one alone and all together (two batch sizes); other signatures (e.g.
+    ``serving_raw``) get one blank example of their input shapes, which traces and allocates the
+    same way. At most ``MAX_WARMUP_RECORDS``.
+    """
+    records = []
+    for name, signature in sorted(read_signature_defs(model_dir).items()):
+        takes_examples = set(signature.inputs) in ({EXAMPLES_INPUT}, {INFERENCE_INPUT})
+        for batch in [examples[:1], examples] if takes_examples else [None]:
+            log = prediction_log_pb2.PredictionLog()
+            if name in (CLASSIFY_SIGNATURE, REGRESS_SIGNATURE) and signature.method_name.endswith(
+                ("classify", "regress")
+            ):
+                request = log.classify_log.request if name == CLASSIFY_SIGNATURE else log.regress_log.request
+                request.model_spec.signature_name = name
+                request.input.example_list.examples.extend(tf.train.Example.FromString(e) for e in batch)
+            else:
+                request = log.predict_log.request
+                request.model_spec.signature_name = name
+                for input_name, info in signature.inputs.items():
+                    value = np.array(batch, dtype=object) if batch is not None else _blank_input(info)
+                    request.inputs[input_name].CopyFrom(to_proto(value))
+            records.append(log)
+    return records[:MAX_WARMUP_RECORDS]
+
+
+def write_warmup(model_dir: str, records: list[prediction_log_pb2.PredictionLog]) -> str:
+    """Write ``assets.extra/tf_serving_warmup_requests`` into a SavedModel folder; returns its path."""
+    path = os.path.join(model_dir, WARMUP_FILE)
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.TFRecordWriter(path) as writer:
+        for record in records:
+            writer.write(record.SerializeToString())
+    return path

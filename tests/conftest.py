@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import warnings
 
-from pipelines.keras_config import configure_keras
+from pipelines.keras_config import configure_keras, require_keras2
 
 configure_keras()
+require_keras2()  # as the Trainer does: AutoGraph leaves tf_keras alone (seconds per traced function)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 warnings.filterwarnings("ignore", category=FutureWarning)
 

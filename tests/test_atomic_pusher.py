@@ -10,7 +10,7 @@ import pytest
 from tfx.types import standard_artifacts
 
 from components import atomic_pusher
-from components.baseline_resolver import select_baseline
+from components.baseline_resolver import select_baseline, select_previous_statistics
 
 
 def _saved_model(path: Path, payload: str = "x") -> Path:
@@ -90,3 +90,18 @@ def test_baseline_is_the_latest_blessed_model_other_than_the_candidate() -> None
     # Nothing blessed but the candidate: no baseline, as on the first run.
     result = select_baseline(models[:1], blessings[:1], candidates=[models[0]])
     assert result["model"] == [] and result["model_blessing"] == []
+
+
+def test_drift_baseline_is_the_last_validated_data_other_than_the_current() -> None:
+    current = _artifact(standard_artifacts.ExampleStatistics, 30)
+    validated = [
+        _artifact(standard_artifacts.ExampleStatistics, 40 + i, source_statistics_id=source)
+        for i, source in ((1, 10), (2, 20), (3, 30))
+    ]
+    # A re-run on unchanged data (its statistics 30 were validated before): compared with 20, not with itself.
+    assert [a.id for a in select_previous_statistics(validated, [current])["statistics"]] == [42]
+    # New data: compared with the newest validated.
+    new = _artifact(standard_artifacts.ExampleStatistics, 50)
+    assert [a.id for a in select_previous_statistics(validated, [new])["statistics"]] == [43]
+    # The first run: nothing to compare with, and that is not an error.
+    assert select_previous_statistics([], [new])["statistics"] == []

@@ -66,6 +66,23 @@ def test_missing_data_set_offline_names_the_fix(tmp_path: Path, capsys: pytest.C
     assert not list((tmp_path / "out" / "serving").iterdir())
 
 
+def test_download_without_network_fails_in_seconds_and_names_the_offline_way(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from components.tfds_example_gen import executor
+
+    reason = "cannot connect to storage.googleapis.com:443: Network is unreachable"
+    monkeypatch.setattr(executor, "download_host_unreachable", lambda timeout=5.0: reason)  # no network, as here
+    empty = tmp_path / "empty"
+    code = main(["run", "mnist", "--data-dir", str(empty), "--download", "--output-dir", str(tmp_path / "out")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"could not download 'mnist' into {empty} ({reason})" in err  # the data dir, not a version folder
+    assert f"tfx-keras data import mnist --source DIR --data-dir {empty}" in err
+    assert "--download" not in err  # the flag already given is not suggested again
+    assert not list((tmp_path / "out" / "serving").iterdir())
+
+
 @pytest.mark.parametrize("task", ["mnist", "fashion_mnist", "cifar10"])
 def test_data_fixture_then_import(task: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["data", "fixture", task, "--out", str(tmp_path / "raw"), "--size", "30"]) == 0

@@ -51,6 +51,13 @@ def test_anomalies_are_named_by_split_feature_and_what_was_found(previous) -> No
     assert "the run goes on" in format_anomalies(list_anomalies(result, "train"), allowed=True)
 
 
+def test_an_empty_string_that_drifted_is_named(previous) -> None:  # noqa: ANN001
+    emptied = _stats([""] * 90 + ["billing"] * 10, [0.1, 0.4, 0.6, 0.9] * 25)
+    found = list_anomalies(tfdv.validate_statistics(emptied, _schema(), previous_statistics=previous), "train")
+    drift = [a for a in found if a.feature == "department" and "Linfty" in a.short]
+    assert drift and drift[0].detail.endswith('maximum difference is: "" (the empty string)'), found
+
+
 def test_clean_data_has_no_anomalies_and_a_small_drift(previous) -> None:  # noqa: ANN001
     same = _stats(["billing", "technical", "account", "shipping"] * 25, [0.2, 0.4, 0.6, 0.8] * 25)
     result = tfdv.validate_statistics(same, _schema(), previous_statistics=previous)

@@ -33,35 +33,44 @@ def _result(process: subprocess.Popen, timeout: float = 240) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def test_mirrored_strategy_trains_on_two_logical_cpus() -> None:
-    result = _result(_run(["mirrored", "2"]))
-    assert result["strategy"] == "MirroredStrategy" and result["replicas"] == 2
-    assert result["loss"] == result["loss"] and result["chief"]  # finite (not NaN), and the only process
-
-
-def test_default_strategy_gives_the_same_model_as_one_replica() -> None:
-    processes = _run(["none"]), _run(["mirrored", "1"])  # side by side
-    none, mirrored = (_result(p) for p in processes)
-    assert none["replicas"] == mirrored["replicas"] == 1
-    assert mirrored["checksum"] == pytest.approx(none["checksum"], rel=1e-4)
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def test_multi_worker_strategy_from_tf_config_keeps_two_workers_in_sync() -> None:
+@pytest.fixture(scope="module")
+def fits() -> dict[str, object]:
+    """Every strategy's small fit, in processes started together (each needs a fresh TensorFlow)."""
     workers = [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]
-    processes = [
-        _run(
-            ["multi_worker"],
-            {"TF_CONFIG": json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})},
-        )
-        for i in range(2)
-    ]
-    results = [_result(p) for p in processes]
+    tf_config = [json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}}) for i in range(2)]
+    processes = {
+        "mirrored_2": _run(["mirrored", "2"]),
+        "none": _run(["none"]),
+        "mirrored_1": _run(["mirrored", "1"]),
+        "worker_0": _run(["multi_worker"], {"TF_CONFIG": tf_config[0]}),
+        "worker_1": _run(["multi_worker"], {"TF_CONFIG": tf_config[1]}),
+    }
+    return {name: _result(process) for name, process in processes.items()}
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_trains_on_two_logical_cpus(fits: dict) -> None:
+    result = fits["mirrored_2"]
+    assert result["strategy"] == "MirroredStrategy" and result["replicas"] == 2
+    assert result["loss"] == result["loss"] and result["chief"]  # finite (not NaN), and the only process
+
+
+@pytest.mark.slow
+def test_default_strategy_gives_the_same_model_as_one_replica(fits: dict) -> None:
+    none, mirrored = fits["none"], fits["mirrored_1"]
+    assert none["replicas"] == mirrored["replicas"] == 1
+    assert mirrored["checksum"] == pytest.approx(none["checksum"], rel=1e-4)
+
+
+@pytest.mark.slow
+def test_multi_worker_strategy_from_tf_config_keeps_two_workers_in_sync(fits: dict) -> None:
+    results = [fits["worker_0"], fits["worker_1"]]
     # tf.distribute.MultiWorkerMirroredStrategy is implemented by CollectiveAllReduceStrategy.
     assert [r["strategy"] for r in results] == ["CollectiveAllReduceStrategy"] * 2
     assert [r["replicas"] for r in results] == [2, 2]

@@ -18,6 +18,7 @@ from tfx.utils import proto_utils
 from common.contract import CLASSIFY_SIGNATURE, EXAMPLE_SIGNATURE, MAX_WARMUP_RECORDS, REGRESS_SIGNATURE, WARMUP_FILE
 from components.atomic_pusher import AtomicPusherExecutor
 from components.infra_validator import executor as infra
+from serving import warmup
 from serving.model_store import load_version
 from serving.validate import validate
 
@@ -96,7 +97,7 @@ def _push(tmp_path: Path, infra_blessing: standard_artifacts.InfraBlessing) -> s
 
 def test_warmup_records_are_tf_serving_prediction_logs_the_server_replays(tmp_path: Path) -> None:
     model_dir = write_toy_model(str(tmp_path / "toy"), 1)
-    records = infra.warmup_requests(model_dir, EXAMPLES)
+    records = warmup.build_warmup_requests(model_dir, EXAMPLES)
     kinds = {(r.WhichOneof("log_type"), _signature(r)) for r in records}
     assert kinds == {
         ("predict_log", EXAMPLE_SIGNATURE),
@@ -107,7 +108,7 @@ def test_warmup_records_are_tf_serving_prediction_logs_the_server_replays(tmp_pa
     classify = [r.classify_log.request for r in records if r.WhichOneof("log_type") == "classify_log"]
     assert sorted(len(c.input.example_list.examples) for c in classify) == [1, len(EXAMPLES)]  # real examples
 
-    path = infra.write_warmup(model_dir, records)
+    path = warmup.write_warmup(model_dir, records)
     assert path == os.path.join(model_dir, WARMUP_FILE)
     read_back = [
         prediction_log_pb2.PredictionLog.FromString(r) for r in tf.data.TFRecordDataset(path).as_numpy_iterator()
@@ -118,9 +119,9 @@ def test_warmup_records_are_tf_serving_prediction_logs_the_server_replays(tmp_pa
 
 def test_warmup_records_are_capped_at_tf_servings_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     model_dir = write_toy_model(str(tmp_path / "toy"), 1)
-    assert len(infra.warmup_requests(model_dir, EXAMPLES)) <= MAX_WARMUP_RECORDS
-    monkeypatch.setattr(infra, "MAX_WARMUP_RECORDS", 3)  # TF Serving refuses a file with more than its limit
-    assert len(infra.warmup_requests(model_dir, EXAMPLES)) == 3
+    assert len(warmup.build_warmup_requests(model_dir, EXAMPLES)) <= MAX_WARMUP_RECORDS
+    monkeypatch.setattr(warmup, "MAX_WARMUP_RECORDS", 3)  # TF Serving refuses a file with more than its limit
+    assert len(warmup.build_warmup_requests(model_dir, EXAMPLES)) == 3
 
 
 def _signature(record: prediction_log_pb2.PredictionLog) -> str:

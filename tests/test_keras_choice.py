@@ -22,6 +22,7 @@ def test_this_process_uses_keras_2() -> None:
     assert keras_version().startswith("2.")
 
 
+@pytest.mark.slow
 def test_cli_reports_keras_2() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "pipelines.cli", "info"],
@@ -34,17 +35,19 @@ def test_cli_reports_keras_2() -> None:
     assert "tf.keras    2." in result.stdout
 
 
-@pytest.mark.parametrize("module", ["pipelines.training", "pipelines.mnist", "pipelines.ticket.preprocessing"])
-def test_entry_point_modules_see_keras_2_after_configure(module: str) -> None:
+@pytest.mark.slow
+def test_entry_point_modules_see_keras_2_after_configure() -> None:
+    modules = ", ".join(["pipelines.training", "pipelines.mnist", "pipelines.ticket.preprocessing"])
     code = (
         "from pipelines.keras_config import configure_keras, require_keras2, keras_version; configure_keras(); "
-        f"import {module}; require_keras2(); print(keras_version())"
+        f"import {modules}; require_keras2(); print(keras_version())"
     )
     result = _run(code, env_value=None)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().startswith("2.")
 
 
+@pytest.mark.slow
 def test_keras_3_is_refused_with_a_clear_message() -> None:
     code = "import tensorflow as tf; from pipelines.mnist import preprocessing_fn; preprocessing_fn({})"
     result = _run(code, env_value="0")
@@ -52,6 +55,7 @@ def test_keras_3_is_refused_with_a_clear_message() -> None:
     assert "KerasVersionError" in result.stderr and "TF_USE_LEGACY_KERAS=1" in result.stderr
 
 
+@pytest.mark.slow
 def test_configure_after_tensorflow_import_is_refused() -> None:
     result = _run(
         "import tensorflow; from pipelines.keras_config import configure_keras; configure_keras()", env_value=None

@@ -355,6 +355,7 @@ def test_client_retries_unavailable_only(root: Path) -> None:
         server.stop()
 
 
+@pytest.mark.slow
 def test_load_concurrent_clients_for_a_fixed_time_with_zero_errors(client: ServingClient) -> None:
     """N clients for a bounded time on loopback: every request answered, none failed."""
     clients, seconds = 8, 3.0

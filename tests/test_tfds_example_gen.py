@@ -147,12 +147,19 @@ def test_bad_splits_fail_at_construction(mnist_data_dir: str, splits: dict, mess
         TFDSExampleGen("mnist", splits, data_dir=mnist_data_dir)
 
 
-def test_missing_data_offline_names_both_ways_out(tmp_path: Path) -> None:
+def test_missing_data_offline_names_both_ways_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from components.tfds_example_gen import DatasetDownloadError, executor
+
     with pytest.raises(DatasetNotPreparedError, match="tfx-keras data import.*--download") as error:
         TFDSExampleGen("mnist", SPLITS, data_dir=str(tmp_path))
     assert error.value.dataset == "mnist" and error.value.data_dir == str(tmp_path)
-    # With download allowed the component builds; the executor would download on the worker.
+    # With download allowed and the download host reachable, the component builds (the executor downloads).
+    monkeypatch.setattr(executor, "download_host_unreachable", lambda timeout=5.0: "")
     TFDSExampleGen("mnist", SPLITS, data_dir=str(tmp_path), download=True)
+    # Without network it fails at once, naming why, instead of after minutes of retries in the executor.
+    monkeypatch.setattr(executor, "download_host_unreachable", lambda timeout=5.0: "cannot connect: no route")
+    with pytest.raises(DatasetDownloadError, match="could not download 'mnist'.*cannot connect: no route"):
+        TFDSExampleGen("mnist", SPLITS, data_dir=str(tmp_path), download=True)
 
 
 def test_fingerprint_changes_when_the_data_changes(tmp_path: Path) -> None:

@@ -122,6 +122,7 @@ def _split(uri: Path, split: str) -> collections.Counter:
     )
 
 
+@pytest.mark.slow
 def test_same_data_whatever_the_workers_and_shards(tmp_path: Path) -> None:
     one = _run(
         GeneratorExampleGen(TICKETS, 300, {"train": 0.8, "eval": 0.2}, seed=5, shard_size=300),

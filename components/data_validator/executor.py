@@ -15,6 +15,8 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
+from components.baseline_resolver import SOURCE_STATISTICS_ID
+
 SCHEMA_DIFF_FILE = "SchemaDiff.pb"  # where TFX's ExampleValidator writes each split's anomalies
 DRIFT_FILE = "drift.json"
 REPORT_DIR = "report"
@@ -70,7 +72,9 @@ def list_anomalies(anomalies: anomalies_pb2.Anomalies, split: str) -> list[Anoma
         reasons = info.reason or [None]
         for reason in reasons:
             short = reason.short_description if reason is not None else info.short_description
-            detail = reason.description if reason is not None else info.description
+            detail = (reason.description if reason is not None else info.description).strip()
+            if detail.endswith(" is:"):  # TFDV names the value that moved most; an empty string shows as nothing
+                detail += ' "" (the empty string)'
             found.append(Anomaly(split, feature, short, detail))
     if anomalies.HasField("dataset_anomaly_info"):
         info = anomalies.dataset_anomaly_info
@@ -203,3 +207,4 @@ class Executor(base_executor.BaseExecutor):
         io_utils.copy_dir(statistics.uri, validated.uri)
         validated.split_names = statistics.split_names
         validated.span = statistics.span
+        validated.set_int_custom_property(SOURCE_STATISTICS_ID, statistics.id)  # a re-run leaves it out

@@ -40,6 +40,15 @@ class DatasetNotPreparedError(TFDSExampleGenError):
         self.data_dir = data_dir
 
 
+class DatasetDownloadError(TFDSExampleGenError):
+    """Downloading was asked for, but this machine cannot reach TensorFlow Datasets' download host."""
+
+    def __init__(self, dataset: str, data_dir: str, reason: str) -> None:
+        super().__init__(executor.download_failed_message(dataset, data_dir, reason))
+        self.dataset = dataset
+        self.data_dir = data_dir
+
+
 def _check_dataset_name(dataset: str) -> None:
     import tensorflow_datasets as tfds
 
@@ -146,10 +155,16 @@ class TFDSExampleGen(QueryBasedExampleGen):
         prepared, fingerprint = _prepared_info(dataset, version, data_dir)
         for name, expression in splits.items():
             _check_split(name, expression, prepared)
-        if prepared is None and not download and not (data_dir and "://" in data_dir):
+        if prepared is None and not (data_dir and "://" in data_dir):
             from tensorflow_datasets.core import constants
 
-            raise DatasetNotPreparedError(dataset, os.path.expanduser(data_dir or constants.DATA_DIR))
+            local_dir = os.path.expanduser(data_dir or constants.DATA_DIR)
+            if not download:
+                raise DatasetNotPreparedError(dataset, local_dir)
+            # Fail in seconds, not after minutes of retries inside the executor, when there is no network.
+            unreachable = executor.download_host_unreachable()
+            if unreachable:
+                raise DatasetDownloadError(dataset, local_dir, unreachable)
 
         # The fingerprint of the prepared files is part of the execution properties,
         # so re-importing different data invalidates the cache; unchanged data is cached.

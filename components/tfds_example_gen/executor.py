@@ -48,20 +48,43 @@ def load_builder(options: Mapping[str, Any]) -> Any:
         DatasetUnavailableError: the data is not prepared and download is off or fails.
     """
     import tensorflow_datasets as tfds
+    from tensorflow_datasets.core import constants
 
     name = options["dataset"] + (f":{options['version']}" if options.get("version") else "")
     builder = tfds.builder(name, data_dir=options.get("data_dir") or None)
     if not builder.is_prepared():
-        where = builder.data_dir
+        where = options.get("data_dir") or os.path.expanduser(constants.DATA_DIR)  # the root, not the version folder
         if not options.get("download", False):
             raise DatasetUnavailableError(missing_dataset_message(options["dataset"], where))
         try:
             builder.download_and_prepare()
         except Exception as err:  # network errors come in many types
-            raise DatasetUnavailableError(
-                f"{missing_dataset_message(options['dataset'], where)}\nDownload failed: {err}"
-            ) from err
+            raise DatasetUnavailableError(download_failed_message(options["dataset"], where, str(err))) from err
     return builder
+
+
+DOWNLOAD_HOST = ("storage.googleapis.com", 443)  # TFDS's mirror, tried first, and MNIST's own source
+
+
+def download_host_unreachable(timeout: float = 5.0) -> str:
+    """Why TensorFlow Datasets' download host cannot be reached from here (empty if it can)."""
+    import socket
+
+    host, port = DOWNLOAD_HOST
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return ""
+    except OSError as err:
+        return f"cannot connect to {host}:{port}: {err.strerror or err}"
+
+
+def download_failed_message(dataset: str, data_dir: str, reason: str) -> str:
+    """The error text for a download that failed: what happened, and the offline way in."""
+    return (
+        f"TensorFlow Datasets could not download '{dataset}' into {data_dir} ({reason}); nothing was changed. "
+        f"Import its upstream files offline instead (`tfx-keras data import`, into --data-dir {data_dir}), "
+        "and run again without --download."
+    )
 
 
 def missing_dataset_message(dataset: str, data_dir: str) -> str:

@@ -20,9 +20,14 @@ IMAGE_RUNS = {
     ],
     "cifar10": ["training.epochs=10", "training.batch_size=16", "eval.min_accuracy=0.3"],
 }
+# The ticket run is also span 1 of the continuous-training story (test_continuous_training_e2e.py),
+# which goes on in the same output directory with spans 2 and 3.
 TICKET_RUN = [
-    "data.num_examples=800",
-    "data.seed=11",
+    "data.num_examples=1000",
+    'data.splits={"train": 0.6, "eval": 0.3, "test": 0.1}',
+    "data.window_spans=2",
+    "data.seed=7",
+    "data.span=1",
     "training.epochs=6",
     "training.batch_size=32",
     "model.difficulty_head=true",
@@ -60,5 +65,5 @@ def mnist_run(image_run) -> tuple:  # noqa: ANN001
 
 @pytest.fixture(scope="session")
 def ticket_run(tmp_path_factory: pytest.TempPathFactory) -> tuple:
-    """The ticket pipeline on 800 generated tickets, with the difficulty head: (summary, output dir, config)."""
+    """The ticket pipeline on 1,000 tickets (span 1), with the difficulty head: (summary, output dir, config)."""
     return run("ticket", TICKET_RUN, tmp_path_factory.mktemp("ticket_run"))

@@ -19,22 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from e2e.conftest import TICKET_RUN
 from pipelines import tasks
 from pipelines.config import apply_overrides
 from pipelines.local_runner import RunSummary, run_pipeline
 
 pytestmark = pytest.mark.e2e
 
-DAY = [
-    "data.num_examples=1000",
-    'data.splits={"train": 0.6, "eval": 0.3, "test": 0.1}',
-    "data.window_spans=2",
-    "data.seed=7",
-    "training.epochs=8",
-    "training.batch_size=64",
-    "eval.min_department_accuracy=0.3",
-    "eval.max_priority_rmse=0.4",
-]
 STOPPED_BEFORE = ("Transform", "Trainer", "Evaluator", "AtomicPusher")
 
 
@@ -43,15 +34,16 @@ def _tree(folder: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def days(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def days(ticket_run: tuple) -> dict:
+    """Span 1 is the ticket e2e run (conftest); spans 2 and 3 follow in its output directory."""
     spec = tasks.get("ticket")
-    out = tmp_path_factory.mktemp("day2")
+    out = ticket_run[1]
     serving = out / "serving" / "ticket"
 
     def run(*overrides: str) -> RunSummary:
-        return run_pipeline(spec, apply_overrides(spec.default_config(), [*DAY, *overrides]), str(out))
+        return run_pipeline(spec, apply_overrides(spec.default_config(), [*TICKET_RUN, *overrides]), str(out))
 
-    results: dict = {"span1": run("data.span=1")}
+    results: dict = {"span1": ticket_run[0]}
     results["span2"] = run("data.span=2", "data.drift=new_product_line")
     results["before_broken"] = _tree(serving)
     results["span3_broken"] = run("data.span=3", "data.drift=broken_export")
