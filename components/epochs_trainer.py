@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tfx import v1 as tfx
+from tfx.components import Trainer as TfxTrainer
 from tfx.components.trainer.executor import GenericExecutor
 from tfx.dsl.components.base.executor_spec import ExecutorClassSpec
 from tfx.types.component_spec import ExecutionParameter
@@ -53,7 +53,7 @@ class EpochsExecutor(GenericExecutor):
         super().Do(input_dict, output_dict, exec_properties)
 
 
-class Trainer(tfx.components.Trainer):
+class Trainer(TfxTrainer):
     """``tfx.components.Trainer`` with an ``epochs`` parameter (an int or a ``RuntimeParameter``)."""
 
     EXECUTOR_SPEC = ExecutorClassSpec(EpochsExecutor)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 
-from tfx import v1 as tfx
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen as TfxImportSchemaGen
 from tfx.types.component_spec import ExecutionParameter
 from tfx.types.standard_component_specs import ImportSchemaGenSpec
 
@@ -29,7 +29,7 @@ def file_hash(path: str) -> str:
         return hashlib.sha256(f.read()).hexdigest()[:16]
 
 
-class ImportSchemaGen(tfx.components.ImportSchemaGen):
+class ImportSchemaGen(TfxImportSchemaGen):
     """``tfx.components.ImportSchemaGen`` whose cache key includes the schema's content.
 
     Args:

@@ -30,10 +30,10 @@ configure_keras()
 from absl import logging as absl_logging  # noqa: E402
 from ml_metadata import metadata_store  # noqa: E402
 from ml_metadata.proto import metadata_store_pb2  # noqa: E402
-from tfx import v1 as tfx  # noqa: E402
 from tfx.dsl.compiler import constants  # noqa: E402
 from tfx.orchestration import metadata as tfx_metadata  # noqa: E402
 from tfx.orchestration.local import runner_utils  # noqa: E402
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner  # noqa: E402
 from tfx.orchestration.portable import launcher, runtime_parameter_utils  # noqa: E402
 from tfx.proto.orchestration import pipeline_pb2  # noqa: E402
 
@@ -165,7 +165,7 @@ class Progress:
         self.printer(f"[pipeline] {node:30s} {state:7s} {seconds:7.1f} s")
 
 
-class ProgressDagRunner(tfx.orchestration.LocalDagRunner):
+class ProgressDagRunner(LocalDagRunner):
     """``LocalDagRunner`` that reports each component as it starts and ends, and stops at a failure.
 
     The loop is LocalDagRunner's own (TFX 1.16 ``run_with_ir``): the components run in topological
@@ -346,7 +346,7 @@ def summarize(
 
     Components in ``node_order`` that have no execution in the run are reported as ``NOT_RUN``.
     """
-    store = metadata_store.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path))
+    store = metadata_store.MetadataStore(tfx_metadata.sqlite_metadata_connection_config(metadata_path))
     pipeline_ctx = store.get_context_by_type_and_name("pipeline", pipeline_name)
     if pipeline_ctx is None:
         raise RuntimeError(f"no pipeline {pipeline_name!r} in {metadata_path}")

@@ -16,8 +16,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from ml_metadata.proto import metadata_store_pb2
-from tfx import v1 as tfx
+from tfx.components import Evaluator, StatisticsGen, Transform
 from tfx.dsl.components.base.base_node import BaseNode
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
+from tfx.dsl.input_resolution.strategies.span_range_strategy import SpanRangeStrategy
+from tfx.orchestration.pipeline import Pipeline
+from tfx.proto import pusher_pb2, range_config_pb2, trainer_pb2, transform_pb2
+from tfx.types import standard_artifacts
+from tfx.types.channel import Channel
 
 from common.contract import CONFIG_KEY, TASK_KEY
 from components.atomic_pusher import AtomicPusher
@@ -88,17 +95,17 @@ def standard_components(
         raise ValueError(f"orchestrator {orchestrator!r} is not one of {ORCHESTRATORS}")
     train_split, eval_split = config.data.train_split, config.data.eval_split
     examples = example_gen(spec, config)
-    statistics_gen = tfx.components.StatisticsGen(examples=examples.outputs["examples"])
+    statistics_gen = StatisticsGen(examples=examples.outputs["examples"])
     schema_gen = ImportSchemaGen(schema_file=schema_file or spec.schema_file, local_schema_file=spec.schema_file)
     # The statistics of the last data that passed validation (a previous run's), to measure drift against.
     # Locally only: Kubeflow v2 compiles a resolver's query by artifact type alone, which cannot tell
     # this pipeline's validated statistics from any other's (there the drift check is skipped).
     baseline: list[BaseNode] = []
     if orchestrator == "local":
-        previous_statistics = tfx.dsl.Resolver(
+        previous_statistics = Resolver(
             strategy_class=PreviousValidatedStatisticsStrategy,
-            statistics=tfx.dsl.Channel(
-                type=tfx.types.standard_artifacts.ExampleStatistics,
+            statistics=Channel(
+                type=standard_artifacts.ExampleStatistics,
                 producer_component_id=VALIDATOR_ID,
                 output_key=VALIDATED_KEY,
             ),
@@ -119,22 +126,22 @@ def standard_components(
                 f"data.window_spans={config.data.window_spans}: a rolling window of spans needs TFX's "
                 "SpanRangeStrategy, which Kubeflow v2 does not compile; use window_spans=1 there"
             )
-        span_window = tfx.dsl.Resolver(
-            strategy_class=tfx.dsl.experimental.SpanRangeStrategy,
+        span_window = Resolver(
+            strategy_class=SpanRangeStrategy,
             config={
-                "range_config": tfx.proto.RangeConfig(
-                    rolling_range=tfx.proto.RollingRange(num_spans=config.data.window_spans)
+                "range_config": range_config_pb2.RangeConfig(
+                    rolling_range=range_config_pb2.RollingRange(num_spans=config.data.window_spans)
                 )
             },
-            examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples, producer_component_id=examples.id),
+            examples=Channel(type=standard_artifacts.Examples, producer_component_id=examples.id),
         ).with_id(WINDOW_ID)
         span_window.add_upstream_node(examples)
         training_examples, window = span_window.outputs["examples"], [span_window]
-    transform = tfx.components.Transform(
+    transform = Transform(
         examples=training_examples,
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=spec.preprocessing_fn,
-        splits_config=tfx.proto.SplitsConfig(analyze=[train_split], transform=[train_split, eval_split]),
+        splits_config=transform_pb2.SplitsConfig(analyze=[train_split], transform=[train_split, eval_split]),
         disable_statistics=True,
     )
     transform.add_upstream_node(data_validator)  # the gate: nothing is transformed unless the data passed
@@ -144,22 +151,22 @@ def standard_components(
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(splits=[train_split]),
-        eval_args=tfx.proto.EvalArgs(splits=[eval_split]),
+        train_args=trainer_pb2.TrainArgs(splits=[train_split]),
+        eval_args=trainer_pb2.EvalArgs(splits=[eval_split]),
         custom_config={TASK_KEY: spec.name, CONFIG_KEY: to_json(config)},
     )
     baselines = {
-        "model": tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        "model_blessing": tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+        "model": Channel(type=standard_artifacts.Model),
+        "model_blessing": Channel(type=standard_artifacts.ModelBlessing),
     }
     if orchestrator == "local":
-        model_resolver = tfx.dsl.Resolver(
+        model_resolver = Resolver(
             strategy_class=LatestBlessedBaselineStrategy, candidate=trainer.outputs["model"], **baselines
         )
     else:
-        model_resolver = tfx.dsl.Resolver(strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy, **baselines)
+        model_resolver = Resolver(strategy_class=LatestBlessedModelStrategy, **baselines)
     model_resolver = model_resolver.with_id(RESOLVER_ID)
-    evaluator = tfx.components.Evaluator(
+    evaluator = Evaluator(
         examples=examples.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
@@ -176,8 +183,8 @@ def standard_components(
     pusher = AtomicPusher(
         model_blessing=evaluator.outputs["blessing"],
         infra_blessing=infra_validator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)
+        push_destination=pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=serving_model_dir)
         ),
     )
     return [
@@ -208,7 +215,7 @@ def create_pipeline(
     epochs: Any = None,
     pipeline_name: str | None = None,
     schema_file: str | None = None,
-) -> tfx.dsl.Pipeline:
+) -> Pipeline:
     """The task's TFX pipeline.
 
     Args:
@@ -224,7 +231,7 @@ def create_pipeline(
         pipeline_name: the name in ML Metadata (default: the task's; Kubeflow needs ``[a-z0-9-]``).
         schema_file: the curated schema as the components read it (Kubeflow: its path in the image).
     """
-    return tfx.dsl.Pipeline(
+    return Pipeline(
         pipeline_name=pipeline_name or spec.name,
         pipeline_root=pipeline_root,
         components=standard_components(

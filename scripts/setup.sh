@@ -57,7 +57,7 @@ fi
 # The stamp holds a hash of everything that decides what is installed; when it
 # matches, there is nothing to do.
 STAMP="$VENV/.tfx-keras-setup"
-WANT=$(cat constraints.txt setup.py | sha256sum | cut -d' ' -f1)
+WANT=$(cat constraints.txt setup.py pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
   log "python packages up to date ($VENV)"
 else
