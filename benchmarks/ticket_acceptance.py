@@ -13,6 +13,7 @@ Targets: department accuracy within 2 percentage points of the ceiling,
 priority RMSE within 10% of the ideal predictor's.
 
     .venv/bin/python benchmarks/ticket_acceptance.py [--num-examples 50000] [--epochs 10]
+    .venv/bin/python benchmarks/ticket_acceptance.py --set model.api=subclassed --name ticket_subclassed
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def main() -> None:
     parser.add_argument("--num-examples", type=int, default=50_000)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="config override")
+    parser.add_argument("--name", default="ticket", help="results file stem (benchmarks/results/NAME.{json,md})")
     args = parser.parse_args()
 
     from pipelines.keras_config import configure_keras
@@ -66,6 +69,7 @@ def main() -> None:
         "--json",
         "--set",
         f"data.num_examples={args.num_examples}",
+        *(arg for override in args.set for arg in ("--set", override)),
     ] + (["--epochs", str(args.epochs)] if args.epochs else [])
     print("$ " + " ".join(cmd), flush=True)
     start = time.time()
@@ -100,7 +104,7 @@ def main() -> None:
     accuracy = float(np.mean([n == t["department"] for n, t in zip(names, tickets, strict=True)]))
     rmse = float(np.sqrt(np.mean((np.array(priorities) - np.array([t["priority"] for t in tickets])) ** 2)))
     history = json.loads((Path(summary["artifacts"]["report"]).parent / "history.json").read_text())
-    report_copy = RESULTS / "ticket_report"
+    report_copy = RESULTS / f"{args.name}_report"
     RESULTS.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(report_copy, ignore_errors=True)
     shutil.copytree(summary["artifacts"]["report"], report_copy)
@@ -110,6 +114,7 @@ def main() -> None:
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "num_examples": args.num_examples,
+        "overrides": args.set,
         "test_examples": len(tickets),
         "wall_seconds": round(wall, 1),
         "epochs_run": history["epochs_run"],
@@ -124,7 +129,7 @@ def main() -> None:
         ),
         "tfma_eval_metrics": summary["metrics"],
     }
-    (RESULTS / "ticket.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
     table = (
         f"| ticket, {len(tickets):,} held-out tickets | pushed model | ideal predictor (ceiling) | target |\n"
         "|---|---|---|---|\n"
@@ -133,13 +138,14 @@ def main() -> None:
         f"| priority RMSE | {rmse:.4f} | {ceiling['priority_rmse']:.4f} | "
         f"within 10% (x{result['priority_rmse_ratio']}) |\n"
     )
-    (RESULTS / "ticket.md").write_text(
-        f"Ticket acceptance, {result['date']}, {result['machine']}: {args.num_examples:,} tickets, "
+    settings = f" ({', '.join(args.set)})" if args.set else ""
+    (RESULTS / f"{args.name}.md").write_text(
+        f"Ticket acceptance{settings}, {result['date']}, {result['machine']}: {args.num_examples:,} tickets, "
         f"{history['epochs_run']} epochs, pipeline wall time {wall:.0f} s\n\n{table}"
     )
     print()
     print(table)
-    print(f"targets met: {result['targets_met']}; written {RESULTS / 'ticket.json'}")
+    print(f"targets met: {result['targets_met']}; written {RESULTS / f'{args.name}.json'}")
 
 
 if __name__ == "__main__":

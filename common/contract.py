@@ -38,3 +38,7 @@ CONFIG_KEY = "config"
 # TF Serving's warmup file, inside a SavedModel: a TFRecord of PredictionLog protos replayed at load.
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
 MAX_WARMUP_RECORDS = 1000
+
+# Optional TensorFlow Lite model beside the SavedModel (``export.tflite``): the ``serving_raw`` inputs
+# that need no string ops (uint8 images) in, probabilities and class ids out. TF Serving ignores it.
+TFLITE_FILE = "model.tflite"

@@ -129,11 +129,20 @@ def check_split_names(splits: Mapping[str, Any], train_split: str, eval_split: s
             raise ValueError(f"{role}={name!r} must be one of the split names {sorted(splits)}")
 
 
+class ExportConfig(Section):
+    """What the Trainer exports besides the SavedModel."""
+
+    # Also write model.tflite (TensorFlow Lite, same preprocessing inside) into the model's folder, so
+    # the pushed version carries it. Tasks whose spec has a TFLite function only (the image tasks).
+    tflite: bool = False
+
+
 class TaskConfig(Section):
     """Base of every task's configuration; a task subclasses it with its own sections and defaults."""
 
     training: TrainingConfig = TrainingConfig()
     validation: ValidationConfig = ValidationConfig()
+    export: ExportConfig = ExportConfig()
 
 
 C = TypeVar("C", bound=TaskConfig)

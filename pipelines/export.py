@@ -134,6 +134,20 @@ def export_model(
         set_signature_method_names(serving_dir, method_names)
 
 
+def write_tflite(function: Any, model: keras.Model, path: str) -> int:
+    """Convert ``function`` (a ``tf.function`` with an input signature) to TensorFlow Lite at ``path``.
+
+    Float32 weights, TFLite builtin ops only (no quantization: its answers must equal the
+    SavedModel's). Returns the file's size in bytes.
+    """
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()], model)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    flatbuffer = converter.convert()
+    with tf.io.gfile.GFile(path, "wb") as f:
+        f.write(flatbuffer)
+    return len(flatbuffer)
+
+
 def set_signature_method_names(saved_model_dir: str, method_names: Mapping[str, str]) -> None:
     """Set ``method_name`` of signatures in ``saved_model.pb``.
 

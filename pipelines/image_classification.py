@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from common.contract import CLASS_IDS, PROBABILITIES
 from pipelines.config import ClassifierEval, TaskConfig
 from pipelines.features import transformed_name
 from pipelines.spec import ServingContract, TaskSpec, TfdsSource
@@ -101,6 +102,28 @@ def serving_contract(image_shape: Sequence[int], class_names: Sequence[str]) -> 
         example_features=[IMAGE_KEY],
         classify=(LABEL_KEY, tuple(class_names)),
     )
+
+
+def tflite_function(image_shape: Sequence[int]) -> Callable[[Any, Any], Any]:
+    """The TFLite function of an image classifier: uint8 pixels in, the Transform's ``/ 255`` inside.
+
+    The SavedModel's ``serving_raw`` goes pixels -> PNG -> decode -> ``/ 255``; PNG is lossless, so
+    dropping the round trip (TFLite has no PNG ops) leaves exactly the same numbers for the model.
+    """
+
+    def make(model: Any, config: TaskConfig) -> Any:
+        import tensorflow as tf
+
+        del config
+
+        @tf.function(input_signature=[tf.TensorSpec([None, *image_shape], tf.uint8, name=IMAGE_KEY)])
+        def classify(image: tf.Tensor) -> dict[str, tf.Tensor]:
+            probabilities = model({IMAGE_KEY: tf.divide(tf.cast(image, tf.float32), 255.0)}, training=False)
+            return {PROBABILITIES: probabilities, CLASS_IDS: tf.argmax(probabilities, axis=-1, output_type=tf.int64)}
+
+        return classify
+
+    return make
 
 
 def classification_report(class_names: Sequence[str]) -> Callable[..., dict[str, Any]]:
@@ -196,4 +219,5 @@ def image_classification_task(
         serving=lambda _config: serving_contract(image_shape, class_names),
         report=classification_report(class_names),
         augment=augment,
+        tflite=tflite_function(image_shape),
     )

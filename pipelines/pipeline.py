@@ -36,7 +36,7 @@ from components.generator_example_gen import GeneratorExampleGen
 from components.infra_validator import InfraValidator
 from components.schema_importer import ImportSchemaGen
 from components.tfds_example_gen import TFDSExampleGen
-from pipelines.config import TaskConfig, to_json
+from pipelines.config import ConfigError, TaskConfig, to_json
 from pipelines.spec import GeneratorSource, TaskSpec, TfdsSource
 
 ORCHESTRATORS = ("local", "kubeflow_v2")
@@ -230,7 +230,16 @@ def create_pipeline(
         epochs: overrides ``training.epochs`` (an int, or a ``RuntimeParameter`` on Kubeflow).
         pipeline_name: the name in ML Metadata (default: the task's; Kubeflow needs ``[a-z0-9-]``).
         schema_file: the curated schema as the components read it (Kubeflow: its path in the image).
+
+    Raises:
+        ConfigError: the config asks for something this task cannot do (``export.tflite`` without a
+            TFLite function).
     """
+    if config.export.tflite and spec.tflite is None:
+        raise ConfigError(
+            f"export.tflite=True is invalid for {spec.name}: this task has no TensorFlow Lite export "
+            "(its Transform graph needs ops TFLite lacks); the image tasks have one."
+        )
     return Pipeline(
         pipeline_name=pipeline_name or spec.name,
         pipeline_root=pipeline_root,

@@ -101,6 +101,8 @@ class TaskSpec:
         report: writes the report pictures and returns metrics:
             ``report(report_dir, model, history, eval_dataset, config) -> dict`` with a ``headline``.
         augment: optional training-time augmentation of ``(inputs, labels)`` batches (``training.augment``).
+        tflite: optional ``(model, config) -> tf.function`` with an input signature and no string ops,
+            the same preprocessing inside; converted to ``model.tflite`` when ``export.tflite`` is on.
     """
 
     name: str
@@ -117,6 +119,7 @@ class TaskSpec:
     serving: Callable[[Any], ServingContract]
     report: Callable[..., dict[str, Any]]
     augment: Callable[..., Any] | None = None
+    tflite: Callable[[Any, Any], Any] | None = None
 
     def default_config(self) -> TaskConfig:
         """The task's configuration with every default."""

@@ -20,10 +20,10 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from common.contract import CONFIG_KEY, TASK_KEY
+from common.contract import CONFIG_KEY, TASK_KEY, TFLITE_FILE
 from pipelines import tasks
 from pipelines.config import TaskConfig, TrainingConfig, from_json
-from pipelines.export import dense, export_model
+from pipelines.export import dense, export_model, write_tflite
 from pipelines.keras_config import keras_version, require_keras2
 from pipelines.spec import TaskSpec
 
@@ -62,6 +62,7 @@ def train_and_export(fn_args: FnArgs, spec: TaskSpec, config: TaskConfig) -> ker
     so initial weights and shuffling follow the seed.
     """
     training = config.training
+    setup_start = time.time()
     keras.utils.set_random_seed(training.seed)
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     inputs, labels = dict(spec.inputs(config)), dict(spec.labels(config))
@@ -85,20 +86,21 @@ def train_and_export(fn_args: FnArgs, spec: TaskSpec, config: TaskConfig) -> ker
     replicas = strategy.num_replicas_in_sync
     where = f"{type(strategy).__name__}, {replicas} replicas" if replicas > 1 else "one device"
     print(f"[trainer] {model.name}: {model.count_params():,} parameters, {where}", flush=True)
+    setup_seconds = time.time() - setup_start
     history = fit(model, train_ds, eval_ds, training, fn_args.model_run_dir)
     start = time.time()
     metrics = spec.report(os.path.join(fn_args.model_run_dir, "report"), model, history.history, eval_ds, config)
     report_seconds = time.time() - start
     start = time.time()
-    export_model(
-        model,
-        tft_output,
-        export_dir(fn_args.serving_model_dir, fn_args.model_run_dir),
-        inputs,
-        spec.serving(config),
-    )
+    saved_model_dir = export_dir(fn_args.serving_model_dir, fn_args.model_run_dir)
+    export_model(model, tft_output, saved_model_dir, inputs, spec.serving(config))
+    if config.export.tflite and spec.tflite is not None:
+        size = write_tflite(spec.tflite(model, config), model, os.path.join(saved_model_dir, TFLITE_FILE))
+        print(f"[trainer] TensorFlow Lite model: {TFLITE_FILE}, {size / 1e6:.2f} MB", flush=True)
+    print(f"[trainer] {metrics['headline']}", flush=True)
     print(
-        f"[trainer] {metrics['headline']} (report {report_seconds:.1f} s, export {time.time() - start:.1f} s)",
+        f"[trainer] time: setup {setup_seconds:.1f} s, report {report_seconds:.1f} s, "
+        f"export {time.time() - start:.1f} s",
         flush=True,
     )
     return history
@@ -158,16 +160,24 @@ class EpochLogger(keras.callbacks.Callback):
         super().__init__()
         self.epochs = epochs
         self.durations: list[float] = []
-        self._start = 0.0
+        self.between: list[float] = []  # seconds from the end of the previous epoch (or the start) to this one
+        self._start = self._end = 0.0
+
+    def on_train_begin(self, logs: Mapping[str, float] | None = None) -> None:
+        """Start the clock of the time before the first epoch."""
+        del logs
+        self._end = time.time()
 
     def on_epoch_begin(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
         """Start the epoch's clock."""
         del epoch, logs  # Keras's callback signature
         self._start = time.time()
+        self.between.append(self._start - self._end)
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
         """Print the epoch's metrics, learning rate and duration."""
-        self.durations.append(time.time() - self._start)
+        self._end = time.time()
+        self.durations.append(self._end - self._start)
         logs = dict(logs or {})
         rate = logs.pop("lr", None)
         # The losses, and the validation metrics: what decides early stopping and what the Evaluator checks.
@@ -273,6 +283,7 @@ def fit(
     """Fit ``model`` with the standard callbacks; write ``history.json`` into ``model_run_dir``."""
     require_keras2()
     callbacks = standard_callbacks(config, model_run_dir)
+    start = time.time()
     history = model.fit(
         train_ds.repeat() if config.steps_per_epoch else train_ds,
         validation_data=eval_ds,
@@ -280,6 +291,13 @@ def fit(
         steps_per_epoch=config.steps_per_epoch,
         callbacks=callbacks,
         verbose=0,  # the EpochLogger prints one line per epoch
+    )
+    fit_seconds = time.time() - start
+    logger = next(c for c in callbacks if isinstance(c, EpochLogger))
+    print(
+        f"[trainer] fit {fit_seconds:.1f} s: {sum(logger.durations):.1f} s in epochs, "
+        f"{sum(logger.between):.1f} s before and between them",
+        flush=True,
     )
     stopper = next(c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping))
     if stopper.stopped_epoch:
@@ -293,6 +311,7 @@ def fit(
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
         "epochs_run": len(history.epoch),
         "epoch_seconds": epoch_seconds(callbacks),
+        "fit_seconds": fit_seconds,
         "keras_version": keras_version(),
         "config": config.model_dump(),
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tf_keras as keras
 
-from models.cnn import build_baseline_cnn
+from models.cnn import build_baseline_cnn, build_improved_cnn
 
 
 def test_mnist_cnn_matches_the_design() -> None:
@@ -32,6 +32,31 @@ def test_mnist_cnn_names_follow_the_keys() -> None:
     assert model.input_names == ["pixels"] and model.output_names == ["digit"]
     assert model.output_shape == (None, 3)
     assert model.count_params() == 34_826 - 7 * 1601
+
+
+def test_improved_cnn_follows_seed_001() -> None:
+    model = build_improved_cnn()
+    kinds = [type(layer).__name__ for layer in model.layers[1:]]
+    block = ["Conv2D", "BatchNormalization", "Conv2D", "MaxPooling2D", "Dropout"]
+    assert kinds == block * 2 + ["Flatten", "Dense", "BatchNormalization", "Dropout", "Dense"]
+    assert [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)] == [32, 32, 64, 64]
+    assert [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)] == [0.25, 0.25, 0.5]
+    assert model.get_layer("dense").units == 512
+    # 3x3 valid convolutions: 28 -> 26 -> 24 -> pool 12 -> 10 -> 8 -> pool 4; 4 * 4 * 64 = 1024 into Dense(512).
+    assert model.get_layer("flatten").output_shape == (None, 1024)
+    assert model.count_params() == 597_354
+    non_trainable = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
+    assert non_trainable == 2 * (32 + 64 + 512)  # BatchNorm moving mean and variance
+    assert model.input_names == ["image"] and model.output_names == ["label"]
+
+
+def test_improved_cnn_batch_norm_uses_batch_statistics_only_in_training() -> None:
+    model = build_improved_cnn()
+    images = np.random.default_rng(0).random((8, 28, 28, 1), dtype=np.float32)
+    np.testing.assert_allclose(model(images, training=False), model(images, training=False))
+    before = model.get_layer("block1_bn").moving_mean.numpy().copy()
+    model(images, training=True)
+    assert not np.allclose(model.get_layer("block1_bn").moving_mean.numpy(), before)
 
 
 def test_toy_resnet_matches_the_design() -> None:
@@ -115,3 +140,50 @@ def test_difficulty_head_grows_from_the_shared_features() -> None:
     base_priority, base_department = base.predict(x, verbose=0)
     np.testing.assert_allclose(priority, base_priority, rtol=1e-6)  # the two original heads are unchanged
     np.testing.assert_allclose(difficulty.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_subclassed_ticket_model_is_the_functional_network() -> None:
+    from models.multi_input import FeatureDense, MultiInputModel
+    from pipelines.config import apply_overrides
+    from pipelines.ticket.config import TicketConfig
+    from pipelines.ticket.model import build_model
+
+    functional = build_model(TicketConfig())
+    subclassed = build_model(apply_overrides(TicketConfig(), ["model.api=subclassed"]))
+    assert isinstance(subclassed, MultiInputModel) and isinstance(subclassed.features, FeatureDense)
+    assert subclassed.count_params() == functional.count_params() == 1_286_789
+    assert len(subclassed.losses) == 1  # the features layer's L1 penalty, as the Functional model has
+    # With the Functional model's weights, the subclassed model answers exactly as it does.
+    subclassed.features.set_weights(functional.get_layer("features").get_weights())
+    for head in ("priority", "department"):
+        subclassed.heads[head].set_weights(functional.get_layer(head).get_weights())
+    rng = np.random.default_rng(0)
+    batch = {
+        name: (rng.random((3, width)) < 0.01).astype(np.float32) for name, width in subclassed.input_widths.items()
+    }
+    expected = dict(zip(functional.output_names, functional(batch), strict=True))
+    answered = subclassed(batch)
+    assert sorted(answered) == ["department", "priority"]
+    for head, value in expected.items():
+        np.testing.assert_allclose(answered[head], value, rtol=1e-6)
+
+
+def test_feature_dense_builds_its_weights_from_the_input_width() -> None:
+    from models.multi_input import FeatureDense
+
+    layer = FeatureDense(5, "relu", l1=0.1)
+    assert not layer.weights  # nothing exists before the first call
+    out = layer(np.ones((2, 7), dtype=np.float32))
+    assert [tuple(w.shape) for w in layer.weights] == [(7, 5), (5,)]
+    assert out.shape == (2, 5) and (out.numpy() >= 0).all() and len(layer.losses) == 1
+    assert FeatureDense.from_config(layer.get_config()).get_config() == layer.get_config()
+
+
+def test_subclassed_ticket_model_grows_the_difficulty_head() -> None:
+    from pipelines.config import apply_overrides
+    from pipelines.ticket.config import TicketConfig
+    from pipelines.ticket.model import build_model
+
+    model = build_model(apply_overrides(TicketConfig(), ["model.api=subclassed", "model.difficulty_head=true"]))
+    assert sorted(model.heads) == ["department", "difficulty", "priority"]
+    assert model.count_params() == 1_286_789 + 64 * 3 + 3

@@ -32,6 +32,9 @@ class TicketData(GeneratorData):
 class TicketModelConfig(Section):
     """The ticket model's size, loss weights and the optional third head."""
 
+    # How the network is written: "functional" (Functional API; diagram and summary with shapes) or
+    # "subclassed" (seed 003's keras.Model subclass with seed 002's hand-written layer). Same network.
+    api: Literal["functional", "subclassed"] = "functional"
     hidden_units: int = Field(64, ge=1)
     # L1 penalty on the shared features layer's kernel. Chosen on the eval split of 50,000 tickets:
     # priority RMSE / ideal was 1.149 with 0, 1.114 with 3e-6, 1.087 with 1e-5, 1.090 with 3e-5, 1.095 with 1e-4.

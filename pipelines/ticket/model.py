@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from models.multi_input import add_head, build_multi_input_model
+from models.multi_input import MultiInputModel, add_head, build_multi_input_model
 from pipelines.features import transformed_name
 from pipelines.spec import ServingContract
 from pipelines.ticket.config import (
@@ -51,11 +51,20 @@ def build_model(config: TicketConfig) -> keras.Model:
     """The ticket model of DESIGN.md (1,286,789 parameters), with the difficulty head if the config asks for it.
 
     ``title``, ``body`` (multi-hot over the vocabulary) and ``tags`` (multi-hot over the tags) ->
-    Concatenate -> Dense(64, relu) -> ``priority`` (sigmoid) and ``department`` (softmax).
+    Concatenate -> Dense(64, relu) -> ``priority`` (sigmoid) and ``department`` (softmax). With
+    ``model.api=subclassed``, the same network as a ``keras.Model`` subclass (built, so it can be counted).
     """
+    widths = {TITLE_KEY: VOCAB_SIZE, BODY_KEY: VOCAB_SIZE, TAGS_KEY: NUM_TAGS}
+    heads = {PRIORITY_KEY: (1, "sigmoid"), DEPARTMENT_KEY: (len(DEPARTMENTS), "softmax")}
+    if config.model.api == "subclassed":
+        if config.model.difficulty_head:
+            heads[DIFFICULTY_KEY] = (len(DIFFICULTIES), "softmax")
+        return MultiInputModel(
+            widths, heads, config.model.hidden_units, config.model.features_l1, name="ticket_model_subclassed"
+        ).build_from_widths()
     model = build_multi_input_model(
-        inputs={TITLE_KEY: VOCAB_SIZE, BODY_KEY: VOCAB_SIZE, TAGS_KEY: NUM_TAGS},
-        heads={PRIORITY_KEY: (1, "sigmoid"), DEPARTMENT_KEY: (len(DEPARTMENTS), "softmax")},
+        inputs=widths,
+        heads=heads,
         hidden_units=config.model.hidden_units,
         features_l1=config.model.features_l1,
         name="ticket_model",
@@ -130,7 +139,9 @@ def report(
     true_departments, true_priority, predictions = [], [], []
     for batch_inputs, batch_labels in eval_ds:
         outputs = model.predict_on_batch(batch_inputs)
-        predictions.append(dict(zip(model.output_names, outputs, strict=True)))
+        if not isinstance(outputs, dict):  # a Functional model answers a list in output order
+            outputs = dict(zip(model.output_names, outputs, strict=True))
+        predictions.append(outputs)
         true_departments.append(batch_labels[DEPARTMENT_KEY].numpy().argmax(-1))
         true_priority.append(batch_labels[PRIORITY_KEY].numpy().reshape(-1))
     true_departments = np.concatenate(true_departments)
