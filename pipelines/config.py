@@ -129,6 +129,29 @@ def check_split_names(splits: Mapping[str, Any], train_split: str, eval_split: s
             raise ValueError(f"{role}={name!r} must be one of the split names {sorted(splits)}")
 
 
+class TuningConfig(Section):
+    """The optional Tuner step: a grid over optimizers and learning rates, each trial a short fit.
+
+    Off by default: it multiplies training time (``max_trials`` x ``epochs`` extra epochs). The
+    Trainer then trains with the best trial's optimizer and learning rate (lowest ``val_loss``).
+    """
+
+    enabled: bool = False
+    optimizers: list[Optimizer] = Field(default_factory=lambda: ["sgd", "adam", "rmsprop", "adagrad"], min_length=1)
+    learning_rates: list[float] = Field(default_factory=lambda: [1e-3], min_length=1)
+    max_trials: int = Field(4, ge=1)  # the budget: trials run, at most the grid's size
+    epochs: int = Field(3, ge=1)  # per trial
+
+    @model_validator(mode="after")
+    def _check(self) -> TuningConfig:
+        if any(not 0 < rate < 10 for rate in self.learning_rates):
+            raise ValueError(f"learning_rates={self.learning_rates} must each be > 0 and < 10")
+        for name, values in (("optimizers", self.optimizers), ("learning_rates", self.learning_rates)):
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name}={values} has duplicates")
+        return self
+
+
 class ExportConfig(Section):
     """What the Trainer exports besides the SavedModel."""
 
@@ -142,6 +165,7 @@ class TaskConfig(Section):
 
     training: TrainingConfig = TrainingConfig()
     validation: ValidationConfig = ValidationConfig()
+    tuning: TuningConfig = TuningConfig()
     export: ExportConfig = ExportConfig()
 
 

@@ -38,6 +38,7 @@ from tfx.orchestration.portable import launcher, runtime_parameter_utils  # noqa
 from tfx.proto.orchestration import pipeline_pb2  # noqa: E402
 
 from components.data_validator import DataValidationError  # noqa: E402
+from components.tuner import REPORT_DIR as TUNING_REPORT_DIR  # noqa: E402
 from pipelines.config import TaskConfig  # noqa: E402
 from pipelines.pipeline import VALIDATOR_ID, create_pipeline  # noqa: E402
 from pipelines.spec import TaskSpec  # noqa: E402
@@ -428,6 +429,8 @@ def summarize(
             elif kind == "PushedModel":
                 pushed = bool(prop(artifact, "pushed"))
                 destination = prop(artifact, "pushed_destination") or None
+            elif kind == "TunerResults":
+                artifacts["tuning"] = os.path.join(artifact.uri, TUNING_REPORT_DIR)
             elif kind == "ModelRun":
                 artifacts["report"] = os.path.join(artifact.uri, "report")
                 artifacts["tensorboard"] = os.path.join(artifact.uri, "logs")

@@ -36,6 +36,7 @@ from components.generator_example_gen import GeneratorExampleGen
 from components.infra_validator import InfraValidator
 from components.schema_importer import ImportSchemaGen
 from components.tfds_example_gen import TFDSExampleGen
+from components.tuner import Tuner
 from pipelines.config import ConfigError, TaskConfig, to_json
 from pipelines.spec import GeneratorSource, TaskSpec, TfdsSource
 
@@ -45,6 +46,7 @@ BASELINE_STATISTICS_ID = "previous_validated_statistics"
 WINDOW_ID = "span_window"
 VALIDATOR_ID = "DataValidator"
 TRAINER_RUN_FN = "pipelines.training.run_fn"
+TUNER_FN = "pipelines.tuning.tuner_fn"
 
 
 def example_gen(spec: TaskSpec, config: TaskConfig) -> BaseNode:
@@ -145,16 +147,20 @@ def standard_components(
         disable_statistics=True,
     )
     transform.add_upstream_node(data_validator)  # the gate: nothing is transformed unless the data passed
-    trainer = Trainer(
-        epochs=epochs,
-        run_fn=TRAINER_RUN_FN,
-        examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        schema=schema_gen.outputs["schema"],
-        train_args=trainer_pb2.TrainArgs(splits=[train_split]),
-        eval_args=trainer_pb2.EvalArgs(splits=[eval_split]),
-        custom_config={TASK_KEY: spec.name, CONFIG_KEY: to_json(config)},
-    )
+    training_inputs = {
+        "examples": transform.outputs["transformed_examples"],
+        "transform_graph": transform.outputs["transform_graph"],
+        "schema": schema_gen.outputs["schema"],
+        "train_args": trainer_pb2.TrainArgs(splits=[train_split]),
+        "eval_args": trainer_pb2.EvalArgs(splits=[eval_split]),
+        "custom_config": {TASK_KEY: spec.name, CONFIG_KEY: to_json(config)},
+    }
+    tuning: list[BaseNode] = []
+    if config.tuning.enabled:  # searches optimizer and learning rate; the Trainer takes the best
+        tuner = Tuner(tuner_fn=TUNER_FN, **training_inputs)
+        training_inputs["hyperparameters"] = tuner.outputs["best_hyperparameters"]
+        tuning = [tuner]
+    trainer = Trainer(epochs=epochs, run_fn=TRAINER_RUN_FN, **training_inputs)
     baselines = {
         "model": Channel(type=standard_artifacts.Model),
         "model_blessing": Channel(type=standard_artifacts.ModelBlessing),
@@ -195,6 +201,7 @@ def standard_components(
         data_validator,
         *window,
         transform,
+        *tuning,
         trainer,
         model_resolver,
         evaluator,

@@ -63,6 +63,19 @@ def plot_training_curves(history: Mapping[str, Sequence[float]], path: str) -> s
     return _save(fig, path)
 
 
+def plot_curves(curves: Mapping[str, Sequence[float]], path: str, title: str, ylabel: str) -> str:
+    """Several runs' curves of one metric on one plot (e.g. the Tuner's trials), one line per label."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, values in curves.items():
+        ax.plot(range(1, len(values) + 1), values, "-o", ms=3, label=label)
+    ax.set_title(title)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
     """Counts[true, predicted]."""
     return np.bincount(labels * num_classes + predictions, minlength=num_classes**2).reshape(num_classes, num_classes)

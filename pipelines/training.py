@@ -38,10 +38,30 @@ def task_and_config(custom_config: Mapping[str, Any] | None) -> tuple[TaskSpec, 
 
 
 def run_fn(fn_args: FnArgs) -> None:
-    """The Trainer's entry point for every task (``pipelines.training.run_fn``)."""
+    """The Trainer's entry point for every task (``pipelines.training.run_fn``).
+
+    With a Tuner upstream, its best hyperparameters (``fn_args.hyperparameters``) replace the
+    configured optimizer and learning rate.
+    """
     require_keras2()
     spec, config = task_and_config(fn_args.custom_config)
+    config = with_hyperparameters(config, fn_args.hyperparameters)
     train_and_export(fn_args, spec, config)
+
+
+def with_hyperparameters(config: TaskConfig, hyperparameters: Mapping[str, Any] | None) -> TaskConfig:
+    """``config`` with the Tuner's best values (a KerasTuner ``HyperParameters`` config) in ``training``."""
+    values = dict((hyperparameters or {}).get("values", {}))
+    tuned = {key: values[key] for key in TUNABLE if key in values}
+    if not tuned:
+        return config
+    print("[trainer] hyperparameters from the Tuner: " + ", ".join(f"{k}={v}" for k, v in tuned.items()), flush=True)
+    training = TrainingConfig.model_validate({**config.training.model_dump(), **tuned})
+    return config.model_copy(update={"training": training})
+
+
+# The training settings a Tuner searches (their names are the hyperparameters' names).
+TUNABLE = ("optimizer", "learning_rate")
 
 
 def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
@@ -64,20 +84,9 @@ def train_and_export(fn_args: FnArgs, spec: TaskSpec, config: TaskConfig) -> ker
     training = config.training
     setup_start = time.time()
     keras.utils.set_random_seed(training.seed)
-    tft_output = tft.TFTransformOutput(fn_args.transform_output)
-    inputs, labels = dict(spec.inputs(config)), dict(spec.labels(config))
-    train_ds = make_dataset(
-        fn_args.train_files,
-        tft_output,
-        inputs,
-        labels,
-        training.batch_size,
-        shuffle_buffer=training.shuffle_buffer,
-        seed=training.seed,
-    )
-    if training.augment and spec.augment is not None:
-        train_ds = train_ds.map(spec.augment, num_parallel_calls=tf.data.AUTOTUNE)
-    eval_ds = make_dataset(fn_args.eval_files, tft_output, inputs, labels, training.batch_size)
+    tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    inputs = dict(spec.inputs(config))
+    train_ds, eval_ds = make_datasets(fn_args, spec, config, tft_output)
 
     strategy = distribution_strategy(training.distribution)
     with strategy.scope():
@@ -104,6 +113,26 @@ def train_and_export(fn_args: FnArgs, spec: TaskSpec, config: TaskConfig) -> ker
         flush=True,
     )
     return history
+
+
+def make_datasets(
+    fn_args: FnArgs, spec: TaskSpec, config: TaskConfig, tft_output: tft.TFTransformOutput
+) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """The training (shuffled, augmented if configured) and evaluation datasets of a Trainer or Tuner."""
+    training = config.training
+    inputs, labels = dict(spec.inputs(config)), dict(spec.labels(config))
+    train_ds = make_dataset(
+        fn_args.train_files,
+        tft_output,
+        inputs,
+        labels,
+        training.batch_size,
+        shuffle_buffer=training.shuffle_buffer,
+        seed=training.seed,
+    )
+    if training.augment and spec.augment is not None:
+        train_ds = train_ds.map(spec.augment, num_parallel_calls=tf.data.AUTOTUNE)
+    return train_ds, make_dataset(fn_args.eval_files, tft_output, inputs, labels, training.batch_size)
 
 
 def make_dataset(

@@ -12,7 +12,17 @@ from pipelines.local_runner import RunSummary, run_pipeline
 
 # Small, quick runs that still learn the fixtures (chance is 0.1 for images, 0.25 for departments).
 IMAGE_RUNS = {
-    "mnist": ["training.epochs=5", "eval.min_accuracy=0.6"],
+    # MNIST also runs the Tuner (2 one-epoch trials) and exports TensorFlow Lite.
+    "mnist": [
+        "training.epochs=5",
+        "eval.min_accuracy=0.6",
+        "tuning.enabled=true",
+        'tuning.optimizers=["sgd", "adam"]',
+        "tuning.learning_rates=[0.001]",
+        "tuning.max_trials=2",
+        "tuning.epochs=1",
+        "export.tflite=true",
+    ],
     "fashion_mnist": [
         'data.splits={"train": "train[20%:]", "eval": "train[:20%]", "test": "test"}',
         "training.epochs=5",

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from e2e.conftest import IMAGE_RUNS
 from pipelines import tasks
 from pipelines.cli import main as cli_main
 from pipelines.config import apply_overrides
@@ -20,6 +21,7 @@ EXECUTED = {
     "ImportSchemaGen",
     "DataValidator",
     "Transform",
+    "Tuner",
     "Trainer",
     "Evaluator",
     "AtomicPusher",
@@ -33,7 +35,7 @@ def test_second_run_with_nothing_changed_reexecutes_nothing(
     serving = os.path.join(LocalLayout(str(output_dir), "mnist").serving_root, "mnist")
     before = sorted(os.listdir(serving))
     args = ["run", "mnist", "--output-dir", str(output_dir), "--data-dir", mnist_data_dir, "--json"]
-    overrides = ["--epochs", "5", "--set", "eval.min_accuracy=0.6"]
+    overrides = [arg for setting in IMAGE_RUNS["mnist"] for arg in ("--set", setting)]
     assert cli_main([*args, *overrides]) == 0
     out = capsys.readouterr().out
     second = json.loads(out[out.index("{") :])
@@ -96,3 +98,34 @@ def test_a_failed_push_ends_the_run_with_its_own_summary(
     assert "blessed: yes" in out and "pushed: no (the run stopped at AtomicPusher" in out
     assert "log: " in out and "Traceback" not in out
     assert _tree(serving) == before  # byte for byte
+
+
+def test_tuner_compares_optimizers_and_the_trainer_takes_the_best(mnist_run: tuple) -> None:
+    summary, output_dir, _ = mnist_run
+    assert summary.components["Tuner"] == "COMPLETE"
+    report = summary.artifacts["tuning"]
+    trials = json.loads(open(os.path.join(report, "trials.json")).read())["trials"]
+    assert sorted(t["optimizer"] for t in trials) == ["adam", "sgd"]  # the whole grid, within the budget
+    assert all(len(t["curves"]["val_loss"]) == 1 for t in trials)  # one epoch each
+    assert trials[0]["val_loss"] <= trials[1]["val_loss"]  # ranked, best first
+    assert os.path.getsize(os.path.join(report, "tuning_curves.png")) > 10_000
+    assert "| 1 | " + trials[0]["optimizer"] in open(os.path.join(report, "trials.md")).read()
+    history = json.loads(open(os.path.join(os.path.dirname(summary.artifacts["report"]), "history.json")).read())
+    assert history["config"]["optimizer"] == trials[0]["optimizer"]  # the Trainer trained with the winner
+
+
+def test_pushed_version_carries_a_tflite_model_that_answers_as_the_saved_model(
+    mnist_run: tuple, mnist_data_dir: str
+) -> None:
+    import numpy as np
+    import tensorflow as tf
+    from helpers.data import read_back
+
+    summary, _, _ = mnist_run
+    path = os.path.join(summary.pushed_destination, "model.tflite")
+    images = np.stack([row["image"] for row in read_back("mnist", mnist_data_dir, "test")])
+    runner = tf.lite.Interpreter(model_path=path).get_signature_runner()
+    lite = runner(image=images)
+    saved = tf.saved_model.load(summary.pushed_destination).signatures["serving_raw"](image=tf.constant(images))
+    np.testing.assert_array_equal(lite["class_ids"], saved["class_ids"].numpy())
+    np.testing.assert_allclose(lite["probabilities"], saved["probabilities"].numpy(), atol=1e-5)

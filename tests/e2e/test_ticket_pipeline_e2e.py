@@ -72,3 +72,39 @@ def test_bad_input_has_a_defined_answer(ticket_run: tuple) -> None:
     assert out["department"].shape == (2, 4)
     with pytest.raises(tf.errors.InvalidArgumentError):  # a non-example is refused with INVALID_ARGUMENT
         model.signatures["serving_default"](examples=tf.constant([b"not a serialized example"]))
+
+
+def test_subclassed_model_exports_the_functional_models_signatures(ticket_run: tuple, tmp_path: Path) -> None:
+    import tensorflow_transform as tft
+
+    from pipelines.config import apply_overrides
+    from pipelines.export import export_model
+    from pipelines.ticket import model as ticket_model
+
+    summary, output_dir, config = ticket_run
+    graph = sorted((output_dir / "pipelines" / "ticket" / "Transform" / "transform_graph").iterdir())[-1]
+    tft_output = tft.TFTransformOutput(str(graph))
+    exported = {}
+    for api in ("functional", "subclassed"):
+        api_config = apply_overrides(config, [f"model.api={api}"])
+        model = ticket_model.build_model(api_config)
+        export_model(
+            model, tft_output, str(tmp_path / api), ticket_model.inputs(api_config), ticket_model.serving(api_config)
+        )
+        exported[api] = tf.saved_model.load(str(tmp_path / api))
+
+    def contract(saved: object) -> dict:
+        return {
+            name: (fn.structured_input_signature, {k: (v.dtype, v.shape) for k, v in fn.structured_outputs.items()})
+            for name, fn in saved.signatures.items()
+        }
+
+    assert contract(exported["subclassed"]) == contract(exported["functional"])
+    assert set(exported["subclassed"].signatures) == set(tf.saved_model.load(summary.pushed_destination).signatures)
+    ticket = generator.make_ticket(5, 0)
+    answer = exported["subclassed"].signatures["serving_raw"](
+        title=tf.constant([ticket["title"]]),
+        body=tf.constant([ticket["body"]]),
+        tags=tf.constant([ticket["tags"] or [""]]),
+    )
+    assert answer["department_class_names"].numpy()[0].decode() in DEPARTMENTS
