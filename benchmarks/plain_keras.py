@@ -56,12 +56,13 @@ def main() -> None:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--epochs", type=int, default=None, help="default: the task's configured epochs")
     parser.add_argument("--seed", type=int, default=None, help="default: the task's configured seed")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="config override")
     args = parser.parse_args()
     start = time.time()
     require_keras2()  # the same Keras 2 set-up as the pipeline's Trainer
     spec = tasks.get(args.task)
     overrides = [f"training.{k}={v}" for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None]
-    defaults = apply_overrides(spec.default_config(), overrides)
+    defaults = apply_overrides(spec.default_config(), [*args.set, *overrides])
     config = defaults.training
     tf.keras.utils.set_random_seed(config.seed)
     splits, dataset = defaults.data.splits, spec.source.dataset
