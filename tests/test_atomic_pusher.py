@@ -31,6 +31,7 @@ def test_versions_strictly_increase(tmp_path: Path) -> None:
     assert sorted(os.listdir(base)) == ["1000", "1001", "1002"]
 
 
+@pytest.mark.reliability
 def test_interrupted_copy_leaves_no_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     model = _saved_model(tmp_path / "model")
     base = tmp_path / "serving" / "mnist"
@@ -48,6 +49,7 @@ def test_interrupted_copy_leaves_no_version(tmp_path: Path, monkeypatch: pytest.
     assert atomic_pusher.existing_versions(str(base)) == [1000]
 
 
+@pytest.mark.reliability
 def test_not_a_saved_model_is_refused(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no saved_model.pb"):
@@ -55,6 +57,7 @@ def test_not_a_saved_model_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "serving").exists() or os.listdir(tmp_path / "serving") == []
 
 
+@pytest.mark.reliability
 def test_stale_staging_directories_are_removed(tmp_path: Path) -> None:
     base = tmp_path / "serving"
     stale = base / ".staging-5-dead"

@@ -51,12 +51,14 @@ def test_config_prints_every_field(capsys: pytest.CaptureFixture) -> None:
         (["data", "import", "ticket", "--source", "x"], "task ticket has no upstream data files to import"),
     ],
 )
+@pytest.mark.reliability
 def test_user_mistakes_are_one_line_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert f"error: {message}" in err and "Traceback" not in err
 
 
+@pytest.mark.reliability
 def test_missing_data_set_offline_names_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     code = main(["run", "mnist", "--data-dir", str(tmp_path / "empty"), "--output-dir", str(tmp_path / "out")])
     assert code == 2
@@ -66,6 +68,7 @@ def test_missing_data_set_offline_names_the_fix(tmp_path: Path, capsys: pytest.C
     assert not list((tmp_path / "out" / "serving").iterdir())
 
 
+@pytest.mark.reliability
 def test_download_without_network_fails_in_seconds_and_names_the_offline_way(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -93,12 +96,14 @@ def test_data_fixture_then_import(task: str, tmp_path: Path, capsys: pytest.Capt
     assert f"train  {train:5d} examples" in capsys.readouterr().out
 
 
+@pytest.mark.reliability
 def test_import_of_a_bad_source_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     (tmp_path / "raw").mkdir()
     assert main(["data", "import", "mnist", "--source", str(tmp_path / "raw"), "--data-dir", str(tmp_path)]) == 2
     assert "lacks train-images-idx3-ubyte.gz" in capsys.readouterr().err
 
 
+@pytest.mark.reliability
 def test_serving_commands_name_the_fix_when_nothing_is_there(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     import socket
 
@@ -113,3 +118,17 @@ def test_serving_commands_name_the_fix_when_nothing_is_there(tmp_path: Path, cap
     assert "--tensorflow-intra-op-parallelism must be >= 0" in capsys.readouterr().err
     assert main(["serving-config", "--serving-root", str(tmp_path)]) == 2
     assert "run a pipeline first" in capsys.readouterr().err
+
+
+@pytest.mark.reliability
+def test_a_missing_or_malformed_model_config_file_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["serve", "--model-config-file", str(tmp_path / "missing.config")]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "missing.config" in err and "Traceback" not in err
+    malformed = tmp_path / "models.config"
+    malformed.write_text("model_config_list { config { name: 'mnist' base_path: }")
+    assert main(["serve", "--model-config-file", str(malformed)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {malformed} is not a valid TF Serving model config" in err and "Traceback" not in err

@@ -36,6 +36,7 @@ def test_inputs_are_read_from_the_signature_def() -> None:
     assert records["tags"].shape == (None, None) and not records["title"].is_image
 
 
+@pytest.mark.reliability
 def test_images_are_checked_against_the_signature_shape() -> None:
     shape = (28, 28, 1)
     assert as_image_batch(np.zeros((28, 28), np.uint8), shape).shape == (1, 28, 28, 1)
@@ -51,6 +52,7 @@ def test_images_are_checked_against_the_signature_shape() -> None:
         as_image_batch(np.zeros((0, 28, 28, 1), np.uint8), shape)
 
 
+@pytest.mark.reliability
 def test_image_files_that_are_not_images_are_clear_errors(tmp_path) -> None:  # noqa: ANN001
     from PIL import Image
 
@@ -69,6 +71,7 @@ def test_image_files_that_are_not_images_are_clear_errors(tmp_path) -> None:  # 
     assert load_image(str(good), (28, 28, 1)).shape == (28, 28, 1)
 
 
+@pytest.mark.reliability
 def test_record_fields_follow_their_kind() -> None:
     text, tags = InputSpec("title", "string", (None,)), InputSpec("tags", "string", (None, None))
     assert _column(text, ["a", None]).tolist() == ["a", ""]

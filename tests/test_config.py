@@ -58,8 +58,12 @@ def test_overrides_convert_types_and_nest() -> None:
         ("ticket", "eval.max_priority_rmse=nan", r"eval.max_priority_rmse='nan' is invalid: must be a finite number"),
         ("ticket", "model.features_l1=nan", r"model.features_l1='nan' is invalid: must be a finite number"),
         ("ticket", "model.hidden_units=0", r"must be >= 1"),
+        ("ticket", "model.api=sequential", r"model.api='sequential' is invalid: must be 'functional' or 'subclassed'"),
+        ("mnist", "model.architecture=resnet", r"model.architecture='resnet' is invalid: must be 'baseline' or"),
+        ("ticket", "export.tflite=maybe", r"export.tflite='maybe' is invalid: must be a valid boolean"),
     ],
 )
+@pytest.mark.reliability
 def test_bad_values_name_the_field_and_the_fix(task: str, override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         apply_overrides(tasks.get(task).default_config(), [override])

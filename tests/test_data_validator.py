@@ -37,6 +37,7 @@ def previous():  # noqa: ANN201
     return _stats(["billing", "technical", "account", "shipping"] * 25, [0.1, 0.4, 0.6, 0.9] * 25)
 
 
+@pytest.mark.reliability
 def test_anomalies_are_named_by_split_feature_and_what_was_found(previous) -> None:  # noqa: ANN001
     broken = _stats(["billing"] * 60 + ["sales"] * 40, [0.5] * 80 + [55.0] * 20)
     result = tfdv.validate_statistics(broken, _schema(), previous_statistics=previous)
@@ -51,6 +52,7 @@ def test_anomalies_are_named_by_split_feature_and_what_was_found(previous) -> No
     assert "the run goes on" in format_anomalies(list_anomalies(result, "train"), allowed=True)
 
 
+@pytest.mark.reliability
 def test_an_empty_string_that_drifted_is_named(previous) -> None:  # noqa: ANN001
     emptied = _stats([""] * 90 + ["billing"] * 10, [0.1, 0.4, 0.6, 0.9] * 25)
     found = list_anomalies(tfdv.validate_statistics(emptied, _schema(), previous_statistics=previous), "train")

@@ -136,6 +136,7 @@ def test_a_model_that_answers_as_itself_over_grpc_and_rest_is_blessed(tmp_path: 
     assert checked == {(t, api) for t in ("gRPC", "REST") for api in ("Predict", "Classify", "Regress")}
 
 
+@pytest.mark.reliability
 def test_a_model_that_answers_differently_when_served_is_not_blessed(tmp_path: Path) -> None:
     module = _Forgetful()
     model_dir = str(tmp_path / "forgetful")
@@ -160,6 +161,7 @@ def test_a_good_model_is_stamped_with_warmup_and_pushed(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.reliability
 def test_a_model_that_cannot_load_is_not_pushed(tmp_path: Path) -> None:
     model_dir = write_toy_model(str(tmp_path / "toy"), 1)
     for name in os.listdir(os.path.join(model_dir, "variables")):

@@ -38,6 +38,7 @@ def _summary(**changes: object) -> RunSummary:
     return RunSummary(**values)
 
 
+@pytest.mark.reliability
 def test_the_summary_says_why_nothing_was_pushed() -> None:
     assert "pushed to: /out/serving/mnist/7" in _summary().describe()
     assert "pushed: no (the model was not blessed;" in _summary(blessed=False, pushed=False).describe()
@@ -71,6 +72,7 @@ def _hold_lock(output_dir: str, held: multiprocessing.Event, release: multiproce
         release.wait(60)
 
 
+@pytest.mark.reliability
 def test_a_second_run_in_the_same_output_dir_is_refused_while_the_first_runs(tmp_path: Path) -> None:
     layout = LocalLayout(str(tmp_path), "mnist")
     prepare_output_dir(layout)
@@ -91,6 +93,7 @@ def test_a_second_run_in_the_same_output_dir_is_refused_while_the_first_runs(tmp
         pass
 
 
+@pytest.mark.reliability
 def test_an_output_dir_that_cannot_be_written_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(OutputDirError, match="cannot create .*file/metadata .*choose an --output-dir"):

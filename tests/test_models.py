@@ -187,3 +187,13 @@ def test_subclassed_ticket_model_grows_the_difficulty_head() -> None:
     model = build_model(apply_overrides(TicketConfig(), ["model.api=subclassed", "model.difficulty_head=true"]))
     assert sorted(model.heads) == ["department", "difficulty", "priority"]
     assert model.count_params() == 1_286_789 + 64 * 3 + 3
+
+
+def test_mnist_task_builds_the_cnn_its_config_names() -> None:
+    from pipelines import tasks
+    from pipelines.config import apply_overrides
+
+    spec = tasks.get("mnist")
+    assert spec.build_model(spec.default_config()).count_params() == 34_826  # the baseline stays the default
+    improved = spec.build_model(apply_overrides(spec.default_config(), ["model.architecture=improved"]))
+    assert improved.name == "mnist_improved_cnn" and improved.count_params() == 597_354

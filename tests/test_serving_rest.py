@@ -148,6 +148,7 @@ def test_classify_and_regress(server: ServingServer) -> None:
         ("GET", "/v1/models", None, 400, "Missing model name in request."),
     ],
 )
+@pytest.mark.reliability
 def test_errors_have_tf_servings_http_status_and_json(
     server: ServingServer, method: str, path: str, body: object, status: int, message: str
 ) -> None:
@@ -157,6 +158,7 @@ def test_errors_have_tf_servings_http_status_and_json(
     assert http(server, "GET", "/v1/models/toy")[0] == 200  # and the server serves on
 
 
+@pytest.mark.reliability
 def test_malformed_json_an_invalid_example_and_unknown_paths(server: ServingServer) -> None:
     code, _, answer = http(server, "POST", "/v1/models/toy:predict", raw=b'{"instances": [1,')
     assert code == 400 and json.loads(answer)["error"].startswith("JSON Parse error: ")
@@ -207,6 +209,7 @@ def _grpc_predict(server: ServingServer, tensor: object) -> grpc.RpcError:
     return error.value
 
 
+@pytest.mark.reliability
 def test_a_tiny_request_cannot_ask_for_a_huge_batch(server: ServingServer) -> None:
     """55 bytes declaring 20,000 rows and carrying no values: refused before anything is allocated or run."""
     tensor = tf.make_tensor_proto(np.zeros((0,), np.float32))
@@ -225,6 +228,7 @@ def test_a_tiny_request_cannot_ask_for_a_huge_batch(server: ServingServer) -> No
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "empty batch" in error.details()
 
 
+@pytest.mark.reliability
 def test_a_second_server_on_a_busy_port_refuses_to_start(server: ServingServer, root: Path) -> None:
     store = ModelStore(lambda: sources_from_root(str(root)))
     with pytest.raises(PortInUseError, match="the port is in use"):
@@ -259,6 +263,7 @@ def test_batching_runs_concurrent_requests_in_fewer_model_calls(root: Path) -> N
         assert server.batcher.batches <= 4  # not one call per request, nor one per worker thread
 
 
+@pytest.mark.reliability
 def test_a_failing_request_does_not_fail_its_batch_neighbours() -> None:
     batcher = Batcher(BatchingOptions(max_batch_size=8, batch_timeout_micros=50_000, num_batch_threads=1))
 
@@ -298,6 +303,7 @@ def _predict_log(x: list[list[float]]) -> prediction_log_pb2.PredictionLog:
     return log
 
 
+@pytest.mark.reliability
 def test_warmup_requests_are_replayed_before_a_version_serves_and_a_bad_one_fails_the_load(root: Path) -> None:
     good = Path(write_toy_model(str(root / "warm"), 1))
     classify = prediction_log_pb2.PredictionLog()

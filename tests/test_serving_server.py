@@ -25,7 +25,7 @@ from tensorflow_serving.apis import (
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving.client import ServingClient, ServingError
-from serving.model_store import ModelStore, VersionPolicy, load_version, sources_from_root
+from serving.model_store import ModelStore, VersionPolicy, load_version, sources_from_config, sources_from_root
 from serving.server import ServerOptions, ServingServer
 
 ONES = np.ones((2, 2), np.float32)  # toy model: y = version * sum(x) = 2 * version
@@ -109,6 +109,7 @@ def test_default_signature_output_filter_classify_regress_and_metadata(client: S
         ({"output_filter": ["nope"]}, grpc.StatusCode.INVALID_ARGUMENT, "output tensor alias not found"),
     ],
 )
+@pytest.mark.reliability
 def test_bad_requests_get_tf_serving_codes_and_the_next_request_succeeds(
     client: ServingClient, kwargs: dict, code: grpc.StatusCode, message: str
 ) -> None:
@@ -119,6 +120,7 @@ def test_bad_requests_get_tf_serving_codes_and_the_next_request_succeeds(
     assert client.predict("toy", {"x": ONES}, signature="serving_raw")[0]["y"].tolist() == [2.0, 2.0]
 
 
+@pytest.mark.reliability
 def test_malformed_tensor_and_classify_on_a_predict_signature(server: ServingServer, client: ServingClient) -> None:
     stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(server.target))
     request = predict_pb2.PredictRequest()
@@ -140,6 +142,7 @@ def test_malformed_tensor_and_classify_on_a_predict_signature(server: ServingSer
     assert client.regress("toy", [toy_example(1.0, 1.0)]) == [2.0]
 
 
+@pytest.mark.reliability
 def test_new_version_is_hot_swapped_while_a_client_keeps_sending(
     root: Path, server: ServingServer, client: ServingClient
 ) -> None:
@@ -178,6 +181,7 @@ def test_new_version_is_hot_swapped_while_a_client_keeps_sending(
     assert client.status("toy") == {2: "AVAILABLE", 1: "END"}  # latest-only policy: v1 unloaded
 
 
+@pytest.mark.reliability
 def test_broken_versions_are_never_served_and_half_written_ones_wait_until_settled(
     root: Path, server: ServingServer, client: ServingClient
 ) -> None:
@@ -269,6 +273,7 @@ def test_store_ignores_staging_folders_and_loads_nothing_twice(root: Path) -> No
     assert store.model_names() == ["toy"] and loads == [1]
 
 
+@pytest.mark.reliability
 def test_message_size_limit_is_enforced_and_the_server_keeps_serving(root: Path) -> None:
     store = ModelStore(lambda: sources_from_root(str(root)))
     with ServingServer(store, ServerOptions(port=0, max_message_mb=1)) as server, ServingClient(server.target) as c:
@@ -278,6 +283,7 @@ def test_message_size_limit_is_enforced_and_the_server_keeps_serving(root: Path)
         assert c.predict("toy", {"x": ONES}, signature="serving_raw")[1] == 1
 
 
+@pytest.mark.reliability
 def test_bad_server_options_are_refused_with_the_fix() -> None:
     assert ServerOptions().host == "127.0.0.1"  # loopback unless told otherwise
     with pytest.raises(ValueError, match="both a certificate"):
@@ -330,6 +336,7 @@ def test_tls(root: Path, tmp_path: Path) -> None:
             assert error.value.code == grpc.StatusCode.UNAVAILABLE
 
 
+@pytest.mark.reliability
 def test_client_retries_unavailable_only(root: Path) -> None:
     import socket
 
@@ -388,6 +395,7 @@ def test_served_models_are_not_changed_by_the_server(root: Path, client: Serving
     assert sorted(os.listdir(root / "toy" / "1")) == before
 
 
+@pytest.mark.reliability
 def test_a_serialized_example_that_is_not_a_proto_is_an_invalid_argument(client: ServingClient) -> None:
     """As TF Serving's ParseExample op answers (it was INTERNAL here: TensorFlow could not word the error)."""
     with pytest.raises(ServingError) as error:
@@ -395,3 +403,36 @@ def test_a_serialized_example_that_is_not_a_proto_is_an_invalid_argument(client:
     assert error.value.code == grpc.StatusCode.INVALID_ARGUMENT and "Could not parse example input" in str(error.value)
     example = toy_example(1.0, 2.0).SerializeToString()
     assert client.predict("toy", {"examples": np.array([example], dtype=object)})[0]["y"].tolist() == [3.0]
+
+
+@pytest.mark.reliability
+def test_a_broken_newest_version_at_start_serves_nothing_until_removed_or_pinned(tmp_path: Path) -> None:
+    """TF Serving's latest-version policy: only the newest version may serve; if it cannot load, none does.
+
+    The README says so, and gives the two ways out tested here: remove (or fix) the broken folder,
+    or pin a version in a model config.
+    """
+    write_toy_model(str(tmp_path / "toy"), 1)
+    broken = tmp_path / "toy" / "2"
+    broken.mkdir()
+    (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
+    store = ModelStore(lambda: sources_from_root(str(tmp_path)), poll_seconds=3600)
+    with ServingServer(store, ServerOptions(port=0)) as server, ServingClient(server.target, timeout=10) as client:
+        _settle(store)
+        with pytest.raises(ServingError) as err:
+            client.predict("toy", {"x": ONES}, signature="serving_raw")
+        assert err.value.code == grpc.StatusCode.NOT_FOUND
+        assert client.status("toy") == {2: "END"}  # version 1 is not even loaded: it is not the latest
+        shutil.rmtree(broken)  # the way out: remove (or fix) the broken folder
+        _settle(store)
+        assert client.predict("toy", {"x": ONES}, signature="serving_raw")[1] == 1
+
+    broken.mkdir()
+    (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
+    config = model_server_config_pb2.ModelServerConfig()
+    entry = config.model_config_list.config.add(name="toy", base_path=str(tmp_path / "toy"))
+    entry.model_version_policy.specific.versions.append(1)  # the other way out: pin the good version
+    pinned = ModelStore(lambda: sources_from_config(config), poll_seconds=3600)
+    with ServingServer(pinned, ServerOptions(port=0)) as server, ServingClient(server.target, timeout=10) as client:
+        _settle(pinned)
+        assert client.predict("toy", {"x": ONES}, signature="serving_raw")[1] == 1

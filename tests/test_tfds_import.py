@@ -37,6 +37,7 @@ def test_idx_round_trip(tmp_path: Path) -> None:
         (lambda data: b"\x00\x00", "too short"),
     ],
 )
+@pytest.mark.reliability
 def test_idx_corruption_is_explained(tmp_path: Path, corrupt, message: str) -> None:
     images = np.zeros((3, 28, 28), dtype=np.uint8)
     tfds_import.write_idx(tmp_path / "raw", images, compress=False)
@@ -46,6 +47,7 @@ def test_idx_corruption_is_explained(tmp_path: Path, corrupt, message: str) -> N
         tfds_import.read_idx(tmp_path / "bad.gz", 3)
 
 
+@pytest.mark.reliability
 def test_truncated_gzip_is_explained(tmp_path: Path) -> None:
     tfds_import.write_idx(tmp_path / "x.gz", np.zeros((3, 28, 28), dtype=np.uint8))
     data = (tmp_path / "x.gz").read_bytes()
@@ -54,6 +56,7 @@ def test_truncated_gzip_is_explained(tmp_path: Path) -> None:
         tfds_import.read_idx(tmp_path / "x.gz", 3)
 
 
+@pytest.mark.reliability
 def test_label_out_of_range_and_count_mismatch_name_the_split_and_files(tmp_path: Path) -> None:
     tfds_import.write_idx_fixture(tmp_path, DIGITS, size=40, seed=0)  # test split: 10 images
     tfds_import.write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.array([1] * 9 + [10], dtype=np.uint8))
@@ -64,12 +67,14 @@ def test_label_out_of_range_and_count_mismatch_name_the_split_and_files(tmp_path
         tfds_import.read_idx_split(tmp_path, "test", DIGITS)
 
 
+@pytest.mark.reliability
 def test_images_of_the_wrong_size_are_refused(tmp_path: Path) -> None:
     tfds_import.write_idx_fixture(tmp_path, Features((20, 20, 1), DIGITS.class_names), size=20, seed=0)
     with pytest.raises(ImportDataError, match=r"images are \(20, 20\), but the data set's images are \(28, 28, 1\)"):
         tfds_import.read_idx_split(tmp_path, "train", DIGITS)
 
 
+@pytest.mark.reliability
 def test_missing_idx_files_are_named(tmp_path: Path) -> None:
     tfds_import.write_idx_fixture(tmp_path, DIGITS, size=20, seed=0)
     (tmp_path / "train-labels-idx1-ubyte.gz").unlink()
@@ -122,6 +127,7 @@ def test_cifar_write_then_parse_is_identity(tmp_path: Path) -> None:
     np.testing.assert_array_equal(arrays.labels, labels)
 
 
+@pytest.mark.reliability
 def test_cifar_corrupt_batch_is_explained() -> None:
     with pytest.raises(ImportDataError, match="whole number of 3073-byte records"):
         tfds_import.parse_cifar_batch(b"\x01" * 3000, "x.bin", COLOURS)
@@ -149,6 +155,7 @@ def test_cifar_import_from_folder_or_archive(tmp_path: Path, as_archive: bool) -
     assert first["image"].shape == (32, 32, 3) and first["id"].decode().startswith("test_")
 
 
+@pytest.mark.reliability
 def test_cifar_missing_batch_is_named(tmp_path: Path) -> None:
     folder = tfds_import.make_fixture("cifar10", "cifar_binary", tmp_path, size=10)
     (folder / "data_batch_3.bin").unlink()
@@ -156,6 +163,7 @@ def test_cifar_missing_batch_is_named(tmp_path: Path) -> None:
         tfds_import.read_cifar_source(tmp_path, COLOURS)
 
 
+@pytest.mark.reliability
 def test_unwritable_data_dir_and_a_path_under_a_file_are_clear_errors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -174,6 +182,7 @@ def test_unwritable_data_dir_and_a_path_under_a_file_are_clear_errors(
     assert not (locked / "tfds").exists()
 
 
+@pytest.mark.reliability
 def test_unknown_format_lists_the_known_ones() -> None:
     with pytest.raises(ImportDataError, match="unknown raw data format 'csv'; known: cifar_binary, idx"):
         tfds_import.raw_format("csv")

@@ -65,6 +65,7 @@ def test_tflite_takes_any_batch_size(fixture_images, tmp_path: Path) -> None:
         assert run_tflite(path, images[:batch])["probabilities"].shape == (batch, 10)
 
 
+@pytest.mark.reliability
 def test_tasks_without_a_tflite_function_refuse_the_option(tmp_path: Path) -> None:
     spec = tasks.get("ticket")
     config = apply_overrides(spec.default_config(), ["export.tflite=true"])

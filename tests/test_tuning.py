@@ -73,6 +73,7 @@ def test_trainer_takes_the_tuners_values_and_nothing_else() -> None:
         ("tuning.epochs=-1", "tuning.epochs='-1' is invalid"),
     ],
 )
+@pytest.mark.reliability
 def test_bad_tuning_settings_are_refused_by_name(setting: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace(".", r"\.")):
         apply_overrides(tasks.get("mnist").default_config(), [setting])

@@ -75,6 +75,7 @@ def test_span_2_with_benign_drift_is_retrained_compared_and_pushed_because_it_is
     assert "drift vs the previous span: department l_infty" in text and "ceiling (the ideal predictor) on eval" in text
 
 
+@pytest.mark.reliability
 def test_span_3_broken_is_stopped_at_validation_and_nothing_is_pushed(days: dict) -> None:
     broken = days["span3_broken"]
     assert broken.failure is not None and broken.failure.component == "DataValidator"

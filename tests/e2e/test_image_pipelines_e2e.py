@@ -109,6 +109,7 @@ def test_cifar10_augmentation_is_training_only(image_run) -> None:
     assert not [layer for layer in keras_model.layers if type(layer).__name__.startswith("Random")]
 
 
+@pytest.mark.reliability
 def test_a_corrupted_image_data_set_is_stopped_before_training(mnist_run: tuple, mnist_data_dir: str, tmp_path) -> None:  # noqa: ANN001
     """The image task's day 2: the TFDS files were damaged in place (labels outside 0..9, small images)."""
     import shutil

@@ -28,6 +28,7 @@ EXECUTED = {
 }  # the resolvers resolve; they have nothing to cache
 
 
+@pytest.mark.reliability
 def test_second_run_with_nothing_changed_reexecutes_nothing(
     mnist_run: tuple, mnist_data_dir: str, capsys: pytest.CaptureFixture
 ) -> None:
@@ -76,6 +77,7 @@ def _tree(folder: str) -> dict[str, bytes]:
     return files
 
 
+@pytest.mark.reliability
 def test_a_failed_push_ends_the_run_with_its_own_summary(
     mnist_run: tuple, mnist_data_dir: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:

@@ -168,6 +168,7 @@ def test_a_bare_tf_serving_client_queries_the_pipeline_model(server: ServingServ
     assert response.model_spec.signature_name == "serving_default"
 
 
+@pytest.mark.reliability
 def test_pushing_a_new_version_while_clients_send(
     client: ServingClient, serving_root: Path, mnist_data_dir: str
 ) -> None:

@@ -52,6 +52,7 @@ def test_predicts_from_raw_text_through_both_signatures(ticket_run: tuple) -> No
     assert accuracy >= 0.4, accuracy  # chance is 0.25
 
 
+@pytest.mark.reliability
 def test_bad_input_has_a_defined_answer(ticket_run: tuple) -> None:
     summary, _, _ = ticket_run
     model = tf.saved_model.load(summary.pushed_destination)
