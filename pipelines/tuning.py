@@ -66,6 +66,7 @@ class TrialsTuner(base_tuner.BaseTuner):
             seed=config.training.seed,
         )
         super().__init__(oracle=oracle, directory=directory, project_name=spec.name, overwrite=True)
+        self.oracle.verbose = 0  # KerasTuner's own trial tables; each trial prints one [tuner] line instead
         self.spec, self.config = spec, config
         self.train_ds, self.eval_ds = train_ds, eval_ds
         self.trials_run: list[dict[str, Any]] = []

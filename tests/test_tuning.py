@@ -25,7 +25,9 @@ def image_batches(count: int, seed: int) -> tf.data.Dataset:
     return tf.data.Dataset.from_tensor_slices(({"image": images}, {"label": one_hot})).batch(32)
 
 
-def test_grid_search_runs_every_trial_within_the_budget_and_reports_them(tmp_path: Path) -> None:
+def test_grid_search_runs_every_trial_within_the_budget_and_reports_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     spec = tasks.get("mnist")
     config = apply_overrides(
         spec.default_config(),
@@ -36,6 +38,9 @@ def test_grid_search_runs_every_trial_within_the_budget_and_reports_them(tmp_pat
 
     tuner.search()
 
+    out = capsys.readouterr().out
+    assert out.count("[tuner] trial ") == 3 and "[tuner] trial 3/3  optimizer=" in out
+    assert "Search: Running Trial" not in out  # KerasTuner's own tables stay quiet
     assert len(tuner.trials_run) == 3  # the budget, of a grid of 6
     assert len({(t["optimizer"], t["learning_rate"]) for t in tuner.trials_run}) == 3  # no trial twice
     assert all(len(t["curves"]["val_loss"]) == 2 for t in tuner.trials_run)
