@@ -39,29 +39,14 @@ configure_keras()
 
 def test_scores(model_dir: str, seed: int, span: int, drift: str, tickets: int, splits: dict) -> dict[str, float]:
     """The pushed model's department accuracy and priority RMSE on the span's test tickets."""
-    import numpy as np
-    import tensorflow as tf
+    from ticket_scores import score_saved_model
 
     from common.splits import split_ranges
     from pipelines.ticket import generator
 
     start, end = split_ranges(tickets, splits)["test"]
     rows = [generator.make_record(seed, i, {"span": span, "drift": drift}) for i in range(start, end)]
-    predict = tf.saved_model.load(model_dir).signatures["serving_raw"]
-    names, priorities = [], []
-    for i in range(0, len(rows), 1000):
-        batch = rows[i : i + 1000]
-        width = max(1, max(len(t["tags"]) for t in batch))
-        out = predict(
-            title=tf.constant([t["title"] for t in batch]),
-            body=tf.constant([t["body"] for t in batch]),
-            tags=tf.constant([t["tags"] + [""] * (width - len(t["tags"])) for t in batch]),
-        )
-        names += [n.decode() for n in out["department_class_names"].numpy()]
-        priorities += out["priority"].numpy().tolist()
-    accuracy = float(np.mean([n == t["department"] for n, t in zip(names, rows, strict=True)]))
-    rmse = float(np.sqrt(np.mean((np.array(priorities) - np.array([t["priority"] for t in rows])) ** 2)))
-    return {"department_accuracy": accuracy, "priority_rmse": rmse, "test_tickets": len(rows)}
+    return score_saved_model(model_dir, rows)
 
 
 def main() -> None:

@@ -47,8 +47,8 @@ def main() -> None:
     from pipelines.keras_config import configure_keras
 
     configure_keras()
-    import numpy as np
-    import tensorflow as tf
+
+    from ticket_scores import score_saved_model
 
     from common.splits import split_ranges
     from components.generator_example_gen.executor import read_summary
@@ -89,20 +89,8 @@ def main() -> None:
 
     start_i, end_i = split_ranges(args.num_examples, config.data.splits)["test"]
     tickets = [generator.make_ticket(config.data.seed, i) for i in range(start_i, end_i)]
-    predict = tf.saved_model.load(summary["pushed_destination"]).signatures["serving_raw"]
-    names, priorities = [], []
-    for i in range(0, len(tickets), 1000):
-        batch = tickets[i : i + 1000]
-        width = max(1, max(len(t["tags"]) for t in batch))
-        out = predict(
-            title=tf.constant([t["title"] for t in batch]),
-            body=tf.constant([t["body"] for t in batch]),
-            tags=tf.constant([t["tags"] + [""] * (width - len(t["tags"])) for t in batch]),
-        )
-        names += [n.decode() for n in out["department_class_names"].numpy()]
-        priorities += out["priority"].numpy().tolist()
-    accuracy = float(np.mean([n == t["department"] for n, t in zip(names, tickets, strict=True)]))
-    rmse = float(np.sqrt(np.mean((np.array(priorities) - np.array([t["priority"] for t in tickets])) ** 2)))
+    scores = score_saved_model(summary["pushed_destination"], tickets)
+    accuracy, rmse = scores["department_accuracy"], scores["priority_rmse"]
     history = json.loads((Path(summary["artifacts"]["report"]).parent / "history.json").read_text())
     report_copy = RESULTS / f"{args.name}_report"
     RESULTS.mkdir(parents=True, exist_ok=True)

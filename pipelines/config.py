@@ -109,7 +109,7 @@ class GeneratorData(Section):
         check_split_names(self.splits, self.train_split, self.eval_split)
         for name, share in self.splits.items():
             if not share > 0:
-                raise ValueError(f"split {name!r} has proportion {share}; proportions must be > 0")
+                raise ValueError(f"data.splits: split {name!r} has proportion {share}; proportions must be > 0")
         ranges = split_ranges(self.num_examples, self.splits)
         empty = [name for name, (start, end) in ranges.items() if end <= start]
         if empty:

@@ -37,6 +37,10 @@ def task_and_config(custom_config: Mapping[str, Any] | None) -> tuple[TaskSpec, 
     return spec, from_json(spec.config_class, custom_config[CONFIG_KEY])
 
 
+# The training settings a Tuner searches (their names are the hyperparameters' names).
+TUNABLE = ("optimizer", "learning_rate")
+
+
 def run_fn(fn_args: FnArgs) -> None:
     """The Trainer's entry point for every task (``pipelines.training.run_fn``).
 
@@ -58,10 +62,6 @@ def with_hyperparameters(config: TaskConfig, hyperparameters: Mapping[str, Any] 
     print("[trainer] hyperparameters from the Tuner: " + ", ".join(f"{k}={v}" for k, v in tuned.items()), flush=True)
     training = TrainingConfig.model_validate({**config.training.model_dump(), **tuned})
     return config.model_copy(update={"training": training})
-
-
-# The training settings a Tuner searches (their names are the hyperparameters' names).
-TUNABLE = ("optimizer", "learning_rate")
 
 
 def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:

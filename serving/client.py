@@ -46,7 +46,35 @@ class ServingError(RuntimeError):
         self.details = details
 
 
-class ServingClient:
+class WaitsUntilReady:
+    """``wait_until_ready`` for a client with ``status(model)`` and ``target`` (the gRPC and the REST client)."""
+
+    target: str
+
+    def status(self, model: str) -> dict[int, str]:
+        """Version -> state name; the client implements it."""
+        raise NotImplementedError
+
+    def wait_until_ready(self, model: str, timeout: float = 60.0, version: int | None = None) -> int:
+        """Block until a version of ``model`` (or ``version``) is AVAILABLE; returns its number."""
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            try:
+                states = self.status(model)
+                ready = [v for v, s in states.items() if s == "AVAILABLE" and (version is None or v == version)]
+                if ready:
+                    return max(ready)
+                last = f"versions {states}"
+            except ServingError as exc:
+                if exc.code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.NOT_FOUND):
+                    raise
+                last = str(exc)
+            time.sleep(0.2)
+        raise TimeoutError(f"model {model!r} was not ready on {self.target} within {timeout:.0f} s: {last}")
+
+
+class ServingClient(WaitsUntilReady):
     """A client of one server.
 
     Args:
@@ -177,21 +205,3 @@ class ServingClient:
         response = self._call(self.models.GetModelStatus, request)
         names = get_model_status_pb2.ModelVersionStatus.State.Name
         return {s.version: names(s.state) for s in response.model_version_status}
-
-    def wait_until_ready(self, model: str, timeout: float = 60.0, version: int | None = None) -> int:
-        """Block until a version of ``model`` (or ``version``) is AVAILABLE; returns its number."""
-        deadline = time.monotonic() + timeout
-        last = "no answer"
-        while time.monotonic() < deadline:
-            try:
-                states = self.status(model)
-                ready = [v for v, s in states.items() if s == "AVAILABLE" and (version is None or v == version)]
-                if ready:
-                    return max(ready)
-                last = f"versions {states}"
-            except ServingError as exc:
-                if exc.code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.NOT_FOUND):
-                    raise
-                last = str(exc)
-            time.sleep(0.2)
-        raise TimeoutError(f"model {model!r} was not ready on {self.target} within {timeout:.0f} s: {last}")

@@ -22,7 +22,7 @@ import numpy as np
 from google.protobuf import json_format
 from tensorflow.core.protobuf import meta_graph_pb2
 
-from serving.client import ServingError
+from serving.client import ServingError, WaitsUntilReady
 
 # TF Serving's HTTP status for each gRPC code, reversed (400 is INVALID_ARGUMENT, its most common cause).
 _CODES = {
@@ -73,7 +73,7 @@ def _array(value: Any) -> np.ndarray:
     return np.array(converted, dtype=object if isinstance(probe, bytes) else None)
 
 
-class RestClient:
+class RestClient(WaitsUntilReady):
     """A client of one server's REST API (``http://host:8501``).
 
     Args:
@@ -176,24 +176,6 @@ class RestClient:
         """Version -> state name (AVAILABLE, LOADING, END ...)."""
         answer = self._call("GET", f"/v1/models/{model}")
         return {int(s["version"]): s["state"] for s in answer.get("model_version_status", [])}
-
-    def wait_until_ready(self, model: str, timeout: float = 60.0, version: int | None = None) -> int:
-        """Block until a version of ``model`` (or ``version``) is AVAILABLE; returns its number."""
-        deadline = time.monotonic() + timeout
-        last = "no answer"
-        while time.monotonic() < deadline:
-            try:
-                states = self.status(model)
-                ready = [v for v, s in states.items() if s == "AVAILABLE" and (version is None or v == version)]
-                if ready:
-                    return max(ready)
-                last = f"versions {states}"
-            except ServingError as exc:
-                if exc.code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.NOT_FOUND):
-                    raise
-                last = str(exc)
-            time.sleep(0.2)
-        raise TimeoutError(f"model {model!r} was not ready on {self.target} within {timeout:.0f} s: {last}")
 
 
 def _example_json(example: Any) -> dict[str, Any]:

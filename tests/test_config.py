@@ -48,7 +48,7 @@ def test_overrides_convert_types_and_nest() -> None:
         ("mnist", "training.learning_rate=nan", r"must be a finite number"),
         # The ticket cases a sweep of bad inputs found (each used to end in a traceback or be accepted).
         ("ticket", "data.num_examples=0", r"data.num_examples='0' is invalid: must be >= 1"),
-        ("ticket", 'data.splits={"train": -0.7, "eval": 0.3}', r"proportions must be > 0"),
+        ("ticket", 'data.splits={"train": -0.7, "eval": 0.3}', r"data.splits: split 'train' has proportion -0.7"),
         ("ticket", "data.shard_size=0", r"data.shard_size='0' is invalid: must be >= 1"),
         ("ticket", "data.seed=-1", r"data.seed='-1' is invalid: must be >= 0"),
         ("ticket", "data.num_examples=2", r"get no records out of num_examples=2"),

@@ -101,3 +101,24 @@ def test_an_output_dir_that_cannot_be_written_is_a_clear_error(tmp_path: Path) -
     prepare_output_dir(LocalLayout(str(tmp_path / "ok"), "mnist"))
     assert {p.name for p in (tmp_path / "ok").iterdir()} == {"metadata", "logs", "serving"}
     assert os.access(tmp_path / "ok" / "serving", os.W_OK)
+
+
+@pytest.mark.reliability
+def test_a_read_only_output_dir_is_a_one_line_error_from_the_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from pipelines import local_runner
+    from pipelines.cli import main
+
+    read_only = tmp_path / "read_only"
+    read_only.mkdir()
+    real_access = os.access
+    # chmod does not stop root (this machine's user), so the check is told what a normal user's would say.
+    monkeypatch.setattr(
+        local_runner.os,
+        "access",
+        lambda path, mode: not str(path).startswith(str(read_only)) and real_access(path, mode),
+    )
+    assert main(["run", "ticket", "--output-dir", str(read_only)]) == 2
+    err = capsys.readouterr().err
+    assert "is not writable by this user: choose another --output-dir" in err and "Traceback" not in err

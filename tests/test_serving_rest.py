@@ -143,6 +143,7 @@ def test_classify_and_regress(server: ServingServer) -> None:
         ),
         ("POST", "/v1/models/toy:predict", {"instances": [{"b64": "not base64!"}]}, 400, "Unable to base64 decode"),
         ("POST", "/v1/models/toy:regress", {"examples": []}, 400, "'examples' value is an empty array"),
+        ("POST", "/v1/models/toy:predict", {"signature_name": "serving_raw", "instances": []}, 400, "No values in"),
         ("GET", "/v1/models/toy:predict", None, 400, "Malformed request: GET /v1/models/toy:predict"),
         ("DELETE", "/v1/models/toy", None, 400, "Malformed request: DELETE /v1/models/toy"),
         ("GET", "/v1/models", None, 400, "Missing model name in request."),

@@ -34,6 +34,7 @@ def fixture_images(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray
     return (images, labels), (train, train_labels)
 
 
+@pytest.mark.slow  # trains
 def test_tflite_model_gives_the_keras_models_answers(fixture_images, tmp_path: Path) -> None:
     (images, labels), (train, train_labels) = fixture_images
     spec = tasks.get("mnist")

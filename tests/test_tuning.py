@@ -25,6 +25,7 @@ def image_batches(count: int, seed: int) -> tf.data.Dataset:
     return tf.data.Dataset.from_tensor_slices(({"image": images}, {"label": one_hot})).batch(32)
 
 
+@pytest.mark.slow  # trains
 def test_grid_search_runs_every_trial_within_the_budget_and_reports_them(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
