@@ -65,9 +65,15 @@ def plot_training_curves(history: Mapping[str, Sequence[float]], path: str) -> s
 
 def plot_curves(curves: Mapping[str, Sequence[float]], path: str, title: str, ylabel: str) -> str:
     """Several runs' curves of one metric on one plot (e.g. the Tuner's trials), one line per label."""
+    from matplotlib.ticker import MaxNLocator
+
     fig, ax = plt.subplots(figsize=(7, 4))
     for label, values in curves.items():
         ax.plot(range(1, len(values) + 1), values, "-o", ms=3, label=label)
+    values = [v for series in curves.values() for v in series if v > 0]
+    if values and max(values) > 10 * min(values):
+        ax.set_yscale("log")  # a run that barely learns must not flatten the others
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
