@@ -132,3 +132,17 @@ def test_a_missing_or_malformed_model_config_file_is_a_one_line_error(
     assert main(["serve", "--model-config-file", str(malformed)]) == 2
     err = capsys.readouterr().err
     assert f"error: {malformed} is not a valid TF Serving model config" in err and "Traceback" not in err
+
+
+@pytest.mark.reliability
+def test_serve_on_a_busy_port_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--model-base-path", str(tmp_path), "--port", str(port), "--rest-api-port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: could not listen on 127.0.0.1:{port}: the port is in use" in err and "choose another --port" in err
+    assert "Traceback" not in err

@@ -73,7 +73,11 @@ def _hold_lock(output_dir: str, held: multiprocessing.Event, release: multiproce
 
 
 @pytest.mark.reliability
-def test_a_second_run_in_the_same_output_dir_is_refused_while_the_first_runs(tmp_path: Path) -> None:
+def test_a_second_run_in_the_same_output_dir_is_refused_while_the_first_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from pipelines.cli import main
+
     layout = LocalLayout(str(tmp_path), "mnist")
     prepare_output_dir(layout)
     held, release = multiprocessing.Event(), multiprocessing.Event()
@@ -86,6 +90,10 @@ def test_a_second_run_in_the_same_output_dir_is_refused_while_the_first_runs(tmp
                 pass
         with run_lock(LocalLayout(str(tmp_path), "ticket")):  # another task may run beside it
             pass
+        # Through the CLI: one line, exit 2, before anything is built or written.
+        assert main(["run", "mnist", "--output-dir", str(tmp_path), "--data-dir", str(tmp_path / "no_data")]) == 2
+        err = capsys.readouterr().err
+        assert "error: a mnist run is already in progress in" in err and "Traceback" not in err
     finally:
         release.set()
         first.join(60)
