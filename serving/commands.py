@@ -129,9 +129,13 @@ def _serve(args: argparse.Namespace) -> int:
         if value < 0:
             print(f"error: {flag} must be >= 0 (0: TensorFlow decides), got {value}", file=sys.stderr)
             return 2
-    # Before any model loads: TensorFlow fixes its thread pools when it first runs an op.
-    tf.config.threading.set_intra_op_parallelism_threads(args.tensorflow_intra_op_parallelism)
-    tf.config.threading.set_inter_op_parallelism_threads(args.tensorflow_inter_op_parallelism)
+    # Before any model loads: TensorFlow fixes its thread pools when it first runs an op. Only a
+    # change is applied (in a process where TensorFlow already ran, setting the same value fails).
+    tf_threads = tf.config.threading
+    if args.tensorflow_intra_op_parallelism != tf_threads.get_intra_op_parallelism_threads():
+        tf_threads.set_intra_op_parallelism_threads(args.tensorflow_intra_op_parallelism)
+    if args.tensorflow_inter_op_parallelism != tf_threads.get_inter_op_parallelism_threads():
+        tf_threads.set_inter_op_parallelism_threads(args.tensorflow_inter_op_parallelism)
     batching = (
         BatchingOptions(args.batch_size, args.batch_timeout_micros, args.num_batch_threads)
         if args.enable_batching
