@@ -42,3 +42,6 @@ MAX_WARMUP_RECORDS = 1000
 # Optional TensorFlow Lite model beside the SavedModel (``export.tflite``): the ``serving_raw`` inputs
 # that need no string ops (uint8 images) in, probabilities and class ids out. TF Serving ignores it.
 TFLITE_FILE = "model.tflite"
+
+# Where the Tuner writes its report (trials' curves and table), inside its tuner_results artifact.
+TUNING_REPORT_DIR = "report"

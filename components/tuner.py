@@ -14,7 +14,7 @@ from tfx.components.tuner import executor as tuner_executor
 from tfx.dsl.components.base.executor_spec import ExecutorClassSpec
 from tfx.types import artifact_utils, standard_component_specs
 
-REPORT_DIR = "report"
+from common.contract import TUNING_REPORT_DIR
 
 
 class ReportingExecutor(tuner_executor.Executor):
@@ -29,7 +29,7 @@ class ReportingExecutor(tuner_executor.Executor):
         write_report = getattr(tuner, "write_report", None)
         if callable(write_report):
             results = artifact_utils.get_single_uri(output_dict[standard_component_specs.TUNER_RESULTS_KEY])
-            write_report(f"{results}/{REPORT_DIR}")
+            write_report(f"{results}/{TUNING_REPORT_DIR}")
 
 
 class Tuner(TfxTuner):

@@ -37,8 +37,8 @@ from tfx.orchestration.local.local_dag_runner import LocalDagRunner  # noqa: E40
 from tfx.orchestration.portable import launcher, runtime_parameter_utils  # noqa: E402
 from tfx.proto.orchestration import pipeline_pb2  # noqa: E402
 
+from common.contract import TUNING_REPORT_DIR  # noqa: E402
 from components.data_validator import DataValidationError  # noqa: E402
-from components.tuner import REPORT_DIR as TUNING_REPORT_DIR  # noqa: E402
 from pipelines.config import TaskConfig  # noqa: E402
 from pipelines.pipeline import VALIDATOR_ID, create_pipeline  # noqa: E402
 from pipelines.spec import TaskSpec  # noqa: E402

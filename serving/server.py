@@ -19,7 +19,7 @@ import dataclasses
 import functools
 import logging
 import threading
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent import futures
 from typing import Any, TypeVar
 
@@ -156,31 +156,12 @@ class Servables:
         specs = requests.signature_inputs(loaded, signature_name)
         shapes: dict[str, Any] = {}
         for name, value in inputs.items():
-            if isinstance(value, tensor_pb2.TensorProto):
-                if name in specs:
-                    requests.check_dtype(name, specs[name], value.dtype)
-                try:
-                    shapes[name] = proto_shape(value)
-                except TensorError as err:
-                    raise RequestError(
-                        grpc.StatusCode.INVALID_ARGUMENT, f"tensor parsing error: {name}: {err}"
-                    ) from None
-            else:
-                shapes[name] = value
+            if isinstance(value, tensor_pb2.TensorProto) and name in specs:
+                requests.check_dtype(name, specs[name], value.dtype)
+            shapes[name] = _parsed(name, value, proto_shape)
         requests.check_inputs(specs, shapes, self.max_batch_size)
         requests.check_output_filter(loaded, signature_name, output_filter)
-        arrays = {}
-        for name, value in inputs.items():
-            if isinstance(value, tensor_pb2.TensorProto):
-                try:
-                    arrays[name] = to_array(value)
-                except TensorError as err:
-                    raise RequestError(
-                        grpc.StatusCode.INVALID_ARGUMENT, f"tensor parsing error: {name}: {err}"
-                    ) from None
-            else:
-                arrays[name] = value
-        return loaded, arrays
+        return loaded, {name: _parsed(name, value, to_array) for name, value in inputs.items()}
 
     def predict(
         self,
@@ -264,6 +245,16 @@ class Servables:
                 entry.status.error_code = grpc.StatusCode.UNKNOWN.value[0]
                 entry.status.error_message = status.error
         return response
+
+
+def _parsed(name: str, value: Any, parse: Callable[[tensor_pb2.TensorProto], Any]) -> Any:
+    """``parse(value)`` for a TensorProto (its errors as INVALID_ARGUMENT); an array as it is."""
+    if not isinstance(value, tensor_pb2.TensorProto):
+        return value
+    try:
+        return parse(value)
+    except TensorError as err:
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"tensor parsing error: {name}: {err}") from None
 
 
 def filter_outputs(outputs: dict[str, np.ndarray], output_filter: Sequence[str]) -> dict[str, np.ndarray]:
