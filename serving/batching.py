@@ -8,10 +8,16 @@ outputs. With 32 clients each sending one image, the model runs a few calls of m
 of 32 calls of one, which is what a CPU (or a GPU) does well.
 
 A batch that fails is retried one request at a time, so one bad request cannot fail its neighbours.
+
+Per request the batcher does as little as it can while holding the GIL the front ends need: a batch
+thread is woken when a queue gets its first request (to time its wait) or fills up, not on every
+request; and requests from an asyncio front end get asyncio futures, resolved with one hand-over to
+their event loop per batch rather than one per request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import dataclasses
 import threading
@@ -45,8 +51,15 @@ class _Task:
     inputs: Mapping[str, np.ndarray]
     rows: int
     run: Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]
+    future: Future | asyncio.Future
+    loop: asyncio.AbstractEventLoop | None = None
     arrived: float = dataclasses.field(default_factory=time.monotonic)
-    future: Future = dataclasses.field(default_factory=Future)
+
+
+class _Queue(collections.deque):
+    """The waiting requests of one key, and how many rows they hold."""
+
+    rows: int = 0
 
 
 class Batcher:
@@ -55,7 +68,7 @@ class Batcher:
     def __init__(self, options: BatchingOptions) -> None:
         options.validate()
         self.options = options
-        self._queues: dict[Hashable, collections.deque[_Task]] = {}
+        self._queues: dict[Hashable, _Queue] = {}
         self._cond = threading.Condition()
         self._stopped = False
         self.batches = 0  # calls made (for tests and the benchmark)
@@ -71,16 +84,23 @@ class Batcher:
         key: Hashable,
         inputs: Mapping[str, np.ndarray],
         run: Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]],
-    ) -> Future:
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> Future | asyncio.Future:
         """Queue ``run(inputs)`` to be batched with other requests of the same ``key``; its outputs' future.
 
-        Nothing waits on a thread: an asyncio server awaits the future (``asyncio.wrap_future``).
+        Nothing waits on a thread. Called on an event loop's thread with ``loop``, the future is an
+        asyncio future of that loop (awaited there); otherwise a ``concurrent.futures.Future``.
         """
         rows = len(next(iter(inputs.values())))
-        task = _Task(inputs, rows, run)
+        task = _Task(inputs, rows, run, loop.create_future() if loop else Future(), loop)
         with self._cond:
-            self._queues.setdefault(key, collections.deque()).append(task)
-            self._cond.notify()
+            queue = self._queues.get(key)
+            if queue is None:
+                queue = self._queues[key] = _Queue()
+            queue.append(task)
+            queue.rows += rows
+            if len(queue) == 1 or queue.rows >= self.options.max_batch_size:
+                self._cond.notify()  # a batch thread times the new queue's wait, or takes the full batch
         return task.future
 
     def run(
@@ -90,7 +110,9 @@ class Batcher:
         run: Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]],
     ) -> dict[str, np.ndarray]:
         """Run ``run(inputs)`` batched with other requests of the same ``key``; blocks until done."""
-        return self.submit(key, inputs, run).result()
+        future = self.submit(key, inputs, run)
+        assert isinstance(future, Future)
+        return future.result()
 
     def stop(self) -> None:
         """Finish the queued work and stop the threads."""
@@ -110,9 +132,8 @@ class Batcher:
                 for key, queue in self._queues.items():
                     if not queue:
                         continue
-                    rows = sum(t.rows for t in queue)
                     age = now - queue[0].arrived
-                    if rows >= self.options.max_batch_size or age >= timeout or self._stopped:
+                    if queue.rows >= self.options.max_batch_size or age >= timeout or self._stopped:
                         ready = key
                         break
                     wait = min(wait or timeout, timeout - age)
@@ -122,8 +143,11 @@ class Batcher:
                         task = queue.popleft()
                         batch.append(task)
                         rows += task.rows
+                    queue.rows -= rows
                     if not queue:
                         del self._queues[ready]
+                    elif queue.rows >= self.options.max_batch_size or self._stopped:
+                        self._cond.notify()  # another full batch waits: the other thread can take it
                     return batch
                 if self._stopped:
                     return None
@@ -136,26 +160,55 @@ class Batcher:
     def _run(self, batch: list[_Task]) -> None:
         self.batches += 1
         if len(batch) == 1:
-            self._run_alone(batch[0])
+            _resolve([_run_alone(batch[0])])
             return
         try:
             joined = {name: np.concatenate([t.inputs[name] for t in batch]) for name in batch[0].inputs}
             outputs = batch[0].run(joined)
         except Exception:  # noqa: BLE001 - one bad request must not fail the others: run them alone
-            for task in batch:
-                self._run_alone(task)
+            _resolve([_run_alone(task) for task in batch])
             return
-        start = 0
+        start, results = 0, []
         for task in batch:
-            task.future.set_result({name: value[start : start + task.rows] for name, value in outputs.items()})
+            results.append((task, {name: value[start : start + task.rows] for name, value in outputs.items()}, None))
             start += task.rows
+        _resolve(results)
 
-    @staticmethod
-    def _run_alone(task: _Task) -> None:
+
+_Result = tuple[_Task, "dict[str, np.ndarray] | None", "BaseException | None"]
+
+
+def _run_alone(task: _Task) -> _Result:
+    try:
+        return task, task.run(task.inputs), None
+    except BaseException as err:  # noqa: BLE001 - handed to the waiting request
+        return task, None, err
+
+
+def _resolve(results: list[_Result]) -> None:
+    """Hand each request its outputs (or error): one call onto each event loop, direct for the others."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Result]] = {}
+    for result in results:
+        loop = result[0].loop
+        if loop is None:
+            _settle([result])
+        else:
+            by_loop.setdefault(loop, []).append(result)
+    for loop, waiting in by_loop.items():
         try:
-            task.future.set_result(task.run(task.inputs))
-        except BaseException as err:  # noqa: BLE001 - handed to the waiting request
-            task.future.set_exception(err)
+            loop.call_soon_threadsafe(_settle, waiting)
+        except RuntimeError:  # the loop is closed: the server stopped, nobody awaits these any more
+            pass
+
+
+def _settle(results: list[_Result]) -> None:
+    for task, outputs, error in results:
+        if task.future.done():  # an asyncio future cancelled by its request (the client went away)
+            continue
+        if error is None:
+            task.future.set_result(outputs)
+        else:
+            task.future.set_exception(error)
 
 
 def batch_key(model: str, version: int, signature: str, inputs: Mapping[str, np.ndarray]) -> Hashable:

@@ -362,9 +362,9 @@ class RestHandler(tornado.web.RequestHandler):
         """Parse and check on a worker thread; wait for a batch without holding one; answer."""
         servables = self.server.servables
         loaded, signature_name, arrays, rows = await self._off_loop(lambda: self.server.prepare_predict(ref, body))
-        batched = servables.batched(loaded, signature_name, arrays, "Predict")
+        batched = servables.batched(loaded, signature_name, arrays, "Predict", asyncio.get_running_loop())
         if batched is not None:
-            outputs = await asyncio.wrap_future(batched)
+            outputs = await batched
         else:
             outputs = await self._off_loop(lambda: servables.run(loaded, signature_name, arrays, "Predict"))
         return predict_response(outputs, rows)

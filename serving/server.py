@@ -161,7 +161,10 @@ class Servables:
             shapes[name] = _parsed(name, value, proto_shape)
         requests.check_inputs(specs, shapes, self.max_batch_size)
         requests.check_output_filter(loaded, signature_name, output_filter)
-        return loaded, {name: _parsed(name, value, to_array) for name, value in inputs.items()}
+        return loaded, {
+            name: _parsed(name, value, functools.partial(to_array, shape=shapes[name]))
+            for name, value in inputs.items()
+        }
 
     def predict(
         self,
@@ -174,7 +177,7 @@ class Servables:
         """Run a signature on this thread (or in a batch, waiting for it); returns (outputs, version)."""
         loaded, arrays = self.prepare_predict(ref, signature_name, inputs, output_filter, grpc_predict)
         batched = self.batched(loaded, signature_name, arrays, "Predict")
-        outputs = batched.result() if batched else self.run(loaded, signature_name, arrays, "Predict")
+        outputs = batched.result() if batched else self.run(loaded, signature_name, arrays, "Predict")  # type: ignore[union-attr]
         return filter_outputs(outputs, output_filter), loaded
 
     def run(
@@ -188,16 +191,24 @@ class Servables:
         return outputs
 
     def batched(
-        self, loaded: LoadedVersion, signature_name: str, inputs: dict[str, np.ndarray], api: str
-    ) -> futures.Future | None:
-        """Queue the call for batching (the outputs' future), or None when batching is off or does not apply."""
+        self,
+        loaded: LoadedVersion,
+        signature_name: str,
+        inputs: dict[str, np.ndarray],
+        api: str,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> futures.Future | asyncio.Future | None:
+        """Queue the call for batching (the outputs' future), or None when batching is off or does not apply.
+
+        From an event loop's thread, pass the loop: the future is then an asyncio future to await.
+        """
         if self.batcher is None:
             return None
         specs = requests.signature_inputs(loaded, signature_name)
         if not all(s.shape and s.shape[0] is None for s in specs.values()):
             return None
         key = batch_key(loaded.model_name, loaded.version, signature_name, inputs)
-        return self.batcher.submit(key, inputs, functools.partial(self.run, loaded, signature_name, api=api))
+        return self.batcher.submit(key, inputs, functools.partial(self.run, loaded, signature_name, api=api), loop)
 
     def classify(self, ref: ModelRef, signature_name: str, serialized: Sequence[bytes]) -> Any:
         """(loaded version, classes, scores) for serialized examples."""
@@ -285,16 +296,16 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         loaded, arrays = self.servables.prepare_predict(
             model_ref(request.model_spec), signature_name, dict(request.inputs), output_filter
         )
-        batched = self.servables.batched(loaded, signature_name, arrays, "Predict")
+        batched = self.servables.batched(loaded, signature_name, arrays, "Predict", asyncio.get_running_loop())
         if batched is not None:
-            outputs = await asyncio.wrap_future(batched)
+            outputs = await batched
         else:
             outputs = await self._off_loop(self.servables.run, loaded, signature_name, arrays, "Predict")
         outputs = filter_outputs(outputs, output_filter)
         response = predict_pb2.PredictResponse()
         _fill_spec(response.model_spec, loaded, signature_name)
         for alias in sorted(outputs):
-            response.outputs[alias].CopyFrom(to_proto(outputs[alias]))
+            to_proto(outputs[alias], out=response.outputs[alias])
         return response
 
     @_handle("Classify")

@@ -12,6 +12,7 @@ last value (or zeros when it is empty) and truncates a long one; this server ref
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -65,7 +66,7 @@ def to_array(proto: tensor_pb2.TensorProto, shape: Sequence[int] | None = None) 
         raise TensorError(f"dtype {dtype_name(proto.dtype)} is not supported")
     np_type, field = DTYPES[proto.dtype]
     shape = tuple(proto_shape(proto) if shape is None else shape)
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(shape)
     if proto.tensor_content:
         if np_type is object:
             raise TensorError("a string tensor cannot use tensor_content")
@@ -83,10 +84,13 @@ def to_array(proto: tensor_pb2.TensorProto, shape: Sequence[int] | None = None) 
     return np.asarray(values, dtype=np_type).reshape(shape)
 
 
-def to_proto(array: Any, dtype: int | None = None) -> tensor_pb2.TensorProto:
-    """An array (or nested lists) as a TensorProto: numbers in ``tensor_content``, strings in ``string_val``."""
+def to_proto(array: Any, dtype: int | None = None, out: tensor_pb2.TensorProto | None = None) -> tensor_pb2.TensorProto:
+    """An array (or nested lists) as a TensorProto: numbers in ``tensor_content``, strings in ``string_val``.
+
+    ``out``: an empty TensorProto to fill in place (a field of a response: no copy), else a new one.
+    """
     array = np.asarray(array)
-    proto = tensor_pb2.TensorProto()
+    proto = tensor_pb2.TensorProto() if out is None else out
     if dtype is None:
         if array.dtype.kind in "OSU":
             dtype = types_pb2.DT_STRING
