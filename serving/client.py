@@ -2,13 +2,15 @@
 
 ``ServingClient`` speaks the generic API: tensors in, tensors out, with timeouts, retries on
 UNAVAILABLE only (the server is starting or restarting; any other error is the request's fault
-and retrying would not help), and ``wait_until_ready``. ``serving/rest_client.py`` is the same
-client over the REST API, and ``serving/codec.py`` builds requests from natural inputs on top of
-either.
+and retrying would not help), and ``wait_until_ready``. ``AsyncServingClient`` is the same for
+asyncio code (a web service awaiting predictions, a load generator): many requests in flight on
+one thread, none holding a thread while it waits. ``serving/rest_client.py`` is the same client
+over the REST API, and ``serving/codec.py`` builds requests from natural inputs on top of either.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -32,6 +34,57 @@ T = TypeVar("T")
 AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
 
 
+def _fill_spec(spec: Any, model: str, signature: str | None, version: int | None, label: str | None) -> None:
+    spec.name = model
+    if signature:
+        spec.signature_name = signature
+    if version is not None and label:
+        raise ValueError("give a version or a version label, not both")
+    if version is not None:
+        spec.version.value = version
+    elif label:
+        spec.version_label = label
+
+
+def predict_request(
+    model: str,
+    inputs: Mapping[str, Any],
+    signature: str = "serving_default",
+    version: int | None = None,
+    label: str | None = None,
+    output_filter: Sequence[str] = (),
+) -> predict_pb2.PredictRequest:
+    """A ``PredictRequest``: each input (array-like) as a TensorProto, numbers as raw bytes."""
+    request = predict_pb2.PredictRequest()
+    _fill_spec(request.model_spec, model, signature, version, label)
+    for name, value in inputs.items():
+        to_proto(value, out=request.inputs[name])
+    request.output_filter.extend(output_filter)
+    return request
+
+
+def predict_result(response: predict_pb2.PredictResponse) -> tuple[dict[str, np.ndarray], int]:
+    """(outputs as arrays, the version that answered) of a ``PredictResponse``."""
+    return {name: to_array(proto) for name, proto in response.outputs.items()}, response.model_spec.version.value
+
+
+def _channel_settings(
+    max_message_mb: int, root_certificates: bytes | None, client_cert: tuple[bytes, bytes] | None
+) -> tuple[list[tuple[str, int]], grpc.ChannelCredentials | None]:
+    """Channel options (message limits) and TLS credentials (None: plaintext)."""
+    limit = max_message_mb * 1024 * 1024
+    options = [("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
+    if root_certificates is None:
+        return options, None
+    key, cert = client_cert if client_cert else (None, None)
+    return options, grpc.ssl_channel_credentials(root_certificates, key, cert)
+
+
+def _retry(error: grpc.RpcError, attempt: int, retries: int) -> bool:
+    """Retry UNAVAILABLE only (the server is starting or restarting), while attempts are left."""
+    return error.code() == grpc.StatusCode.UNAVAILABLE and attempt < retries
+
+
 class ServingError(RuntimeError):
     """A request the server refused or could not answer; ``code`` is the gRPC status code."""
 
@@ -44,6 +97,12 @@ class ServingError(RuntimeError):
         super().__init__(f"{code.name}: {details}{hint}")
         self.code = code
         self.details = details
+
+
+def ready_version(states: Mapping[int, str], version: int | None) -> int | None:
+    """The newest AVAILABLE version (or ``version`` if it is AVAILABLE), or None."""
+    ready = [v for v, s in states.items() if s == "AVAILABLE" and (version is None or v == version)]
+    return max(ready) if ready else None
 
 
 class WaitsUntilReady:
@@ -62,9 +121,9 @@ class WaitsUntilReady:
         while time.monotonic() < deadline:
             try:
                 states = self.status(model)
-                ready = [v for v, s in states.items() if s == "AVAILABLE" and (version is None or v == version)]
-                if ready:
-                    return max(ready)
+                ready = ready_version(states, version)
+                if ready is not None:
+                    return ready
                 last = f"versions {states}"
             except ServingError as exc:
                 if exc.code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.NOT_FOUND):
@@ -101,11 +160,8 @@ class ServingClient(WaitsUntilReady):
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
-        limit = max_message_mb * 1024 * 1024
-        options = [("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
-        if root_certificates is not None:
-            key, cert = client_cert if client_cert else (None, None)
-            credentials = grpc.ssl_channel_credentials(root_certificates, key, cert)
+        options, credentials = _channel_settings(max_message_mb, root_certificates, client_cert)
+        if credentials is not None:
             self._channel = grpc.secure_channel(target, credentials, options=options)
         else:
             self._channel = grpc.insecure_channel(target, options=options)
@@ -129,24 +185,12 @@ class ServingClient(WaitsUntilReady):
             try:
                 return method(request, timeout=timeout or self.timeout)
             except grpc.RpcError as exc:
-                if exc.code() == grpc.StatusCode.UNAVAILABLE and attempt < self.retries:
+                if _retry(exc, attempt, self.retries):
                     time.sleep(delay)
                     delay *= 2
                     continue
                 raise ServingError(exc.code(), exc.details() or "", self.target) from None
         raise AssertionError("unreachable")
-
-    @staticmethod
-    def _spec(spec: Any, model: str, signature: str | None, version: int | None, label: str | None) -> None:
-        spec.name = model
-        if signature:
-            spec.signature_name = signature
-        if version is not None and label:
-            raise ValueError("give a version or a version label, not both")
-        if version is not None:
-            spec.version.value = version
-        elif label:
-            spec.version_label = label
 
     # -- API ---------------------------------------------------------------------------------
     def predict(
@@ -160,21 +204,15 @@ class ServingClient(WaitsUntilReady):
         output_filter: Sequence[str] = (),
     ) -> tuple[dict[str, np.ndarray], int]:
         """Run ``signature`` on ``inputs`` (name -> array-like); returns (outputs, model version)."""
-        request = predict_pb2.PredictRequest()
-        self._spec(request.model_spec, model, signature, version, label)
-        for name, value in inputs.items():
-            request.inputs[name].CopyFrom(to_proto(value))
-        request.output_filter.extend(output_filter)
-        response = self._call(self.predictions.Predict, request)
-        outputs = {name: to_array(proto) for name, proto in response.outputs.items()}
-        return outputs, response.model_spec.version.value
+        request = predict_request(model, inputs, signature, version, label, output_filter)
+        return predict_result(self._call(self.predictions.Predict, request))
 
     def classify(
         self, model: str, examples: Sequence[tf.train.Example], *, signature: str = "classification"
     ) -> list[list[tuple[str, float]]]:
         """Classify examples; per example, ``(label, score)`` for every class."""
         request = classification_pb2.ClassificationRequest()
-        self._spec(request.model_spec, model, signature, None, None)
+        _fill_spec(request.model_spec, model, signature, None, None)
         request.input.example_list.examples.extend(examples)
         response = self._call(self.predictions.Classify, request)
         return [[(c.label, c.score) for c in r.classes] for r in response.result.classifications]
@@ -184,7 +222,7 @@ class ServingClient(WaitsUntilReady):
     ) -> list[float]:
         """One regression value per example."""
         request = regression_pb2.RegressionRequest()
-        self._spec(request.model_spec, model, signature, None, None)
+        _fill_spec(request.model_spec, model, signature, None, None)
         request.input.example_list.examples.extend(examples)
         response = self._call(self.predictions.Regress, request)
         return [r.value for r in response.result.regressions]
@@ -192,7 +230,7 @@ class ServingClient(WaitsUntilReady):
     def signatures(self, model: str, version: int | None = None) -> dict[str, Any]:
         """The model's ``SignatureDef`` protos, by name (GetModelMetadata)."""
         request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
-        self._spec(request.model_spec, model, None, version, None)
+        _fill_spec(request.model_spec, model, None, version, None)
         response = self._call(self.predictions.GetModelMetadata, request)
         signature_map = get_model_metadata_pb2.SignatureDefMap()
         response.metadata["signature_def"].Unpack(signature_map)
@@ -205,3 +243,100 @@ class ServingClient(WaitsUntilReady):
         response = self._call(self.models.GetModelStatus, request)
         names = get_model_status_pb2.ModelVersionStatus.State.Name
         return {s.version: names(s.state) for s in response.model_version_status}
+
+
+class AsyncServingClient:
+    """:class:`ServingClient` for asyncio: ``predict``, ``status`` and ``wait_until_ready`` as coroutines.
+
+    One channel carries any number of concurrent requests. Make it on the event loop that uses it
+    (``grpc.aio`` binds a channel to the current loop), as
+    ``async with AsyncServingClient(target) as client: outputs, version = await client.predict(...)``.
+    Same arguments, timeouts, retries (UNAVAILABLE only) and errors (:class:`ServingError`) as
+    :class:`ServingClient`.
+    """
+
+    def __init__(
+        self,
+        target: str = "127.0.0.1:8500",
+        *,
+        timeout: float = 10.0,
+        retries: int = 3,
+        backoff: float = 0.2,
+        root_certificates: bytes | None = None,
+        client_cert: tuple[bytes, bytes] | None = None,
+        max_message_mb: int = 64,
+    ) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        options, credentials = _channel_settings(max_message_mb, root_certificates, client_cert)
+        if credentials is not None:
+            self._channel = grpc.aio.secure_channel(target, credentials, options=options)
+        else:
+            self._channel = grpc.aio.insecure_channel(target, options=options)
+        self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+        self.models = model_service_pb2_grpc.ModelServiceStub(self._channel)
+
+    async def close(self) -> None:
+        """Close the channel (requests in flight are cancelled)."""
+        await self._channel.close()
+
+    async def __aenter__(self) -> AsyncServingClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _call(self, method: Callable[..., Any], request: Any) -> Any:
+        delay = self.backoff
+        for attempt in range(self.retries + 1):
+            try:
+                return await method(request, timeout=self.timeout)
+            except grpc.RpcError as exc:
+                if _retry(exc, attempt, self.retries):
+                    await asyncio.sleep(delay)
+                    delay *= 2
+                    continue
+                raise ServingError(exc.code(), exc.details() or "", self.target) from None
+        raise AssertionError("unreachable")
+
+    async def predict(
+        self,
+        model: str,
+        inputs: Mapping[str, Any],
+        *,
+        signature: str = "serving_default",
+        version: int | None = None,
+        label: str | None = None,
+        output_filter: Sequence[str] = (),
+    ) -> tuple[dict[str, np.ndarray], int]:
+        """Run ``signature`` on ``inputs`` (name -> array-like); returns (outputs, model version)."""
+        request = predict_request(model, inputs, signature, version, label, output_filter)
+        return predict_result(await self._call(self.predictions.Predict, request))
+
+    async def status(self, model: str) -> dict[int, str]:
+        """Version -> state name (AVAILABLE, LOADING, END ...)."""
+        request = get_model_status_pb2.GetModelStatusRequest()
+        request.model_spec.name = model
+        response = await self._call(self.models.GetModelStatus, request)
+        names = get_model_status_pb2.ModelVersionStatus.State.Name
+        return {s.version: names(s.state) for s in response.model_version_status}
+
+    async def wait_until_ready(self, model: str, timeout: float = 60.0, version: int | None = None) -> int:
+        """Wait until a version of ``model`` (or ``version``) is AVAILABLE; returns its number."""
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            try:
+                states = await self.status(model)
+                ready = ready_version(states, version)
+                if ready is not None:
+                    return ready
+                last = f"versions {states}"
+            except ServingError as exc:
+                if exc.code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.NOT_FOUND):
+                    raise
+                last = str(exc)
+            await asyncio.sleep(0.2)
+        raise TimeoutError(f"model {model!r} was not ready on {self.target} within {timeout:.0f} s: {last}")

@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent import futures
 from typing import Any, TypeVar
@@ -276,17 +277,44 @@ def filter_outputs(outputs: dict[str, np.ndarray], output_filter: Sequence[str])
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     """``tensorflow.serving.PredictionService`` over :class:`Servables`, on an asyncio gRPC server.
 
-    Checks and conversions run on the event loop (microseconds); model calls run on the worker
-    threads, or wait for a batch without holding a thread.
+    Checks and conversions run on the event loop (microseconds); model calls wait for a batch
+    without holding a thread, or run as :meth:`_run_unbatched` decides.
     """
+
+    SHARED_SECONDS = 0.05  # after two Predicts were seen at once, model calls go to the workers this long
 
     def __init__(self, servables: Servables, executor: futures.Executor) -> None:
         self.servables = servables
         self.metrics = servables.metrics
         self.executor = executor
+        self._unbatched = 0  # Predicts in _run_unbatched
+        self._shared_until = 0.0
 
     async def _off_loop(self, work: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, functools.partial(work, *args))
+
+    async def _run_unbatched(
+        self, loaded: LoadedVersion, signature_name: str, arrays: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """A model call without batching: on the event loop when this Predict has the server to itself.
+
+        On the loop the call skips two thread hand-overs (0.25-0.3 ms of a 2.5 ms batch-1 round trip
+        on a 2-core machine), but the loop serves nothing else meanwhile. So once two Predicts are
+        seen here at once, calls go to the worker threads, side by side, for ``SHARED_SECONDS``. The
+        ``sleep(0)`` first lets requests that arrived during a call on the loop show up; without it a
+        backlog would look like one request at a time and keep the loop busy (measured: -30% at 8 clients).
+        """
+        self._unbatched += 1
+        try:
+            await asyncio.sleep(0)
+            now = time.perf_counter()
+            if self._unbatched > 1:
+                self._shared_until = now + self.SHARED_SECONDS
+            if now >= self._shared_until:
+                return self.servables.run(loaded, signature_name, arrays, "Predict")
+            return await self._off_loop(self.servables.run, loaded, signature_name, arrays, "Predict")
+        finally:
+            self._unbatched -= 1
 
     @_handle("Predict")
     async def Predict(self, request: predict_pb2.PredictRequest, _context: grpc.aio.ServicerContext) -> Any:
@@ -297,10 +325,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             model_ref(request.model_spec), signature_name, dict(request.inputs), output_filter
         )
         batched = self.servables.batched(loaded, signature_name, arrays, "Predict", asyncio.get_running_loop())
-        if batched is not None:
-            outputs = await batched
-        else:
-            outputs = await self._off_loop(self.servables.run, loaded, signature_name, arrays, "Predict")
+        outputs = await batched if batched is not None else await self._run_unbatched(loaded, signature_name, arrays)
         outputs = filter_outputs(outputs, output_filter)
         response = predict_pb2.PredictResponse()
         _fill_spec(response.model_spec, loaded, signature_name)

@@ -290,6 +290,32 @@ def test_a_failing_request_does_not_fail_its_batch_neighbours() -> None:
     assert results == {1: [[2]], -1: "negative", 2: [[4]]}
 
 
+def test_batcher_answers_asyncio_requests_and_runs_a_full_batch_without_waiting_for_the_timeout() -> None:
+    import asyncio
+
+    # A full batch must not wait for the (huge) timeout; a request its client cancelled gets nothing.
+    batcher = Batcher(BatchingOptions(max_batch_size=4, batch_timeout_micros=600_000_000, num_batch_threads=1))
+    calls: list[int] = []
+
+    def run(inputs: dict) -> dict:
+        calls.append(len(inputs["x"]))
+        return {"y": inputs["x"] * 2}
+
+    async def scenario() -> list:
+        loop = asyncio.get_running_loop()
+        waiting = [batcher.submit("k", {"x": np.array([[i]])}, run, loop) for i in range(4)]
+        assert all(isinstance(f, asyncio.Future) for f in waiting)
+        waiting[0].cancel()  # the client went away
+        answers = await asyncio.wait_for(asyncio.gather(*waiting[1:]), timeout=60)
+        return [a["y"].tolist() for a in answers]
+
+    try:
+        assert asyncio.run(scenario()) == [[[2]], [[4]], [[6]]]
+        assert calls == [4]  # one model call for the four requests
+    finally:
+        batcher.stop()
+
+
 def _warmup(model_dir: Path, records: list[prediction_log_pb2.PredictionLog]) -> None:
     (model_dir / "assets.extra").mkdir(exist_ok=True)
     with tf.io.TFRecordWriter(str(model_dir / "assets.extra" / "tf_serving_warmup_requests")) as writer:

@@ -436,3 +436,125 @@ def test_a_broken_newest_version_at_start_serves_nothing_until_removed_or_pinned
     with ServingServer(pinned, ServerOptions(port=0)) as server, ServingClient(server.target, timeout=10) as client:
         _settle(pinned)
         assert client.predict("toy", {"x": ONES}, signature="serving_raw")[1] == 1
+
+
+def test_async_client_predicts_concurrently_waits_and_reports_errors(server: ServingServer) -> None:
+    import asyncio
+
+    from serving.client import AsyncServingClient
+
+    async def scenario() -> None:
+        async with AsyncServingClient(server.target, timeout=10) as client:
+            assert await client.wait_until_ready("toy", timeout=30) == 1
+            assert await client.status("toy") == {1: "AVAILABLE"}
+            answers = await asyncio.gather(
+                *(
+                    client.predict("toy", {"x": np.full((1, 2), i, np.float32)}, signature="serving_raw")
+                    for i in range(20)
+                )
+            )
+            assert [(float(outputs["y"][0]), version) for outputs, version in answers] == [
+                (2.0 * i, 1) for i in range(20)
+            ]
+            outputs, _ = await client.predict("toy", {"x": ONES}, signature="serving_raw", output_filter=["scores"])
+            assert list(outputs) == ["scores"] and outputs["scores"].shape == (2, 2)
+            with pytest.raises(ServingError) as error:
+                await client.predict("nope", {"x": ONES})
+            assert error.value.code == grpc.StatusCode.NOT_FOUND
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.reliability
+def test_async_client_retries_unavailable_then_names_the_fix() -> None:
+    import asyncio
+    import socket
+
+    from serving.client import AsyncServingClient
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here
+
+    async def scenario() -> ServingError:
+        async with AsyncServingClient(f"127.0.0.1:{port}", retries=2, backoff=0.01, timeout=5) as client:
+            calls = []
+            predict = client.predictions.Predict
+            client.predictions.Predict = lambda *a, **kw: calls.append(1) or predict(*a, **kw)
+            with pytest.raises(ServingError) as error:
+                await client.predict("toy", {"x": ONES})
+            assert len(calls) == 3  # the first try and two retries
+            return error.value
+
+    error = asyncio.run(scenario())
+    assert error.code == grpc.StatusCode.UNAVAILABLE
+    assert "start one with `tfx-keras serve`" in str(error)
+
+
+def test_unbatched_model_calls_run_on_the_loop_alone_and_side_by_side_under_load(server: ServingServer) -> None:
+    """One client: model calls on the event loop (no thread hand-over). Several: on the workers, side by side."""
+    calls: list[tuple[str, float, float]] = []
+    run = server.servables.run
+
+    def spy(*args: object, **kwargs: object) -> object:
+        began = time.perf_counter()
+        time.sleep(0.02)  # a slow model, so that concurrent requests overlap
+        try:
+            return run(*args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            calls.append((threading.current_thread().name, began, time.perf_counter()))
+
+    server.servables.run = spy  # type: ignore[method-assign]
+    with ServingClient(server.target) as client:
+        for _ in range(3):
+            assert client.predict("toy", {"x": ONES}, signature="serving_raw")[0]["y"].tolist() == [2.0, 2.0]
+    assert {name for name, _, _ in calls} == {"serving-loop"}
+
+    calls.clear()
+    barrier = threading.Barrier(6)
+
+    def send() -> None:
+        with ServingClient(server.target) as own:
+            barrier.wait()
+            for _ in range(4):
+                assert own.predict("toy", {"x": ONES}, signature="serving_raw")[0]["y"].tolist() == [2.0, 2.0]
+
+    threads = [threading.Thread(target=send) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 24
+    on_workers = [c for c in calls if c[0].startswith("serving_")]
+    assert len(on_workers) >= 18  # after the first call or two, the server saw several at once
+    overlapping = max(sum(1 for _, b, e in calls if b <= t < e) for _, t, _ in calls)
+    assert overlapping >= 2  # calls ran side by side, not one after another on the loop
+
+
+def test_signatures_are_called_with_each_input_in_its_place(tmp_path: Path) -> None:
+    """The server's flat signature call: three inputs of three dtypes, not in name order, each where it belongs."""
+    from serving import requests
+
+    class Three(tf.Module):
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None], tf.string, name="b_text"),
+                tf.TensorSpec([None, 2], tf.float32, name="a_values"),
+                tf.TensorSpec([None], tf.int64, name="c_count"),
+            ]
+        )
+        def digits(self, b_text: tf.Tensor, a_values: tf.Tensor, c_count: tf.Tensor) -> dict[str, tf.Tensor]:
+            total = tf.cast(tf.reduce_sum(a_values, axis=-1), tf.int64)
+            return {"n": tf.cast(tf.strings.length(b_text), tf.int64) * 100 + total * 10 + c_count}
+
+    module = Three()
+    tf.saved_model.save(module, str(tmp_path / "three" / "1"), signatures={"s": module.digits.get_concrete_function()})
+    loaded = load_version("three", 1, str(tmp_path / "three" / "1"))
+    inputs = {
+        "c_count": np.array([3, 4], np.int64),
+        "a_values": np.array([[1, 1], [2, 3]], np.float32),
+        "b_text": np.array([b"x", b"xyz"], dtype=object),
+    }
+    assert requests.call_signature(loaded, "s", inputs)["n"].tolist() == [123, 354]
+    public = loaded.signature("s")(**{k: tf.constant(v) for k, v in inputs.items()})["n"].numpy()
+    assert public.tolist() == [123, 354]
