@@ -68,18 +68,6 @@ def predict_result(response: predict_pb2.PredictResponse) -> tuple[dict[str, np.
     return {name: to_array(proto) for name, proto in response.outputs.items()}, response.model_spec.version.value
 
 
-def _channel_settings(
-    max_message_mb: int, root_certificates: bytes | None, client_cert: tuple[bytes, bytes] | None
-) -> tuple[list[tuple[str, int]], grpc.ChannelCredentials | None]:
-    """Channel options (message limits) and TLS credentials (None: plaintext)."""
-    limit = max_message_mb * 1024 * 1024
-    options = [("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
-    if root_certificates is None:
-        return options, None
-    key, cert = client_cert if client_cert else (None, None)
-    return options, grpc.ssl_channel_credentials(root_certificates, key, cert)
-
-
 def _retry(error: grpc.RpcError, attempt: int, retries: int) -> bool:
     """Retry UNAVAILABLE only (the server is starting or restarting), while attempts are left."""
     return error.code() == grpc.StatusCode.UNAVAILABLE and attempt < retries
@@ -105,6 +93,37 @@ def ready_version(states: Mapping[int, str], version: int | None) -> int | None:
     return max(ready) if ready else None
 
 
+class _Readiness:
+    """One ``wait_until_ready``: what each status answer means, and the error when time is up."""
+
+    PAUSE = 0.2  # seconds between status requests
+
+    def __init__(self, target: str, model: str, timeout: float, version: int | None) -> None:
+        self.target, self.model, self.timeout, self.version = target, model, timeout, version
+        self.deadline = time.monotonic() + timeout
+        self.last = "no answer"
+
+    def waiting(self) -> bool:
+        """Time is left."""
+        return time.monotonic() < self.deadline
+
+    def ready(self, answer: dict[int, str] | ServingError) -> int | None:
+        """The ready version from a status request's answer (or error), or None to ask again."""
+        if isinstance(answer, ServingError):
+            if answer.code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.NOT_FOUND):
+                raise answer
+            self.last = str(answer)
+            return None
+        self.last = f"versions {answer}"
+        return ready_version(answer, self.version)
+
+    def error(self) -> TimeoutError:
+        """What to raise when time is up."""
+        return TimeoutError(
+            f"model {self.model!r} was not ready on {self.target} within {self.timeout:.0f} s: {self.last}"
+        )
+
+
 class WaitsUntilReady:
     """``wait_until_ready`` for a client with ``status(model)`` and ``target`` (the gRPC and the REST client)."""
 
@@ -116,34 +135,22 @@ class WaitsUntilReady:
 
     def wait_until_ready(self, model: str, timeout: float = 60.0, version: int | None = None) -> int:
         """Block until a version of ``model`` (or ``version``) is AVAILABLE; returns its number."""
-        deadline = time.monotonic() + timeout
-        last = "no answer"
-        while time.monotonic() < deadline:
+        wait = _Readiness(self.target, model, timeout, version)
+        while wait.waiting():
             try:
-                states = self.status(model)
-                ready = ready_version(states, version)
-                if ready is not None:
-                    return ready
-                last = f"versions {states}"
+                answer: dict[int, str] | ServingError = self.status(model)
             except ServingError as exc:
-                if exc.code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.NOT_FOUND):
-                    raise
-                last = str(exc)
-            time.sleep(0.2)
-        raise TimeoutError(f"model {model!r} was not ready on {self.target} within {timeout:.0f} s: {last}")
+                answer = exc
+            if (ready := wait.ready(answer)) is not None:
+                return ready
+            time.sleep(wait.PAUSE)
+        raise wait.error()
 
 
-class ServingClient(WaitsUntilReady):
-    """A client of one server.
+class _GrpcClient:
+    """What both gRPC clients hold: the settings, one channel and the two service stubs (arguments: ServingClient's)."""
 
-    Args:
-        target: ``host:port`` of the gRPC endpoint (TF Serving's default port is 8500).
-        timeout: seconds per call.
-        retries: extra attempts after UNAVAILABLE, with exponential backoff from ``backoff``.
-        root_certificates: PEM CA certificate for TLS (None: plaintext).
-        client_cert: ``(key PEM, certificate PEM)`` if the server requires client certificates.
-        max_message_mb: the largest message sent or received.
-    """
+    _grpc: Any = grpc  # the module whose channels it opens: grpc, or grpc.aio
 
     def __init__(
         self,
@@ -160,13 +167,29 @@ class ServingClient(WaitsUntilReady):
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
-        options, credentials = _channel_settings(max_message_mb, root_certificates, client_cert)
-        if credentials is not None:
-            self._channel = grpc.secure_channel(target, credentials, options=options)
+        limit = max_message_mb * 1024 * 1024
+        options = [("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
+        if root_certificates is not None:
+            key, cert = client_cert if client_cert else (None, None)
+            credentials = grpc.ssl_channel_credentials(root_certificates, key, cert)
+            self._channel = self._grpc.secure_channel(target, credentials, options=options)
         else:
-            self._channel = grpc.insecure_channel(target, options=options)
+            self._channel = self._grpc.insecure_channel(target, options=options)
         self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self.models = model_service_pb2_grpc.ModelServiceStub(self._channel)
+
+
+class ServingClient(_GrpcClient, WaitsUntilReady):
+    """A client of one server.
+
+    Args:
+        target: ``host:port`` of the gRPC endpoint (TF Serving's default port is 8500).
+        timeout: seconds per call.
+        retries: extra attempts after UNAVAILABLE, with exponential backoff from ``backoff``.
+        root_certificates: PEM CA certificate for TLS (None: plaintext).
+        client_cert: ``(key PEM, certificate PEM)`` if the server requires client certificates.
+        max_message_mb: the largest message sent or received.
+    """
 
     def close(self) -> None:
         """Close the channel."""
@@ -245,7 +268,7 @@ class ServingClient(WaitsUntilReady):
         return {s.version: names(s.state) for s in response.model_version_status}
 
 
-class AsyncServingClient:
+class AsyncServingClient(_GrpcClient):
     """:class:`ServingClient` for asyncio: ``predict``, ``status`` and ``wait_until_ready`` as coroutines.
 
     One channel carries any number of concurrent requests. Make it on the event loop that uses it
@@ -255,28 +278,7 @@ class AsyncServingClient:
     :class:`ServingClient`.
     """
 
-    def __init__(
-        self,
-        target: str = "127.0.0.1:8500",
-        *,
-        timeout: float = 10.0,
-        retries: int = 3,
-        backoff: float = 0.2,
-        root_certificates: bytes | None = None,
-        client_cert: tuple[bytes, bytes] | None = None,
-        max_message_mb: int = 64,
-    ) -> None:
-        self.target = target
-        self.timeout = timeout
-        self.retries = retries
-        self.backoff = backoff
-        options, credentials = _channel_settings(max_message_mb, root_certificates, client_cert)
-        if credentials is not None:
-            self._channel = grpc.aio.secure_channel(target, credentials, options=options)
-        else:
-            self._channel = grpc.aio.insecure_channel(target, options=options)
-        self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
-        self.models = model_service_pb2_grpc.ModelServiceStub(self._channel)
+    _grpc = grpc.aio
 
     async def close(self) -> None:
         """Close the channel (requests in flight are cancelled)."""
@@ -325,18 +327,13 @@ class AsyncServingClient:
 
     async def wait_until_ready(self, model: str, timeout: float = 60.0, version: int | None = None) -> int:
         """Wait until a version of ``model`` (or ``version``) is AVAILABLE; returns its number."""
-        deadline = time.monotonic() + timeout
-        last = "no answer"
-        while time.monotonic() < deadline:
+        wait = _Readiness(self.target, model, timeout, version)
+        while wait.waiting():
             try:
-                states = await self.status(model)
-                ready = ready_version(states, version)
-                if ready is not None:
-                    return ready
-                last = f"versions {states}"
+                answer: dict[int, str] | ServingError = await self.status(model)
             except ServingError as exc:
-                if exc.code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.NOT_FOUND):
-                    raise
-                last = str(exc)
-            await asyncio.sleep(0.2)
-        raise TimeoutError(f"model {model!r} was not ready on {self.target} within {timeout:.0f} s: {last}")
+                answer = exc
+            if (ready := wait.ready(answer)) is not None:
+                return ready
+            await asyncio.sleep(wait.PAUSE)
+        raise wait.error()
