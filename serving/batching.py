@@ -10,9 +10,10 @@ of 32 calls of one, which is what a CPU (or a GPU) does well.
 A batch that fails is retried one request at a time, so one bad request cannot fail its neighbours.
 
 Per request the batcher does as little as it can while holding the GIL the front ends need: a batch
-thread is woken when a queue gets its first request (to time its wait) or fills up, not on every
-request; and requests from an asyncio front end get asyncio futures, resolved with one hand-over to
-their event loop per batch rather than one per request.
+thread is woken when a queue gets its first request (to time its wait), fills up, or still holds
+requests after a batch was taken from it, not on every request; and requests from an asyncio front
+end get asyncio futures, resolved with one hand-over to their event loop per batch, not one per
+request.
 """
 
 from __future__ import annotations
@@ -146,8 +147,8 @@ class Batcher:
                     queue.rows -= rows
                     if not queue:
                         del self._queues[ready]
-                    elif queue.rows >= self.options.max_batch_size or self._stopped:
-                        self._cond.notify()  # another full batch waits: the other thread can take it
+                    else:
+                        self._cond.notify()  # requests are left: another thread takes them or times their wait
                     return batch
                 if self._stopped:
                     return None

@@ -492,13 +492,14 @@ def test_async_client_retries_unavailable_then_names_the_fix() -> None:
 
 
 def test_unbatched_model_calls_run_on_the_loop_alone_and_side_by_side_under_load(server: ServingServer) -> None:
-    """One client: model calls on the event loop (no thread hand-over). Several: on the workers, side by side."""
+    """A short call with the server to itself: on the event loop (no hand-over). A slow model: on the workers."""
     calls: list[tuple[str, float, float]] = []
     run = server.servables.run
+    delay = [0.0]
 
     def spy(*args: object, **kwargs: object) -> object:
         began = time.perf_counter()
-        time.sleep(0.02)  # a slow model, so that concurrent requests overlap
+        time.sleep(delay[0])
         try:
             return run(*args, **kwargs)  # type: ignore[arg-type]
         finally:
@@ -506,11 +507,17 @@ def test_unbatched_model_calls_run_on_the_loop_alone_and_side_by_side_under_load
 
     server.servables.run = spy  # type: ignore[method-assign]
     with ServingClient(server.target) as client:
-        for _ in range(3):
+        for _ in range(5):  # the first calls are slow (tracing, first allocations): the model is warm after them
+            client.predict("toy", {"x": ONES}, signature="serving_raw")
+        calls.clear()
+        for _ in range(10):
             assert client.predict("toy", {"x": ONES}, signature="serving_raw")[0]["y"].tolist() == [2.0, 2.0]
-    assert {name for name, _, _ in calls} == {"serving-loop"}
+    on_loop = [name for name, _, _ in calls if name == "serving-loop"]
+    # A call slower than INLINE_MAX_SECONDS (a hiccup of a busy machine) sends the next one to a worker.
+    assert len(on_loop) >= 8, [(n, round((e - b) * 1000, 2)) for n, b, e in calls]
 
     calls.clear()
+    delay[0] = 0.02  # a slow model: six clients at once must not wait for each other on the loop
     barrier = threading.Barrier(6)
 
     def send() -> None:
@@ -526,7 +533,7 @@ def test_unbatched_model_calls_run_on_the_loop_alone_and_side_by_side_under_load
         t.join()
     assert len(calls) == 24
     on_workers = [c for c in calls if c[0].startswith("serving_")]
-    assert len(on_workers) >= 18  # after the first call or two, the server saw several at once
+    assert len(on_workers) >= 23  # all but the first, which showed the model is slow
     overlapping = max(sum(1 for _, b, e in calls if b <= t < e) for _, t, _ in calls)
     assert overlapping >= 2  # calls ran side by side, not one after another on the loop
 
