@@ -24,7 +24,7 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable, Hashable, Mapping
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 
 import numpy as np
 
@@ -147,8 +147,10 @@ class Batcher:
                     queue.rows -= rows
                     if not queue:
                         del self._queues[ready]
-                    else:
-                        self._cond.notify()  # requests are left: another thread takes them or times their wait
+                    if self._queues:
+                        # Requests are left (here or in a queue whose wait this thread was timing): wake another
+                        # thread to take them or time their wait.
+                        self._cond.notify()
                     return batch
                 if self._stopped:
                     return None
@@ -159,24 +161,43 @@ class Batcher:
             self._run(batch)
 
     def _run(self, batch: list[_Task]) -> None:
+        """Run one batch and settle every request in it, whatever happens."""
         self.batches += 1
-        if len(batch) == 1:
-            _resolve([_run_alone(batch[0])])
-            return
+        results: list[_Result] = []
         try:
-            joined = {name: np.concatenate([t.inputs[name] for t in batch]) for name in batch[0].inputs}
-            outputs = batch[0].run(joined)
-        except Exception:  # noqa: BLE001 - one bad request must not fail the others: run them alone
-            _resolve([_run_alone(task) for task in batch])
-            return
-        start, results = 0, []
-        for task in batch:
-            results.append((task, {name: value[start : start + task.rows] for name, value in outputs.items()}, None))
-            start += task.rows
-        _resolve(results)
+            results = _run_batch(batch)
+        except BaseException as err:  # noqa: BLE001 - a bug here must not leave requests waiting forever
+            results = [(task, None, err) for task in batch]
+        finally:
+            settled = {id(result[0]) for result in results}
+            results += [(t, None, RuntimeError("the batch was not run")) for t in batch if id(t) not in settled]
+            _resolve(results)
 
 
 _Result = tuple[_Task, "dict[str, np.ndarray] | None", "BaseException | None"]
+
+
+def _run_batch(batch: list[_Task]) -> list[_Result]:
+    """Each request's rows of one model call on the joined batch; each request alone if that call fails.
+
+    Alone also when an output does not have one row per input row (a signature whose outputs are not
+    batched along the first dimension cannot be split among the requests).
+    """
+    if len(batch) == 1:
+        return [_run_alone(batch[0])]
+    rows = sum(task.rows for task in batch)
+    try:
+        joined = {name: np.concatenate([t.inputs[name] for t in batch]) for name in batch[0].inputs}
+        outputs = batch[0].run(joined)
+    except Exception:  # noqa: BLE001 - one bad request must not fail the others: run them alone
+        return [_run_alone(task) for task in batch]
+    if any(np.ndim(value) == 0 or len(value) != rows for value in outputs.values()):
+        return [_run_alone(task) for task in batch]
+    start, results = 0, []
+    for task in batch:
+        results.append((task, {name: value[start : start + task.rows] for name, value in outputs.items()}, None))
+        start += task.rows
+    return results
 
 
 def _run_alone(task: _Task) -> _Result:
@@ -203,13 +224,21 @@ def _resolve(results: list[_Result]) -> None:
 
 
 def _settle(results: list[_Result]) -> None:
+    """Complete each request's future; one that is done already (cancelled: the client went away) is skipped."""
     for task, outputs, error in results:
-        if task.future.done():  # an asyncio future cancelled by its request (the client went away)
+        if task.future.done():
             continue
-        if error is None:
-            task.future.set_result(outputs)
-        else:
-            task.future.set_exception(error)
+        if error is not None and (not isinstance(error, Exception) or isinstance(error, StopIteration)):
+            # Futures refuse StopIteration, and a KeyboardInterrupt or SystemExit raised by a model call
+            # must not be re-raised in the request's handler as if it were the server's own.
+            error = RuntimeError(f"the model call raised {type(error).__name__}: {error}")
+        try:
+            if error is None:
+                task.future.set_result(outputs)
+            else:
+                task.future.set_exception(error)
+        except (asyncio.InvalidStateError, InvalidStateError):  # cancelled between the check and now
+            pass
 
 
 def batch_key(model: str, version: int, signature: str, inputs: Mapping[str, np.ndarray]) -> Hashable:

@@ -18,6 +18,7 @@ import asyncio
 import dataclasses
 import functools
 import logging
+import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -269,6 +270,11 @@ def _parsed(name: str, value: Any, parse: Callable[[tensor_pb2.TensorProto], Any
         raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"tensor parsing error: {name}: {err}") from None
 
 
+def _rows(arrays: Mapping[str, np.ndarray]) -> int:
+    """The batch size of a request: the first dimension of its largest input (1 for scalars)."""
+    return max((len(a) if a.ndim else 1 for a in arrays.values()), default=1) or 1
+
+
 def filter_outputs(outputs: dict[str, np.ndarray], output_filter: Sequence[str]) -> dict[str, np.ndarray]:
     """The outputs a request's ``output_filter`` asks for (all when it is empty)."""
     return {alias: outputs[alias] for alias in output_filter} if output_filter else outputs
@@ -282,7 +288,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     """
 
     SHARED_SECONDS = 0.05  # after two Predicts were seen at once, model calls go to the workers this long
-    INLINE_MAX_SECONDS = 0.003  # a signature whose last call took longer always runs on the workers
+    INLINE_MAX_SECONDS = 0.003  # a model call expected to take longer runs on the workers
 
     def __init__(self, servables: Servables, executor: futures.Executor) -> None:
         self.servables = servables
@@ -297,15 +303,17 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     async def _run_unbatched(
         self, loaded: LoadedVersion, signature_name: str, arrays: dict[str, np.ndarray]
     ) -> dict[str, np.ndarray]:
-        """A model call without batching: on the event loop when it is short and has the server to itself.
+        """A model call without batching: on the event loop when it is short and no other Predict waits.
 
         On the loop the call skips two thread hand-overs (0.25-0.3 ms of a 2.5 ms batch-1 round trip
-        on a 2-core machine), but the loop serves nothing else meanwhile. So the loop takes only calls
-        whose signature last ran in under ``INLINE_MAX_SECONDS`` (for a longer call the hand-over does
-        not matter, and holding the loop would), and only while no other Predict is here: once two
-        are seen at once, calls go to the worker threads, side by side, for ``SHARED_SECONDS``. The
-        ``sleep(0)`` first lets requests that arrived during a call on the loop show up; without it a
-        backlog would look like one request at a time and keep the loop busy (measured: -30% at 8 clients).
+        on a 2-core machine), but the loop serves nothing else meanwhile (other Predicts, REST,
+        status). So the loop takes only calls expected to take under ``INLINE_MAX_SECONDS``: the
+        signature's last time per row, times the rows asked for (a signature not yet timed here runs
+        on the workers); for a longer call the hand-over does not matter and holding the loop would.
+        And only while no other Predict is here: once two are seen at once, calls go to the worker
+        threads, side by side, for ``SHARED_SECONDS``. The ``sleep(0)`` first lets requests that
+        arrived during a call on the loop show up; without it a backlog would look like one request at
+        a time and keep the loop busy (measured: -30% at 8 clients).
         """
         self._unbatched += 1
         try:
@@ -313,21 +321,22 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             now = time.perf_counter()
             if self._unbatched > 1:
                 self._shared_until = now + self.SHARED_SECONDS
-            short = loaded.cache.get(("call_seconds", signature_name), 0.0) < self.INLINE_MAX_SECONDS
-            if short and now >= self._shared_until:
-                return self._timed_run(loaded, signature_name, arrays)
-            return await self._off_loop(self._timed_run, loaded, signature_name, arrays)
+            rows = _rows(arrays)
+            expected = loaded.cache.get(("row_seconds", signature_name), math.inf) * rows
+            if expected < self.INLINE_MAX_SECONDS and now >= self._shared_until:
+                return self._timed_run(loaded, signature_name, arrays, rows)
+            return await self._off_loop(self._timed_run, loaded, signature_name, arrays, rows)
         finally:
             self._unbatched -= 1
 
     def _timed_run(
-        self, loaded: LoadedVersion, signature_name: str, arrays: dict[str, np.ndarray]
+        self, loaded: LoadedVersion, signature_name: str, arrays: dict[str, np.ndarray], rows: int
     ) -> dict[str, np.ndarray]:
         began = time.perf_counter()
         try:
             return self.servables.run(loaded, signature_name, arrays, "Predict")
         finally:
-            loaded.cache[("call_seconds", signature_name)] = time.perf_counter() - began
+            loaded.cache[("row_seconds", signature_name)] = (time.perf_counter() - began) / rows
 
     @_handle("Predict")
     async def Predict(self, request: predict_pb2.PredictRequest, _context: grpc.aio.ServicerContext) -> Any:

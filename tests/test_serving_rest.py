@@ -316,6 +316,34 @@ def test_batcher_answers_asyncio_requests_and_runs_a_full_batch_without_waiting_
         batcher.stop()
 
 
+@pytest.mark.reliability
+def test_a_batch_whose_outputs_cannot_be_split_runs_each_request_alone_and_odd_errors_reach_their_request() -> None:
+    # One batch thread, three requests in one batch: the first call returns a summary without a row per
+    # input (not splittable), so each request runs alone; one of them raises StopIteration, which a
+    # future cannot carry: that request gets a RuntimeError naming it, the others their own answers,
+    # and the thread serves on.
+    batcher = Batcher(BatchingOptions(max_batch_size=3, batch_timeout_micros=600_000_000, num_batch_threads=1))
+    calls: list[int] = []
+
+    def run(inputs: dict) -> dict:
+        calls.append(len(inputs["x"]))
+        if (inputs["x"] == 7).any() and len(inputs["x"]) == 1:
+            raise StopIteration("seven")
+        return {"total": np.sum(inputs["x"], axis=0)}
+
+    try:
+        waiting = [batcher.submit("k", {"x": np.array([[i]])}, run) for i in (1, 7, 2)]
+        assert waiting[0].result(timeout=60)["total"].tolist() == [1]
+        assert waiting[2].result(timeout=60)["total"].tolist() == [2]
+        with pytest.raises(RuntimeError, match="StopIteration: seven"):
+            waiting[1].result(timeout=60)
+        assert calls == [3, 1, 1, 1]  # the joined call, then each request alone
+        again = [batcher.submit("k", {"x": np.array([[i]])}, run) for i in (3, 4, 5)]
+        assert [f.result(timeout=60)["total"].tolist() for f in again] == [[3], [4], [5]]
+    finally:
+        batcher.stop()
+
+
 def _warmup(model_dir: Path, records: list[prediction_log_pb2.PredictionLog]) -> None:
     (model_dir / "assets.extra").mkdir(exist_ok=True)
     with tf.io.TFRecordWriter(str(model_dir / "assets.extra" / "tf_serving_warmup_requests")) as writer:

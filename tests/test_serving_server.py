@@ -565,3 +565,15 @@ def test_signatures_are_called_with_each_input_in_its_place(tmp_path: Path) -> N
     assert requests.call_signature(loaded, "s", inputs)["n"].tolist() == [123, 354]
     public = loaded.signature("s")(**{k: tf.constant(v) for k, v in inputs.items()})["n"].numpy()
     assert public.tolist() == [123, 354]
+    # The flat call checks what the public call's binding would: a wrong shape or a missing input is
+    # the request's fault, named, never run through the graph.
+    for bad, words in (
+        (
+            {**inputs, "a_values": np.ones((2, 3), np.float32)},
+            r"input 'a_values' has shape \[2, 3\], which is not compatible with expected shape \[\?,2\]",
+        ),
+        ({k: v for k, v in inputs.items() if k != "c_count"}, "the signature takes"),
+    ):
+        with pytest.raises(requests.RequestError, match=words) as caught:
+            requests.call_signature(loaded, "s", bad)
+        assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
