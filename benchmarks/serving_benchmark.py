@@ -18,7 +18,8 @@ thread would be, but without 32 Python threads fighting over one GIL in the benc
 the threaded ``ServingClient`` is measured too, at 1 and 32 clients. Each server setting is a
 flag of ``tfx-keras serve``: the default, TensorFlow on one thread per pool
 (``--tensorflow-intra-op-parallelism 1 --tensorflow-inter-op-parallelism 1``, TF Serving's flags of
-the same names), and batching.
+the same names), and batching (two batch threads, or one: one model call at a time while the next
+batch fills).
 
 Targets (issue "Serve as TensorFlow Serving does"): gRPC batch-1 p50 at most in-process p50 + 1 ms;
 with batching, 32 batch-1 clients get at least 0.6x the throughput of 32 in-process threads; zero
@@ -175,6 +176,7 @@ def _cell(latencies: list[list[float]], errors: list[str], elapsed: float) -> di
 # the clients and the server's own Python threads need.
 ONE_THREAD = ("--tensorflow-intra-op-parallelism", "1", "--tensorflow-inter-op-parallelism", "1")
 SETTINGS: dict[str, Sequence[str]] = {"": (), "_one_thread": ONE_THREAD}  # + the batching ones, set in main()
+BATCHING_PATHS = ("grpc_batching", "grpc_batching_one_thread", "grpc_batching_one_thread_one_batch_thread")
 
 
 class Server:
@@ -263,7 +265,14 @@ def main() -> None:
         "--enable-batching", "--batch-size", str(max(args.clients)), "--batch-timeout-micros",
         str(args.batch_timeout_micros), "--num-batch-threads", "2",
     )  # fmt: skip
-    SETTINGS.update({"_batching": batching, "_batching_one_thread": batching + ONE_THREAD})
+    one_batch_thread = (*batching[:-1], "1")  # --num-batch-threads 1: one model call at a time, batches fill up
+    SETTINGS.update(
+        {
+            "_batching": batching,
+            "_batching_one_thread": batching + ONE_THREAD,
+            "_batching_one_thread_one_batch_thread": one_batch_thread + ONE_THREAD,
+        }
+    )
 
     def in_process(_: int) -> None:
         signature(**{INPUT: tensor})
@@ -331,7 +340,7 @@ def main() -> None:
                         lambda _, r=rest: r.predict(MODEL, {INPUT: image}, signature=SIGNATURE), 1, args.seconds
                     )
                     show("REST", cell)
-                if setting in ("", "_batching", "_batching_one_thread"):
+                if setting == "" or "batching" in setting:
                     for clients in client_counts:
                         throughput[(f"grpc{setting}", clients)] = cell = closed_loop_async(call, clients, args.seconds)
                         show(f"gRPC{setting}, {clients} clients", cell)
@@ -375,7 +384,7 @@ def main() -> None:
     floor_way = max(in_process_ways, key=lambda way: throughput[(way, top)]["per_s"])
     floor = throughput[(floor_way, top)]["per_s"]
     best_latency = min((k for k in latency if k.startswith("grpc")), key=lambda k: latency[k]["p50_ms"])
-    best_batching = max(("grpc_batching", "grpc_batching_one_thread"), key=lambda k: throughput[(k, top)]["per_s"])
+    best_batching = max(BATCHING_PATHS, key=lambda k: throughput[(k, top)]["per_s"])
     result["best"] = {
         "latency": best_latency,
         "batching": best_batching,
@@ -420,6 +429,10 @@ LABELS = {
     "grpc_threaded_batching": "gRPC + batching, ServingClient threads",
     "grpc_batching_one_thread": "gRPC + batching, TF one thread",
     "grpc_threaded_batching_one_thread": "gRPC + batching, TF one thread, ServingClient threads",
+    "grpc_batching_one_thread_one_batch_thread": "gRPC + batching, TF one thread, 1 batch thread",
+    "grpc_threaded_batching_one_thread_one_batch_thread": (
+        "gRPC + batching, TF one thread, 1 batch thread, ServingClient threads"
+    ),
 }
 
 
@@ -458,7 +471,7 @@ def markdown(result: dict) -> str:
         " *flat call* is the call the server makes (`serving.requests.signature_caller`, NumPy in and out)."
         " Each is the better of runs before and after the servers; the targets compare with the faster.",
     ]
-    paths = ("grpc", "grpc_batching", "grpc_batching_one_thread")
+    paths = ("grpc", *BATCHING_PATHS)
     ways = ("in_process", "in_process_flat")
     lines += [
         "",

@@ -509,12 +509,17 @@ def test_unbatched_model_calls_run_on_the_loop_alone_and_side_by_side_under_load
     with ServingClient(server.target) as client:
         for _ in range(5):  # the first calls are slow (tracing, first allocations): the model is warm after them
             client.predict("toy", {"x": ONES}, signature="serving_raw")
+        assert calls[0][0].startswith("serving_")  # a signature not timed yet runs on a worker
         calls.clear()
         for _ in range(10):
             assert client.predict("toy", {"x": ONES}, signature="serving_raw")[0]["y"].tolist() == [2.0, 2.0]
-    on_loop = [name for name, _, _ in calls if name == "serving-loop"]
-    # A call slower than INLINE_MAX_SECONDS (a hiccup of a busy machine) sends the next one to a worker.
-    assert len(on_loop) >= 8, [(n, round((e - b) * 1000, 2)) for n, b, e in calls]
+        on_loop = [name for name, _, _ in calls if name == "serving-loop"]
+        # A call slower than INLINE_MAX_SECONDS (a hiccup of a busy machine) sends the next one to a worker.
+        assert len(on_loop) >= 8, [(n, round((e - b) * 1000, 2)) for n, b, e in calls]
+        # 1,000 rows of the same signature: expected to take 500 times a 2-row call, so not on the loop.
+        many = np.ones((1000, 2), np.float32)
+        assert client.predict("toy", {"x": many}, signature="serving_raw")[0]["y"].shape == (1000,)
+        assert calls[-1][0].startswith("serving_")
 
     calls.clear()
     delay[0] = 0.02  # a slow model: six clients at once must not wait for each other on the loop
