@@ -456,7 +456,7 @@ def markdown(result: dict) -> str:
         "| path | p50 ms | p99 ms | requests | errors |",
         "|---|---:|---:|---:|---:|",
     ]
-    for name, c in latency.items():
+    for name, c in sorted(latency.items(), key=lambda item: not item[0].startswith("in_process")):  # in-process first
         label = LABELS[name]
         if "runs_p50_ms" in c:
             label += (
