@@ -7,7 +7,9 @@ inputs along the first dimension, calls the signature once, and gives each reque
 outputs. With 32 clients each sending one image, the model runs a few calls of many images instead
 of 32 calls of one, which is what a CPU (or a GPU) does well.
 
-A batch that fails is retried one request at a time, so one bad request cannot fail its neighbours.
+A batch that fails, or whose outputs do not have one row per input row, is run again one request at
+a time, so one bad request cannot fail its neighbours; every request is answered, whatever the
+model call raises.
 
 Per request the batcher does as little as it can while holding the GIL the front ends need: a batch
 thread is woken when a queue gets its first request (to time its wait), fills up, or still holds
