@@ -165,15 +165,11 @@ class Batcher:
     def _run(self, batch: list[_Task]) -> None:
         """Run one batch and settle every request in it, whatever happens."""
         self.batches += 1
-        results: list[_Result] = []
         try:
             results = _run_batch(batch)
         except BaseException as err:  # noqa: BLE001 - a bug here must not leave requests waiting forever
             results = [(task, None, err) for task in batch]
-        finally:
-            settled = {id(result[0]) for result in results}
-            results += [(t, None, RuntimeError("the batch was not run")) for t in batch if id(t) not in settled]
-            _resolve(results)
+        _resolve(results)
 
 
 _Result = tuple[_Task, "dict[str, np.ndarray] | None", "BaseException | None"]
