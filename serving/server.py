@@ -34,6 +34,7 @@ from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
     model_management_pb2,
+    model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
@@ -56,7 +57,7 @@ from serving.model_store import (
     sources_from_config,
 )
 from serving.requests import ModelRef, RequestError, Timer
-from serving.tensors import TensorError, proto_shape, to_array, to_proto
+from serving.tensors import TensorError, encode_predict_response, proto_shape, to_array
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -329,6 +330,20 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         finally:
             self._unbatched -= 1
 
+    def add_to_server(self, server: grpc.aio.Server) -> None:
+        """Register the service, as the generated ``add_PredictionServiceServicer_to_server`` does, except Predict.
+
+        Predict answers with the bytes :func:`encode_predict_response` writes (no response serializer):
+        a handler registered first answers its method, so Predict is registered on its own, before the rest.
+        """
+        predict = grpc.unary_unary_rpc_method_handler(
+            self.Predict, request_deserializer=predict_pb2.PredictRequest.FromString
+        )
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler("tensorflow.serving.PredictionService", {"Predict": predict}),)
+        )
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(self, server)
+
     def _timed_run(
         self, loaded: LoadedVersion, signature_name: str, arrays: dict[str, np.ndarray], rows: int
     ) -> dict[str, np.ndarray]:
@@ -340,7 +355,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     @_handle("Predict")
     async def Predict(self, request: predict_pb2.PredictRequest, _context: grpc.aio.ServicerContext) -> Any:
-        """Run a signature on input tensors."""
+        """Run a signature on input tensors; the ``PredictResponse`` as its wire bytes."""
         signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
         output_filter = list(request.output_filter)
         loaded, arrays = self.servables.prepare_predict(
@@ -348,12 +363,12 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         )
         batched = self.servables.batched(loaded, signature_name, arrays, "Predict", asyncio.get_running_loop())
         outputs = await batched if batched is not None else await self._run_unbatched(loaded, signature_name, arrays)
-        outputs = filter_outputs(outputs, output_filter)
-        response = predict_pb2.PredictResponse()
-        _fill_spec(response.model_spec, loaded, signature_name)
-        for alias in sorted(outputs):
-            to_proto(outputs[alias], out=response.outputs[alias])
-        return response
+        spec = loaded.cache.get(("model_spec", signature_name))
+        if spec is None:
+            message = model_pb2.ModelSpec()
+            _fill_spec(message, loaded, signature_name)
+            spec = loaded.cache[("model_spec", signature_name)] = message.SerializeToString()
+        return encode_predict_response(spec, filter_outputs(outputs, output_filter))  # bytes: see add_to_server
 
     @_handle("Classify")
     async def Classify(
@@ -534,9 +549,7 @@ class ServingServer:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionService(self.servables, self.executor), server
-        )
+        PredictionService(self.servables, self.executor).add_to_server(server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.servables), server)
         address = f"{options.host}:{options.port}"
         try:
