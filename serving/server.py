@@ -207,11 +207,16 @@ class Servables:
         """
         if self.batcher is None:
             return None
-        specs = requests.signature_inputs(loaded, signature_name)
-        if not all(s.shape and s.shape[0] is None for s in specs.values()):
+        run = loaded.cache.get(("batched_run", signature_name, api))
+        if run is None:  # once per version and signature: can it be batched, and the call to make
+            specs = requests.signature_inputs(loaded, signature_name)
+            batchable = all(s.shape and s.shape[0] is None for s in specs.values())
+            run = functools.partial(self.run, loaded, signature_name, api=api) if batchable else False
+            loaded.cache[("batched_run", signature_name, api)] = run
+        if run is False:
             return None
         key = batch_key(loaded.model_name, loaded.version, signature_name, inputs)
-        return self.batcher.submit(key, inputs, functools.partial(self.run, loaded, signature_name, api=api), loop)
+        return self.batcher.submit(key, inputs, run, loop)
 
     def classify(self, ref: ModelRef, signature_name: str, serialized: Sequence[bytes]) -> Any:
         """(loaded version, classes, scores) for serialized examples."""

@@ -44,6 +44,7 @@ NAMES = {dtype: types_pb2.DataType.Name(dtype).removeprefix("DT_").lower() for d
 NAMES[types_pb2.DT_FLOAT] = "float32"
 NAMES[types_pb2.DT_DOUBLE] = "float64"
 NAMES[types_pb2.DT_STRING] = "string"
+_ITEMSIZE = {np_type: np.dtype(np_type).itemsize for np_type, _ in DTYPES.values()}
 _BY_NUMPY = {np.dtype(np_type): dtype for dtype, (np_type, _) in DTYPES.items() if np_type is not object}
 
 
@@ -58,30 +59,31 @@ def dtype_name(dtype: int) -> str:
 
 def proto_shape(proto: tensor_pb2.TensorProto) -> tuple[int, ...]:
     """The declared shape, checked (no unknown rank, no negative sizes)."""
-    if proto.tensor_shape.unknown_rank:
+    tensor_shape = proto.tensor_shape
+    if tensor_shape.unknown_rank:
         raise TensorError("its shape has an unknown rank")
-    shape = tuple(int(d.size) for d in proto.tensor_shape.dim)
-    if any(size < 0 for size in shape):
+    shape = tuple([d.size for d in tensor_shape.dim])
+    if shape and min(shape) < 0:
         raise TensorError(f"its shape {list(shape)} has a negative size")
     return shape
 
 
 def to_array(proto: tensor_pb2.TensorProto, shape: Sequence[int] | None = None) -> np.ndarray:
     """The tensor's values as an array of its declared shape; its content must hold exactly that many."""
-    if proto.dtype not in DTYPES:
+    known = DTYPES.get(proto.dtype)
+    if known is None:
         raise TensorError(f"dtype {dtype_name(proto.dtype)} is not supported")
-    np_type, field = DTYPES[proto.dtype]
+    np_type, field = known
     shape = tuple(proto_shape(proto) if shape is None else shape)
     count = math.prod(shape)
-    if proto.tensor_content:
+    content = proto.tensor_content  # a copy each time it is read: read once
+    if content:
         if np_type is object:
             raise TensorError("a string tensor cannot use tensor_content")
-        expected = count * np.dtype(np_type).itemsize
-        if len(proto.tensor_content) != expected:
-            raise TensorError(
-                f"tensor_content has {len(proto.tensor_content)} bytes, the shape {list(shape)} needs {expected}"
-            )
-        return np.frombuffer(proto.tensor_content, dtype=np_type).reshape(shape)
+        expected = count * _ITEMSIZE[np_type]
+        if len(content) != expected:
+            raise TensorError(f"tensor_content has {len(content)} bytes, the shape {list(shape)} needs {expected}")
+        return np.frombuffer(content, dtype=np_type).reshape(shape)
     values = getattr(proto, field)
     if len(values) != count:
         raise TensorError(f"it carries {len(values)} values, its shape {list(shape)} needs {count}")
