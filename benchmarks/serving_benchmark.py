@@ -626,7 +626,7 @@ def markdown(result: dict) -> str:
     for name, label in (("without_warmup", "without warmup"), ("with_warmup", "with warmup (as pushed)")):
         c = fresh[name]
         lines.append(f"| {label} | {c['first_ms']:.1f} | {c['second_ms']:.1f} | {c['available_s']:.1f} |")
-    lines += ["", "## Targets (paired rounds; the sweep's own comparison in brackets)", ""]
+    lines += ["", "## Targets (from the paired rounds; the sweep's own comparison beside each)", ""]
     lines += [f"- {'PASS' if ok else 'FAIL'}: {name}" for name, ok in result["verdicts"].items()]
     return "\n".join(lines) + "\n"
 
