@@ -269,6 +269,8 @@ def main() -> None:
     )
     parser.add_argument("--round-seconds", type=float, default=3.0, help="duration of each cell of a paired round")
     args = parser.parse_args()
+    if args.rounds < 1 or args.round_seconds <= 0 or args.seconds <= 0:
+        parser.error("--rounds must be >= 1, and --seconds and --round-seconds > 0")
 
     work = Path(tempfile.mkdtemp(prefix="serving_bench_"))
     model_dir = Path(args.model_dir) if args.model_dir else _latest_pushed(ROOT / "outputs" / "serving")
