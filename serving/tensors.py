@@ -92,6 +92,11 @@ def to_array(proto: tensor_pb2.TensorProto, shape: Sequence[int] | None = None) 
     return np.asarray(values, dtype=np_type).reshape(shape)
 
 
+def _string_values(array: np.ndarray) -> list[bytes]:
+    """A string tensor's values, flat: bytes as they are, anything else as UTF-8 text."""
+    return [v if isinstance(v, bytes) else str(v).encode() for v in array.reshape(-1).tolist()]
+
+
 def to_proto(array: Any, dtype: int | None = None, out: tensor_pb2.TensorProto | None = None) -> tensor_pb2.TensorProto:
     """An array (or nested lists) as a TensorProto: numbers in ``tensor_content``, strings in ``string_val``.
 
@@ -112,7 +117,7 @@ def to_proto(array: Any, dtype: int | None = None, out: tensor_pb2.TensorProto |
         dims.add().size = size
     np_type, _ = DTYPES[dtype]
     if np_type is object:
-        proto.string_val.extend(v if isinstance(v, bytes) else str(v).encode() for v in array.reshape(-1).tolist())
+        proto.string_val.extend(_string_values(array))
     else:
         proto.tensor_content = np.ascontiguousarray(array, dtype=np_type).tobytes()
     return proto
@@ -164,9 +169,7 @@ def encode_predict_response(model_spec: bytes, outputs: Mapping[str, Any]) -> by
     for alias, value in outputs.items():
         array = np.asarray(value)
         if array.dtype.kind in "OSU":
-            strings = b"".join(
-                _delimited(8, v if isinstance(v, bytes) else str(v).encode()) for v in array.reshape(-1).tolist()
-            )
+            strings = b"".join(_delimited(8, v) for v in _string_values(array))
             tensor = _tensor_head(types_pb2.DT_STRING, array.shape) + strings
             parts.append(_delimited(1, _delimited(1, alias.encode()) + _delimited(2, tensor)))
             continue
