@@ -275,6 +275,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="serving_bench_"))
     model_dir = Path(args.model_dir) if args.model_dir else _latest_pushed(ROOT / "outputs" / "serving")
     model_dir = (model_dir or _train_model(work / "run", args.epochs)).resolve()
+    if not (model_dir / "saved_model.pb").is_file():
+        sys.exit(f"{model_dir} is not a SavedModel folder: give outputs/serving/mnist/<version> of a pushed model")
     if not (model_dir / WARMUP_FILE).is_file():
         sys.exit(f"{model_dir} has no {WARMUP_FILE}: give a model pushed by the pipeline (it writes one)")
     cold_model = work / "no_warmup"
