@@ -15,7 +15,7 @@ from setuptools import find_packages, setup
 setup(
     name="tfx-keras-pipelines",
     version="0.1.0",
-    description="TFX pipelines (MNIST, Fashion-MNIST, ticket triage, CIFAR-10) for Keras models",
+    description="TFX pipelines (MNIST, Fashion-MNIST, ticket triage, CIFAR-10, penguins) for Keras models",
     python_requires=">=3.10,<3.11",
     packages=find_packages(
         include=[
@@ -31,7 +31,7 @@ setup(
             "serving.*",
         ]
     ),
-    package_data={"pipelines": ["*/schema.pbtxt"]},
+    package_data={"pipelines": ["*/schema.pbtxt", "*/data/*/*.csv"]},
     install_requires=[
         "tfx==1.16.0",
         "apache-beam[gcp]",

@@ -32,13 +32,23 @@ warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
 
 from pipelines import tasks  # noqa: E402
 from pipelines.config import ConfigError, apply_overrides, describe  # noqa: E402
-from pipelines.spec import TaskSpec  # noqa: E402
+from pipelines.spec import FileSource, TaskSpec  # noqa: E402
 
 USER_ERRORS = (ConfigError, tasks.UnknownTaskError)
 
 
 def _task_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("task", choices=tasks.names(), help="which task")
+
+
+def _input_base_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--input-base",
+        default=None,
+        metavar="DIR",
+        help="folder of the task's data files, local or gs:// (the same as --set data.input_base=DIR); "
+        "each span's files in data.pattern, by default span-<N>/",
+    )
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
@@ -57,6 +67,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         help="root of pipeline outputs, metadata and serving models (default: ./outputs)",
     )
     p.add_argument("--data-dir", default=None, help="TFDS data directory (default: TFDS's, ~/tensorflow_datasets)")
+    _input_base_arg(p)
     p.add_argument(
         "--download",
         action="store_true",
@@ -80,7 +91,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 
 def _add_data(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="import upstream raw files into a TFDS data_dir (offline), or make fixtures")
-    data_sub = p.add_subparsers(dest="data_command", required=True, metavar="{import,fixture}")
+    data_sub = p.add_subparsers(dest="data_command", required=True, metavar="{import,fixture,generate}")
     imp = data_sub.add_parser(
         "import",
         help="import a task's upstream data files (no network needed)",
@@ -96,6 +107,21 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     _task_arg(fix)
     fix.add_argument("--out", required=True, help="folder to write the upstream-format files into")
     fix.add_argument("--size", type=int, default=200, help="training examples (default: 200)")
+    gen = data_sub.add_parser(
+        "generate",
+        help="write one span (day) of a generator task's data as files, e.g. for --input-base",
+        description="Generate one span of the task's data with its config (--set data.num_examples=..., "
+        "data.drift=...) and write it under OUT in the span's folder (data.pattern, by default span-<N>/), "
+        "as a daily export would land. Then: tfx-keras run TASK --input-base OUT.",
+    )
+    _task_arg(gen)
+    gen.add_argument("--span", type=int, required=True, help="the span (day) number")
+    gen.add_argument(
+        "--format", choices=("csv", "tfrecord", "parquet"), default="csv", help="file format (default csv)"
+    )
+    gen.add_argument("--out", required=True, help="the input folder: the span's folder is made under it")
+    gen.add_argument("--overwrite", action="store_true", help="replace a span that already has files")
+    gen.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE")
 
 
 def _add_schema(sub: argparse._SubParsersAction) -> None:
@@ -111,6 +137,7 @@ def _add_schema(sub: argparse._SubParsersAction) -> None:
     _task_arg(infer)
     infer.add_argument("--out", default=None, help="where to write (default: ./<task>.schema.inferred.pbtxt)")
     infer.add_argument("--data-dir", default=None, help="TFDS data directory (default: TFDS's)")
+    _input_base_arg(infer)
     infer.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE")
 
 
@@ -146,7 +173,13 @@ def task_config(spec: TaskSpec, args: argparse.Namespace) -> object:
         overrides.append(f"training.epochs={args.epochs}")
     for flag in ("data_dir", "download"):
         if getattr(args, flag, None) and not spec.reads_tfds:
-            raise ConfigError(f"--{flag.replace('_', '-')} does not apply to {spec.name}: its data is generated")
+            raise ConfigError(
+                f"--{flag.replace('_', '-')} does not apply to {spec.name}: its data is not a TFDS data set"
+            )
+    if getattr(args, "input_base", None):
+        if "input_base" not in type(config.data).model_fields:
+            raise ConfigError(f"--input-base does not apply to {spec.name}: its data comes from TFDS (see --data-dir)")
+        overrides.append(f"data.input_base={_location(args.input_base)}")
     if getattr(args, "data_dir", None):
         overrides.append(f"data.data_dir={_absolute(args.data_dir)}")
     if getattr(args, "download", False):
@@ -158,10 +191,18 @@ def _absolute(path: str) -> str:
     return os.path.abspath(os.path.expanduser(path))
 
 
+def _location(path: str) -> str:
+    """A local path made absolute; a URL (gs://...) as given."""
+    return path if "://" in path else _absolute(path)
+
+
 def data_status(spec: TaskSpec, data_dir: str | None = None) -> str:
     """Whether the task's data is ready here, and if not, the command that makes it ready."""
+    data = spec.default_config().data
+    if getattr(data, "input_base", None) or isinstance(spec.source, FileSource):
+        return files_status(data)
     if not spec.reads_tfds:
-        return "ready (generated by the pipeline)"
+        return "ready (generated by the pipeline; or files with --input-base DIR)"
     import tensorflow_datasets as tfds
     from tensorflow_datasets.core import constants
 
@@ -170,6 +211,23 @@ def data_status(spec: TaskSpec, data_dir: str | None = None) -> str:
         return f"ready in {where}"
     fix = f"tfx-keras data import {spec.name} --source DIR --data-dir {where}" if spec.source.raw_format else ""
     return f"not prepared in {where}: " + (f"`{fix}`, or run with --download" if fix else "run with --download")
+
+
+def files_status(data: object) -> str:
+    """Whether the input folder exists and which spans it holds (for ``list``)."""
+    from components.file_example_gen import FileInputError, check_input
+
+    try:
+        spans = check_input(data.input_base, data.split_patterns)
+    except FileInputError as err:
+        return f"not ready: {err}"
+    numbers = sorted(spans)
+    files = sum(len(found) for found in spans.values())
+    shown = ", ".join(map(str, numbers[-8:])) + (f" (and {len(numbers) - 8} earlier)" if len(numbers) > 8 else "")
+    return (
+        f"{data.format} files in {data.input_base}: {'span' if len(numbers) == 1 else 'spans'} {shown}, "
+        f"{files} file(s); a run reads span {data.span if data.span is not None else numbers[-1]}"
+    )
 
 
 def _cmd_list(args: argparse.Namespace, out: TextIO) -> int:
@@ -248,13 +306,14 @@ def _cmd_run(args: argparse.Namespace, err_stream: TextIO) -> int:
         except local_runner.RunInProgressError as err:
             print(f"error: {err}", file=user_err)
             return 2
-        except Exception as err:  # noqa: BLE001 - a TFDS argument error raised while building the pipeline
+        except Exception as err:  # noqa: BLE001 - a data source's argument error raised before the run
+            from components.file_example_gen import FileExampleGenError, FileInputError
             from components.tfds_example_gen import DatasetDownloadError, DatasetNotPreparedError, TFDSExampleGenError
 
             if isinstance(err, (DatasetNotPreparedError, DatasetDownloadError)):
                 print(f"error: {_dataset_fix(spec, err)}", file=user_err)
                 return 2
-            if isinstance(err, TFDSExampleGenError):
+            if isinstance(err, (TFDSExampleGenError, FileInputError, FileExampleGenError)):
                 print(f"error: {err}", file=user_err)
                 return 2
             raise
@@ -276,12 +335,32 @@ def _maybe_quiet(verbose: bool, log_file: str):  # noqa: ANN202 - a context mana
     return _NoRedirect() if verbose else quiet_output(log_file)
 
 
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from pipelines.datagen import write_span
+
+    spec = tasks.get(args.task)
+    if args.span < 0:
+        raise ConfigError(f"--span {args.span} is invalid: must be >= 0")
+    config = apply_overrides(task_config(spec, args), [f"data.span={args.span}", f"data.format={args.format}"])
+    out = _location(args.out)
+    path = write_span(spec, config, out, args.format, overwrite=args.overwrite)
+    print(f"wrote {config.data.num_examples} records of span {args.span}: {path}")
+    fmt = "" if args.format == spec.default_config().data.format else f" --set data.format={args.format}"
+    print(f"run on it: tfx-keras run {spec.name} --input-base {out}{fmt}")
+    return 0
+
+
 def _cmd_data(args: argparse.Namespace) -> int:
     from components import tfds_import
 
+    if args.data_command == "generate":
+        return _cmd_generate(args)
     spec = tasks.get(args.task)
     if not spec.reads_tfds or not spec.source.raw_format:
-        raise ConfigError(f"task {spec.name} has no upstream data files to import: its data is generated")
+        raise ConfigError(
+            f"task {spec.name} has no upstream data set to import: its data is generated or read from files "
+            "(--input-base)"
+        )
     if args.data_command == "fixture":
         if args.size < 1:
             raise ConfigError(f"--size {args.size} is invalid: must be >= 1")

@@ -85,32 +85,98 @@ class TfdsData(Section):
         return self
 
 
-class GeneratorData(Section):
-    """How many records a generator makes, from which seed, split how (proportions, normalised)."""
+DataFormat = Literal["csv", "tfrecord", "parquet"]
+_PLACEHOLDER = re.compile(r"\{SPAN(:\d+)?\}|\{YYYY\}")
+
+
+class FileData(Section):
+    """The user's files: where they are, their format, one span's pattern, and how to split them.
+
+    ``pattern`` is relative to ``input_base`` and uses TFX's placeholders: ``{SPAN}`` (a number per
+    day or batch), ``{YYYY}{MM}{DD}`` (a date), ``{VERSION}``. The latest span is read unless
+    ``span`` names one. ``splits`` are proportions (hash buckets of the span's files) or, for data that
+    comes split, one pattern per split (e.g. ``{"train": "span-{SPAN}/train/*", "eval": "span-{SPAN}/eval/*"}``).
+    """
+
+    input_base: str | None = None  # a folder, local or gs://; the CLI's --input-base
+    format: DataFormat = "csv"
+    pattern: str = "span-{SPAN}/*"
+    # `test` is held out: no component trains or selects on it; acceptance benchmarks measure on it.
+    splits: dict[str, float | str] = {"train": 0.7, "eval": 0.15, "test": 0.15}
+    train_split: str = "train"
+    eval_split: str = "eval"
+    partition_feature: str | None = None  # hash on this feature (e.g. an id) instead of the whole row
+    list_delimiter: str = Field("|", min_length=1, max_length=1)  # CSV: separates a list column's values in a cell
+    # Continuous training: each run reads one span (the latest unless given); the model trains on the last
+    # `window_spans` spans read (TFX's RollingRange; local runner only, Kubeflow trains on the latest).
+    span: int | None = Field(None, ge=0)
+    window_spans: int = Field(1, ge=1)
+
+    @property
+    def split_patterns(self) -> dict[str, str]:
+        """Split name -> pattern of its files (one entry, ``pattern``, when hash buckets split)."""
+        if self.splits_by_pattern:
+            return {name: str(p) for name, p in self.splits.items()}
+        return {"all": self.pattern}
+
+    @property
+    def splits_by_pattern(self) -> bool:
+        """True if each split has its own pattern (sub-folders), False for hash buckets."""
+        return all(isinstance(v, str) for v in self.splits.values())
+
+    @model_validator(mode="after")
+    def _check_files(self) -> FileData:
+        check_split_names(self.splits, self.train_split, self.eval_split)
+        kinds = {isinstance(v, str) for v in self.splits.values()}
+        if len(kinds) > 1:
+            raise ValueError(
+                "splits mixes proportions and patterns: give every split a proportion (hash buckets of "
+                "data.pattern) or every split its own pattern (sub-folders)"
+            )
+        for name, value in self.splits.items():
+            if not isinstance(value, str) and not value > 0:
+                raise ValueError(f"data.splits: split {name!r} has proportion {value}; proportions must be > 0")
+        for pattern in self.split_patterns.values():
+            if pattern.startswith("/") or "://" in pattern:
+                raise ValueError(f"pattern {pattern!r} must be relative to data.input_base")
+            if self.span is not None and not _PLACEHOLDER.search(pattern):
+                raise ValueError(
+                    f"span={self.span} needs a {{SPAN}} (or {{YYYY}}{{MM}}{{DD}}) placeholder in the pattern "
+                    f"{pattern!r}; drop data.span or put the placeholder in data.pattern"
+                )
+        if self.list_delimiter in ',"\n':
+            raise ValueError(f'list_delimiter={self.list_delimiter!r} must be a character other than , and "')
+        return self
+
+
+class GeneratorData(FileData):
+    """A generator's data: how many records, from which seed, split how (proportions, normalised).
+
+    The same task can read its data from files instead (``input_base`` set, e.g. the spans that
+    ``tfx-keras data generate`` writes): then the file fields of :class:`FileData` apply.
+    """
 
     num_examples: int = Field(50_000, ge=1)
     seed: int = Field(42, ge=0)
-    # `test` is held out: no component trains or selects on it; acceptance benchmarks measure on it.
-    splits: dict[str, float] = {"train": 0.7, "eval": 0.1, "test": 0.2}
-    train_split: str = "train"
-    eval_split: str = "eval"
+    splits: dict[str, float | str] = {"train": 0.7, "eval": 0.1, "test": 0.2}
     shard_size: int = Field(1000, ge=1)
-    # Continuous training: each run generates one span (e.g. one day of data); the model trains on the
-    # last `window_spans` spans (TFX's RollingRange; local runner only, Kubeflow trains on the latest).
-    span: int = Field(0, ge=0)
-    window_spans: int = Field(1, ge=1)
+
+    @property
+    def generated(self) -> bool:
+        """True when the generator makes the data (no ``input_base``)."""
+        return not self.input_base
 
     def generator_options(self) -> dict[str, Any]:
         """Options passed to the generator's ``make_record`` (a task's data section adds its own)."""
-        return {"span": self.span}
+        return {"span": self.span or 0}
 
     @model_validator(mode="after")
     def _splits_get_records(self) -> GeneratorData:
-        check_split_names(self.splits, self.train_split, self.eval_split)
-        for name, share in self.splits.items():
-            if not share > 0:
-                raise ValueError(f"data.splits: split {name!r} has proportion {share}; proportions must be > 0")
-        ranges = split_ranges(self.num_examples, self.splits)
+        if not self.generated:
+            return self
+        if self.splits_by_pattern:
+            raise ValueError("split patterns read files: set data.input_base, or give the splits proportions")
+        ranges = split_ranges(self.num_examples, {k: float(v) for k, v in self.splits.items()})
         empty = [name for name, (start, end) in ranges.items() if end <= start]
         if empty:
             raise ValueError(f"splits {empty} get no records out of num_examples={self.num_examples}; make more")

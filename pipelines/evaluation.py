@@ -76,3 +76,58 @@ def classifier_eval_config(
             )
         ],
     )
+
+
+def classification_metrics_specs(
+    output_name: str | None, num_classes: int, min_accuracy: float, max_accuracy_drop: float, auc: bool = True
+) -> list[tfma.MetricsSpec]:
+    """TFMA metrics of a softmax head on one-hot labels: accuracy (the thresholds), per-class recall and AUC.
+
+    The accuracy must reach ``min_accuracy`` and drop at most ``max_accuracy_drop`` below the last
+    blessed model's; each class's recall (and one-vs-rest AUC) is reported, with no threshold.
+    ``output_name`` selects the head of a multi-output model (None: the model has one output).
+    """
+    outputs = [output_name] if output_name else []
+    per_class = [tfma.MetricConfig(class_name="Recall")]
+    if auc:
+        per_class.append(tfma.MetricConfig(class_name="AUC"))
+    return [
+        tfma.MetricsSpec(
+            output_names=outputs,
+            metrics=[
+                tfma.MetricConfig(class_name="ExampleCount"),
+                tfma.MetricConfig(
+                    class_name="CategoricalAccuracy",
+                    per_slice_thresholds=overall_threshold(lower_bound=min_accuracy, max_regression=max_accuracy_drop),
+                ),
+                tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
+            ],
+        ),
+        tfma.MetricsSpec(
+            output_names=outputs,
+            binarize=tfma.BinarizationOptions(class_ids={"values": list(range(num_classes))}),
+            metrics=per_class,
+        ),
+    ]
+
+
+def regression_metrics_specs(
+    output_name: str | None, max_rmse: float, max_rmse_increase: float
+) -> list[tfma.MetricsSpec]:
+    """TFMA metrics of a regression head: RMSE (at most ``max_rmse``, no worse than the baseline) and MAE.
+
+    ``output_name`` selects the head of a multi-output model (None: the model has one output).
+    """
+    return [
+        tfma.MetricsSpec(
+            output_names=[output_name] if output_name else [],
+            metrics=[
+                tfma.MetricConfig(class_name="ExampleCount"),
+                tfma.MetricConfig(
+                    class_name="RootMeanSquaredError",
+                    per_slice_thresholds=overall_threshold(upper_bound=max_rmse, max_regression=max_rmse_increase),
+                ),
+                tfma.MetricConfig(class_name="MeanAbsoluteError"),
+            ],
+        )
+    ]

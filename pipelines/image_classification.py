@@ -2,9 +2,9 @@
 
 A task folder calls :func:`image_classification_task` with its data set, image shape, class names,
 config class and model builder, and gets a complete :class:`~pipelines.spec.TaskSpec`: the Transform
-step (pixels / 255, one-hot labels), the loss and metrics of a softmax output, the TFMA config, the
-report pictures, an optional augmentation, and the serving contract (uint8 images in; probabilities,
-class ids and class names out).
+step (pixels / 255, one-hot labels), the TFMA config, an optional augmentation, and the serving
+contract (uint8 images in; probabilities, class ids and class names out). The softmax head's loss,
+metrics and report (with sample images) are :mod:`pipelines.heads`'.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 from common.contract import CLASS_IDS, PROBABILITIES
 from pipelines.config import ClassifierEval, TaskConfig
 from pipelines.features import transformed_name
+from pipelines.heads import classifier_report, softmax_compile_args
 from pipelines.spec import ServingContract, TaskSpec, TfdsSource
 
 IMAGE_KEY = "image"
@@ -126,48 +127,6 @@ def tflite_function(image_shape: Sequence[int]) -> Callable[[Any, Any], Any]:
     return make
 
 
-def classification_report(class_names: Sequence[str]) -> Callable[..., dict[str, Any]]:
-    """The report of an image classifier: diagram, curves, confusion matrix, per-class accuracy, samples."""
-
-    def report(
-        report_dir: str, model: Any, history: Mapping[str, Any], eval_ds: Any, config: TaskConfig
-    ) -> dict[str, Any]:
-        import numpy as np
-
-        from pipelines import reports
-
-        del config
-        images, labels, probabilities = [], [], []
-        for inputs, label in eval_ds:
-            images.append(inputs[IMAGE_KEY].numpy())
-            labels.append(label[LABEL_KEY].numpy().argmax(-1))
-            probabilities.append(model.predict_on_batch(inputs))
-        metrics = reports.write_classification_report(
-            report_dir,
-            model,
-            history,
-            np.concatenate(images),
-            np.concatenate(labels),
-            np.concatenate(probabilities),
-            list(class_names),
-        )
-        metrics["headline"] = f"eval accuracy {metrics['accuracy']:.4f} on {metrics['examples']} examples"
-        return metrics
-
-    return report
-
-
-def compile_args(config: TaskConfig) -> dict[str, Any]:
-    """Categorical cross-entropy on the softmax output (not ``from_logits``: seed 000's mistake) and accuracy."""
-    import tf_keras as keras
-
-    del config
-    return {
-        "loss": keras.losses.CategoricalCrossentropy(from_logits=False),
-        "metrics": [keras.metrics.CategoricalAccuracy(name="accuracy")],
-    }
-
-
 def image_classification_task(
     *,
     name: str,
@@ -212,12 +171,12 @@ def image_classification_task(
         preprocessing_fn=preprocessing_fn,
         schema_file=schema_file,
         build_model=build_model,
-        compile_args=compile_args,
+        compile_args=softmax_compile_args,
         inputs=lambda _config: {IMAGE_KEY: transformed_name(IMAGE_KEY)},
         labels=lambda _config: {LABEL_KEY: transformed_name(LABEL_KEY)},
         eval_config=eval_config,
         serving=lambda _config: serving_contract(image_shape, class_names),
-        report=classification_report(class_names),
+        report=classifier_report(class_names, LABEL_KEY, image_input=IMAGE_KEY),
         augment=augment,
         tflite=tflite_function(image_shape),
     )

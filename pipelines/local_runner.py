@@ -39,8 +39,10 @@ from tfx.proto.orchestration import pipeline_pb2  # noqa: E402
 
 from common.contract import TUNING_REPORT_DIR  # noqa: E402
 from components.data_validator import DataValidationError  # noqa: E402
+from components.file_example_gen import check_input  # noqa: E402
+from components.file_example_gen.executor import INPUT_PROPERTY  # noqa: E402
 from pipelines.config import TaskConfig  # noqa: E402
-from pipelines.pipeline import VALIDATOR_ID, create_pipeline  # noqa: E402
+from pipelines.pipeline import VALIDATOR_ID, create_pipeline, reads_files  # noqa: E402
 from pipelines.spec import TaskSpec  # noqa: E402
 
 SLOW_COMPONENT_SECONDS = 10.0  # a component still running after this long gets a "running" line
@@ -262,6 +264,7 @@ class RunSummary:
     drift: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # drift vs the previous validated span
     infra_blessed: bool | None = None  # the InfraValidator's verdict (None: it did not run)
     infra_reason: str = ""
+    input: dict[str, Any] = dataclasses.field(default_factory=dict)  # files read: input_base, format, splits
 
     @property
     def succeeded(self) -> bool:
@@ -291,6 +294,15 @@ class RunSummary:
             lines.append(f"   {node:32s} {state.lower():9s} {shown}".rstrip())
         if self.span:
             lines.append(f"   span: {self.span}")
+        if self.input:
+            splits = self.input.get("splits", {})
+            files = sorted({f for split in splits.values() for f in split["files"]})
+            rows = sum(split["rows"] for split in splits.values())
+            shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+            lines.append(
+                f"   input: {rows} rows from {len(files)} {self.input.get('format', '')} file(s) under "
+                f"{self.input.get('input_base')}: {shown}"
+            )
         if self.failure is not None:
             lines.append(f"   failed: {self.failure.component}: {self.failure.reason}")
             lines.extend(f"     {detail.strip()}" for detail in self.failure.details)
@@ -402,6 +414,7 @@ def summarize(
     type_names = {t.id: t.name for t in store.get_artifact_types()}
     example_gen = order[0] if order else None  # every pipeline starts with its ExampleGen
     span = None
+    input_files: dict[str, Any] = {}
     ceiling: dict[str, dict[str, float]] = {}
     data_anomalies: list[str] = []
     drift: list[dict[str, Any]] = []
@@ -438,6 +451,8 @@ def summarize(
                 span = artifact.properties["span"].int_value if "span" in artifact.properties else None
                 if prop(artifact, "summary"):
                     ceiling = json.loads(prop(artifact, "summary"))
+                if prop(artifact, INPUT_PROPERTY):
+                    input_files = json.loads(prop(artifact, INPUT_PROPERTY))
             elif kind == "ExampleAnomalies":
                 data_anomalies = json.loads(prop(artifact, "anomalies") or "[]")
                 drift = json.loads(prop(artifact, "drift") or "[]")
@@ -460,6 +475,7 @@ def summarize(
         drift=drift,
         infra_blessed=infra_blessed,
         infra_reason=infra_reason,
+        input=input_files,
     )
 
 
@@ -541,7 +557,10 @@ def run_pipeline(
     Raises:
         RunInProgressError: another run of this task holds ``output_dir``.
         OutputDirError: ``output_dir`` cannot be written.
+        FileInputError: the task reads files, and their folder or the files of a split are missing.
     """
+    if reads_files(spec, config):  # the ExampleGen's driver checks the same; here it stops before anything starts
+        check_input(config.data.input_base, config.data.split_patterns, config.data.span)
     layout = LocalLayout(os.path.abspath(output_dir), spec.name)
     prepare_output_dir(layout)
     with run_lock(layout):

@@ -32,13 +32,15 @@ from components.baseline_resolver import LatestBlessedBaselineStrategy, Previous
 from components.data_validator import DataValidator
 from components.data_validator.component import VALIDATED_KEY
 from components.epochs_trainer import Trainer
+from components.file_example_gen import file_example_gen
 from components.generator_example_gen import GeneratorExampleGen
 from components.infra_validator import InfraValidator
 from components.schema_importer import ImportSchemaGen
 from components.tfds_example_gen import TFDSExampleGen
 from components.tuner import Tuner
 from pipelines.config import ConfigError, TaskConfig, to_json
-from pipelines.spec import GeneratorSource, TaskSpec, TfdsSource
+from pipelines.schema import schema_columns
+from pipelines.spec import FileSource, GeneratorSource, TaskSpec, TfdsSource
 
 ORCHESTRATORS = ("local", "kubeflow_v2")
 RESOLVER_ID = "latest_blessed_model_resolver"
@@ -49,9 +51,35 @@ TRAINER_RUN_FN = "pipelines.training.run_fn"
 TUNER_FN = "pipelines.tuning.tuner_fn"
 
 
-def example_gen(spec: TaskSpec, config: TaskConfig) -> BaseNode:
-    """The task's ExampleGen, from its data source and the config's ``data`` section."""
+def reads_files(spec: TaskSpec, config: TaskConfig) -> bool:
+    """True if this run's examples come from files (a file task, or a generator task given ``input_base``)."""
+    return isinstance(spec.source, FileSource) or bool(getattr(config.data, "input_base", None))
+
+
+def example_gen(spec: TaskSpec, config: TaskConfig, use_schema: bool = True) -> BaseNode:
+    """The task's ExampleGen, from its data source and the config's ``data`` section.
+
+    Args:
+        spec: the task.
+        config: its configuration.
+        use_schema: type and check file columns by the curated schema (False: infer them, for a first schema).
+    """
     data = config.data
+    if reads_files(spec, config):
+        if not data.input_base:
+            raise ConfigError(
+                f"task {spec.name} reads files: give their folder with --input-base DIR (or --set data.input_base=DIR)"
+            )
+        return file_example_gen(
+            data.format,
+            data.input_base,
+            data.pattern,
+            dict(data.splits),
+            span=data.span,
+            columns=schema_columns(spec.schema_file) if use_schema else None,
+            list_delimiter=data.list_delimiter,
+            partition_feature=data.partition_feature,
+        )
     if isinstance(spec.source, TfdsSource):
         return TFDSExampleGen(
             dataset=spec.source.dataset,
@@ -64,11 +92,11 @@ def example_gen(spec: TaskSpec, config: TaskConfig) -> BaseNode:
         return GeneratorExampleGen(
             generator=spec.source.module,
             num_examples=data.num_examples,
-            splits=dict(data.splits),
+            splits={name: float(share) for name, share in data.splits.items()},
             seed=data.seed,
             shard_size=data.shard_size,
             options=data.generator_options(),
-            span=data.span,
+            span=data.span or 0,
         )
     raise TypeError(f"task {spec.name}: unknown data source {spec.source!r}")
 
@@ -143,6 +171,7 @@ def standard_components(
         examples=training_examples,
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=spec.preprocessing_fn,
+        custom_config={TASK_KEY: spec.name, CONFIG_KEY: to_json(config)},  # for a preprocessing_fn that reads them
         splits_config=transform_pb2.SplitsConfig(analyze=[train_split], transform=[train_split, eval_split]),
         disable_statistics=True,
     )

@@ -178,11 +178,11 @@ def write_classification_report(
     report_dir: str,
     model: Any,
     history: Mapping[str, Sequence[float]],
-    images: np.ndarray,
     labels: np.ndarray,
     probabilities: np.ndarray,
     class_names: Sequence[str],
     split_name: str = "eval",
+    images: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Write all pictures of a single-label classifier and ``metrics.json``; return the metrics.
 
@@ -190,11 +190,12 @@ def write_classification_report(
         report_dir: output folder.
         model: the trained Keras model (for the diagram).
         history: ``History.history`` of the fit.
-        images: images of the evaluated split, [N, H, W, C] in [0, 1] or uint8 (for the sample grid).
         labels: true class ids, [N].
         probabilities: predicted class probabilities, [N, num_classes].
         class_names: a name per class.
         split_name: the name of the evaluated split.
+        images: for an image classifier, the split's images [N, H, W, C] in [0, 1] or uint8: a grid of
+            samples with their predicted and true labels is drawn too.
     """
     num_classes = len(class_names)
     predictions = probabilities.argmax(axis=-1)
@@ -210,21 +211,56 @@ def write_classification_report(
         "confusion_matrix": matrix.tolist(),
         "class_names": list(class_names),
     }
-    files = {
-        **classifier_pictures(
-            report_dir,
-            model,
-            history,
-            matrix,
-            class_names,
-            f"Confusion matrix ({split_name}, accuracy {metrics['accuracy']:.4f})",
-        ),
-        "samples": plot_samples(
+    files = classifier_pictures(
+        report_dir,
+        model,
+        history,
+        matrix,
+        class_names,
+        f"Confusion matrix ({split_name}, accuracy {metrics['accuracy']:.4f})",
+    )
+    if images is not None:
+        files["samples"] = plot_samples(
             images[:32],
             [class_names[i] for i in labels[:32]],
             [class_names[i] for i in predictions[:32]],
             os.path.join(report_dir, "samples.png"),
             f"{split_name} samples: predicted (true); wrong in red",
+        )
+    metrics["files"] = {k: v for k, v in files.items() if v}
+    write_metrics(report_dir, metrics)
+    return metrics
+
+
+def write_regression_report(
+    report_dir: str,
+    model: Any,
+    history: Mapping[str, Sequence[float]],
+    true: np.ndarray,
+    predicted: np.ndarray,
+    name: str,
+    split_name: str = "eval",
+) -> dict[str, Any]:
+    """Write a regressor's pictures (diagram, curves, predicted vs true, residuals) and ``metrics.json``."""
+    errors = predicted - true
+    metrics = {
+        "split": split_name,
+        "examples": int(len(true)),
+        "rmse": float(np.sqrt(np.mean(errors**2))) if len(errors) else 0.0,
+        "mae": float(np.mean(np.abs(errors))) if len(errors) else 0.0,
+        "mean_error": float(np.mean(errors)) if len(errors) else 0.0,
+    }
+    files = {
+        "model_diagram": plot_model_diagram(model, os.path.join(report_dir, "model.png")),
+        "training_curves": plot_training_curves(history, os.path.join(report_dir, "training_curves.png")),
+        "predicted_vs_true": plot_regression(
+            true,
+            predicted,
+            os.path.join(report_dir, f"{name}.png"),
+            f"{name} ({split_name}, RMSE {metrics['rmse']:.4g})",
+        ),
+        "residuals": plot_residuals(
+            errors, os.path.join(report_dir, f"{name}_residuals.png"), f"{name}: residuals, predicted - true"
         ),
     }
     metrics["files"] = {k: v for k, v in files.items() if v}
@@ -242,13 +278,29 @@ def write_metrics(report_dir: str, metrics: dict[str, Any]) -> str:
 
 def plot_regression(true: np.ndarray, predicted: np.ndarray, path: str, title: str) -> str:
     """Predicted against true values, with the diagonal (a perfect model) for reference."""
+    low = float(min(true.min(initial=0.0), predicted.min(initial=0.0)))
+    high = float(max(true.max(initial=1.0), predicted.max(initial=1.0)))
+    margin = 0.02 * (high - low or 1.0)
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.scatter(true, predicted, s=4, alpha=0.3)
-    ax.plot([0, 1], [0, 1], color="tab:red", lw=1, label="perfect")
+    ax.plot([low, high], [low, high], color="tab:red", lw=1, label="perfect")
     ax.set_xlabel("true")
     ax.set_ylabel("predicted")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
+    ax.set_xlim(low - margin, high + margin)
+    ax.set_ylim(low - margin, high + margin)
     ax.legend(loc="upper left")
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def plot_residuals(errors: np.ndarray, path: str, title: str) -> str:
+    """Histogram of the residuals (predicted - true), with their mean: a biased model is off zero."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.hist(errors, bins=min(50, max(5, len(errors) // 10)), color="tab:blue", alpha=0.8)
+    ax.axvline(0, color="black", lw=1)
+    ax.axvline(float(np.mean(errors)) if len(errors) else 0.0, color="tab:red", ls="--", label="mean")
+    ax.set_xlabel("predicted - true")
+    ax.set_ylabel("examples")
+    ax.legend()
     ax.set_title(title)
     return _save(fig, path)

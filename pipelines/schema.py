@@ -14,9 +14,21 @@ from __future__ import annotations
 import datetime
 import os
 import tempfile
+from typing import Any
 
 from pipelines.config import TaskConfig
 from pipelines.spec import TaskSpec
+
+
+def schema_columns(schema_file: str) -> list[Any] | None:
+    """The columns (``components.file_example_gen.Column``) the curated schema describes; None if it is missing."""
+    from tfx.utils import io_utils
+
+    from components.file_example_gen.checks import columns_from_schema
+
+    if not os.path.isfile(schema_file):
+        return None
+    return columns_from_schema(io_utils.SchemaReader().read(schema_file))
 
 
 def infer_schema(spec: TaskSpec, config: TaskConfig, out: str) -> str:
@@ -29,7 +41,7 @@ def infer_schema(spec: TaskSpec, config: TaskConfig, out: str) -> str:
     from pipelines.pipeline import example_gen
 
     with tempfile.TemporaryDirectory(prefix="schema_infer_") as scratch:
-        examples = example_gen(spec, config)
+        examples = example_gen(spec, config, use_schema=False)
         statistics = tfx.components.StatisticsGen(examples=examples.outputs["examples"])
         schema_gen = tfx.components.SchemaGen(statistics=statistics.outputs["statistics"], infer_feature_shape=True)
         pipeline = tfx.dsl.Pipeline(

@@ -54,6 +54,16 @@ class GeneratorSource:
 
 
 @dataclasses.dataclass(frozen=True)
+class FileSource:
+    """The user's own files (CSV, TFRecord of tf.Example, Parquet), read by TFX's file-based ExampleGens.
+
+    Where they are, their format, one span's pattern and the splits come from the config's ``data``
+    section (:class:`pipelines.config.FileData`); the curated schema says what the columns are.
+    A generator task reads files too when its ``data.input_base`` is set.
+    """
+
+
+@dataclasses.dataclass(frozen=True)
 class ServingContract:
     """The exported model's serving signatures (see ``common.contract`` for their names).
 
@@ -103,12 +113,14 @@ class TaskSpec:
         augment: optional training-time augmentation of ``(inputs, labels)`` batches (``training.augment``).
         tflite: optional ``(model, config) -> tf.function`` with an input signature and no string ops,
             the same preprocessing inside; converted to ``model.tflite`` when ``export.tflite`` is on.
+        declaration: what a task family's generic functions read back by the task's name (the tabular
+            family's columns and label, for its Transform step); None for a task that is not in a family.
     """
 
     name: str
     description: str
     config_class: type[TaskConfig]
-    source: TfdsSource | GeneratorSource
+    source: TfdsSource | GeneratorSource | FileSource
     preprocessing_fn: str
     schema_file: str
     build_model: Callable[[Any], Any]
@@ -120,6 +132,7 @@ class TaskSpec:
     report: Callable[..., dict[str, Any]]
     augment: Callable[..., Any] | None = None
     tflite: Callable[[Any, Any], Any] | None = None
+    declaration: Any = None
 
     def default_config(self) -> TaskConfig:
         """The task's configuration with every default."""

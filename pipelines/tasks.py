@@ -15,6 +15,7 @@ TASKS: dict[str, str] = {
     "fashion_mnist": "pipelines.fashion_mnist",
     "cifar10": "pipelines.cifar10",
     "ticket": "pipelines.ticket",
+    "penguin": "pipelines.penguin",
 }
 
 

@@ -25,10 +25,10 @@ def test_classification_report_writes_pictures_and_metrics(tmp_path: Path) -> No
         str(tmp_path),
         build_baseline_cnn(num_classes=3),
         history,
-        rng.random((8, 28, 28, 1)),
         labels,
         probabilities,
         ["a", "b", "c"],
+        images=rng.random((8, 28, 28, 1)),
     )
     assert metrics["accuracy"] == 6 / 8
     assert metrics["per_class_accuracy"] == {"a": 1.0, "b": 1.0, "c": 0.5}

@@ -17,6 +17,7 @@ import tf_keras as keras
 
 from models.multi_input import MultiInputModel, add_head, build_multi_input_model
 from pipelines.features import transformed_name
+from pipelines.heads import classification_loss, classification_metrics, regression_loss, regression_metrics
 from pipelines.spec import ServingContract
 from pipelines.ticket.config import (
     BODY_KEY,
@@ -76,18 +77,12 @@ def build_model(config: TicketConfig) -> keras.Model:
 
 def compile_args(config: TicketConfig) -> dict[str, Any]:
     """Dict losses and metrics per output, and the configured loss weights."""
-    losses: dict[str, keras.losses.Loss] = {
-        PRIORITY_KEY: keras.losses.MeanSquaredError(),
-        DEPARTMENT_KEY: keras.losses.CategoricalCrossentropy(from_logits=False),
+    heads = [DEPARTMENT_KEY] + ([DIFFICULTY_KEY] if config.model.difficulty_head else [])
+    return {
+        "loss": {PRIORITY_KEY: regression_loss(), **{head: classification_loss() for head in heads}},
+        "metrics": {PRIORITY_KEY: regression_metrics(), **{head: classification_metrics() for head in heads}},
+        "loss_weights": config.model.loss_weights,
     }
-    metrics: dict[str, list] = {
-        PRIORITY_KEY: [keras.metrics.RootMeanSquaredError(name="rmse"), keras.metrics.MeanAbsoluteError(name="mae")],
-        DEPARTMENT_KEY: [keras.metrics.CategoricalAccuracy(name="accuracy")],
-    }
-    if config.model.difficulty_head:
-        losses[DIFFICULTY_KEY] = keras.losses.CategoricalCrossentropy(from_logits=False)
-        metrics[DIFFICULTY_KEY] = [keras.metrics.CategoricalAccuracy(name="accuracy")]
-    return {"loss": losses, "metrics": metrics, "loss_weights": config.model.loss_weights}
 
 
 def serving(config: TicketConfig) -> ServingContract:
@@ -193,42 +188,18 @@ def eval_config(config: TicketConfig) -> Any:
     import tensorflow_model_analysis as tfma
 
     from common.contract import EXAMPLE_SIGNATURE, TRANSFORM_SIGNATURE
-    from pipelines.evaluation import overall_threshold
+    from pipelines.evaluation import classification_metrics_specs, regression_metrics_specs
 
     evaluation = config.eval
     metrics_specs = [
-        tfma.MetricsSpec(
-            output_names=[DEPARTMENT_KEY],
-            metrics=[
-                tfma.MetricConfig(class_name="ExampleCount"),
-                tfma.MetricConfig(
-                    class_name="CategoricalAccuracy",
-                    per_slice_thresholds=overall_threshold(
-                        lower_bound=evaluation.min_department_accuracy,
-                        max_regression=evaluation.max_department_accuracy_drop,
-                    ),
-                ),
-                tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
-            ],
+        *classification_metrics_specs(
+            DEPARTMENT_KEY,
+            len(DEPARTMENTS),
+            evaluation.min_department_accuracy,
+            evaluation.max_department_accuracy_drop,
+            auc=False,
         ),
-        tfma.MetricsSpec(
-            output_names=[DEPARTMENT_KEY],
-            binarize=tfma.BinarizationOptions(class_ids={"values": list(range(len(DEPARTMENTS)))}),
-            metrics=[tfma.MetricConfig(class_name="Recall")],
-        ),
-        tfma.MetricsSpec(
-            output_names=[PRIORITY_KEY],
-            metrics=[
-                tfma.MetricConfig(
-                    class_name="RootMeanSquaredError",
-                    per_slice_thresholds=overall_threshold(
-                        upper_bound=evaluation.max_priority_rmse,
-                        max_regression=evaluation.max_priority_rmse_increase,
-                    ),
-                ),
-                tfma.MetricConfig(class_name="MeanAbsoluteError"),
-            ],
-        ),
+        *regression_metrics_specs(PRIORITY_KEY, evaluation.max_priority_rmse, evaluation.max_priority_rmse_increase),
     ]
     if config.model.difficulty_head:
         metrics_specs.append(

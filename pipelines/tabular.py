@@ -1,0 +1,454 @@
+"""The tabular task family: a task declares its columns by kind and its label; the rest is generic.
+
+A task folder calls :func:`tabular_task` with its columns (:class:`Numeric`, :class:`Categorical`),
+its :class:`Label` (class ids or class names: classification; a float: regression) and optionally an
+auxiliary target, and gets a complete :class:`~pipelines.spec.TaskSpec` for the user's files:
+
+* **Transform** (:func:`preprocessing_fn`): numbers as z-scores from full-pass statistics of the
+  training split; categories one-hot over a declared vocabulary (plus one column for anything else)
+  or over the training split's most frequent values plus out-of-vocabulary buckets; an optional
+  column's missing value filled (its default, or the training mean) and flagged in an extra input
+  column; the label one-hot (classification) or as is (regression).
+* **Model** (``models/tabular.py``): one input per column, named after it; a DNN, or a wide & deep
+  model (``model.architecture``), with an optional auxiliary head (the seeds' California-housing
+  model).
+* **Losses, metrics, report** (:mod:`pipelines.heads`): accuracy, a confusion matrix and per-class
+  accuracy; or RMSE and MAE, predicted against true values and the residuals.
+* **TFMA** (:mod:`pipelines.evaluation`): accuracy with per-class recall and AUC, or RMSE with MAE;
+  an absolute bound and "no worse than the last blessed model".
+* **Serving**: ``serving_default`` on tf.Examples, ``serving_raw`` with one input per column
+  (a number, a text or an integer per row; an optional number's NaN or an optional text's "" is a
+  missing value), and ``classification`` or ``regression`` for TF Serving's Classify and Regress APIs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from pydantic import Field
+
+from common.contract import TASK_KEY
+from pipelines.config import FileData, Section, TaskConfig
+from pipelines.features import transformed_name
+from pipelines.heads import (
+    classification_loss,
+    classification_metrics,
+    classifier_report,
+    regression_loss,
+    regression_metrics,
+    regressor_report,
+)
+from pipelines.spec import FileSource, ServingContract, TaskSpec
+
+AUX_SUFFIX = "_aux"
+
+
+@dataclasses.dataclass(frozen=True)
+class Numeric:
+    """A numeric column, fed to the model as a z-score.
+
+    Attributes:
+        name: the column.
+        optional: rows may lack a value; it is filled (``default``, else the training mean) and flagged.
+        default: the value a missing one is taken to be (optional columns only).
+    """
+
+    name: str
+    optional: bool = False
+    default: float | None = None
+
+    def width(self) -> int:
+        """Model input width: the z-score, and the missing flag of an optional column."""
+        return 1 + int(self.optional)
+
+    def encode(self, value: Any) -> Any:
+        """Transform: the column's z-score (full-pass mean and deviation), and the missing flag."""
+        return _numeric(self, value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Categorical:
+    """A categorical column (text or integer codes), fed to the model one-hot.
+
+    Attributes:
+        name: the column.
+        vocabulary: the known values, in order; anything else is one extra "other" column. Empty: the
+            training split's ``max_tokens`` most frequent values, plus ``oov_buckets`` hashed buckets.
+        max_tokens: size of a learned vocabulary.
+        oov_buckets: hashed buckets for values outside a learned vocabulary.
+        optional: rows may lack a value; it is filled with ``default`` (else counted as "other") and flagged.
+        default: the value a missing one is taken to be (optional columns only).
+    """
+
+    name: str
+    vocabulary: tuple[str | int, ...] = ()
+    max_tokens: int = 100
+    oov_buckets: int = 1
+    optional: bool = False
+    default: str | int | None = None
+
+    def width(self) -> int:
+        """Model input width: the one-hot vector, and the missing flag of an optional column."""
+        one_hot = len(self.vocabulary) + 1 if self.vocabulary else self.max_tokens + self.oov_buckets
+        return one_hot + int(self.optional)
+
+    def encode(self, value: Any) -> Any:
+        """Transform: the column one-hot, and the missing flag."""
+        return _categorical(self, value)
+
+
+Column = Numeric | Categorical
+
+
+@dataclasses.dataclass(frozen=True)
+class Label:
+    """A target column.
+
+    Attributes:
+        name: the column.
+        class_names: classification: the class of id ``i`` (an integer column) or these names (a text
+            column). Empty: regression on a numeric column.
+    """
+
+    name: str
+    class_names: tuple[str, ...] = ()
+
+    @property
+    def is_classification(self) -> bool:
+        """True for a class label, False for a regression target."""
+        return bool(self.class_names)
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    """What a tabular task declares: its columns, its label, an auxiliary target, the wide columns."""
+
+    columns: tuple[Column, ...]
+    label: Label
+    aux: Label | None = None
+    wide: tuple[str, ...] = ()
+
+    @property
+    def aux_output(self) -> str | None:
+        """The auxiliary head's output name (``<label>_aux`` when it predicts the label itself)."""
+        if self.aux is None:
+            return None
+        return self.aux.name + AUX_SUFFIX if self.aux.name == self.label.name else self.aux.name
+
+    def targets(self) -> dict[str, Label]:
+        """Output name -> its target column."""
+        heads = {self.label.name: self.label}
+        if self.aux is not None:
+            heads[self.aux_output] = self.aux
+        return heads
+
+
+class TabularModelConfig(Section):
+    """The tabular model's shape."""
+
+    # "dnn": the columns -> Dense stack -> head; "wide_deep": the wide columns also go straight to the head.
+    architecture: Literal["dnn", "wide_deep"] = "dnn"
+    hidden_units: list[int] = Field(default_factory=lambda: [64, 32], min_length=1)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    aux_loss_weight: float = Field(0.1, ge=0)  # the auxiliary head's loss weight (the main head's is 1)
+
+
+class RegressorEval(Section):
+    """What the Evaluator requires of a regression head before the Pusher may push."""
+
+    max_rmse: float = Field(gt=0)  # absolute upper bound on the evaluation split, in the label's units
+    max_rmse_increase: float = Field(0.0, ge=0)  # allowed increase vs. the last blessed model (0: none)
+
+
+class TabularConfig(TaskConfig):
+    """Base of a tabular task's config: its files and its model (the task adds ``eval``)."""
+
+    data: FileData = FileData()
+    model: TabularModelConfig = TabularModelConfig()
+
+
+# --- Transform ----------------------------------------------------------------------------------------
+
+
+def _dense(value: Any, default: Any) -> tuple[Any, Any | None]:
+    """A raw column as [batch, 1] and, for an optional (sparse) one, a [batch, 1] missing flag."""
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    if isinstance(value, tf.SparseTensor):
+        counts = tf.math.bincount(
+            tf.cast(value.indices[:, 0], tf.int32), minlength=tf.cast(value.dense_shape[0], tf.int32)
+        )
+        missing = tf.reshape(tf.cast(tf.equal(counts, 0), tf.float32), [-1, 1])
+        return tft.sparse_tensor_to_dense_with_shape(value, [None, 1], default_value=default), missing
+    return tf.reshape(value, [-1, 1]), None
+
+
+def _numeric(column: Numeric, value: Any) -> Any:
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    values = tf.cast(value.values if isinstance(value, tf.SparseTensor) else value, tf.float32)
+    mean, var = tft.mean(values), tft.var(values)
+    dense, missing = _dense(value, tf.constant(0, value.dtype))
+    dense = tf.cast(dense, tf.float32)
+    if missing is not None:
+        fill = tf.constant(column.default, tf.float32) if column.default is not None else mean
+        dense = tf.where(missing > 0, fill, dense)
+    std = tf.sqrt(var)
+    z = (dense - mean) / tf.where(std > 0, std, tf.ones_like(std))
+    return z if missing is None else tf.concat([z, missing], axis=1)
+
+
+def _categorical(column: Categorical, value: Any) -> Any:
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    is_text = value.dtype == tf.string
+    default = column.default if column.default is not None else ("" if is_text else -1)
+    dense, missing = _dense(value, tf.constant(default, value.dtype))
+    text = dense if is_text else tf.strings.as_string(dense)
+    if column.vocabulary:
+        vocabulary = tf.constant([str(v) for v in column.vocabulary])
+        hot = tf.cast(tf.equal(text, vocabulary[tf.newaxis, :]), tf.float32)
+        encoded = tf.concat([hot, 1.0 - tf.reduce_max(hot, axis=1, keepdims=True)], axis=1)
+    else:
+        ids = tft.compute_and_apply_vocabulary(
+            tf.reshape(text, [-1]),
+            top_k=column.max_tokens,
+            num_oov_buckets=column.oov_buckets,
+            vocab_filename=column.name,
+        )
+        encoded = tf.one_hot(ids, depth=column.max_tokens + column.oov_buckets, dtype=tf.float32)
+    return encoded if missing is None else tf.concat([encoded, missing], axis=1)
+
+
+def _target(label: Label, value: Any) -> Any:
+    import tensorflow as tf
+
+    dense, _ = _dense(value, tf.constant("" if value.dtype == tf.string else 0, value.dtype))
+    if not label.is_classification:
+        return tf.cast(dense, tf.float32)
+    if value.dtype == tf.string:
+        names = tf.constant(list(label.class_names))
+        return tf.cast(tf.equal(dense, names[tf.newaxis, :]), tf.float32)  # an unknown name: all zeros
+    return tf.one_hot(tf.reshape(tf.cast(dense, tf.int64), [-1]), depth=len(label.class_names), dtype=tf.float32)
+
+
+def transform(table: Table, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The Transform step of a tabular task (see the module docstring)."""
+    from pipelines.keras_config import require_keras2
+
+    require_keras2()
+    outputs = {}
+    for column in table.columns:
+        outputs[transformed_name(column.name)] = column.encode(inputs[column.name])
+    for target in {t.name: t for t in table.targets().values()}.values():
+        outputs[transformed_name(target.name)] = _target(target, inputs[target.name])
+    return outputs
+
+
+def preprocessing_fn(inputs: dict[str, Any], custom_config: Mapping[str, Any]) -> dict[str, Any]:
+    """Transform's entry point for every tabular task: the task named in ``custom_config`` declares the table."""
+    from pipelines import tasks
+
+    return transform(tasks.get(custom_config[TASK_KEY]).declaration, inputs)
+
+
+# --- the spec -----------------------------------------------------------------------------------------
+
+
+def _column_dtype(kind: str) -> Any:
+    import tensorflow as tf
+
+    return {"int": tf.int64, "float": tf.float32, "bytes": tf.string}[kind]
+
+
+def _serving(table: Table, schema_file: str) -> ServingContract:
+    import tensorflow as tf
+
+    from pipelines.export import classification_outputs
+    from pipelines.schema import schema_columns
+
+    kinds = {c.name: c.kind for c in schema_columns(schema_file) or ()}
+    missing_kinds = [c.name for c in table.columns if c.name not in kinds]
+    if missing_kinds:
+        raise ValueError(f"columns {missing_kinds} are not in the curated schema {schema_file}")
+    optional = {c.name for c in table.columns if c.optional}
+    raw_inputs = {c.name: tf.TensorSpec([None], _column_dtype(kinds[c.name]), name=c.name) for c in table.columns}
+
+    def raw_to_features(raw: Mapping[str, tf.Tensor]) -> dict[str, Any]:
+        features = {}
+        for name, value in raw.items():
+            column = tf.reshape(value, [-1, 1])
+            if name not in optional:
+                features[name] = column
+                continue
+            if value.dtype == tf.string:
+                present = tf.not_equal(column, "")
+            elif value.dtype.is_floating:
+                present = tf.logical_not(tf.math.is_nan(column))
+            else:
+                present = tf.ones_like(column, dtype=tf.bool)
+            indices = tf.where(present)
+            features[name] = tf.SparseTensor(
+                indices, tf.gather_nd(column, indices), tf.shape(column, out_type=tf.int64)
+            )
+        return features
+
+    def readable(outputs: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        result: dict[str, tf.Tensor] = {}
+        for output, target in table.targets().items():
+            prefix = "" if output == table.label.name else f"{output}_"
+            if target.is_classification:
+                result.update(classification_outputs(outputs[output], target.class_names, prefix=prefix))
+            else:
+                result[output] = tf.reshape(outputs[output], [-1])
+        return result
+
+    label = table.label
+    return ServingContract(
+        raw_inputs=raw_inputs,
+        raw_to_features=raw_to_features,
+        outputs=readable,
+        example_features=[c.name for c in table.columns],
+        example_outputs=dict,  # each head's raw output under its name: what TFMA evaluates
+        classify=(label.name, label.class_names) if label.is_classification else None,
+        regress=None if label.is_classification else label.name,
+        transformed_labels=sorted({transformed_name(t.name) for t in table.targets().values()}),
+    )
+
+
+def _eval_config(table: Table, config: Any) -> Any:
+    import tensorflow_model_analysis as tfma
+
+    from common.contract import EXAMPLE_SIGNATURE, TRANSFORM_SIGNATURE
+    from pipelines.evaluation import classification_metrics_specs, regression_metrics_specs
+
+    label, evaluation = table.label, config.eval
+    # A one-output model's predictions reach TFMA as an array, a multi-output one's as a dict by output name.
+    head = label.name if table.aux is not None else None
+    if label.is_classification:
+        specs = classification_metrics_specs(
+            head, len(label.class_names), evaluation.min_accuracy, evaluation.max_accuracy_drop
+        )
+    else:
+        specs = regression_metrics_specs(head, evaluation.max_rmse, evaluation.max_rmse_increase)
+    if table.aux is not None:
+        metric = "CategoricalAccuracy" if table.aux.is_classification else "RootMeanSquaredError"
+        specs.append(tfma.MetricsSpec(output_names=[table.aux_output], metrics=[tfma.MetricConfig(class_name=metric)]))
+    slicing = [tfma.SlicingSpec()]
+    if label.is_classification:
+        slicing.append(tfma.SlicingSpec(feature_keys=[label.name]))
+    labels = {output: transformed_name(t.name) for output, t in table.targets().items()}
+    return tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name=EXAMPLE_SIGNATURE,
+                preprocessing_function_names=[TRANSFORM_SIGNATURE],
+                **({"label_keys": labels} if head else {"label_key": labels[label.name]}),
+            )
+        ],
+        slicing_specs=slicing,
+        options=tfma.Options(include_default_metrics={"value": False}),
+        metrics_specs=specs,
+    )
+
+
+def _build_model(table: Table, config: Any) -> Any:
+    from models.tabular import build_tabular_model
+
+    settings: TabularModelConfig = config.model
+    label = table.label
+
+    def head(output: str, target: Label) -> tuple[str, int, str | None]:
+        if target.is_classification:
+            return output, len(target.class_names), "softmax"
+        return output, 1, None
+
+    wide: Sequence[str] = ()
+    if settings.architecture == "wide_deep":
+        categorical = tuple(c.name for c in table.columns if hasattr(c, "vocabulary"))
+        wide = table.wide or categorical or tuple(c.name for c in table.columns)
+    return build_tabular_model(
+        inputs={c.name: c.width() for c in table.columns},
+        head=head(label.name, label),
+        hidden_units=settings.hidden_units,
+        wide=wide,
+        aux_head=head(table.aux_output, table.aux) if table.aux is not None else None,
+        dropout=settings.dropout,
+        name=f"tabular_{settings.architecture}",
+    )
+
+
+def _compile_args(table: Table, config: Any) -> dict[str, Any]:
+    losses, metrics, weights = {}, {}, {}
+    for output, target in table.targets().items():
+        losses[output] = classification_loss() if target.is_classification else regression_loss()
+        metrics[output] = classification_metrics() if target.is_classification else regression_metrics()
+        weights[output] = 1.0 if output == table.label.name else config.model.aux_loss_weight
+    return {"loss": losses, "metrics": metrics, "loss_weights": weights}
+
+
+def tabular_task(
+    *,
+    name: str,
+    description: str,
+    config_class: type[TaskConfig],
+    columns: Sequence[Column],
+    label: Label,
+    schema_file: str,
+    aux: Label | None = None,
+    wide: Sequence[str] = (),
+) -> TaskSpec:
+    """The spec of a tabular task read from the user's files.
+
+    Args:
+        name: the task name.
+        description: one line for ``tfx-keras list``.
+        config_class: the task's config (a :class:`TabularConfig` with an ``eval`` section:
+            ``ClassifierEval`` for a class label, :class:`RegressorEval` for a float one).
+        columns: the model's input columns.
+        label: the target.
+        schema_file: the task's curated schema (``tfx-keras schema infer`` writes a first one).
+        aux: an auxiliary target for a second head (may be ``label`` itself, as a regularizer).
+        wide: the columns a wide & deep model feeds straight to the head (default: the categorical
+            ones, else all).
+
+    Raises:
+        ValueError: a column declared twice, the label among the inputs, or a wide column that is not one.
+    """
+    names = [c.name for c in columns]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"task {name}: columns {duplicates} are declared more than once")
+    if label.name in names or (aux is not None and aux.name in names):
+        raise ValueError(f"task {name}: a target ({label.name}) cannot also be an input column")
+    unknown = sorted(set(wide) - set(names))
+    if unknown:
+        raise ValueError(f"task {name}: wide columns {unknown} are not among the columns {names}")
+    for column in columns:
+        if column.default is not None and not column.optional:
+            raise ValueError(f"task {name}: column {column.name} has a default but is not optional")
+    table = Table(columns=tuple(columns), label=label, aux=aux, wide=tuple(wide))
+    report = (
+        classifier_report(label.class_names, label.name) if label.is_classification else regressor_report(label.name)
+    )
+    return TaskSpec(
+        name=name,
+        description=description,
+        config_class=config_class,
+        source=FileSource(),
+        preprocessing_fn=f"{__name__}.preprocessing_fn",
+        schema_file=schema_file,
+        build_model=lambda config: _build_model(table, config),
+        compile_args=lambda config: _compile_args(table, config),
+        inputs=lambda _config: {c.name: transformed_name(c.name) for c in table.columns},
+        labels=lambda _config: {output: transformed_name(t.name) for output, t in table.targets().items()},
+        eval_config=lambda config: _eval_config(table, config),
+        serving=lambda _config: _serving(table, schema_file),
+        report=report,
+        declaration=table,
+    )
