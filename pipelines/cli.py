@@ -401,7 +401,13 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tfx-keras`` console command."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "predict" and not any(e.startswith("-") for e in extra):
+        # `predict MODEL --server X a=1 b=2`: argparse ends a `*` positional at the first option.
+        args.inputs = [*args.inputs, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         if args.command == "list":
             return _cmd_list(args, sys.stdout)

@@ -43,6 +43,7 @@ class CloudConfig:
     dataflow_machine_type: str = "n1-standard-4"
     service_account: str = ""  # runs the pipeline (Vertex) and the Dataflow workers; empty: the defaults
     tfds_data_dir: str = ""  # default <bucket>/tensorflow_datasets
+    data_root: str = ""  # tasks that read files read <data_root>/<task>/ (span-<N>/ folders); default <bucket>/data
     download: bool = True  # let TFDS download data sets into tfds_data_dir (the cloud has network)
     # Where the Dockerfile copies the project in the image: the components read the tasks' curated
     # schemas (pipelines/<task>/schema.pbtxt) from there.
@@ -76,8 +77,10 @@ class CloudConfig:
             problems.append(f"image {self.image!r}: the pushed project image with a tag, REGISTRY/NAME:TAG")
         if self.dataflow_workers < 1:
             problems.append(f"dataflow_workers {self.dataflow_workers}: an integer >= 1")
-        if self.tfds_data_dir and not self.tfds_data_dir.startswith("gs://"):
-            problems.append(f"tfds_data_dir {self.tfds_data_dir!r}: a gs:// path (workers cannot see local disks)")
+        for name in ("tfds_data_dir", "data_root"):
+            value = getattr(self, name)
+            if value and not value.startswith("gs://"):
+                problems.append(f"{name} {value!r}: a gs:// path (workers cannot see local disks)")
         if problems:
             raise ConfigError("cloud config is incomplete or wrong:\n  " + "\n  ".join(problems))
         return self
@@ -124,12 +127,16 @@ def build_kubeflow_pipeline(task: str, cloud: CloudConfig, overrides: Sequence[s
     from tfx.orchestration import data_types
 
     from pipelines.pipeline import create_pipeline
+    from pipelines.spec import FileSource
 
     spec = tasks.get(task)
     config = spec.default_config()
     if spec.reads_tfds:
         data_dir = cloud.tfds_data_dir or f"{cloud.bucket.rstrip('/')}/tensorflow_datasets"
         overrides = [f"data.data_dir={data_dir}", f"data.download={str(cloud.download).lower()}", *overrides]
+    if isinstance(spec.source, FileSource):  # the files are in the bucket (a generator task: --set data.input_base)
+        data_root = cloud.data_root or f"{cloud.bucket.rstrip('/')}/data"
+        overrides = [f"data.input_base={data_root.rstrip('/')}/{task}", *overrides]
     config = apply_overrides(config, list(overrides))
     epochs = data_types.RuntimeParameter(name=EPOCHS_PARAMETER, ptype=int, default=config.training.epochs)
     project_root = os.path.dirname(os.path.dirname(os.path.abspath(tasks.__file__)))
@@ -202,7 +209,16 @@ def submit(
     return job
 
 
-CLOUD_FLAGS = ("project", "region", "bucket", "image", "dataflow_workers", "service_account", "tfds_data_dir")
+CLOUD_FLAGS = (
+    "project",
+    "region",
+    "bucket",
+    "image",
+    "dataflow_workers",
+    "service_account",
+    "tfds_data_dir",
+    "data_root",
+)
 
 
 def add_parsers(sub: Any) -> None:

@@ -89,7 +89,7 @@ def format_of(path: str) -> str | None:
     return _EXTENSIONS.get(os.path.splitext(name)[1])
 
 
-def _unknown_columns_message(path: str, unknown: Sequence[str], columns: Sequence[Column], what: str) -> str:
+def _unknown_columns_message(where: str, unknown: Sequence[str], columns: Sequence[Column], what: str) -> str:
     known = [c.name for c in columns]
     hints = []
     for name in unknown:
@@ -101,7 +101,7 @@ def _unknown_columns_message(path: str, unknown: Sequence[str], columns: Sequenc
     hint = f" (did you mean {', '.join(hints)})" if hints else ""
     shown = ", ".join(repr(n) for n in unknown[:8]) + (f" and {len(unknown) - 8} more" if len(unknown) > 8 else "")
     return (
-        f"{path}: {what} {shown} that the schema does not know{hint}; the schema's columns are "
+        f"{where} {what} {shown} that the schema does not know{hint}; the schema's columns are "
         f"{', '.join(known)}. Rename them in the file, or add them to the curated schema "
         "(`tfx-keras schema infer TASK` shows what the data holds)"
     )
@@ -143,7 +143,7 @@ def check_csv(path: str, columns: Sequence[Column] | None, list_delimiter: str =
         unknown = [n for n in names if n not in by_name]
         if unknown:
             what = "the header has columns" if len(unknown) < len(names) else "the first line (the header) has names"
-            raise FileInputError(_unknown_columns_message(path, unknown, columns, what))
+            raise FileInputError(_unknown_columns_message(f"{path}:", unknown, columns, what))
     rows, first_error, errors = 0, "", 0
     for cells in reader:
         if not cells:  # a blank line, skipped as TFX's CSV reader does

@@ -48,3 +48,49 @@ def corrupt_tfds_images(dataset: str, data_dir: str | os.PathLike, bad_labels: i
         with tf.io.TFRecordWriter(path) as writer:
             for example in records:
                 writer.write(example.SerializeToString())
+
+
+PENGUIN_CSV = (
+    Path(__file__).resolve().parents[2] / "pipelines" / "penguin" / "data" / "span-1" / "penguins_processed.csv"
+)
+
+
+def penguin_rows() -> list[dict]:
+    """The rows of TFX's penguin CSV shipped with the task: species as int, the measurements as floats."""
+    import csv
+
+    with open(PENGUIN_CSV, encoding="utf-8") as f:
+        return [{k: int(v) if k == "species" else float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def write_penguin_span(input_base: Path, span: int, fmt: str, rows: list[dict]) -> Path:
+    """Write ``rows`` as span ``span`` under ``input_base`` (``span-<N>/penguins.<ext>``) in format ``fmt``."""
+    import csv
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import tensorflow as tf
+
+    folder = input_base / f"span-{span}"
+    folder.mkdir(parents=True, exist_ok=True)
+    if fmt == "csv":
+        path = folder / "penguins.csv"
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    elif fmt == "parquet":
+        path = folder / "penguins.parquet"
+        pq.write_table(pa.table({k: [row[k] for row in rows] for k in rows[0]}), str(path))
+    else:
+        path = folder / "penguins.tfrecord.gz"
+        with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
+            for row in rows:
+                feature = {
+                    k: tf.train.Feature(int64_list=tf.train.Int64List(value=[v]))
+                    if isinstance(v, int)
+                    else tf.train.Feature(float_list=tf.train.FloatList(value=[v]))
+                    for k, v in row.items()
+                }
+                writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+    return path

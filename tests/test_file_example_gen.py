@@ -1,0 +1,216 @@
+"""The file-based ExampleGens: file checks with their messages, spans, splits, typed values, fingerprints."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import tensorflow as tf
+from tfx.utils import io_utils
+
+from components.file_example_gen import (
+    Column,
+    FileExampleGenError,
+    FileInputError,
+    check_input,
+    columns_from_schema,
+    file_example_gen,
+    find_spans,
+)
+from components.file_example_gen.checks import check_csv, check_parquet, check_tfrecord
+from components.file_example_gen.component import split_configs
+from components.file_example_gen.driver import splits_fingerprint
+from components.file_example_gen.executor import cell_feature, record_to_example
+
+ROOT = Path(__file__).resolve().parents[1]
+COLUMNS = [
+    Column("species", "int"),
+    Column("mass", "float"),
+    Column("island", "bytes", required=False),
+    Column("note", "bytes"),
+    Column("tags", "bytes", required=False, multivalued=True),
+]
+
+pytestmark = pytest.mark.reliability
+
+
+def _write(path: Path, text: str) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return str(path)
+
+
+def _tfrecord(path: Path, examples: list[tf.train.Example], gzip: bool = False) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tf.io.TFRecordWriter(str(path), options="GZIP" if gzip else None) as writer:
+        for example in examples:
+            writer.write(example.SerializeToString())
+    return str(path)
+
+
+def _example(**features: tf.train.Feature) -> tf.train.Example:
+    return tf.train.Example(features=tf.train.Features(feature=features))
+
+
+def test_the_curated_schema_says_which_columns_are_lists_and_required() -> None:
+    columns = {
+        c.name: c
+        for c in columns_from_schema(io_utils.SchemaReader().read(str(ROOT / "pipelines/ticket/schema.pbtxt")))
+    }
+    assert columns["tags"] == Column("tags", "bytes", required=True, multivalued=True)
+    assert columns["priority"] == Column("priority", "float", required=True, multivalued=False)
+    assert columns["title"].kind == "bytes" and not columns["title"].multivalued
+
+
+def test_a_good_csv_passes_and_counts_its_rows(tmp_path: Path) -> None:
+    path = _write(tmp_path / "a.csv", 'species,mass,island,note,tags\n0,3.5,,"a, quoted note",x|y\n2,4,Biscoe,,\n')
+    assert check_csv(path, COLUMNS) == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "a.csv is empty: remove it, or export it again with a header line and rows"),
+        ("species,mass\n", "a.csv has a header but no rows"),
+        (
+            "species,Mass\n0,1\n",
+            "the header has columns 'Mass' that the schema does not know (did you mean 'Mass' -> 'mass'?)",
+        ),
+        ("0,3.5\n1,2\n", "the first line (the header) has names '0', '3.5' that the schema does not know"),
+        ("species,mass\n0,3.5\n1,abc\n2,x\n", "a.csv, line 3, column mass: 'abc' is not a number (1 more such values"),
+        ("species,mass\n1.5,3\n", "a.csv, line 2, column species: '1.5' is not an integer"),
+        ("species,mass\n0,3.5,7\n", "a.csv, line 2: 3 values for 2 columns"),
+        ("species,species\n0,1\n", "the header names species more than once"),
+    ],
+)
+def test_a_bad_csv_is_one_line_naming_the_file_and_the_fix(tmp_path: Path, content: str, message: str) -> None:
+    path = _write(tmp_path / "a.csv", content)
+    with pytest.raises(FileInputError) as err:
+        check_csv(path, COLUMNS)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_csv_that_is_not_text_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes(b"species\n\xff\xfe\x00")
+    with pytest.raises(FileInputError, match="is not UTF-8 text"):
+        check_csv(str(path), COLUMNS)
+
+
+def test_tfrecord_checks(tmp_path: Path) -> None:
+    good = _example(species=tf.train.Feature(int64_list=tf.train.Int64List(value=[0])))
+    assert check_tfrecord(_tfrecord(tmp_path / "a.tfrecord.gz", [good, good], gzip=True), COLUMNS) == 2
+    (tmp_path / "empty.tfrecord").write_bytes(b"")
+    with pytest.raises(FileInputError, match="empty.tfrecord is empty"):
+        check_tfrecord(str(tmp_path / "empty.tfrecord"), COLUMNS)
+    csv = _write(tmp_path / "day.csv", "species,mass\n0,1\n")
+    with pytest.raises(FileInputError, match=r"day.csv is not a TFRecord file .* set data.format=csv"):
+        check_tfrecord(csv, COLUMNS)
+    unknown = _example(Species=tf.train.Feature(int64_list=tf.train.Int64List(value=[0])))
+    with pytest.raises(FileInputError, match=r"record 1 has features 'Species' .*did you mean 'Species' -> 'species'"):
+        check_tfrecord(_tfrecord(tmp_path / "b.tfrecord", [unknown]), COLUMNS)
+    wrong = _example(species=tf.train.Feature(float_list=tf.train.FloatList(value=[0.5])))
+    with pytest.raises(FileInputError, match="record 1, feature species: float values where the schema says int"):
+        check_tfrecord(_tfrecord(tmp_path / "c.tfrecord", [good, wrong][1:]), COLUMNS)
+
+
+def test_parquet_checks(tmp_path: Path) -> None:
+    path = str(tmp_path / "a.parquet")
+    pq.write_table(pa.table({"species": [0, 1], "mass": [1, 2], "tags": [["x"], []]}), path)
+    assert check_parquet(path, COLUMNS) == 2  # integers where the schema says float are fine
+    pq.write_table(pa.table({"species": [0.5]}), path)
+    with pytest.raises(FileInputError, match="column species: Parquet type double where the schema says int"):
+        check_parquet(path, COLUMNS)
+    pq.write_table(pa.table({"species": pa.array([], pa.int64())}), path)
+    with pytest.raises(FileInputError, match="a.parquet has no rows"):
+        check_parquet(path, COLUMNS)
+    csv = _write(tmp_path / "b.csv", "species\n0\n")
+    with pytest.raises(FileInputError, match=r"b.csv is not a Parquet file \(its name says csv: set data.format=csv\)"):
+        check_parquet(csv, COLUMNS)
+
+
+def test_values_keep_zeros_and_empty_cells_follow_the_schema() -> None:
+    species, mass, island, note, tags = COLUMNS
+    assert list(cell_feature("0", species, "|").int64_list.value) == [0]
+    assert list(cell_feature("0.0", mass, "|").float_list.value) == [0.0]
+    assert list(cell_feature("3", mass, "|").float_list.value) == [3.0]  # the schema's kind, not the value's look
+    assert cell_feature("", mass, "|").float_list.value == []  # missing
+    assert cell_feature("", island, "|").bytes_list.value == []  # an optional text: missing
+    assert list(cell_feature("", note, "|").bytes_list.value) == [b""]  # a required text: the empty text
+    assert list(cell_feature("a|b | c", tags, "|").bytes_list.value) == [b"a", b"b", b"c"]
+    assert cell_feature("", tags, "|").bytes_list.value == []
+    example = record_to_example(
+        {"species": 0, "mass": 0.0, "note": "", "island": None, "tags": ["x", None]}, {c.name: c for c in COLUMNS}
+    ).features.feature
+    assert list(example["species"].int64_list.value) == [0]
+    assert list(example["mass"].float_list.value) == [0.0]
+    assert list(example["note"].bytes_list.value) == [b""]
+    assert example["island"].bytes_list.value == [] and list(example["tags"].bytes_list.value) == [b"x"]
+
+
+def test_spans_are_found_by_number_and_by_date(tmp_path: Path) -> None:
+    for relative in ("span-1/a.csv", "span-2/a.csv", "span-2/b.csv", "span-x/a.csv", "other.csv"):
+        _write(tmp_path / relative, "x\n1\n")
+    spans = find_spans(str(tmp_path), "span-{SPAN}/*.csv")
+    assert sorted(spans) == [1, 2] and len(spans[2]) == 2
+    _write(tmp_path / "dated" / "2026-12-05" / "a.csv", "x\n1\n")
+    dated = find_spans(str(tmp_path / "dated"), "{YYYY}-{MM}-{DD}/*")
+    assert list(dated) == [20792]  # TFX's span of a date: days since 1970-01-01
+    assert find_spans(str(tmp_path), "*.csv") == {0: [str(tmp_path / "other.csv")]}
+
+
+def test_missing_folders_files_and_spans_are_named(tmp_path: Path) -> None:
+    with pytest.raises(FileInputError, match="no input folder: give the folder of your data files with --input-base"):
+        check_input(None, {"all": "span-{SPAN}/*"})
+    with pytest.raises(FileInputError, match=f"input folder {tmp_path}/nope does not exist"):
+        check_input(str(tmp_path / "nope"), {"all": "span-{SPAN}/*"})
+    _write(tmp_path / "day1.csv", "x\n1\n")
+    with pytest.raises(FileInputError) as err:
+        check_input(str(tmp_path), {"all": "span-{SPAN}/*"})
+    assert "no file under" in str(err.value) and "matches span-{SPAN}/*" in str(err.value)
+    assert "a span's files go in a folder per span, e.g. span-1/" in str(err.value) and "holds day1.csv" in str(
+        err.value
+    )
+    _write(tmp_path / "span-3" / "a.csv", "x\n1\n")
+    assert check_input(str(tmp_path), {"all": "span-{SPAN}/*"}) == {3: [str(tmp_path / "span-3" / "a.csv")]}
+    with pytest.raises(FileInputError, match=r"span 4 is not under .* \(spans found: 3\)"):
+        check_input(str(tmp_path), {"all": "span-{SPAN}/*"}, span=4)
+
+
+def test_splits_by_hash_buckets_or_by_pattern() -> None:
+    input_config, output_config = split_configs("span-{SPAN}/*", {"train": 0.7, "eval": 0.15, "test": 0.15}, "id")
+    assert [s.pattern for s in input_config.splits] == ["span-{SPAN}/*"]
+    buckets = {s.name: s.hash_buckets for s in output_config.split_config.splits}
+    assert buckets == {"train": 700, "eval": 150, "test": 150}
+    assert output_config.split_config.partition_feature_name == "id"
+    input_config, output_config = split_configs("", {"train": "span-{SPAN}/train/*", "eval": "span-{SPAN}/eval/*"})
+    assert output_config is None and [s.name for s in input_config.splits] == ["train", "eval"]
+    with pytest.raises(FileExampleGenError, match="mixes proportions and patterns"):
+        split_configs("*", {"train": 0.5, "eval": "eval/*"})
+    with pytest.raises(FileExampleGenError, match="format 'xlsx' is not one of csv, tfrecord, parquet"):
+        file_example_gen("xlsx", "/data", "*", {"train": 1.0})
+    with pytest.raises(FileExampleGenError, match="span=-1 must be an integer >= 0"):
+        file_example_gen("csv", "/data", "span-{SPAN}/*", {"train": 1.0}, span=-1)
+    component = file_example_gen("parquet", "/data", "span-{SPAN}/*", {"train": 2, "eval": 1}, span=3)
+    assert type(component).__name__ == "ParquetExampleGen"
+    assert json.loads(component.exec_properties["range_config"])["static_range"]["start_span_number"] == 3
+
+
+def test_the_fingerprint_sees_a_fix_of_the_same_size_in_the_same_second(tmp_path: Path) -> None:
+    """TFX's fingerprint counts whole seconds of mtime: a same-size fix within the second kept stale examples."""
+    from tfx.proto import example_gen_pb2
+
+    path = tmp_path / "span-1" / "a.csv"
+    _write(path, "mass\nabc\n")
+    stat = os.stat(path)
+    splits = [example_gen_pb2.Input.Split(name="single_split", pattern="span-1/*")]
+    before = splits_fingerprint(str(tmp_path), splits)
+    tfx_before = io_utils.generate_fingerprint("single_split", str(tmp_path / "span-1/*"))
+    _write(path, "mass\n1.5\n")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size, same modification time
+    assert splits_fingerprint(str(tmp_path), splits) != before
+    assert io_utils.generate_fingerprint("single_split", str(tmp_path / "span-1/*")) == tfx_before  # TFX's misses it

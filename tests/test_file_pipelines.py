@@ -1,0 +1,148 @@
+"""The file-based ExampleGens in real pipeline runs: three formats, spans, caching that follows the files, bad input.
+
+Each run is the task's ExampleGen alone under TFX's local runner (its driver, executor, ML Metadata
+and cache), on penguin rows written by the test; the whole penguin pipeline runs in the e2e suite.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+from helpers.data import penguin_rows, write_penguin_span
+from tfx import v1 as tfx
+
+from pipelines import tasks
+from pipelines.config import apply_overrides
+from pipelines.local_runner import Progress, ProgressDagRunner, beam_args, run_pipeline, summarize
+from pipelines.pipeline import example_gen
+
+pytestmark = pytest.mark.slow
+ROWS = penguin_rows()[:60]
+
+
+def _run_example_gen(input_base: Path, root: Path, *overrides: str) -> tuple[ProgressDagRunner, object]:
+    spec = tasks.get("penguin")
+    config = apply_overrides(spec.default_config(), [f"data.input_base={input_base}", *overrides])
+    component = example_gen(spec, config)
+    pipeline = tfx.dsl.Pipeline(
+        pipeline_name="penguin-files",
+        pipeline_root=str(root / "root"),
+        components=[component],
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(str(root / "m.db")),
+        beam_pipeline_args=beam_args(1),
+        enable_cache=True,
+    )
+    runner = ProgressDagRunner(Progress(lambda _line: None))
+    runner.run(pipeline)
+    return runner, summarize(str(root / "m.db"), "penguin-files", runner.run_id, [component.id])
+
+
+def _examples(root: Path, component: str) -> list[dict]:
+    """Every example the latest execution wrote, as {feature: values}, sorted (splits are hash buckets)."""
+    latest = max(glob.glob(str(root / "root" / component / "examples" / "*")), key=lambda p: int(Path(p).name))
+    rows = []
+    for path in glob.glob(os.path.join(latest, "Split-*", "*.gz")):
+        for record in tf.data.TFRecordDataset(path, compression_type="GZIP"):
+            features = tf.train.Example.FromString(record.numpy()).features.feature
+            rows.append(
+                {
+                    k: tuple(getattr(v, v.WhichOneof("kind")).value) if v.WhichOneof("kind") else ()
+                    for k, v in sorted(features.items())
+                }
+            )
+    return sorted(rows, key=lambda r: json.dumps(r, default=str))
+
+
+@pytest.fixture(scope="module")
+def formats(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
+    """The same rows as CSV, TFRecord and Parquet, span 1 and (the latest) span 2, each read by its ExampleGen."""
+    results = {}
+    for fmt, component in (
+        ("csv", "CsvExampleGen"),
+        ("tfrecord", "ImportExampleGen"),
+        ("parquet", "ParquetExampleGen"),
+    ):
+        base = tmp_path_factory.mktemp(fmt)
+        write_penguin_span(base / "in", 1, fmt, ROWS[:20])
+        write_penguin_span(base / "in", 2, fmt, ROWS)
+        runner, summary = _run_example_gen(base / "in", base, f"data.format={fmt}")
+        results[fmt] = (runner, summary, _examples(base, component), base)
+    return results
+
+
+def test_each_format_gives_the_same_examples_of_the_latest_span_with_zeros_kept(formats: dict) -> None:
+    csv_examples = formats["csv"][2]
+    assert len(csv_examples) == len(ROWS)  # span 2, the latest; every row once across the splits
+    assert sum(1 for e in csv_examples if e["species"] == (0,)) == sum(1 for r in ROWS if r["species"] == 0) > 0
+    first = min(csv_examples, key=lambda e: abs(e["culmen_length_mm"][0] - ROWS[0]["culmen_length_mm"]))
+    assert first["culmen_length_mm"] == pytest.approx((ROWS[0]["culmen_length_mm"],))
+    for fmt in ("tfrecord", "parquet"):
+        runner, summary, examples, _ = formats[fmt]
+        assert runner.failure is None and summary.span == 2
+        assert examples == csv_examples, fmt
+
+
+def test_the_run_records_the_span_the_files_and_the_rows(formats: dict) -> None:
+    summary = formats["csv"][1]
+    assert summary.span == 2 and summary.input["format"] == "csv"
+    assert sum(split["rows"] for split in summary.input["splits"].values()) == len(ROWS)
+    assert summary.input["splits"]["single_split"]["files"] == ["span-2/penguins.csv"]
+    assert "input: 60 rows from 1 csv file(s) under" in summary.describe()
+
+
+@pytest.mark.reliability
+def test_a_changed_file_reruns_the_example_gen_and_an_unchanged_one_is_cached(formats: dict) -> None:
+    """The stale-cache case: a bad file stopped a run, the user fixed it, the next run must read it again."""
+    base = formats["csv"][3]
+    _, unchanged = _run_example_gen(base / "in", base)
+    assert unchanged.components == {"CsvExampleGen": "CACHED"}
+    path = base / "in" / "span-2" / "penguins.csv"
+    text = path.read_text()
+    value = str(ROWS[0]["body_mass_g"])
+    path.write_text(text.replace(value, "x" + value[1:], 1))  # one value broken, the size unchanged
+    stat = os.stat(path)
+    runner, broken = _run_example_gen(base / "in", base)
+    assert broken.components == {"CsvExampleGen": "FAILED"}
+    assert f"penguins.csv, line 2, column body_mass_g: 'x{value[1:]}' is not a number" in runner.failure.reason
+    path.write_text(text)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # fixed: same size, same modification time
+    runner, fixed = _run_example_gen(base / "in", base)
+    assert fixed.components == {"CsvExampleGen": "COMPLETE"} and runner.failure is None
+    write_penguin_span(base / "in", 3, "csv", ROWS[:30])  # a new day: read, the older spans are not
+    _, new_day = _run_example_gen(base / "in", base)
+    assert new_day.components == {"CsvExampleGen": "COMPLETE"} and new_day.span == 3
+    _, asked = _run_example_gen(base / "in", base, "data.span=1")
+    assert asked.span == 1 and sum(s["rows"] for s in asked.input["splits"].values()) == 20
+
+
+@pytest.mark.reliability
+def test_bad_input_stops_the_run_with_the_file_named_and_pushes_nothing(tmp_path: Path) -> None:
+    from components.file_example_gen import FileInputError
+
+    spec = tasks.get("penguin")
+
+    def run(input_base: Path) -> object:
+        config = apply_overrides(spec.default_config(), [f"data.input_base={input_base}"])
+        return run_pipeline(spec, config, str(tmp_path / "out"))
+
+    with pytest.raises(FileInputError, match=f"input folder {tmp_path}/missing does not exist"):
+        run(tmp_path / "missing")
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "flat" / "penguins.csv").write_text("species\n0\n")
+    with pytest.raises(FileInputError, match="no file under .* matches span-\\{SPAN\\}/\\*"):
+        run(tmp_path / "flat")
+    assert not (tmp_path / "out").exists()  # refused before anything was created
+    folder = tmp_path / "in" / "span-1"
+    folder.mkdir(parents=True)
+    (folder / "penguins.csv").write_text("")
+    summary = run(tmp_path / "in")
+    assert summary.failure.component == "CsvExampleGen"
+    assert "penguins.csv is empty: remove it, or export it again" in summary.failure.reason
+    assert summary.components["Trainer"] == "NOT_RUN" and not summary.pushed
+    assert "pushed: no (the run stopped at CsvExampleGen; the serving directory is unchanged)" in summary.describe()
+    assert os.listdir(tmp_path / "out" / "serving") == []
