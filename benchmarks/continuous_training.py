@@ -1,14 +1,19 @@
-"""The day-2 story of the ticket task at full size: four runs into one output directory.
+"""The day-2 story of the ticket task at full size, on files: a span folder lands each day, one run per day.
+
+Each day writes one CSV file into the input folder as ``tfx-keras data generate ticket --span N``
+does (``span-<N>/ticket-<N>.csv``), then runs ``tfx-keras run ticket --input-base DIR`` on the
+latest span, into one output directory:
 
 1. span 1 -> trained and pushed;
 2. span 2 with a new product line (benign drift) -> drift measured, retrained on the last
    ``--window`` spans, compared with span 1's model, pushed if better;
 3. span 3 from a broken export -> stopped at validation, nothing trained or pushed;
-4. span 3 fixed -> validated against span 2 and run to the end.
+4. span 3 fixed (the export delivered again into the same folder) -> read again, validated against
+   span 2 and run to the end.
 
-For each run it records what ran, the drift scores against their thresholds, the ideal predictor's
-ceiling on the span's evaluation and test splits, and the pushed model's department accuracy and
-priority RMSE on the span's held-out test split (through ``serving_raw``). Results go to
+For each run it records what ran, the drift scores against their thresholds, and, on the span's
+held-out test split as the ExampleGen cut it from the file, the ideal predictor's ceiling and the
+pushed model's department accuracy and priority RMSE (through ``serving_raw``). Results go to
 ``benchmarks/results/continuous_training.{json,md}``.
 
     .venv/bin/python benchmarks/continuous_training.py                 # 50,000 tickets per span (the default)
@@ -37,16 +42,44 @@ from pipelines.keras_config import configure_keras  # noqa: E402
 configure_keras()
 
 
-def test_scores(model_dir: str, seed: int, span: int, drift: str, tickets: int, splits: dict) -> dict[str, float]:
-    """The pushed model's department accuracy and priority RMSE on the span's test tickets."""
-    from ticket_scores import score_saved_model
+def test_tickets(output_dir: Path, drift: str) -> list[dict]:
+    """The tickets of the latest ExampleGen execution's test split (read back from its tf.Examples)."""
+    import glob
 
-    from common.splits import split_ranges
+    import tensorflow as tf
+
+    examples = Path(output_dir) / "pipelines" / "ticket" / "CsvExampleGen" / "examples"
+    latest = max(examples.iterdir(), key=lambda p: int(p.name))
+    tickets = []
+    for path in sorted(glob.glob(str(latest / "Split-test" / "*"))):
+        for record in tf.data.TFRecordDataset(path, compression_type="GZIP"):
+            feature = tf.train.Example.FromString(record.numpy()).features.feature
+
+            def text(name: str, feature: object = feature) -> list[str]:
+                return [v.decode() for v in feature[name].bytes_list.value] if name in feature else []
+
+            tickets.append(
+                {
+                    "title": text("title")[0],
+                    "body": text("body")[0],
+                    "tags": text("tags"),
+                    "department": text("department")[0],
+                    "difficulty": text("difficulty")[0],
+                    "priority": float(feature["priority"].float_list.value[0]),
+                    "drift": drift,  # which words the ideal predictor knows
+                }
+            )
+    return tickets
+
+
+def ideal_scores(tickets: list[dict]) -> dict[str, float]:
+    """The ideal predictor's scores on ``tickets`` (it knows the labelling rule)."""
     from pipelines.ticket import generator
 
-    start, end = split_ranges(tickets, splits)["test"]
-    rows = [generator.make_record(seed, i, {"span": span, "drift": drift}) for i in range(start, end)]
-    return score_saved_model(model_dir, rows)
+    summary = generator.Summary()
+    for ticket in tickets:
+        summary.add(ticket)
+    return summary.report()
 
 
 def main() -> None:
@@ -57,8 +90,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="default: the config's")
     args = parser.parse_args()
 
+    from ticket_scores import score_saved_model
+
     from pipelines import tasks
     from pipelines.config import apply_overrides
+    from pipelines.datagen import write_span
     from pipelines.local_runner import run_pipeline
 
     spec = tasks.get("ticket")
@@ -74,13 +110,18 @@ def main() -> None:
         ("span 3, fixed", 3, "new_product_line"),
     ]
     work = Path(tempfile.mkdtemp(prefix="day2_"))
+    inbox = work / "input"
     rows = []
     try:
         for label, span, drift in days:
-            config = apply_overrides(spec.default_config(), [*common, f"data.span={span}", f"data.drift={drift}"])
-            print(f"== {label}", flush=True)
+            export = apply_overrides(spec.default_config(), [*common, f"data.span={span}", f"data.drift={drift}"])
+            path = write_span(spec, export, str(inbox), "csv", overwrite=True)
+            print(f"== {label}: {path}", flush=True)
+            config = apply_overrides(spec.default_config(), [*common, f"data.input_base={inbox}"])
             start = time.time()
-            summary = run_pipeline(spec, config, str(work), printer=lambda line: print("   " + line, flush=True))
+            summary = run_pipeline(
+                spec, config, str(work / "out"), printer=lambda line: print("   " + line, flush=True)
+            )
             row = {
                 "day": label,
                 "span": span,
@@ -90,16 +131,15 @@ def main() -> None:
                 "stopped_at": summary.failure.component if summary.failure else None,
                 "anomalies": summary.failure.details[:-2] if summary.failure else [],
                 "drift": summary.drift,
-                "ceiling": summary.ceiling,
+                "trained_on_spans": summary.trained_on_spans,
                 "tfma": {k: v for k, v in summary.metrics.items() if not k.endswith("_diff")},
                 "blessed": summary.blessed,
                 "pushed": summary.pushed,
             }
+            tickets = test_tickets(work / "out", drift) if summary.components.get("CsvExampleGen") else []
+            row["ceiling"] = {"test": ideal_scores(tickets)} if tickets else {}
             if summary.pushed:
-                data = config.data
-                row["pushed_model_test"] = test_scores(
-                    summary.pushed_destination, data.seed, span, drift, data.num_examples, dict(data.splits)
-                )
+                row["pushed_model_test"] = score_saved_model(summary.pushed_destination, tickets)
             rows.append(row)
             print(summary.describe(), flush=True)
     finally:
@@ -109,16 +149,18 @@ def main() -> None:
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "tickets_per_span": rows and apply_overrides(spec.default_config(), common).data.num_examples,
+        "input": "one CSV file per span, span-<N>/ticket-<N>.csv, read by CsvExampleGen (the latest span)",
         "window_spans": args.window,
         "days": rows,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "continuous_training.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
-        "| day | outcome | drift: department L∞ / body L∞ / priority JSD (thresholds 0.25 / 0.1 / 0.1) "
+        "| day | outcome | trained on spans "
+        "| drift: department L∞ / body L∞ / priority JSD (thresholds 0.25 / 0.1 / 0.1) "
         "| ceiling (test): department accuracy, priority RMSE "
         "| pushed model (test): department accuracy, priority RMSE |",
-        "|---|---|---|---|---|",
+        "|---|---|---|---|---|---|",
     ]
     for row in rows:
         drift = {d["feature"]: d["value"] for d in row["drift"]}
@@ -132,8 +174,9 @@ def main() -> None:
             else ("pushed" if row["pushed"] else "not pushed (not better)")
         )
         test = row.get("pushed_model_test")
+        trained = ", ".join(map(str, row["trained_on_spans"])) or "-"
         lines.append(
-            f"| {row['day']} | {outcome} | {shown} | "
+            f"| {row['day']} | {outcome} | {trained} | {shown} | "
             + (f"{ceiling['department_accuracy']:.4f}, {ceiling['priority_rmse']:.4f}" if ceiling else "-")
             + " | "
             + (f"{test['department_accuracy']:.4f}, {test['priority_rmse']:.4f}" if test else "-")
@@ -141,8 +184,9 @@ def main() -> None:
         )
     table = "\n".join(lines) + "\n"
     (RESULTS / "continuous_training.md").write_text(
-        f"Continuous training, {result['date']}, {result['machine']}: {result['tickets_per_span']:,} tickets per "
-        f"span, training on the last {args.window} spans\n\n{table}"
+        f"Continuous training on files, {result['date']}, {result['machine']}: {result['tickets_per_span']:,} "
+        f"tickets per span (one CSV file each), training on the last {args.window} spans\n\n"
+        f"Command: `.venv/bin/python benchmarks/continuous_training.py`\n\n{table}"
     )
     print()
     print(table)

@@ -47,6 +47,7 @@ from pipelines.spec import TaskSpec  # noqa: E402
 
 SLOW_COMPONENT_SECONDS = 10.0  # a component still running after this long gets a "running" line
 PUSHER = "AtomicPusher"
+TRANSFORM = "Transform"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -265,6 +266,7 @@ class RunSummary:
     infra_blessed: bool | None = None  # the InfraValidator's verdict (None: it did not run)
     infra_reason: str = ""
     input: dict[str, Any] = dataclasses.field(default_factory=dict)  # files read: input_base, format, splits
+    trained_on_spans: list[int] = dataclasses.field(default_factory=list)  # the spans Transform read
 
     @property
     def succeeded(self) -> bool:
@@ -294,6 +296,8 @@ class RunSummary:
             lines.append(f"   {node:32s} {state.lower():9s} {shown}".rstrip())
         if self.span:
             lines.append(f"   span: {self.span}")
+        if len(self.trained_on_spans) > 1:
+            lines.append(f"   trained on spans: {', '.join(map(str, self.trained_on_spans))}")
         if self.input:
             splits = self.input.get("splits", {})
             files = sorted({f for split in splits.values() for f in split["files"]})
@@ -400,6 +404,19 @@ def summarize(
     }
     for artifact in store.get_artifacts_by_id(list(out_ids)):
         outputs.setdefault(out_ids[artifact.id], []).append(artifact)
+    # The spans the model was trained on: the examples Transform read (several with data.window_spans).
+    transform_inputs = [
+        ev.artifact_id
+        for ev in events
+        if ev.type == metadata_store_pb2.Event.INPUT and node_of.get(ev.execution_id) == TRANSFORM
+    ]
+    trained_on_spans = sorted(
+        {
+            a.properties["span"].int_value
+            for a in store.get_artifacts_by_id(transform_inputs)
+            if "span" in a.properties and a.type_id == store.get_artifact_type("Examples").id
+        }
+    )
 
     def prop(artifact: metadata_store_pb2.Artifact, key: str) -> Any:
         value = artifact.custom_properties.get(key)
@@ -476,6 +493,7 @@ def summarize(
         infra_blessed=infra_blessed,
         infra_reason=infra_reason,
         input=input_files,
+        trained_on_spans=trained_on_spans,
     )
 
 

@@ -314,7 +314,9 @@ def _serving(table: Table, schema_file: str) -> ServingContract:
         raw_to_features=raw_to_features,
         outputs=readable,
         example_features=[c.name for c in table.columns],
-        example_outputs=dict,  # each head's raw output under its name: what TFMA evaluates
+        # One head: the readable outputs (TFMA reads `probabilities` or the value). With an auxiliary head,
+        # each head's raw output under its name, as TFMA evaluates a multi-output model.
+        example_outputs=dict if table.aux is not None else None,
         classify=(label.name, label.class_names) if label.is_classification else None,
         regress=None if label.is_classification else label.name,
         transformed_labels=sorted({transformed_name(t.name) for t in table.targets().values()}),
@@ -324,11 +326,11 @@ def _serving(table: Table, schema_file: str) -> ServingContract:
 def _eval_config(table: Table, config: Any) -> Any:
     import tensorflow_model_analysis as tfma
 
-    from common.contract import EXAMPLE_SIGNATURE, TRANSFORM_SIGNATURE
+    from common.contract import EXAMPLE_SIGNATURE, PROBABILITIES, TRANSFORM_SIGNATURE
     from pipelines.evaluation import classification_metrics_specs, regression_metrics_specs
 
     label, evaluation = table.label, config.eval
-    # A one-output model's predictions reach TFMA as an array, a multi-output one's as a dict by output name.
+    # One head: TFMA reads the readable output (`probabilities`, or the value). Several: a dict by output name.
     head = label.name if table.aux is not None else None
     if label.is_classification:
         specs = classification_metrics_specs(
@@ -343,13 +345,14 @@ def _eval_config(table: Table, config: Any) -> Any:
     if label.is_classification:
         slicing.append(tfma.SlicingSpec(feature_keys=[label.name]))
     labels = {output: transformed_name(t.name) for output, t in table.targets().items()}
+    if head:
+        keys = {"label_keys": labels}
+    else:
+        prediction = PROBABILITIES if label.is_classification else label.name
+        keys = {"label_key": labels[label.name], "prediction_key": prediction}
     return tfma.EvalConfig(
         model_specs=[
-            tfma.ModelSpec(
-                signature_name=EXAMPLE_SIGNATURE,
-                preprocessing_function_names=[TRANSFORM_SIGNATURE],
-                **({"label_keys": labels} if head else {"label_key": labels[label.name]}),
-            )
+            tfma.ModelSpec(signature_name=EXAMPLE_SIGNATURE, preprocessing_function_names=[TRANSFORM_SIGNATURE], **keys)
         ],
         slicing_specs=slicing,
         options=tfma.Options(include_default_metrics={"value": False}),

@@ -31,19 +31,23 @@ IMAGE_RUNS = {
     "cifar10": ["training.epochs=10", "training.batch_size=16", "eval.min_accuracy=0.3"],
 }
 # The ticket run is also span 1 of the continuous-training story (test_continuous_training_e2e.py),
-# which goes on in the same output directory with spans 2 and 3.
+# which goes on in the same output directory with spans 2 and 3. Each span is a CSV file that
+# `tfx-keras data generate` writes into the input folder, as a daily export would land there.
 TICKET_RUN = [
     "data.num_examples=1000",
     'data.splits={"train": 0.6, "eval": 0.3, "test": 0.1}',
     "data.window_spans=2",
     "data.seed=7",
-    "data.span=1",
     "training.epochs=6",
     "training.batch_size=32",
     "model.difficulty_head=true",
     "eval.min_department_accuracy=0.4",
     "eval.max_priority_rmse=0.3",
 ]
+
+
+# The penguin run: TFX's penguin CSV (shipped in the task folder) as span 1 of an input folder.
+PENGUIN_RUN = ["training.epochs=40", "eval.min_accuracy=0.9"]
 
 
 def run(task: str, overrides: list[str], output_dir: Path) -> tuple[RunSummary, Path, object]:
@@ -73,7 +77,39 @@ def mnist_run(image_run) -> tuple:  # noqa: ANN001
     return image_run("mnist")
 
 
+def write_ticket_span(input_base: Path, span: int, *overrides: str) -> Path:
+    """Write span ``span`` of the ticket fixture (TICKET_RUN's settings) as CSV under ``input_base``."""
+    from pipelines.datagen import write_span
+
+    spec = tasks.get("ticket")
+    config = apply_overrides(spec.default_config(), [*TICKET_RUN, f"data.span={span}", *overrides])
+    return Path(write_span(spec, config, str(input_base), "csv", overwrite=True))
+
+
 @pytest.fixture(scope="session")
-def ticket_run(tmp_path_factory: pytest.TempPathFactory) -> tuple:
-    """The ticket pipeline on 1,000 tickets (span 1), with the difficulty head: (summary, output dir, config)."""
-    return run("ticket", TICKET_RUN, tmp_path_factory.mktemp("ticket_run"))
+def ticket_input(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ticket task's input folder: one span-<N>/ folder per day."""
+    return tmp_path_factory.mktemp("ticket_input")
+
+
+@pytest.fixture(scope="session")
+def ticket_run(ticket_input: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """The ticket pipeline on span 1 (1,000 tickets, CSV) with the difficulty head: (summary, output dir, config)."""
+    write_ticket_span(ticket_input, 1)
+    return run("ticket", [*TICKET_RUN, f"data.input_base={ticket_input}"], tmp_path_factory.mktemp("ticket_run"))
+
+
+@pytest.fixture(scope="session")
+def penguin_input(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An input folder holding TFX's penguin data as span 1."""
+    from helpers.data import penguin_rows, write_penguin_span
+
+    folder = tmp_path_factory.mktemp("penguin_input")
+    write_penguin_span(folder, 1, "csv", penguin_rows())
+    return folder
+
+
+@pytest.fixture(scope="session")
+def penguin_run(penguin_input: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """The penguin pipeline on span 1: (summary, output dir, config)."""
+    return run("penguin", [*PENGUIN_RUN, f"data.input_base={penguin_input}"], tmp_path_factory.mktemp("penguin_run"))

@@ -1,6 +1,7 @@
-"""Day 2: new spans of tickets arrive, one drifted, one broken, then fixed; and a corrupted image data set.
+"""Day 2 on files: a new span folder of tickets arrives each day, one drifted, one broken, then fixed.
 
-The story of README's "Data you can trust", run for real in one output directory:
+The story of README's "Data you can trust", run for real in one input folder (a CSV file per
+span, written as ``tfx-keras data generate`` writes it) and one output directory:
 
 1. span 1 -> trained, evaluated, pushed;
 2. span 2, a new product line (benign drift: more technical tickets, new words) -> drift measured
@@ -8,8 +9,8 @@ The story of README's "Data you can trust", run for real in one output directory
    new span, pushed only because it is better;
 3. span 3, a broken export -> stopped by the DataValidator with every anomaly named; nothing
    transformed, trained or pushed; the serving directory byte for byte unchanged;
-4. span 3 again, fixed -> validated against span 2 (the last *validated* span, not the broken one)
-   and run to the end.
+4. span 3 again, fixed (the export delivered again into the same folder) -> read again, validated
+   against span 2 (the last *validated* span, not the broken one) and run to the end.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e.conftest import TICKET_RUN
+from e2e.conftest import TICKET_RUN, write_ticket_span
 from pipelines import tasks
 from pipelines.config import apply_overrides
 from pipelines.local_runner import RunSummary, run_pipeline
@@ -34,21 +35,23 @@ def _tree(folder: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def days(ticket_run: tuple) -> dict:
-    """Span 1 is the ticket e2e run (conftest); spans 2 and 3 follow in its output directory."""
+def days(ticket_run: tuple, ticket_input: Path) -> dict:
+    """Span 1 is the ticket e2e run (conftest); spans 2 and 3 land in its input folder, one run each."""
     spec = tasks.get("ticket")
     out = ticket_run[1]
     serving = out / "serving" / "ticket"
 
-    def run(*overrides: str) -> RunSummary:
-        return run_pipeline(spec, apply_overrides(spec.default_config(), [*TICKET_RUN, *overrides]), str(out))
+    def day(span: int, drift: str) -> RunSummary:
+        write_ticket_span(ticket_input, span, f"data.drift={drift}")
+        config = apply_overrides(spec.default_config(), [*TICKET_RUN, f"data.input_base={ticket_input}"])
+        return run_pipeline(spec, config, str(out))  # the latest span: nothing names it
 
     results: dict = {"span1": ticket_run[0]}
-    results["span2"] = run("data.span=2", "data.drift=new_product_line")
+    results["span2"] = day(2, "new_product_line")
     results["before_broken"] = _tree(serving)
-    results["span3_broken"] = run("data.span=3", "data.drift=broken_export")
+    results["span3_broken"] = day(3, "broken_export")
     results["after_broken"] = _tree(serving)
-    results["span3_fixed"] = run("data.span=3", "data.drift=new_product_line")
+    results["span3_fixed"] = day(3, "new_product_line")
     results["serving"] = serving
     return results
 
@@ -57,7 +60,8 @@ def test_span_1_is_trained_and_pushed(days: dict) -> None:
     first = days["span1"]
     assert first.succeeded and first.pushed and first.span == 1
     assert first.drift == []  # nothing validated before: nothing to compare with
-    assert 0.8 < first.ceiling["eval"]["department_accuracy"] < 1.0  # the ideal predictor, reported per span
+    assert first.input["splits"]["single_split"]["files"] == ["span-1/ticket-1.csv"]
+    assert first.trained_on_spans == [1]
 
 
 def test_span_2_with_benign_drift_is_retrained_compared_and_pushed_because_it_is_better(days: dict) -> None:
@@ -71,8 +75,10 @@ def test_span_2_with_benign_drift_is_retrained_compared_and_pushed_because_it_is
     assert second.metrics["categorical_accuracy_diff"] >= 0 and second.metrics["root_mean_squared_error_diff"] <= 0
     assert second.blessed and second.pushed
     assert int(Path(second.pushed_destination).name) > int(Path(days["span1"].pushed_destination).name)
+    assert second.trained_on_spans == [1, 2]  # a window of two file spans (data.window_spans=2)
+    assert "trained on spans: 1, 2" in second.describe()
     text = second.describe()
-    assert "drift vs the previous span: department l_infty" in text and "ceiling (the ideal predictor) on eval" in text
+    assert "drift vs the previous span: department l_infty" in text and "input: 1000 rows from 1 csv file(s)" in text
 
 
 @pytest.mark.reliability
@@ -103,6 +109,7 @@ def test_span_3_broken_is_stopped_at_validation_and_nothing_is_pushed(days: dict
 def test_span_3_fixed_runs_again_against_the_last_validated_span(days: dict) -> None:
     fixed = days["span3_fixed"]
     assert fixed.succeeded and fixed.span == 3 and fixed.failure is None
+    assert fixed.components["CsvExampleGen"] == "COMPLETE"  # the re-delivered file is read again, not cached
     assert all(fixed.components[c] in ("COMPLETE", "CACHED") for c in STOPPED_BEFORE)
     drift = {d["feature"]: d["value"] for d in fixed.drift}
     # Compared with span 2 (same distribution), not with the rejected broken span.

@@ -36,11 +36,11 @@ IMAGE_TASKS = ["mnist", "fashion_mnist", "cifar10"]
 
 
 @pytest.fixture(scope="module")
-def serving_root(image_run, ticket_run: tuple, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: ANN001
+def serving_root(image_run, ticket_run: tuple, penguin_run: tuple, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: ANN001
     """One serving root with the model each pipeline pushed, in TF Serving's layout."""
     root = tmp_path_factory.mktemp("serving")
     runs = {task: image_run(task) for task in IMAGE_TASKS}
-    for task, run in {**runs, "ticket": ticket_run}.items():
+    for task, run in {**runs, "ticket": ticket_run, "penguin": penguin_run}.items():
         pushed = Path(run[0].pushed_destination)
         shutil.copytree(pushed, root / task / pushed.name)
     return root
@@ -49,7 +49,7 @@ def serving_root(image_run, ticket_run: tuple, tmp_path_factory: pytest.TempPath
 @pytest.fixture(scope="module")
 def server(serving_root: Path) -> Iterator[ServingServer]:
     store = ModelStore(lambda: sources_from_root(str(serving_root)), poll_seconds=0.2)
-    with ServingServer(store, ServerOptions(port=0)) as running:
+    with ServingServer(store, ServerOptions(port=0, rest_api_port=-1)) as running:
         yield running
 
 
@@ -150,6 +150,32 @@ def test_ticket_model_answers_from_plain_text(client: ServingClient, serving_roo
         ModelClient(client, "ticket").predict([{"title": "x", "body": "y", "tags": "billing"}])
     with pytest.raises(ServingError, match="Missing but required: {tags}"):
         client.predict("ticket", {"title": np.array([b"x"]), "body": np.array([b"y"])}, signature="serving_raw")
+
+
+def test_penguin_model_answers_over_grpc_and_rest(
+    client: ServingClient, server: ServingServer, serving_root: Path
+) -> None:
+    """A tabular model: one number per column over gRPC (the codec) and as the README's curl sends it over REST."""
+    import urllib.request
+
+    version = client.wait_until_ready("penguin", timeout=60)
+    rows = [
+        {"culmen_length_mm": 0.49, "culmen_depth_mm": 0.24, "flipper_length_mm": 0.78, "body_mass_g": 0.69},
+        {"culmen_length_mm": 0.25, "culmen_depth_mm": 0.67, "flipper_length_mm": 0.15, "body_mass_g": 0.29},
+    ]
+    served = ModelClient(client, "penguin").predict(rows)
+    model = tf.saved_model.load(str(serving_root / "penguin" / str(version)))
+    local = model.signatures["serving_raw"](**{k: tf.constant([r[k] for r in rows], tf.float32) for k in rows[0]})
+    names = [n.decode() for n in local["class_names"].numpy()]
+    assert [p.heads[""][0] for p in served] == names
+    body = json.dumps({"signature_name": "serving_raw", "instances": rows}).encode()
+    request = urllib.request.Request(f"{server.rest_url}/v1/models/penguin:predict", data=body, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        predictions = json.loads(response.read())["predictions"]
+    assert [p["class_names"] for p in predictions] == names
+    np.testing.assert_allclose([p["probabilities"] for p in predictions], local["probabilities"].numpy(), atol=1e-5)
+    with pytest.raises(InputError, match="body_mass_g"):  # a missing column: named before anything is sent
+        ModelClient(client, "penguin").predict([{"culmen_length_mm": 0.5}])
 
 
 def test_a_bare_tf_serving_client_queries_the_pipeline_model(server: ServingServer, mnist_data_dir: str) -> None:

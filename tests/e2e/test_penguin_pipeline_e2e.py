@@ -1,0 +1,85 @@
+"""The penguin task end to end: TFX's penguin CSV as span 1, held-out accuracy, both signatures, a skewed span 2.
+
+The data is TFX's own ``penguins_processed.csv`` (the copy in ``pipelines/penguin/data/``, the same
+file as ``../shared/data/penguin/labelled/``). Span 2 is that file with TFX's skew: the one value
+TFX's ``skewed/penguins_processed.csv`` changes (a culmen length of -1).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from helpers.data import penguin_rows, write_penguin_span
+
+from e2e.conftest import PENGUIN_RUN
+from pipelines import tasks
+from pipelines.config import apply_overrides
+from pipelines.local_runner import run_pipeline
+
+pytestmark = pytest.mark.e2e
+MEASUREMENTS = ("culmen_length_mm", "culmen_depth_mm", "flipper_length_mm", "body_mass_g")
+
+
+def _split(output_dir: Path, split: str) -> list[bytes]:
+    files = glob.glob(
+        str(output_dir / "pipelines" / "penguin" / "CsvExampleGen" / "examples" / "*" / f"Split-{split}" / "*")
+    )
+    return [r.numpy() for r in tf.data.TFRecordDataset(sorted(files), compression_type="GZIP")]
+
+
+def test_every_component_ran_and_the_model_was_pushed(penguin_run: tuple) -> None:
+    summary, output_dir, _ = penguin_run
+    assert summary.succeeded and summary.blessed and summary.infra_blessed and summary.pushed, summary.describe()
+    assert summary.span == 1 and "input: 334 rows from 1 csv file(s)" in summary.describe()
+    assert summary.metrics["categorical_accuracy"] >= 0.9 and {"auc", "recall"} <= set(summary.metrics)
+    report = Path(summary.artifacts["report"])
+    for name in ("model.png", "training_curves.png", "confusion_matrix.png", "per_class_accuracy.png"):
+        assert (report / name).stat().st_size > 1000, name
+
+
+def test_held_out_accuracy_and_both_signatures_agree(penguin_run: tuple) -> None:
+    summary, output_dir, _ = penguin_run
+    model = tf.saved_model.load(summary.pushed_destination)
+    assert {"serving_default", "serving_raw", "classification", "transform_features"} <= set(model.signatures)
+    test = _split(output_dir, "test")
+    assert 30 <= len(test) <= 80  # 15% of 334 rows by hash, never seen by the Trainer or the Evaluator
+    parsed = [tf.train.Example.FromString(e).features.feature for e in test]
+    species = np.array([f["species"].int64_list.value[0] for f in parsed])
+    served = model.signatures["serving_default"](examples=tf.constant(test))
+    accuracy = float(np.mean(served["class_ids"].numpy() == species))
+    assert accuracy >= 0.95, accuracy
+    raw = model.signatures["serving_raw"](
+        **{m: tf.constant([f[m].float_list.value[0] for f in parsed], tf.float32) for m in MEASUREMENTS}
+    )
+    np.testing.assert_allclose(raw["probabilities"].numpy(), served["probabilities"].numpy(), atol=1e-6)
+    names = {n.decode() for n in raw["class_names"].numpy()}
+    assert names <= {"Adelie", "Chinstrap", "Gentoo"}
+    scores = model.signatures["classification"](inputs=tf.constant(test))["scores"].numpy()
+    np.testing.assert_allclose(scores, served["probabilities"].numpy(), atol=1e-6)
+    with pytest.raises(tf.errors.InvalidArgumentError):  # a measurement missing from an example: refused
+        only_one = tf.train.Example()
+        only_one.features.feature["body_mass_g"].float_list.value.append(0.5)
+        model.signatures["serving_default"](examples=tf.constant([only_one.SerializeToString()]))
+
+
+@pytest.mark.reliability
+def test_the_skewed_span_is_stopped_by_the_data_validator(penguin_run: tuple, penguin_input: Path) -> None:
+    summary, output_dir, _ = penguin_run
+    serving = output_dir / "serving" / "penguin"
+    before = sorted(os.listdir(serving))
+    rows = penguin_rows()
+    rows[1]["culmen_length_mm"] = -1.0  # TFX's skewed file
+    write_penguin_span(penguin_input, 2, "csv", rows)
+    spec = tasks.get("penguin")
+    config = apply_overrides(spec.default_config(), [*PENGUIN_RUN, f"data.input_base={penguin_input}"])
+    skewed = run_pipeline(spec, config, str(output_dir))
+    assert skewed.span == 2 and skewed.failure is not None and skewed.failure.component == "DataValidator"
+    found = "\n".join(skewed.failure.details)
+    assert "feature culmen_length_mm: Out-of-range values" in found and "-1<0" in found, found
+    assert skewed.components["Trainer"] == "NOT_RUN" and not skewed.pushed
+    assert sorted(os.listdir(serving)) == before
