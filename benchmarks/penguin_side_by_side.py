@@ -38,7 +38,12 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "penguin"
 FEATURES = ("culmen_length_mm", "culmen_depth_mm", "flipper_length_mm", "body_mass_g")
 
 
-def run_tfx_example(data_root: str, work: str) -> None:
+# Beam arguments for TFX's example: its own (__main__'s DirectRunner, one process per core), and the
+# in-process DirectRunner that `tfx-keras run` uses, to tell Beam's start-up from the rest.
+TFX_BEAM = {"shipped": None, "in_process": ["--direct_running_mode=in_memory", "--direct_num_workers=1"]}
+
+
+def run_tfx_example(data_root: str, work: str, beam: str) -> None:
     """TFX's example pipeline (run in a child process with TF_USE_LEGACY_KERAS=1 set before TensorFlow loads)."""
     import absl
     from tfx import v1 as tfx
@@ -61,7 +66,7 @@ def run_tfx_example(data_root: str, work: str) -> None:
         examplegen_input_config=None,
         examplegen_range_config_date=None,
         resolver_range_config=None,
-        beam_pipeline_args=example._beam_pipeline_args_by_runner["DirectRunner"],  # noqa: SLF001 - its own
+        beam_pipeline_args=TFX_BEAM[beam] or example._beam_pipeline_args_by_runner["DirectRunner"],  # noqa: SLF001
         enable_transform_input_cache=True,
         enable_example_diff=False,
     )
@@ -136,7 +141,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="folder with labelled/ and unlabelled/ CSVs")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (printed)")
-    parser.add_argument("--tfx-child", nargs=2, metavar=("DATA", "WORK"), help=argparse.SUPPRESS)
+    parser.add_argument("--tfx-child", nargs=3, metavar=("DATA", "WORK", "BEAM"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.tfx_child:
         run_tfx_example(*args.tfx_child)
@@ -150,61 +155,61 @@ def main() -> int:
     try:
         env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
         tfx_env = {**env, "TF_USE_LEGACY_KERAS": "1"}
-        print("[bench] TFX's penguin example ...", flush=True)
-        tfx_seconds, code = timed(
-            [sys.executable, __file__, "--tfx-child", str(data), str(work / "tfx")], tfx_env, work / "tfx.log"
-        )
-        if code:
-            print(f"error: TFX's example failed (exit {code}); see {work / 'tfx.log'}")
-            return 1
+        tfx_runs = {}
+        for beam in TFX_BEAM:
+            print(f"[bench] TFX's penguin example, Beam {beam} ...", flush=True)
+            folder = work / f"tfx_{beam}"
+            seconds, code = timed(
+                [sys.executable, __file__, "--tfx-child", str(data), str(folder), beam],
+                tfx_env,
+                work / f"tfx_{beam}.log",
+            )
+            if code:
+                print(f"error: TFX's example failed (exit {code}); see {work / f'tfx_{beam}.log'}")
+                return 1
+            log = (work / f"tfx_{beam}.log").read_text(errors="replace")
+            wheels = {"built": log.count("running bdist_wheel"), "installed": log.count("Successfully installed")}
+            tfx_runs[beam] = (folder, seconds, wheels)
         inbox = work / "ours_input" / "span-1"
         inbox.mkdir(parents=True)
         shutil.copy(labelled, inbox / labelled.name)
         print("[bench] tfx-keras run penguin ...", flush=True)
-        ours_seconds, code = timed(
-            [
-                str(Path(sys.executable).parent / "tfx-keras"),
-                "run",
-                "penguin",
-                "--input-base",
-                str(inbox.parent),
-                "--output-dir",
-                str(work / "ours"),
-            ],
-            env,
-            work / "ours.log",
-        )
+        tfx_keras = str(Path(sys.executable).parent / "tfx-keras")
+        command = [tfx_keras, "run", "penguin", "--input-base", str(inbox.parent), "--output-dir", str(work / "ours")]
+        ours_seconds, code = timed(command, env, work / "ours.log")
         if code:
             print(f"error: tfx-keras run penguin failed (exit {code}); see {work / 'ours.log'}")
             return 1
-        tfx_root = work / "tfx" / "pipelines" / "penguin_local_keras"
         ours_root = work / "ours" / "pipelines" / "penguin"
-        tfx_held_out = split_examples(tfx_root, "CsvExampleGen", "eval")
         ours_held_out = split_examples(ours_root, "CsvExampleGen", "test")
-        tfx_trained = {key(e) for e in split_examples(tfx_root, "CsvExampleGen", "train")}
-        common = [e for e in ours_held_out if key(e) not in tfx_trained]  # our test rows TFX did not train on
-        tfx_model = pushed_model(work / "tfx" / "serving_model" / "penguin_local_keras")
         ours_model = pushed_model(work / "ours" / "serving" / "penguin")
         result = {
             "date": datetime.date.today().isoformat(),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
             "data": str(labelled),
-            "tfx": {
-                "process_seconds": round(tfx_seconds, 1),
-                "components": component_seconds(str(work / "tfx" / "metadata.db")),
-                "held_out": {"rows": len(tfx_held_out), "accuracy": accuracy(tfx_model, tfx_held_out)},
-            },
             "ours": {
                 "process_seconds": round(ours_seconds, 1),
                 "components": component_seconds(str(work / "ours" / "metadata" / "penguin.sqlite")),
                 "held_out": {"rows": len(ours_held_out), "accuracy": accuracy(ours_model, ours_held_out)},
             },
-            "rows_neither_saw": {
-                "rows": len(common),
-                "tfx_accuracy": accuracy(tfx_model, common),
-                "ours_accuracy": accuracy(ours_model, common),
-            },
         }
+        for beam, (folder, seconds, wheels) in tfx_runs.items():
+            tfx_root = folder / "pipelines" / "penguin_local_keras"
+            held_out = split_examples(tfx_root, "CsvExampleGen", "eval")
+            trained = {key(e) for e in split_examples(tfx_root, "CsvExampleGen", "train")}
+            common = [e for e in ours_held_out if key(e) not in trained]  # our test rows TFX did not train on
+            model = pushed_model(folder / "serving_model" / "penguin_local_keras")
+            result[f"tfx_{beam}"] = {
+                "process_seconds": round(seconds, 1),
+                "module_file_wheels": wheels,
+                "components": component_seconds(str(folder / "metadata.db")),
+                "held_out": {"rows": len(held_out), "accuracy": accuracy(model, held_out)},
+                "rows_neither_saw": {
+                    "rows": len(common),
+                    "tfx_accuracy": accuracy(model, common),
+                    "ours_accuracy": accuracy(ours_model, common),
+                },
+            }
     finally:
         if args.keep:
             print(f"[bench] work folder kept: {work}")
@@ -220,7 +225,11 @@ def main() -> int:
 
 def markdown(result: dict) -> str:
     """The side-by-side table: seconds per component, process totals, held-out accuracy."""
-    tfx, ours = result["tfx"], result["ours"]
+    sides = [
+        ("TFX's example, as shipped", result["tfx_shipped"]),
+        ("TFX's example, Beam in-process", result["tfx_in_process"]),
+    ]
+    sides.append(("ours", result["ours"]))
     pairs = [
         ("CsvExampleGen", "CsvExampleGen"),
         ("StatisticsGen", "StatisticsGen"),
@@ -236,44 +245,66 @@ def markdown(result: dict) -> str:
         ("CsvExampleGen_Unlabelled", "CsvExampleGen_Unlabelled"),
         ("BulkInferrer", "BulkInferrer"),
     ]
+    named = {node for _, node in pairs}
+
+    def cell(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f}"
+
     lines = [
         f"TFX's penguin example vs the `penguin` task, {result['date']}, {result['machine']}, same CSV "
-        f"({Path(result['data']).name}, 334 rows), one after the other.",
+        f"({Path(result['data']).name}, 334 rows), one after the other, each in its own process.",
         "",
         "Command: `.venv/bin/python benchmarks/penguin_side_by_side.py`",
         "",
-        "| seconds | TFX's example | ours |",
-        "|---|---:|---:|",
+        "| seconds | " + " | ".join(name for name, _ in sides) + " |",
+        "|---|" + "---:|" * len(sides),
     ]
     for label, node in pairs:
-        a, b = tfx["components"].get(node), ours["components"].get(node)
-        if a is None and b is None:
-            continue
-        lines.append(f"| {label} | {'-' if a is None else f'{a:.1f}'} | {'-' if b is None else f'{b:.1f}'} |")
-    named = {node for _, node in pairs}
-
-    def others(side: dict) -> float:
-        return sum(v for k, v in side["components"].items() if k not in named)
-
-    lines.append(f"| resolvers and other nodes | {others(tfx):.1f} | {others(ours):.1f} |")
-    tfx_total, ours_total = sum(tfx["components"].values()), sum(ours["components"].values())
-    lines.append(f"| **components, total** | **{tfx_total:.1f}** | **{ours_total:.1f}** |")
+        values = [side["components"].get(node) for _, side in sides]
+        if any(v is not None for v in values):
+            lines.append(f"| {label} | " + " | ".join(cell(v) for v in values) + " |")
+    others = [sum(v for k, v in side["components"].items() if k not in named) for _, side in sides]
+    lines.append("| resolvers and other nodes | " + " | ".join(cell(v) for v in others) + " |")
+    totals = [sum(side["components"].values()) for _, side in sides]
+    lines.append("| **components, total** | " + " | ".join(f"**{v:.1f}**" for v in totals) + " |")
     lines.append(
-        f"| **process (start to exit)** | **{tfx['process_seconds']:.1f}** | **{ours['process_seconds']:.1f}** |"
+        "| **process (start to exit)** | " + " | ".join(f"**{s['process_seconds']:.1f}**" for _, s in sides) + " |"
     )
     lines.append(
-        f"| held-out accuracy (rows its Trainer never saw) | {tfx['held_out']['accuracy']:.4f} "
-        f"({tfx['held_out']['rows']} rows, its eval split) | {ours['held_out']['accuracy']:.4f} "
-        f"({ours['held_out']['rows']} rows, the test split) |"
+        "| held-out accuracy (rows its Trainer never saw) | "
+        + " | ".join(f"{s['held_out']['accuracy']:.4f} ({s['held_out']['rows']} rows)" for _, s in sides)
+        + " |"
     )
-    common = result["rows_neither_saw"]
+    common = result["tfx_shipped"]["rows_neither_saw"]
     lines.append(
-        f"| accuracy on the rows neither trained on ({common['rows']}) | {common['tfx_accuracy']:.4f} "
-        f"| {common['ours_accuracy']:.4f} |"
+        f"| accuracy on our test rows TFX did not train on ({common['rows']}) | {common['tfx_accuracy']:.4f} "
+        f"| {result['tfx_in_process']['rows_neither_saw']['tfx_accuracy']:.4f} | {common['ours_accuracy']:.4f} |"
     )
-    ratio = ours["process_seconds"] / tfx["process_seconds"]
-    verdict = "met" if ratio <= 1.0 else "missed"
-    lines += ["", f"Target (ours no slower than TFX's own, process wall time): **{verdict}**, x{ratio:.2f}.", ""]
+    shipped = result["ours"]["process_seconds"] / result["tfx_shipped"]["process_seconds"]
+    in_process = result["ours"]["process_seconds"] / result["tfx_in_process"]["process_seconds"]
+    verdict = "met" if max(shipped, in_process) <= 1.0 else "missed"
+    wheels = result["tfx_in_process"]["module_file_wheels"]
+    lines += [
+        "",
+        f"Target (ours no slower than TFX's own, process wall time): **{verdict}**: x{shipped:.2f} of TFX's example "
+        f"as shipped, x{in_process:.2f} of it with the same in-process Beam as ours.",
+        "",
+        "Held-out rows: TFX's eval split (hash 2:1), our test split (hash 15%, used by no component).",
+        "",
+        "Where the seconds go:",
+        "",
+        f"* Beam's multi-processing DirectRunner, which TFX's example asks for, starts worker processes in each "
+        f"Beam component: {totals[0] - totals[1]:.0f} s of its {totals[0]:.0f} s of components (the two TFX "
+        "columns differ only in that).",
+        f"* TFX's example builds its module file into a wheel ({wheels['built']} times) and pip-installs it "
+        f"({wheels['installed']} times) for the "
+        "components that use it (Transform, Trainer); each install takes ~1.7 s here. Ours imports the installed "
+        "package by dotted path.",
+        "* TFX's example also runs a second ExampleGen and the BulkInferrer on the unlabelled rows; ours runs the "
+        "DataValidator (curated schema, drift against the last validated span) and the InfraValidator (the "
+        "candidate served from a sealed copy and asked over gRPC and REST), which TFX's example does not.",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -14,6 +14,7 @@ from pipelines import tasks
 from pipelines.image_classification import augment
 
 
+@pytest.mark.slow  # a tf.Transform Beam pipeline: seconds
 @pytest.mark.parametrize(
     ("task", "shape"), [("mnist", (28, 28, 1)), ("fashion_mnist", (28, 28, 1)), ("cifar10", (32, 32, 3))]
 )

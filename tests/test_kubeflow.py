@@ -26,7 +26,7 @@ CLOUD = kubeflow.CloudConfig(
     dataflow_workers=3,
 ).validate()
 RESOLVER = "latest_blessed_model_resolver"
-BEAM_COMPONENTS = {"TFDSExampleGen", "GeneratorExampleGen", "StatisticsGen", "Transform", "Evaluator"}
+BEAM_COMPONENTS = {"TFDSExampleGen", "GeneratorExampleGen", "CsvExampleGen", "StatisticsGen", "Transform", "Evaluator"}
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +140,22 @@ def test_compiled_spec_is_a_valid_pipeline_job_with_the_local_dag(
     assert "COPY pipelines/ pipelines/" in (Path(__file__).resolve().parents[1] / "Dockerfile").read_text()
     # The gate: Transform runs only after DataValidator passed.
     assert "DataValidator" in dag_tasks["Transform"]["dependentTasks"]
+
+
+def test_a_file_task_reads_its_spans_from_the_bucket(compiled: dict, tmp_path: Path) -> None:
+    parameters = compiled["penguin"]["pipelineSpec"]["root"]["dag"]["tasks"]["CsvExampleGen"]["inputs"]["parameters"]
+    value = {k: v["runtimeValue"]["constantValue"].get("stringValue") for k, v in parameters.items()}
+    assert value["input_base"] == "gs://example-bucket/tfx-keras/data/penguin"
+    assert json.loads(value["input_config"])["splits"][0]["pattern"] == "span-{SPAN}/*"
+    executor = compiled["penguin"]["pipelineSpec"]["deploymentSpec"]["executors"]["CsvExampleGen_executor"]
+    # TFX's own Kubeflow driver resolves the span before the executor runs (its pre-cache check).
+    assert executor["container"]["lifecycle"]["preCacheCheck"]["command"][-1].endswith("file_based_example_gen.driver")
+    other = CLOUD.__class__(**{**CLOUD.__dict__, "data_root": "gs://other/exports"})
+    path = kubeflow.compile_pipeline("penguin", other, str(tmp_path))
+    parameters = json.loads(Path(path).read_text())["pipelineSpec"]["root"]["dag"]["tasks"]["CsvExampleGen"]
+    assert parameters["inputs"]["parameters"]["input_base"]["runtimeValue"]["constantValue"]["stringValue"] == (
+        "gs://other/exports/penguin"
+    )
 
 
 @pytest.mark.parametrize("task", tasks.names())

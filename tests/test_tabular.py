@@ -49,6 +49,7 @@ def _row(mass: float, age: list[float], island: str, colour: list[str], grade: i
     }
 
 
+@pytest.mark.slow  # a tf.Transform Beam pipeline: seconds
 def test_known_rows_through_tf_transform(tmp_path: Path) -> None:
     rows = [
         _row(1.0, [10.0], "Biscoe", ["red"], 1, "cat", 3.0),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
@@ -41,6 +42,7 @@ def _dense(row: dict, key: str, width: int) -> np.ndarray:
     return out
 
 
+@pytest.mark.slow  # a tf.Transform Beam pipeline: seconds
 def test_known_rows(tmp_path: Path) -> None:
     train = [
         _row("Refund my INVOICE!", "invoice, refund; invoice", ["refunds", "vip"], "billing", 0.9, "quick"),
@@ -75,6 +77,7 @@ def test_known_rows(tmp_path: Path) -> None:
     np.testing.assert_array_equal(second["difficulty_xf"], [0, 0, 1])
 
 
+@pytest.mark.slow  # a tf.Transform Beam pipeline: seconds
 def test_unseen_tokens_tags_and_departments_at_serving_time(tmp_path: Path) -> None:
     train = [_row("refund", "invoice", ["refunds"], "billing", 0.5, "quick")]
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(SPEC))
