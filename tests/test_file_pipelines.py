@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 from helpers.data import penguin_rows, write_penguin_span
+from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx import v1 as tfx
+from tfx.utils import io_utils
 
 from pipelines import tasks
 from pipelines.config import apply_overrides
@@ -23,6 +25,7 @@ from pipelines.pipeline import example_gen
 
 pytestmark = pytest.mark.slow
 ROWS = penguin_rows()[:60]
+MEASUREMENTS = ("culmen_length_mm", "culmen_depth_mm", "flipper_length_mm", "body_mass_g")
 
 
 def _run_example_gen(input_base: Path, root: Path, *overrides: str) -> tuple[ProgressDagRunner, object]:
@@ -146,3 +149,40 @@ def test_bad_input_stops_the_run_with_the_file_named_and_pushes_nothing(tmp_path
     assert summary.components["Trainer"] == "NOT_RUN" and not summary.pushed
     assert "pushed: no (the run stopped at CsvExampleGen; the serving directory is unchanged)" in summary.describe()
     assert os.listdir(tmp_path / "out" / "serving") == []
+
+
+def test_data_that_comes_split_is_read_split_by_split(tmp_path: Path) -> None:
+    for split, rows in (("train", ROWS[:30]), ("eval", ROWS[30:45]), ("test", ROWS[45:])):
+        written = write_penguin_span(tmp_path / split, 1, "csv", rows)  # <split>/span-1/penguins.csv
+        (tmp_path / "in" / "span-1" / split).mkdir(parents=True)
+        written.rename(tmp_path / "in" / "span-1" / split / "part.csv")  # -> in/span-1/<split>/part.csv
+    splits = '{"train": "span-{SPAN}/train/*", "eval": "span-{SPAN}/eval/*", "test": "span-{SPAN}/test/*"}'
+    runner, summary = _run_example_gen(tmp_path / "in", tmp_path, f"data.splits={splits}")
+    assert runner.failure is None and summary.span == 1
+    assert {split: info["rows"] for split, info in summary.input["splits"].items()} == {
+        "train": 30,
+        "eval": 15,
+        "test": len(ROWS) - 45,
+    }
+    latest = tmp_path / "root" / "CsvExampleGen" / "examples"
+    counts = {
+        split: sum(
+            1
+            for f in glob.glob(str(next(latest.iterdir()) / f"Split-{split}" / "*"))
+            for _ in tf.data.TFRecordDataset(f, compression_type="GZIP")
+        )
+        for split in ("train", "eval", "test")
+    }
+    assert counts == {"train": 30, "eval": 15, "test": len(ROWS) - 45}
+
+
+def test_schema_infer_on_a_folder_of_files_is_a_first_schema(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from pipelines.cli import main
+
+    write_penguin_span(tmp_path / "in", 1, "csv", ROWS)
+    out = tmp_path / "penguin.schema.pbtxt"
+    assert main(["schema", "infer", "penguin", "--input-base", str(tmp_path / "in"), "--out", str(out)]) == 0
+    schema = io_utils.SchemaReader().read(str(out))
+    kinds = {f.name: schema_pb2.FeatureType.Name(f.type) for f in schema.feature}
+    assert kinds == {"species": "INT", **{m: "FLOAT" for m in MEASUREMENTS}}
+    assert f"wrote {out}" in capsys.readouterr().out

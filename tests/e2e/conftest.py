@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -48,6 +50,17 @@ TICKET_RUN = [
 
 # The penguin run: TFX's penguin CSV (shipped in the task folder) as span 1 of an input folder.
 PENGUIN_RUN = ["training.epochs=40", "eval.min_accuracy=0.9"]
+
+
+@contextlib.contextmanager
+def serve(root: Path) -> Iterator[object]:
+    """The development server over a serving root (gRPC and REST on free ports), for the serving e2e tests."""
+    from serving.model_store import ModelStore, sources_from_root
+    from serving.server import ServerOptions, ServingServer
+
+    store = ModelStore(lambda: sources_from_root(str(root)), poll_seconds=0.2)
+    with ServingServer(store, ServerOptions(port=0, rest_api_port=-1)) as running:
+        yield running
 
 
 def run(task: str, overrides: list[str], output_dir: Path) -> tuple[RunSummary, Path, object]:

@@ -25,7 +25,7 @@ from pipelines import tasks
 from pipelines.config import apply_overrides
 from pipelines.local_runner import RunSummary, run_pipeline
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("ticket")]  # see pytest.ini
 
 STOPPED_BEFORE = ("Transform", "Trainer", "Evaluator", "AtomicPusher")
 

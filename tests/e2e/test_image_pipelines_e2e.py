@@ -18,7 +18,7 @@ from helpers.data import read_back
 from common.contract import WARMUP_FILE
 from pipelines import tasks
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("pipelines")]  # see pytest.ini
 
 IMAGE_TASKS = ["mnist", "fashion_mnist", "cifar10"]
 ALL_COMPONENTS = [

@@ -13,7 +13,7 @@ from pipelines.cli import main as cli_main
 from pipelines.config import apply_overrides
 from pipelines.local_runner import LocalLayout, run_pipeline
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("pipelines")]  # see pytest.ini
 
 EXECUTED = {
     "TFDSExampleGen",

@@ -22,25 +22,24 @@ from helpers.data import read_back
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from tensorflow_serving.config import model_server_config_pb2
 
+from e2e.conftest import serve
 from pipelines.cli import main as cli_main
-from pipelines.ticket import generator
 from serving.client import ServingClient, ServingError
 from serving.codec import InputError, ModelClient
-from serving.model_store import ModelStore, sources_from_root
-from serving.server import ServerOptions, ServingServer
+from serving.server import ServingServer
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("pipelines")]  # one worker runs the pipelines they share
 
 
 IMAGE_TASKS = ["mnist", "fashion_mnist", "cifar10"]
 
 
 @pytest.fixture(scope="module")
-def serving_root(image_run, ticket_run: tuple, penguin_run: tuple, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: ANN001
-    """One serving root with the model each pipeline pushed, in TF Serving's layout."""
+def serving_root(image_run, penguin_run: tuple, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: ANN001
+    """A serving root with the image and penguin models the pipelines pushed (tickets: test_ticket_serving_e2e)."""
     root = tmp_path_factory.mktemp("serving")
     runs = {task: image_run(task) for task in IMAGE_TASKS}
-    for task, run in {**runs, "ticket": ticket_run, "penguin": penguin_run}.items():
+    for task, run in {**runs, "penguin": penguin_run}.items():
         pushed = Path(run[0].pushed_destination)
         shutil.copytree(pushed, root / task / pushed.name)
     return root
@@ -48,8 +47,7 @@ def serving_root(image_run, ticket_run: tuple, penguin_run: tuple, tmp_path_fact
 
 @pytest.fixture(scope="module")
 def server(serving_root: Path) -> Iterator[ServingServer]:
-    store = ModelStore(lambda: sources_from_root(str(serving_root)), poll_seconds=0.2)
-    with ServingServer(store, ServerOptions(port=0, rest_api_port=-1)) as running:
+    with serve(serving_root) as running:
         yield running
 
 
@@ -110,48 +108,6 @@ def test_image_models_answer_like_the_saved_model_in_process(
         model_client.predict(images.astype(np.float32) / 255.0)
 
 
-def test_ticket_model_answers_from_plain_text(client: ServingClient, serving_root: Path) -> None:
-    version = client.wait_until_ready("ticket", timeout=60)
-    tickets = [generator.make_ticket(99, i) for i in range(32)]
-    plain = [{"title": t["title"], "body": t["body"], "tags": t["tags"]} for t in tickets]
-    served = ModelClient(client, "ticket").predict(plain)
-    model = tf.saved_model.load(str(serving_root / "ticket" / str(version)))
-    width = max(1, max(len(t["tags"]) for t in plain))
-    local = model.signatures["serving_raw"](
-        title=tf.constant([t["title"] for t in plain]),
-        body=tf.constant([t["body"] for t in plain]),
-        tags=tf.constant([t["tags"] + [""] * (width - len(t["tags"])) for t in plain]),
-    )
-    departments = [p.heads["department"][0] for p in served]
-    priorities = [p.values["priority"] for p in served]
-    assert departments == [n.decode() for n in local["department_class_names"].numpy()]
-    np.testing.assert_allclose(priorities, local["priority"].numpy(), rtol=1e-5, atol=1e-6)
-    assert all(p.heads["difficulty"][0] in generator.DIFFICULTIES for p in served)  # the run has the third head
-    # Regress (priority) and Classify (department) on tf.Examples agree with Predict.
-    examples = [
-        tf.train.Example(
-            features=tf.train.Features(
-                feature={
-                    "title": tf.train.Feature(bytes_list=tf.train.BytesList(value=[t["title"].encode()])),
-                    "body": tf.train.Feature(bytes_list=tf.train.BytesList(value=[t["body"].encode()])),
-                    "tags": tf.train.Feature(bytes_list=tf.train.BytesList(value=[g.encode() for g in t["tags"]])),
-                }
-            )
-        )
-        for t in plain
-    ]
-    np.testing.assert_allclose(client.regress("ticket", examples), priorities, atol=1e-5)
-    assert [max(c, key=lambda e: e[1])[0] for c in client.classify("ticket", examples)] == departments
-    # Empty title, unknown tags: a defined answer. A missing input: INVALID_ARGUMENT naming it.
-    odd = ModelClient(client, "ticket").predict([{"title": "", "body": "", "tags": ["no-such-tag"]}])
-    assert 0.0 <= odd[0].values["priority"] <= 1.0
-    # Tags given as one string are refused, not split into one-letter tags.
-    with pytest.raises(InputError, match="tags must be a list of texts"):
-        ModelClient(client, "ticket").predict([{"title": "x", "body": "y", "tags": "billing"}])
-    with pytest.raises(ServingError, match="Missing but required: {tags}"):
-        client.predict("ticket", {"title": np.array([b"x"]), "body": np.array([b"y"])}, signature="serving_raw")
-
-
 def test_penguin_model_answers_over_grpc_and_rest(
     client: ServingClient, server: ServingServer, serving_root: Path
 ) -> None:
@@ -174,7 +130,7 @@ def test_penguin_model_answers_over_grpc_and_rest(
         predictions = json.loads(response.read())["predictions"]
     assert [p["class_names"] for p in predictions] == names
     np.testing.assert_allclose([p["probabilities"] for p in predictions], local["probabilities"].numpy(), atol=1e-5)
-    with pytest.raises(InputError, match="body_mass_g"):  # a missing column: named before anything is sent
+    with pytest.raises(InputError, match="record 1 has no culmen_depth_mm"):  # named before anything is sent
         ModelClient(client, "penguin").predict([{"culmen_length_mm": 0.5}])
 
 
@@ -248,10 +204,10 @@ def test_predict_and_serving_config_commands(
     assert cli_main(["predict", "fashion_mnist", str(png), "--server", server.target]) == 0
     names = "|".join(re.escape(n) for n in ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal"))
     assert re.search(rf"digit\.png: ({names}|Shirt|Sneaker|Bag|Ankle boot) \(p=", capsys.readouterr().out)
-    args = ["predict", "ticket", "title=refund", "body=charged twice", "tags=billing,urgent", "--json"]
-    assert cli_main([*args, "--server", server.target]) == 0
+    args = ["predict", "penguin", "--server", server.target, "culmen_length_mm=0.49", "culmen_depth_mm=0.24"]
+    assert cli_main([*args, "flipper_length_mm=0.78", "body_mass_g=0.69", "--json"]) == 0  # fields after a flag
     answer = json.loads(capsys.readouterr().out.strip())
-    assert answer["heads"]["department"][0] in generator.DEPARTMENTS and 0 <= answer["values"]["priority"] <= 1
+    assert answer["heads"][""][0] in ("Adelie", "Chinstrap", "Gentoo") and 0 <= answer["heads"][""][1] <= 1
     wrong = tmp_path / "big.png"
     Image.fromarray(np.zeros((32, 32), np.uint8)).save(wrong)
     assert cli_main(["predict", "mnist", str(wrong), "--server", server.target]) == 2
@@ -261,7 +217,7 @@ def test_predict_and_serving_config_commands(
     assert cli_main(["serving-config", "--serving-root", str(serving_root), "--out", str(out)]) == 0
     config = text_format.Parse(out.read_text(), model_server_config_pb2.ModelServerConfig())
     models = {m.name: m for m in config.model_config_list.config}
-    assert set(models) == {"cifar10", "fashion_mnist", "mnist", "ticket"}
+    assert set(models) == {"cifar10", "fashion_mnist", "mnist", "penguin"}
     for name, model in models.items():  # the container path maps onto the folder the pusher wrote
         assert model.base_path == f"/models/{name}" and model.model_platform == "tensorflow"
         assert any(p.name.isdigit() for p in (serving_root / name).iterdir())

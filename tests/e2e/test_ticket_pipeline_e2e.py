@@ -12,7 +12,7 @@ import tensorflow as tf
 from pipelines.ticket import generator
 from pipelines.ticket.generator import DEPARTMENTS, to_example
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("ticket")]  # see pytest.ini
 
 
 def test_every_component_ran_and_both_heads_were_evaluated(ticket_run: tuple) -> None:

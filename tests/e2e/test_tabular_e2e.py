@@ -1,0 +1,78 @@
+"""A second tabular task, declared by the tests: Parquet files, a regression label with an auxiliary head.
+
+It covers what `penguin` does not: Parquet input, a float label (RMSE thresholds, the `regression`
+signature, the regression report), optional columns missing in some rows (filled and flagged in
+Transform, NaN and "" at serving time), a learned and a declared vocabulary, wide & deep.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import tensorflow as tf
+from helpers import tabular_fixture
+
+from pipelines import tasks
+from pipelines.config import apply_overrides
+from pipelines.local_runner import run_pipeline
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tabular")]  # see pytest.ini
+
+
+@pytest.fixture(scope="module")
+def prices_run(tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """The fixture task's pipeline on 600 rows of Parquet (span 1): (summary, output dir)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(tasks.TASKS, tabular_fixture.NAME, tabular_fixture.__name__)  # Transform and Trainer look it up
+        folder = tmp_path_factory.mktemp("prices") / "in" / "span-1"
+        folder.mkdir(parents=True)
+        rows = tabular_fixture.rows(600)
+        pq.write_table(pa.table({k: [r[k] for r in rows] for k in rows[0]}), str(folder / "prices.parquet"))
+        spec = tasks.get(tabular_fixture.NAME)
+        config = apply_overrides(spec.default_config(), [f"data.input_base={folder.parent}"])
+        out = folder.parents[1] / "out"
+        yield run_pipeline(spec, config, str(out)), out
+
+
+def test_the_regression_task_is_trained_evaluated_and_pushed(prices_run: tuple) -> None:
+    summary, _ = prices_run
+    assert summary.succeeded and summary.blessed and summary.infra_blessed and summary.pushed, summary.describe()
+    assert summary.components["ParquetExampleGen"] == "COMPLETE"
+    # The price's spread is ~3.3; a model that learned the rule is far below it (the noise is 0.1).
+    assert summary.metrics["root_mean_squared_error"] < 1.0, summary.metrics
+    assert "mean_absolute_error" in summary.metrics
+    report = Path(summary.artifacts["report"])
+    for name in ("model.png", "training_curves.png", "price.png", "price_residuals.png"):
+        assert (report / name).stat().st_size > 1000, name
+
+
+def test_missing_optional_values_and_every_signature(prices_run: tuple) -> None:
+    summary, _ = prices_run
+    model = tf.saved_model.load(summary.pushed_destination)
+    assert {"serving_default", "serving_raw", "regression", "transform_features"} <= set(model.signatures)
+    raw = model.signatures["serving_raw"](
+        size=tf.constant([1.0, 1.0, 4.0]),
+        age=tf.constant([30.0, np.nan, 10.0]),  # NaN: missing
+        colour=tf.constant(["red", "red", "purple"]),  # purple: never seen, an OOV bucket
+        plan=tf.constant(["basic", "", "pro"]),  # "": missing, taken as the default "basic"
+    )
+    price, aux = raw["price"].numpy(), raw["price_aux"].numpy()
+    assert price.shape == (3,) and aux.shape == (3,) and np.all(np.isfinite(price))
+    assert abs(price[0] - (2 + 1.5 + 3)) < 1.0  # the rule: 6.5
+    assert abs(price[1] - price[0]) < 1.0  # a missing age is filled with the training mean (~30)
+
+    def example(**features: tf.train.Feature) -> bytes:
+        return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+
+    one = example(
+        size=tf.train.Feature(float_list=tf.train.FloatList(value=[1.0])),
+        colour=tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"red"])),
+    )  # no age, no plan: both optional
+    parsed = model.signatures["serving_default"](examples=tf.constant([one]))
+    np.testing.assert_allclose(parsed["price"].numpy(), price[1:2], atol=1e-4)
+    regressed = model.signatures["regression"](inputs=tf.constant([one]))["outputs"].numpy()
+    np.testing.assert_allclose(regressed, price[1:2], atol=1e-4)
