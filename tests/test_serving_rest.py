@@ -372,3 +372,12 @@ def test_warmup_requests_are_replayed_before_a_version_serves_and_a_bad_one_fail
     assert store.get("warm").warmup_records == 2 and store.get("toy").warmup_records == 0
     (status,) = store.status("broken_warmup")
     assert status.state == "END" and "warmup request 1" in status.error and "expected shape [?,2]" in status.error
+
+
+def test_an_empty_feature_list_is_a_missing_value_of_any_type() -> None:
+    """``{"age": []}`` in a classify/regress example: a feature with no kind, as TF Serving's json_tensor.cc makes."""
+    from serving.rest import parse_examples
+
+    (serialized,) = parse_examples({"examples": [{"age": [], "name": ["x"]}]})
+    parsed = tf.io.parse_example([serialized], {"age": tf.io.VarLenFeature(tf.float32)})
+    assert parsed["age"].values.numpy().tolist() == []  # not refused as "Actual type: string"

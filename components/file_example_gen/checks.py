@@ -23,7 +23,7 @@ import difflib
 import io
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 FORMATS = ("csv", "tfrecord", "parquet")
@@ -428,11 +428,3 @@ def check_input(input_base: str | None, patterns: Mapping[str, str], span: int |
             "drop data.span to take the latest"
         )
     return dict(sorted(found.items()))
-
-
-def iter_rows_csv(path: str) -> Iterator[dict[str, str]]:
-    """The rows of a CSV file as dicts (header names as keys): for tools and tests that read a span back."""
-    import tensorflow as tf
-
-    with tf.io.gfile.GFile(path, "r") as f:
-        yield from csv.DictReader(f)

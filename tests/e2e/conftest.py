@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,15 +51,24 @@ TICKET_RUN = [
 PENGUIN_RUN = ["training.epochs=40", "eval.min_accuracy=0.9"]
 
 
-@contextlib.contextmanager
-def serve(root: Path) -> Iterator[object]:
-    """The development server over a serving root (gRPC and REST on free ports), for the serving e2e tests."""
+@pytest.fixture(scope="module")
+def server(serving_root: Path) -> Iterator[object]:
+    """The development server (gRPC and REST on free ports) over the module's ``serving_root``."""
     from serving.model_store import ModelStore, sources_from_root
     from serving.server import ServerOptions, ServingServer
 
-    store = ModelStore(lambda: sources_from_root(str(root)), poll_seconds=0.2)
+    store = ModelStore(lambda: sources_from_root(str(serving_root)), poll_seconds=0.2)
     with ServingServer(store, ServerOptions(port=0, rest_api_port=-1)) as running:
         yield running
+
+
+@pytest.fixture()
+def client(server: object) -> Iterator[object]:
+    """A gRPC client of ``server``."""
+    from serving.client import ServingClient
+
+    with ServingClient(server.target, timeout=30) as c:
+        yield c
 
 
 def run(task: str, overrides: list[str], output_dir: Path) -> tuple[RunSummary, Path, object]:

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -22,7 +21,6 @@ from helpers.data import read_back
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from tensorflow_serving.config import model_server_config_pb2
 
-from e2e.conftest import serve
 from pipelines.cli import main as cli_main
 from serving.client import ServingClient, ServingError
 from serving.codec import InputError, ModelClient
@@ -43,18 +41,6 @@ def serving_root(image_run, penguin_run: tuple, tmp_path_factory: pytest.TempPat
         pushed = Path(run[0].pushed_destination)
         shutil.copytree(pushed, root / task / pushed.name)
     return root
-
-
-@pytest.fixture(scope="module")
-def server(serving_root: Path) -> Iterator[ServingServer]:
-    with serve(serving_root) as running:
-        yield running
-
-
-@pytest.fixture()
-def client(server: ServingServer) -> Iterator[ServingClient]:
-    with ServingClient(server.target, timeout=30) as c:
-        yield c
 
 
 def _png(image: np.ndarray) -> bytes:
@@ -130,7 +116,7 @@ def test_penguin_model_answers_over_grpc_and_rest(
         predictions = json.loads(response.read())["predictions"]
     assert [p["class_names"] for p in predictions] == names
     np.testing.assert_allclose([p["probabilities"] for p in predictions], local["probabilities"].numpy(), atol=1e-5)
-    with pytest.raises(InputError, match="record 1 has no culmen_depth_mm"):  # named before anything is sent
+    with pytest.raises(InputError, match="record 1 has no body_mass_g: give it a number"):  # before anything is sent
         ModelClient(client, "penguin").predict([{"culmen_length_mm": 0.5}])
 
 
@@ -243,7 +229,7 @@ def test_serve_command_starts_answers_and_stops_on_sigint(serving_root: Path) ->
         assert target, "".join(lines)
         assert any("mnist: serving version(s)" in line for line in lines), lines
         with ServingClient(target) as client:
-            assert client.status("ticket")
+            assert client.status("penguin")
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0
     finally:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from e2e.conftest import serve
 from pipelines.cli import main as cli_main
 from pipelines.ticket import generator
 from serving.client import ServingClient, ServingError
@@ -29,18 +27,6 @@ def serving_root(ticket_run: tuple, tmp_path_factory: pytest.TempPathFactory) ->
     pushed = Path(ticket_run[0].pushed_destination)
     shutil.copytree(pushed, root / "ticket" / pushed.name)
     return root
-
-
-@pytest.fixture(scope="module")
-def server(serving_root: Path) -> Iterator[ServingServer]:
-    with serve(serving_root) as running:
-        yield running
-
-
-@pytest.fixture()
-def client(server: ServingServer) -> Iterator[ServingClient]:
-    with ServingClient(server.target, timeout=30) as c:
-        yield c
 
 
 def test_ticket_model_answers_from_plain_text(client: ServingClient, serving_root: Path) -> None:
