@@ -248,7 +248,7 @@ def _feature(name: str, value: Any) -> tf.train.Feature:
             raise _bad(f"Feature: {name} has element with unexpected JSON type: {kind}")
     if len(kinds) > 1:
         raise _bad(f"Unexpected element type in feature: {name} expecting type: {sorted(kinds)[0]}")
-    if not kinds:  # `[]`: a feature with no kind, which parses as missing whatever its type (TF Serving's json_tensor.cc)
+    if not kinds:  # `[]`: a feature with no kind, missing whatever its type (as TF Serving's json_tensor.cc)
         return tf.train.Feature()
     kind = kinds.pop()
     if kind == "bytes":
