@@ -4,7 +4,7 @@ A task folder calls :func:`tabular_task` with its columns (:class:`Numeric`, :cl
 its :class:`Label` (class ids or class names: classification; a float: regression) and optionally an
 auxiliary target, and gets a complete :class:`~pipelines.spec.TaskSpec` for the user's files:
 
-* **Transform** (:func:`preprocessing_fn`): numbers as z-scores from full-pass statistics of the
+* **Transform** (``pipelines/tabular_transform.py``): numbers as z-scores from full-pass statistics of the
   training split; categories one-hot over a declared vocabulary (plus one column for anything else)
   or over the training split's most frequent values plus out-of-vocabulary buckets; an optional
   column's missing value filled (its default, or the training mean) and flagged in an extra input
@@ -19,6 +19,8 @@ auxiliary target, and gets a complete :class:`~pipelines.spec.TaskSpec` for the 
 * **Serving**: ``serving_default`` on tf.Examples, ``serving_raw`` with one input per column
   (a number, a text or an integer per row; an optional number's NaN or an optional text's "" is a
   missing value), and ``classification`` or ``regression`` for TF Serving's Classify and Regress APIs.
+
+(Over 300 lines: the declaration types and the spec's hooks are read together, as one page.)
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from common.contract import TASK_KEY
 from pipelines.config import FileData, Section, TaskConfig
 from pipelines.features import transformed_name
 from pipelines.heads import (
@@ -65,7 +66,9 @@ class Numeric:
 
     def encode(self, value: Any) -> Any:
         """Transform: the column's z-score (full-pass mean and deviation), and the missing flag."""
-        return _numeric(self, value)
+        from pipelines.tabular_transform import encode_numeric
+
+        return encode_numeric(self, value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +99,9 @@ class Categorical:
 
     def encode(self, value: Any) -> Any:
         """Transform: the column one-hot, and the missing flag."""
-        return _categorical(self, value)
+        from pipelines.tabular_transform import encode_categorical
+
+        return encode_categorical(self, value)
 
 
 Column = Numeric | Categorical
@@ -167,94 +172,6 @@ class TabularConfig(TaskConfig):
 
     data: FileData = FileData()
     model: TabularModelConfig = TabularModelConfig()
-
-
-# --- Transform ----------------------------------------------------------------------------------------
-
-
-def _dense(value: Any, default: Any) -> tuple[Any, Any | None]:
-    """A raw column as [batch, 1] and, for an optional (sparse) one, a [batch, 1] missing flag."""
-    import tensorflow as tf
-    import tensorflow_transform as tft
-
-    if isinstance(value, tf.SparseTensor):
-        counts = tf.math.bincount(
-            tf.cast(value.indices[:, 0], tf.int32), minlength=tf.cast(value.dense_shape[0], tf.int32)
-        )
-        missing = tf.reshape(tf.cast(tf.equal(counts, 0), tf.float32), [-1, 1])
-        return tft.sparse_tensor_to_dense_with_shape(value, [None, 1], default_value=default), missing
-    return tf.reshape(value, [-1, 1]), None
-
-
-def _numeric(column: Numeric, value: Any) -> Any:
-    import tensorflow as tf
-    import tensorflow_transform as tft
-
-    values = tf.cast(value.values if isinstance(value, tf.SparseTensor) else value, tf.float32)
-    mean, var = tft.mean(values), tft.var(values)
-    dense, missing = _dense(value, tf.constant(0, value.dtype))
-    dense = tf.cast(dense, tf.float32)
-    if missing is not None:
-        fill = tf.constant(column.default, tf.float32) if column.default is not None else mean
-        dense = tf.where(missing > 0, fill, dense)
-    std = tf.sqrt(var)
-    z = (dense - mean) / tf.where(std > 0, std, tf.ones_like(std))
-    return z if missing is None else tf.concat([z, missing], axis=1)
-
-
-def _categorical(column: Categorical, value: Any) -> Any:
-    import tensorflow as tf
-    import tensorflow_transform as tft
-
-    is_text = value.dtype == tf.string
-    default = column.default if column.default is not None else ("" if is_text else -1)
-    dense, missing = _dense(value, tf.constant(default, value.dtype))
-    text = dense if is_text else tf.strings.as_string(dense)
-    if column.vocabulary:
-        vocabulary = tf.constant([str(v) for v in column.vocabulary])
-        hot = tf.cast(tf.equal(text, vocabulary[tf.newaxis, :]), tf.float32)
-        encoded = tf.concat([hot, 1.0 - tf.reduce_max(hot, axis=1, keepdims=True)], axis=1)
-    else:
-        ids = tft.compute_and_apply_vocabulary(
-            tf.reshape(text, [-1]),
-            top_k=column.max_tokens,
-            num_oov_buckets=column.oov_buckets,
-            vocab_filename=column.name,
-        )
-        encoded = tf.one_hot(ids, depth=column.max_tokens + column.oov_buckets, dtype=tf.float32)
-    return encoded if missing is None else tf.concat([encoded, missing], axis=1)
-
-
-def _target(label: Label, value: Any) -> Any:
-    import tensorflow as tf
-
-    dense, _ = _dense(value, tf.constant("" if value.dtype == tf.string else 0, value.dtype))
-    if not label.is_classification:
-        return tf.cast(dense, tf.float32)
-    if value.dtype == tf.string:
-        names = tf.constant(list(label.class_names))
-        return tf.cast(tf.equal(dense, names[tf.newaxis, :]), tf.float32)  # an unknown name: all zeros
-    return tf.one_hot(tf.reshape(tf.cast(dense, tf.int64), [-1]), depth=len(label.class_names), dtype=tf.float32)
-
-
-def transform(table: Table, inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """The Transform step of a tabular task (see the module docstring)."""
-    from pipelines.keras_config import require_keras2
-
-    require_keras2()
-    outputs = {}
-    for column in table.columns:
-        outputs[transformed_name(column.name)] = column.encode(inputs[column.name])
-    for target in {t.name: t for t in table.targets().values()}.values():
-        outputs[transformed_name(target.name)] = _target(target, inputs[target.name])
-    return outputs
-
-
-def preprocessing_fn(inputs: dict[str, Any], custom_config: Mapping[str, Any]) -> dict[str, Any]:
-    """Transform's entry point for every tabular task: the task named in ``custom_config`` declares the table."""
-    from pipelines import tasks
-
-    return transform(tasks.get(custom_config[TASK_KEY]).declaration, inputs)
 
 
 # --- the spec -----------------------------------------------------------------------------------------
@@ -444,7 +361,7 @@ def tabular_task(
         description=description,
         config_class=config_class,
         source=FileSource(),
-        preprocessing_fn=f"{__name__}.preprocessing_fn",
+        preprocessing_fn="pipelines.tabular_transform.preprocessing_fn",
         schema_file=schema_file,
         build_model=lambda config: _build_model(table, config),
         compile_args=lambda config: _compile_args(table, config),

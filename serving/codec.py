@@ -221,6 +221,9 @@ class ModelClient:
                 raise InputError(
                     f"record {number}: unknown fields {unknown}; this model takes {self.describe_inputs()}"
                 )
+            missing = sorted(n for n, spec in specs.items() if record.get(n) is None and _field_kind(spec) == "number")
+            if missing:
+                raise InputError(f"record {number} has no {', '.join(missing)}: give each a number (name=value)")
         return {name: _column(spec, [r.get(name) for r in records]) for name, spec in specs.items()}
 
     # -- calls ---------------------------------------------------------------------------------
@@ -270,8 +273,6 @@ def _column(spec: InputSpec, values: list[Any]) -> np.ndarray:
         return np.array([v + [""] * (width - len(v)) for v in lists], dtype=object)
     if len(spec.shape) == 1:
         for number, value in enumerate(values, 1):
-            if value is None:
-                raise InputError(f"record {number} has no {spec.name}: give it a number ({spec.name}=...)")
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise InputError(f"record {number}: {spec.name} must be a number, got {type(value).__name__} {value!r}")
         return np.array(values, dtype=spec.dtype)

@@ -10,6 +10,7 @@ from tensorflow.core.protobuf import meta_graph_pb2
 from serving.codec import (
     InputError,
     InputSpec,
+    ModelClient,
     _column,
     as_image_batch,
     decode_outputs,
@@ -82,6 +83,25 @@ def test_record_fields_follow_their_kind() -> None:
         _column(text, [["a"]])
     assert parse_field("tags=billing, urgent", tags) == ("tags", ["billing", "urgent"])
     assert parse_field("title=a=b", text) == ("title", "a=b")
+    number = InputSpec("mass", "float32", (None,))
+    assert _column(number, [0, 1.5]).tolist() == [0.0, 1.5]
+    with pytest.raises(InputError, match="record 2: mass must be a number, got str 'heavy'"):
+        _column(number, [1.0, "heavy"])
+
+
+def test_a_record_missing_numbers_names_every_missing_field() -> None:
+    class Fixed(ModelClient):
+        inputs = {
+            "mass": InputSpec("mass", "float32", (None,)),
+            "age": InputSpec("age", "int64", (None,)),
+            "name": InputSpec("name", "string", (None,)),
+        }
+        image_input = None
+
+    codec = Fixed.__new__(Fixed)
+    codec.model = "animals"
+    with pytest.raises(InputError, match="record 2 has no age, mass: give each a number"):
+        codec.encode_records([{"mass": 1.0, "age": 3}, {"name": "x"}])  # a missing text is an empty text
 
 
 def test_answers_are_grouped_by_head() -> None:

@@ -13,7 +13,8 @@ from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 from models.tabular import build_tabular_model
 from pipelines import tasks
 from pipelines.config import ConfigError, FileData, apply_overrides
-from pipelines.tabular import Categorical, Label, Numeric, Table, TabularConfig, tabular_task, transform
+from pipelines.tabular import Categorical, Label, Numeric, Table, TabularConfig, tabular_task
+from pipelines.tabular_transform import transform
 
 SPEC = {
     "mass": tf.io.FixedLenFeature([1], tf.float32),

@@ -1,6 +1,6 @@
 """The user's files (CSV, TFRecord, Parquet) as examples, through TFX's file-based ExampleGens."""
 
-from components.file_example_gen.checks import Column, FileInputError, check_input, columns_from_schema, find_spans
+from components.file_example_gen.checks import Column, FileInputError, columns_from_schema
 from components.file_example_gen.component import (
     CsvExampleGen,
     FileExampleGenError,
@@ -8,6 +8,7 @@ from components.file_example_gen.component import (
     ParquetExampleGen,
     file_example_gen,
 )
+from components.file_example_gen.spans import check_input, find_spans
 
 __all__ = [
     "Column",

@@ -9,20 +9,16 @@ names, their kind (integer, float, text) and whether a value is a list. A column
 know is refused here, naming the file; a required column that is *missing* from the files is left to
 the DataValidator, which reports it with every other anomaly of the span ("Column dropped").
 
-Spans: :func:`find_spans` lists the spans a folder holds for a TFX split pattern with ``{SPAN}``,
-``{YYYY}``/``{MM}``/``{DD}`` and ``{VERSION}`` placeholders, as TFX's file-based ExampleGen driver
-reads them.
+Where the files are and which spans a folder holds is :mod:`components.file_example_gen.spans`.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-import datetime
 import difflib
 import io
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -309,122 +305,3 @@ def check_files(fmt: str, files: Sequence[str], columns: Sequence[Column] | None
         else:
             total += check_parquet(path, columns)
     return total
-
-
-# --- spans ------------------------------------------------------------------------------------------
-_PLACEHOLDER = re.compile(r"\{(SPAN|VERSION)(?::(\d+))?\}|\{(YYYY|MM|DD)\}")
-
-
-def pattern_glob(pattern: str) -> str:
-    """The glob of a split pattern with every placeholder (``{SPAN}``, ``{YYYY}`` ...) a wildcard."""
-    return _PLACEHOLDER.sub("*", pattern)
-
-
-def _pattern_regex(pattern: str) -> re.Pattern[str]:
-    parts, last = [], 0
-    for match in _PLACEHOLDER.finditer(pattern):
-        parts.append(_glob_regex(pattern[last : match.start()]))
-        name = match.group(1) or match.group(3)
-        width = match.group(2)
-        digits = {"YYYY": 4, "MM": 2, "DD": 2}.get(name)
-        count = f"{{{width or digits}}}" if (width or digits) else "+"
-        parts.append(f"(?P<{name}>\\d{count})" if f"(?P<{name}>" not in "".join(parts) else f"\\d{count}")
-        last = match.end()
-    parts.append(_glob_regex(pattern[last:]))
-    return re.compile("".join(parts) + r"\Z")
-
-
-def _glob_regex(text: str) -> str:
-    out = []
-    for char in text:
-        out.append("[^/]*" if char == "*" else "[^/]" if char == "?" else re.escape(char))
-    return "".join(out)
-
-
-def uses_spans(pattern: str) -> bool:
-    """True if ``pattern`` has a ``{SPAN}`` or date placeholder."""
-    return bool(re.search(r"\{SPAN(:\d+)?\}|\{YYYY\}", pattern))
-
-
-def date_to_span(year: int, month: int, day: int) -> int:
-    """TFX's span number of a date: days since 1970-01-01."""
-    return (datetime.date(year, month, day) - datetime.date(1970, 1, 1)).days
-
-
-def find_spans(input_base: str, pattern: str) -> dict[int, list[str]]:
-    """The files under ``input_base`` matching ``pattern``, by span (span 0 without a span placeholder)."""
-    import tensorflow as tf
-
-    regex = _pattern_regex(pattern)
-    spans: dict[int, list[str]] = {}
-    for path in sorted(tf.io.gfile.glob(os.path.join(input_base, pattern_glob(pattern)))):
-        relative = os.path.relpath(path, input_base) if "://" not in path else path[len(input_base) :].lstrip("/")
-        match = regex.match(relative)
-        if match is None:
-            continue
-        found = match.groupdict()
-        if found.get("SPAN") is not None:
-            span = int(found["SPAN"])
-        elif found.get("YYYY") is not None:
-            try:
-                span = date_to_span(int(found["YYYY"]), int(found["MM"]), int(found["DD"]))
-            except ValueError:
-                continue
-        else:
-            span = 0
-        spans.setdefault(span, []).append(path)
-    return spans
-
-
-def _listing(folder: str, limit: int = 6) -> str:
-    import tensorflow as tf
-
-    try:
-        entries = sorted(tf.io.gfile.listdir(folder))
-    except tf.errors.NotFoundError:
-        return "nothing"
-    if not entries:
-        return "nothing"
-    shown = ", ".join(e.rstrip("/") for e in entries[:limit])
-    return shown + (f" and {len(entries) - limit} more" if len(entries) > limit else "")
-
-
-def check_input(input_base: str | None, patterns: Mapping[str, str], span: int | None = None) -> dict[int, list[str]]:
-    """Check that ``input_base`` exists and holds files for every split pattern; returns the spans found.
-
-    Args:
-        input_base: the folder of the files (local or ``gs://``).
-        patterns: split name -> pattern relative to ``input_base`` (one entry when hash buckets split).
-        span: the span asked for (None: the latest is taken).
-
-    Raises:
-        FileInputError: no folder, no matching file, or the asked span is not there.
-    """
-    import tensorflow as tf
-
-    if not input_base:
-        raise FileInputError(
-            "no input folder: give the folder of your data files with --input-base DIR (or --set data.input_base=DIR)"
-        )
-    if not tf.io.gfile.isdir(input_base):
-        raise FileInputError(
-            f"input folder {input_base} does not exist (or is not a folder): check the path given with --input-base"
-        )
-    found: dict[int, list[str]] = {}
-    for split, pattern in patterns.items():
-        spans = find_spans(input_base, pattern)
-        if not spans:
-            layout = " (a span's files go in a folder per span, e.g. span-1/)" if uses_spans(pattern) else ""
-            which = f" for split {split}" if len(patterns) > 1 else ""
-            raise FileInputError(
-                f"no file under {input_base} matches {pattern}{which}{layout}; the folder holds "
-                f"{_listing(input_base)}. Put the files there, or set data.pattern to where they are"
-            )
-        for number, files in spans.items():
-            found.setdefault(number, []).extend(files)
-    if span is not None and span not in found:
-        raise FileInputError(
-            f"span {span} is not under {input_base} (spans found: {', '.join(map(str, sorted(found)))}); "
-            "drop data.span to take the latest"
-        )
-    return dict(sorted(found.items()))

@@ -28,7 +28,8 @@ from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
-from components.file_example_gen.checks import FileInputError, check_input
+from components.file_example_gen.checks import FileInputError
+from components.file_example_gen.spans import check_input
 
 HASHED_BYTES = 256 * 2**20  # larger files are fingerprinted by name, size and modification time only
 

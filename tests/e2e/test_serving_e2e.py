@@ -116,7 +116,8 @@ def test_penguin_model_answers_over_grpc_and_rest(
         predictions = json.loads(response.read())["predictions"]
     assert [p["class_names"] for p in predictions] == names
     np.testing.assert_allclose([p["probabilities"] for p in predictions], local["probabilities"].numpy(), atol=1e-5)
-    with pytest.raises(InputError, match="record 1 has no body_mass_g: give it a number"):  # before anything is sent
+    missing = "record 1 has no body_mass_g, culmen_depth_mm, flipper_length_mm: give each a number"
+    with pytest.raises(InputError, match=missing):  # named before anything is sent
         ModelClient(client, "penguin").predict([{"culmen_length_mm": 0.5}])
 
 
