@@ -32,9 +32,11 @@ IMAGE_RUNS = {
     "cifar10": ["training.epochs=10", "training.batch_size=16", "eval.min_accuracy=0.3"],
 }
 # The ticket run is also span 1 of the continuous-training story (test_continuous_training_e2e.py),
-# which goes on in the same output directory with spans 2 and 3. Each span is a CSV file that
-# `tfx-keras data generate` writes into the input folder, as a daily export would land there.
+# which goes on in the same output directory with spans 2 and 3. Each span is a file of tf.Examples
+# (TFRecord, gzip) that `tfx-keras data generate` writes into the input folder, as a daily export
+# would land there (penguin's e2e reads CSV, the tests' tabular task Parquet).
 TICKET_RUN = [
+    "data.format=tfrecord",
     "data.num_examples=1000",
     'data.splits={"train": 0.6, "eval": 0.3, "test": 0.1}',
     "data.window_spans=2",
@@ -99,12 +101,12 @@ def mnist_run(image_run) -> tuple:  # noqa: ANN001
 
 
 def write_ticket_span(input_base: Path, span: int, *overrides: str) -> Path:
-    """Write span ``span`` of the ticket fixture (TICKET_RUN's settings) as CSV under ``input_base``."""
+    """Write span ``span`` of the ticket fixture (TICKET_RUN's settings) as TFRecord under ``input_base``."""
     from pipelines.datagen import write_span
 
     spec = tasks.get("ticket")
     config = apply_overrides(spec.default_config(), [*TICKET_RUN, f"data.span={span}", *overrides])
-    return Path(write_span(spec, config, str(input_base), "csv", overwrite=True))
+    return Path(write_span(spec, config, str(input_base), config.data.format, overwrite=True))
 
 
 @pytest.fixture(scope="session")
@@ -115,7 +117,7 @@ def ticket_input(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def ticket_run(ticket_input: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple:
-    """The ticket pipeline on span 1 (1,000 tickets, CSV) with the difficulty head: (summary, output dir, config)."""
+    """The ticket pipeline on span 1 (1,000 tickets, TFRecord), the difficulty head: (summary, output dir, config)."""
     write_ticket_span(ticket_input, 1)
     return run("ticket", [*TICKET_RUN, f"data.input_base={ticket_input}"], tmp_path_factory.mktemp("ticket_run"))
 

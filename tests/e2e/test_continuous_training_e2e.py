@@ -1,7 +1,7 @@
 """Day 2 on files: a new span folder of tickets arrives each day, one drifted, one broken, then fixed.
 
-The story of README's "Data you can trust", run for real in one input folder (a CSV file per
-span, written as ``tfx-keras data generate`` writes it) and one output directory:
+The story of README's "Data you can trust", run for real in one input folder (a TFRecord file of
+tf.Examples per span, written as ``tfx-keras data generate`` writes it) and one output directory:
 
 1. span 1 -> trained, evaluated, pushed;
 2. span 2, a new product line (benign drift: more technical tickets, new words) -> drift measured
@@ -60,7 +60,7 @@ def test_span_1_is_trained_and_pushed(days: dict) -> None:
     first = days["span1"]
     assert first.succeeded and first.pushed and first.span == 1
     assert first.drift == []  # nothing validated before: nothing to compare with
-    assert first.input["splits"]["single_split"]["files"] == ["span-1/ticket-1.csv"]
+    assert first.input["splits"]["single_split"]["files"] == ["span-1/ticket-1.tfrecord.gz"]
     assert first.trained_on_spans == [1]
 
 
@@ -78,7 +78,9 @@ def test_span_2_with_benign_drift_is_retrained_compared_and_pushed_because_it_is
     assert second.trained_on_spans == [1, 2]  # a window of two file spans (data.window_spans=2)
     assert "trained on spans: 1, 2" in second.describe()
     text = second.describe()
-    assert "drift vs the previous span: department l_infty" in text and "input: 1000 rows from 1 csv file(s)" in text
+    assert (
+        "drift vs the previous span: department l_infty" in text and "input: 1000 rows from 1 tfrecord file(s)" in text
+    )
 
 
 @pytest.mark.reliability
@@ -109,7 +111,7 @@ def test_span_3_broken_is_stopped_at_validation_and_nothing_is_pushed(days: dict
 def test_span_3_fixed_runs_again_against_the_last_validated_span(days: dict) -> None:
     fixed = days["span3_fixed"]
     assert fixed.succeeded and fixed.span == 3 and fixed.failure is None
-    assert fixed.components["CsvExampleGen"] == "COMPLETE"  # the re-delivered file is read again, not cached
+    assert fixed.components["ImportExampleGen"] == "COMPLETE"  # the re-delivered file is read again, not cached
     assert all(fixed.components[c] in ("COMPLETE", "CACHED") for c in STOPPED_BEFORE)
     drift = {d["feature"]: d["value"] for d in fixed.drift}
     # Compared with span 2 (same distribution), not with the rejected broken span.

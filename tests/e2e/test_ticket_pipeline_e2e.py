@@ -1,4 +1,4 @@
-"""The whole ticket pipeline on a span of 1,000 generated tickets read from CSV; serving from raw text and bad input."""
+"""The whole ticket pipeline on a span of 1,000 tickets read from TFRecord; serving from raw text and bad input."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("ticket")]  # see pytest.
 def test_every_component_ran_and_both_heads_were_evaluated(ticket_run: tuple) -> None:
     summary, output_dir, _ = ticket_run
     assert all(state == "COMPLETE" for state in summary.components.values()), summary.components
-    assert "CsvExampleGen" in summary.components and summary.blessed and summary.pushed
+    assert "ImportExampleGen" in summary.components and summary.blessed and summary.pushed
     assert summary.metrics["categorical_accuracy"] >= 0.4
     assert summary.metrics["root_mean_squared_error"] <= 0.3
     assert "mean_absolute_error" in summary.metrics and "recall" in " ".join(summary.metrics)
