@@ -433,6 +433,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except Exception as err:  # noqa: BLE001 - the data sources' own user errors (their modules load TFX)
+        from components.file_example_gen import FileExampleGenError, FileInputError
+        from pipelines.schema import SchemaInferenceError
+
+        if isinstance(err, (FileInputError, FileExampleGenError)):
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        if isinstance(err, SchemaInferenceError):
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        raise
     raise AssertionError(f"unhandled command {args.command}")
 
 

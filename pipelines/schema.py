@@ -31,14 +31,27 @@ def schema_columns(schema_file: str) -> list[Any] | None:
     return columns_from_schema(io_utils.SchemaReader().read(schema_file))
 
 
+class SchemaInferenceError(RuntimeError):
+    """A component of the inference run failed; the message names it and its reason."""
+
+
 def infer_schema(spec: TaskSpec, config: TaskConfig, out: str) -> str:
-    """Infer the schema of the task's configured data and write it (text proto) to ``out``; returns ``out``."""
+    """Infer the schema of the task's configured data and write it (text proto) to ``out``; returns ``out``.
+
+    Raises:
+        FileInputError: the task reads files, and their folder or files are missing.
+        SchemaInferenceError: ExampleGen, StatisticsGen or SchemaGen failed (e.g. on a malformed file).
+    """
     from google.protobuf import text_format
     from tfx import v1 as tfx
     from tfx.utils import io_utils
 
+    from components.file_example_gen import check_input
     from pipelines.local_runner import Progress, ProgressDagRunner, beam_args
-    from pipelines.pipeline import example_gen
+    from pipelines.pipeline import example_gen, reads_files
+
+    if reads_files(spec, config):
+        check_input(config.data.input_base, config.data.split_patterns, config.data.span)
 
     with tempfile.TemporaryDirectory(prefix="schema_infer_") as scratch:
         examples = example_gen(spec, config, use_schema=False)
@@ -57,7 +70,7 @@ def infer_schema(spec: TaskSpec, config: TaskConfig, out: str) -> str:
         runner = ProgressDagRunner(Progress(lambda line: print(line, flush=True)))
         runner.run(pipeline)
         if runner.failure:
-            raise RuntimeError(f"{runner.failure.component} failed: {runner.failure.reason}")
+            raise SchemaInferenceError(f"{runner.failure.component} failed: {runner.failure.reason}")
         schema_dir = os.path.join(scratch, "root", "SchemaGen", "schema")
         (execution,) = os.listdir(schema_dir)
         schema = io_utils.SchemaReader().read(os.path.join(schema_dir, execution, "schema.pbtxt"))

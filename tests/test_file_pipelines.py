@@ -186,3 +186,11 @@ def test_schema_infer_on_a_folder_of_files_is_a_first_schema(tmp_path: Path, cap
     kinds = {f.name: schema_pb2.FeatureType.Name(f.type) for f in schema.feature}
     assert kinds == {"species": "INT", **{m: "FLOAT" for m in MEASUREMENTS}}
     assert f"wrote {out}" in capsys.readouterr().out
+    (tmp_path / "in" / "span-2").mkdir()
+    (tmp_path / "in" / "span-2" / "penguins.csv").write_text("")  # the latest span: an empty file
+    assert main(["schema", "infer", "penguin", "--input-base", str(tmp_path / "in"), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "error: CsvExampleGen failed: FileInputError:" in err and "penguins.csv is empty" in err
+    assert "Traceback" not in err
+    assert main(["schema", "infer", "penguin", "--input-base", str(tmp_path / "nowhere")]) == 2
+    assert "does not exist" in capsys.readouterr().err
