@@ -10,7 +10,13 @@ import tensorflow_data_validation as tfdv
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from components.data_validator.executor import format_anomalies, list_anomalies, list_drift, rejected_dir
+from components.data_validator.executor import (
+    format_anomalies,
+    guard_floats,
+    list_anomalies,
+    list_drift,
+    rejected_dir,
+)
 from components.data_validator.report import write_data_report
 from pipelines import tasks
 
@@ -82,3 +88,32 @@ def test_rejected_data_is_kept_beside_the_outputs_tfx_deletes() -> None:
     assert rejected_dir("/root/pipelines/ticket/DataValidator/anomalies/25") == (
         "/root/pipelines/ticket/DataValidator/rejected/25"
     )
+
+
+def _float_stats(tmp_path: Path, values: list[float]):  # noqa: ANN202
+    """TFDV statistics of tf.Examples with one float feature ``priority`` (NaN stays NaN, unlike pandas)."""
+    import tensorflow as tf
+
+    path = str(tmp_path / "examples.tfrecord")
+    with tf.io.TFRecordWriter(path) as writer:
+        for value in values:
+            feature = {"priority": tf.train.Feature(float_list=tf.train.FloatList(value=[value]))}
+            writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+    return tfdv.generate_statistics_from_tfrecord(path)
+
+
+@pytest.mark.reliability
+def test_nan_and_infinity_are_anomalies_with_a_count_unless_the_schema_allows_them(tmp_path: Path) -> None:
+    schema = schema_pb2.Schema()
+    schema.feature.add(name="priority", type=schema_pb2.FLOAT)  # no float domain: the guard adds one
+    stats = _float_stats(tmp_path, [0.5] * 19 + [float("nan")])
+    found = list_anomalies(tfdv.validate_statistics(stats, guard_floats(schema)), "train", stats)
+    assert [a.short for a in found] == ["Invalid values"], found
+    assert "Float feature has NaN values: 1 of 20 values (5.0%). A NaN is not a missing value" in found[0].detail
+    assert list_anomalies(tfdv.validate_statistics(stats, schema), "train", stats) == []  # TFDV alone lets it pass
+    schema.feature[0].annotation.tag.append("nan_allowed")
+    assert list_anomalies(tfdv.validate_statistics(stats, guard_floats(schema)), "train", stats) == []
+    infinite = _float_stats(tmp_path, [0.5] * 9 + [float("inf")])
+    found = list_anomalies(tfdv.validate_statistics(infinite, guard_floats(schema)), "train", infinite)
+    assert any("Inf values" in a.detail for a in found), found
+    assert guard_floats(schema).feature[0].float_domain.disallow_inf and not schema.feature[0].float_domain.disallow_inf

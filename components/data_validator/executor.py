@@ -18,6 +18,9 @@ from tfx.utils import io_utils
 from components.baseline_resolver import SOURCE_STATISTICS_ID
 
 SCHEMA_DIFF_FILE = "SchemaDiff.pb"  # where TFX's ExampleValidator writes each split's anomalies
+# A float feature of the curated schema refuses NaN and infinities unless one of these annotation tags allows them.
+NAN_ALLOWED_TAG = "nan_allowed"
+INF_ALLOWED_TAG = "inf_allowed"
 DRIFT_FILE = "drift.json"
 REPORT_DIR = "report"
 TRAINING_ENVIRONMENT = "TRAINING"
@@ -65,8 +68,50 @@ class Drift:
         return self.value > self.threshold
 
 
-def list_anomalies(anomalies: anomalies_pb2.Anomalies, split: str) -> list[Anomaly]:
-    """Every anomaly of a TFDV result, one per reason (a feature can have several)."""
+def guard_floats(schema: schema_pb2.Schema) -> schema_pb2.Schema:
+    """The schema with every FLOAT feature refusing NaN and infinities (TFDV's ``disallow_nan``/``disallow_inf``).
+
+    A NaN in the data is not a missing value: it trains a model to ``loss=nan``. A feature whose
+    annotation carries the tag ``nan_allowed`` (or ``inf_allowed``) keeps them, e.g.
+    ``annotation { tag: "nan_allowed" }`` in the curated schema.
+    """
+    guarded = schema_pb2.Schema()
+    guarded.CopyFrom(schema)
+    named = {d.name: d for d in guarded.float_domain}
+    for feature in guarded.feature:
+        if feature.type != schema_pb2.FLOAT:
+            continue
+        kind = feature.WhichOneof("domain_info")
+        if kind == "domain" and feature.domain in named:
+            domain = named[feature.domain]
+        elif kind in (None, "float_domain"):
+            domain = feature.float_domain
+        else:
+            continue
+        tags = set(feature.annotation.tag)
+        domain.disallow_nan = domain.disallow_nan or NAN_ALLOWED_TAG not in tags
+        domain.disallow_inf = domain.disallow_inf or INF_ALLOWED_TAG not in tags
+    return guarded
+
+
+def nan_counts(statistics: Any) -> dict[str, tuple[int, int]]:
+    """Feature -> (NaN values, values) of each numeric feature of a statistics proto (its first data set)."""
+    counts = {}
+    for feature in statistics.datasets[0].features if statistics.datasets else []:
+        if feature.HasField("num_stats") and feature.num_stats.histograms:
+            name = ".".join(feature.path.step) or feature.name
+            total = int(feature.num_stats.common_stats.tot_num_values)
+            counts[name] = (int(feature.num_stats.histograms[0].num_nan), total)
+    return counts
+
+
+def list_anomalies(anomalies: anomalies_pb2.Anomalies, split: str, statistics: Any = None) -> list[Anomaly]:
+    """Every anomaly of a TFDV result, one per reason (a feature can have several).
+
+    With the split's ``statistics``, a NaN anomaly says how many values are NaN.
+    """
+    nans = nan_counts(statistics) if statistics is not None else {}
+    has_nan = anomalies_pb2.AnomalyInfo.FLOAT_TYPE_HAS_NAN
     found = []
     for feature, info in sorted(anomalies.anomaly_info.items()):
         reasons = info.reason or [None]
@@ -75,6 +120,13 @@ def list_anomalies(anomalies: anomalies_pb2.Anomalies, split: str) -> list[Anoma
             detail = (reason.description if reason is not None else info.description).strip()
             if detail.endswith(" is:"):  # TFDV names the value that moved most; an empty string shows as nothing
                 detail += ' "" (the empty string)'
+            if reason is not None and reason.type == has_nan and feature in nans:
+                count, total = nans[feature]
+                share = f" ({count / total:.1%})" if total else ""
+                detail = (
+                    f"{detail.rstrip('.')}: {count} of {total} values{share}. A NaN is not a missing value (leave "
+                    f'the cell empty), or allow it with annotation {{ tag: "{NAN_ALLOWED_TAG}" }} in the schema.'
+                )
             found.append(Anomaly(split, feature, short, detail))
     if anomalies.HasField("dataset_anomaly_info"):
         info = anomalies.dataset_anomaly_info
@@ -135,7 +187,7 @@ class Executor(base_executor.BaseExecutor):
 
         statistics = artifact_utils.get_single_instance(input_dict["statistics"])
         baseline = (input_dict.get("baseline_statistics") or [None])[0]
-        schema = read_schema(input_dict["schema"])
+        schema = guard_floats(read_schema(input_dict["schema"]))
         anomalies_artifact = artifact_utils.get_single_instance(output_dict["anomalies"])
         validated = artifact_utils.get_single_instance(output_dict["validated_statistics"])
         allowed = bool(exec_properties.get("allow_anomalies", 0))
@@ -163,7 +215,7 @@ class Executor(base_executor.BaseExecutor):
             tf.io.gfile.makedirs(uri)
             with tf.io.gfile.GFile(os.path.join(uri, SCHEMA_DIFF_FILE), "wb") as f:
                 f.write(result.SerializeToString())
-            split_anomalies = list_anomalies(result, split)
+            split_anomalies = list_anomalies(result, split, stats)
             found += split_anomalies
             blessed[split] = 0 if split_anomalies else 1
             if compare_with is not None:

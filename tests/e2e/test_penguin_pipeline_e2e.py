@@ -83,3 +83,23 @@ def test_the_skewed_span_is_stopped_by_the_data_validator(penguin_run: tuple, pe
     assert "feature culmen_length_mm: Out-of-range values" in found and "-1<0" in found, found
     assert skewed.components["Trainer"] == "NOT_RUN" and not skewed.pushed
     assert sorted(os.listdir(serving)) == before
+
+
+@pytest.mark.reliability
+def test_a_span_with_nan_measurements_is_stopped_with_the_count(penguin_run: tuple, penguin_input: Path) -> None:
+    """A quiet failure: the export wrote "nan" for 5% of the body masses; TFDV alone lets NaN through."""
+    summary, output_dir, _ = penguin_run
+    serving = output_dir / "serving" / "penguin"
+    before = sorted(os.listdir(serving))
+    rows = penguin_rows()
+    for row in rows[::20]:
+        row["body_mass_g"] = float("nan")
+    write_penguin_span(penguin_input, 3, "csv", rows)
+    spec = tasks.get("penguin")
+    config = apply_overrides(spec.default_config(), [*PENGUIN_RUN, f"data.input_base={penguin_input}"])
+    stopped = run_pipeline(spec, config, str(output_dir))
+    assert stopped.span == 3 and stopped.failure is not None and stopped.failure.component == "DataValidator"
+    found = "\n".join(stopped.failure.details)
+    assert "feature body_mass_g: Invalid values. Float feature has NaN values:" in found, found
+    assert "A NaN is not a missing value" in found
+    assert sorted(os.listdir(serving)) == before and not stopped.pushed
