@@ -111,6 +111,8 @@ class FileData(Section):
     # `window_spans` spans read (TFX's RollingRange; local runner only, Kubeflow trains on the latest).
     span: int | None = Field(None, ge=0)
     window_spans: int = Field(1, ge=1)
+    # A span whose files hold exactly the data of a span read before is refused (an export delivered twice).
+    allow_duplicate_spans: bool = False
 
     @property
     def split_patterns(self) -> dict[str, str]:

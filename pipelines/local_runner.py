@@ -602,6 +602,8 @@ def run_pipeline(
             wall_seconds=time.time() - start,
         )
     summary.failure = runner.failure
+    if runner.failure is not None:  # a driver's failure leaves its execution RUNNING in ML Metadata
+        summary.components[runner.failure.component] = "FAILED"
     summary.eval_split = config.data.eval_split
     if isinstance(runner.error, DataValidationError):
         summary.drift = runner.error.drift  # what the rejected data measured (its artifacts are not published)

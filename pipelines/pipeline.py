@@ -79,6 +79,7 @@ def example_gen(spec: TaskSpec, config: TaskConfig, use_schema: bool = True) -> 
             columns=schema_columns(spec.schema_file) if use_schema else None,
             list_delimiter=data.list_delimiter,
             partition_feature=data.partition_feature,
+            allow_duplicate_spans=data.allow_duplicate_spans,
         )
     if isinstance(spec.source, TfdsSource):
         return TFDSExampleGen(

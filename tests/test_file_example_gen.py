@@ -208,9 +208,24 @@ def test_the_fingerprint_sees_a_fix_of_the_same_size_in_the_same_second(tmp_path
     _write(path, "mass\nabc\n")
     stat = os.stat(path)
     splits = [example_gen_pb2.Input.Split(name="single_split", pattern="span-1/*")]
-    before = splits_fingerprint(str(tmp_path), splits)
+    before, digest = splits_fingerprint(str(tmp_path), splits)
     tfx_before = io_utils.generate_fingerprint("single_split", str(tmp_path / "span-1/*"))
     _write(path, "mass\n1.5\n")
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size, same modification time
-    assert splits_fingerprint(str(tmp_path), splits) != before
+    after, fixed_digest = splits_fingerprint(str(tmp_path), splits)
+    assert after != before and fixed_digest != digest
     assert io_utils.generate_fingerprint("single_split", str(tmp_path / "span-1/*")) == tfx_before  # TFX's misses it
+
+
+def test_the_content_digest_sees_the_same_data_under_other_names_and_times(tmp_path: Path) -> None:
+    from tfx.proto import example_gen_pb2
+
+    _write(tmp_path / "span-1" / "a.csv", "mass\n1.5\n")
+    _write(tmp_path / "span-2" / "export-copy.csv", "mass\n1.5\n")  # the same export, delivered again
+    _write(tmp_path / "span-3" / "a.csv", "mass\n2.5\n")
+
+    def digest(span: int) -> str:
+        split = example_gen_pb2.Input.Split(name="single_split", pattern=f"span-{span}/*")
+        return splits_fingerprint(str(tmp_path), [split])[1]
+
+    assert digest(1) == digest(2) != digest(3)

@@ -23,7 +23,7 @@ from pipelines.config import apply_overrides
 from pipelines.local_runner import Progress, ProgressDagRunner, beam_args, run_pipeline, summarize
 from pipelines.pipeline import example_gen
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("file_pipelines")]  # one worker: they share runs
 ROWS = penguin_rows()[:60]
 MEASUREMENTS = ("culmen_length_mm", "culmen_depth_mm", "flipper_length_mm", "body_mass_g")
 
@@ -121,6 +121,20 @@ def test_a_changed_file_reruns_the_example_gen_and_an_unchanged_one_is_cached(fo
     assert new_day.components == {"CsvExampleGen": "COMPLETE"} and new_day.span == 3
     _, asked = _run_example_gen(base / "in", base, "data.span=1")
     assert asked.span == 1 and sum(s["rows"] for s in asked.input["splits"].values()) == 20
+
+
+@pytest.mark.reliability
+def test_a_span_delivered_twice_is_refused_naming_both_spans(formats: dict) -> None:
+    """A quiet failure: yesterday's export again, under today's span: zero drift, every check passes."""
+    base = formats["parquet"][3]
+    (base / "in" / "span-5").mkdir()
+    (base / "in" / "span-2" / "penguins.parquet").rename(base / "in" / "span-5" / "export.parquet")
+    runner, repeated = _run_example_gen(base / "in", base, "data.format=parquet")
+    assert runner.failure.component == "ParquetExampleGen" and repeated.components["ParquetExampleGen"] != "COMPLETE"
+    assert "span 5 under" in runner.failure.reason and "holds exactly the data of span 2" in runner.failure.reason
+    assert "data.allow_duplicate_spans=true" in runner.failure.reason
+    runner, allowed = _run_example_gen(base / "in", base, "data.format=parquet", "data.allow_duplicate_spans=true")
+    assert runner.failure is None and allowed.span == 5
 
 
 @pytest.mark.reliability

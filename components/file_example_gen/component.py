@@ -107,6 +107,7 @@ def file_example_gen(
     columns: Sequence[Column] | None = None,
     list_delimiter: str = "|",
     partition_feature: str | None = None,
+    allow_duplicate_spans: bool = False,
 ) -> FileBasedExampleGen:
     """The ExampleGen for files of format ``fmt`` under ``input_base``.
 
@@ -120,6 +121,7 @@ def file_example_gen(
         list_delimiter: in CSV, what separates the values of a list column in one cell.
         partition_feature: hash on this feature instead of the whole example (e.g. an id, so that all
             rows of one customer land in one split).
+        allow_duplicate_spans: read a span whose content equals an earlier span's (refused by default).
 
     Raises:
         FileExampleGenError: an unknown format, bad splits or span.
@@ -141,6 +143,7 @@ def file_example_gen(
             "format": fmt,
             "columns": [c.to_dict() for c in columns] if columns is not None else None,
             "list_delimiter": list_delimiter,
+            "allow_duplicate_spans": bool(allow_duplicate_spans),
         }
     )
     return COMPONENTS[fmt](

@@ -9,7 +9,10 @@ things are changed here:
   pattern``, or silently fingerprints zero files);
 * the fingerprint covers each file's name, size, modification time in nanoseconds and, for files up
   to ``HASHED_BYTES``, a hash of its content. TFX's counts modification times in whole seconds, so a
-  file fixed and saved within the same second at the same size kept the cached, stale examples.
+  file fixed and saved within the same second at the same size kept the cached, stale examples;
+* a span whose content equals a span read before (the same export delivered again under a new
+  span) is refused, naming both spans, unless the options allow duplicate spans: it would pass every
+  check with zero drift, and a window of spans would count its rows twice.
 
 Kubeflow v2 runs TFX's own driver in its own container; there the fingerprint is TFX's.
 """
@@ -28,33 +31,62 @@ from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
+from components import example_gen_options
 from components.file_example_gen.checks import FileInputError
 from components.file_example_gen.spans import check_input
 
 HASHED_BYTES = 256 * 2**20  # larger files are fingerprinted by name, size and modification time only
+CONTENT_DIGEST = "content_digest"  # exec property and Examples custom property: the span's content
 
 
-def file_fingerprint(path: str) -> str:
+def content_hash(path: str) -> str:
+    """The SHA-256 of a file's content, or "" for a file over ``HASHED_BYTES``."""
+    if fileio.stat(path).length > HASHED_BYTES:
+        return ""
+    sha = hashlib.sha256()
+    with fileio.open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def file_fingerprint(path: str, digest: str | None = None) -> str:
     """Name, size, modification time (ns) and, up to ``HASHED_BYTES``, the SHA-256 of the content."""
     stat = fileio.stat(path)
-    digest = ""
-    if stat.length <= HASHED_BYTES:
-        sha = hashlib.sha256()
-        with fileio.open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                sha.update(block)
-        digest = sha.hexdigest()
+    digest = content_hash(path) if digest is None else digest
     return f"{os.path.basename(path)}:{stat.length}:{stat.mtime_nsec}:{digest}"
 
 
-def splits_fingerprint(input_base: str, splits: list[example_gen_pb2.Input.Split]) -> str:
-    """The fingerprint of every file of every (resolved) split pattern."""
-    lines = []
+def splits_fingerprint(input_base: str, splits: list[example_gen_pb2.Input.Split]) -> tuple[str, str]:
+    """The fingerprint of every file of every (resolved) split pattern, and the span's content digest.
+
+    The content digest depends on the files' contents only (not their names, times or order): the
+    same export delivered again under another span has the same digest. Empty if a file is too large
+    to hash.
+    """
+    lines, hashes = [], []
     for split in splits:
         files = sorted(fileio.glob(os.path.join(input_base, split.pattern)))
         lines.append(f"split:{split.name},num_files:{len(files)}")
-        lines.extend(file_fingerprint(f) for f in files)
-    return "\n".join(lines)
+        for path in files:
+            digest = content_hash(path)
+            hashes.append(f"{split.name}:{digest}")
+            lines.append(file_fingerprint(path, digest))
+    complete = all(not h.endswith(":") for h in hashes)
+    content = hashlib.sha256("\n".join(sorted(hashes)).encode()).hexdigest() if hashes and complete else ""
+    return "\n".join(lines), content
+
+
+def earlier_span_with(store: Any, digest: str, span: int) -> int | None:
+    """The span of an earlier Examples artifact whose files had this content digest (another span), if any."""
+    for artifact in store.get_artifacts_by_type("Examples"):
+        value = artifact.custom_properties.get(CONTENT_DIGEST)
+        if value is None or value.string_value != digest:
+            continue
+        earlier = artifact.properties["span"].int_value if "span" in artifact.properties else None
+        if earlier is not None and earlier != span:
+            return earlier
+    return None
 
 
 class FileDriver(tfx_driver.FileBasedDriver):
@@ -87,5 +119,17 @@ class FileDriver(tfx_driver.FileBasedDriver):
             ) from None
         resolved_config = example_gen_pb2.Input()
         proto_utils.json_to_proto(resolved[standard_component_specs.INPUT_CONFIG_KEY], resolved_config)
-        resolved[utils.FINGERPRINT_PROPERTY_NAME] = splits_fingerprint(input_base, list(resolved_config.splits))
+        fingerprint, digest = splits_fingerprint(input_base, list(resolved_config.splits))
+        resolved[utils.FINGERPRINT_PROPERTY_NAME] = fingerprint
+        resolved[CONTENT_DIGEST] = digest
+        options = example_gen_options.unpack_options(exec_properties, "file-based ExampleGen")
+        if digest and not options.get("allow_duplicate_spans"):
+            with self._metadata_handle as handle:
+                earlier = earlier_span_with(handle.store, digest, int(resolved[utils.SPAN_PROPERTY_NAME]))
+            if earlier is not None:
+                raise FileInputError(
+                    f"span {resolved[utils.SPAN_PROPERTY_NAME]} under {input_base} holds exactly the data of span "
+                    f"{earlier}, read before: the same export delivered again? Remove the repeated span, or set "
+                    "data.allow_duplicate_spans=true if the repeat is meant"
+                )
         return resolved

@@ -42,6 +42,7 @@ from tfx.utils import proto_utils
 
 from components import example_gen_options
 from components.file_example_gen.checks import Column, FileInputError, check_files, columns_from_dicts
+from components.file_example_gen.driver import CONTENT_DIGEST
 
 INPUT_PROPERTY = "input_files"  # custom property of the Examples artifact: what was read, per split
 
@@ -189,6 +190,8 @@ class _CheckedFiles(base_example_gen_executor.BaseExampleGenExecutor):
         artifact.span = int(exec_properties.get("span") or 0)
         if exec_properties.get("version") is not None:
             artifact.version = int(exec_properties["version"])
+        if exec_properties.get(CONTENT_DIGEST):
+            artifact.set_string_custom_property(CONTENT_DIGEST, str(exec_properties[CONTENT_DIGEST]))
         artifact.set_string_custom_property(
             INPUT_PROPERTY, json.dumps({"input_base": input_base, "format": options["format"], "splits": read})
         )
