@@ -58,7 +58,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         description="Run a task pipeline on this machine: Beam DirectRunner, ML Metadata in "
         "SQLite under --output-dir, blessed models pushed to <output-dir>/serving/<task>/<version>/. "
         "Prints one line per component and a summary; library output goes to a log file under "
-        "<output-dir>/logs/ (shown with --verbose).",
+        "<output-dir>/logs/ (shown with --verbose). Exit codes: 0 pushed, or nothing to do; 1 a component "
+        "failed; 2 usage error; 3 the data was stopped (unreadable files, anomalies, drift); 4 the model "
+        "was not pushed (not blessed, or it cannot serve).",
     )
     _task_arg(p)
     p.add_argument(
@@ -318,7 +320,7 @@ def _cmd_run(args: argparse.Namespace, err_stream: TextIO) -> int:
                 return 2
             raise
     print(summary.to_json() if args.json else summary.describe())
-    return 0 if summary.succeeded else 1
+    return int(summary.exit_code)
 
 
 class _NoRedirect:

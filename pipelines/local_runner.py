@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import enum
 import fcntl
 import json
 import os
@@ -47,6 +48,18 @@ from pipelines.spec import TaskSpec  # noqa: E402
 
 SLOW_COMPONENT_SECONDS = 10.0  # a component still running after this long gets a "running" line
 PUSHER = "AtomicPusher"
+
+
+class ExitCode(enum.IntEnum):
+    """What ``tfx-keras run`` exits with, for a scheduler to act on."""
+
+    PUSHED_OR_NOTHING_TO_DO = 0  # a model was pushed, or nothing changed since a run that decided
+    FAILED = 1  # a component failed (a bug, a crash, a full disk): look at the log
+    USAGE = 2  # the command line or the config is wrong; nothing ran
+    DATA_REFUSED = 3  # the data was stopped (files that cannot be read, anomalies, drift): fix the data
+    NOT_BLESSED = 4  # the model was trained but not pushed (worse than the last one, or cannot serve)
+
+
 TRANSFORM = "Transform"
 
 
@@ -273,6 +286,20 @@ class RunSummary:
         """Every component completed or was cached."""
         return self.failure is None and all(s in ("COMPLETE", "CACHED") for s in self.components.values())
 
+    @property
+    def exit_code(self) -> ExitCode:
+        """The run's outcome as :class:`ExitCode`."""
+        if self.failure is not None:
+            data_errors = ("DataValidationError", "FileInputError")
+            if self.failure.component == VALIDATOR_ID or self.failure.reason.startswith(data_errors):
+                return ExitCode.DATA_REFUSED
+            return ExitCode.FAILED
+        if not self.succeeded:
+            return ExitCode.FAILED
+        if not self.pushed and (self.blessed is False or self.infra_blessed is False):
+            return ExitCode.NOT_BLESSED
+        return ExitCode.PUSHED_OR_NOTHING_TO_DO
+
     def push_reason(self) -> str:
         """Why nothing was pushed (empty if something was)."""
         if self.pushed:
@@ -344,8 +371,8 @@ class RunSummary:
         return "\n".join(lines)
 
     def to_json(self) -> str:
-        """JSON form (``--json``)."""
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+        """JSON form (``--json``), with the exit code."""
+        return json.dumps({**dataclasses.asdict(self), "exit_code": int(self.exit_code)}, indent=2, sort_keys=True)
 
 
 def _state_name(execution: metadata_store_pb2.Execution) -> str:

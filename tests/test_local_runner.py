@@ -11,6 +11,7 @@ from tensorflow_model_analysis.proto import metrics_for_slice_pb2
 
 from pipelines.local_runner import (
     ComponentFailure,
+    ExitCode,
     LocalLayout,
     OutputDirError,
     RunInProgressError,
@@ -54,6 +55,21 @@ def test_the_summary_says_why_nothing_was_pushed() -> None:
     assert not failed.succeeded
     cached = _summary(pushed=False, components={"AtomicPusher": "CACHED"})
     assert "already pushed or refused this model" in cached.describe()
+
+
+def test_exit_codes_tell_a_scheduler_what_happened() -> None:
+    assert _summary().exit_code == ExitCode.PUSHED_OR_NOTHING_TO_DO == 0
+    nothing = _summary(pushed=False, components={"Trainer": "CACHED", "AtomicPusher": "CACHED"})
+    assert nothing.exit_code == 0
+    assert _summary(blessed=False, pushed=False).exit_code == ExitCode.NOT_BLESSED == 4
+    assert _summary(infra_blessed=False, pushed=False).exit_code == 4
+    validator = ComponentFailure("DataValidator", "DataValidationError: data validation found 3 anomalies")
+    assert _summary(pushed=False, failure=validator).exit_code == ExitCode.DATA_REFUSED == 3
+    files = ComponentFailure("CsvExampleGen", "FileInputError: /data/span-2/a.csv is empty: remove it")
+    assert _summary(pushed=False, failure=files).exit_code == 3
+    crash = ComponentFailure("Trainer", "ResourceExhaustedError: OOM")
+    assert _summary(pushed=False, failure=crash).exit_code == ExitCode.FAILED == 1
+    assert '"exit_code": 3' in _summary(pushed=False, failure=validator).to_json()
 
 
 def test_slice_names_keep_a_value_of_zero() -> None:

@@ -87,6 +87,7 @@ def test_span_2_with_benign_drift_is_retrained_compared_and_pushed_because_it_is
 def test_span_3_broken_is_stopped_at_validation_and_nothing_is_pushed(days: dict) -> None:
     broken = days["span3_broken"]
     assert broken.failure is not None and broken.failure.component == "DataValidator"
+    assert broken.exit_code == 3  # what `tfx-keras run` exits with: the data was stopped
     assert all(broken.components[c] == "NOT_RUN" for c in STOPPED_BEFORE), broken.components
     found = "\n".join(broken.failure.details)
     for expected in (

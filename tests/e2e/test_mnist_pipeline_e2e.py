@@ -61,7 +61,7 @@ def test_a_worse_model_never_replaces_a_better_one(mnist_run: tuple) -> None:
     result = run_pipeline(tasks.get("mnist"), worse, str(output_dir))
     assert result.components["Trainer"] == "COMPLETE" and result.components["Evaluator"] == "COMPLETE"
     assert result.metrics["sparse_categorical_accuracy"] < summary.metrics["sparse_categorical_accuracy"]
-    assert result.blessed is False and result.pushed is False
+    assert result.blessed is False and result.pushed is False and result.exit_code == 4  # not blessed
     assert any("is_diff" in failure for failure in result.validation_failures), result.validation_failures
     assert "pushed: no (the model was not blessed" in result.describe()
     assert sorted(os.listdir(serving)) == before
