@@ -64,35 +64,49 @@ CURRENT_KEY = "current"
 
 
 def select_previous_statistics(
-    validated: list[types.Artifact], current: list[types.Artifact]
+    validated: list[types.Artifact], current: list[types.Artifact], failed_runs: set[int] = frozenset()
 ) -> dict[str, list[types.Artifact]]:
     """The newest validated statistics that were not computed from the current data, or none.
 
     A re-run on unchanged data has the same (cached) statistics: they are left out, so the run
     compares with the same earlier data as before, its DataValidator is cached, and data is never
-    compared with itself.
+    compared with itself. Statistics validated in a run that failed later (``failed_runs``: their
+    artifact ids) are left out too: data that passed validation but broke training is no baseline.
     """
     excluded = {c.id for c in current}
     for artifact in sorted(validated, key=lambda a: a.id, reverse=True):
+        if artifact.id in failed_runs:
+            continue
         if artifact.get_int_custom_property(SOURCE_STATISTICS_ID) not in excluded:
             return {STATISTICS_KEY: [artifact], CURRENT_KEY: list(current)}
     return {STATISTICS_KEY: [], CURRENT_KEY: list(current)}
 
 
-class PreviousValidatedStatisticsStrategy(resolver.ResolverStrategy):
-    """The Resolver strategy of :func:`select_previous_statistics`.
+def validated_in_failed_runs(store: Any, artifact_ids: list[int]) -> set[int]:
+    """The artifacts (of ``artifact_ids``) every run of which, original or cached, had a failed execution.
 
-    Use with ``Resolver(statistics=Channel(ExampleStatistics, DataValidator's validated_statistics),
-    current=statistics_gen.outputs['statistics'])``. TFX's ``LatestArtifactStrategy`` fails when a
-    channel is empty (a first run has nothing to compare with, which is not an error), and would
-    pick the current data's own statistics on a re-run.
+    Called while a new run resolves its inputs, so every run it looks at is over.
     """
+    from ml_metadata.proto import metadata_store_pb2
 
-    def resolve_artifacts(
-        self,
-        store: Any,
-        input_dict: dict[str, list[types.Artifact]],
-    ) -> dict[str, list[types.Artifact]] | None:
-        """Return the previous validated statistics (an empty list when there are none)."""
-        del store
-        return select_previous_statistics(input_dict.get(STATISTICS_KEY, []), input_dict.get(CURRENT_KEY, []))
+    if store is None or not artifact_ids:
+        return set()
+    outputs = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.PENDING_OUTPUT)
+    producers: dict[int, set[int]] = {}
+    for event in store.get_events_by_artifact_ids(artifact_ids):
+        if event.type in outputs:
+            producers.setdefault(event.artifact_id, set()).add(event.execution_id)
+    verdicts: dict[int, bool] = {}
+
+    def run_failed(execution_id: int) -> bool:
+        runs = [c for c in store.get_contexts_by_execution(execution_id) if c.type == "pipeline_run"]
+        for run in runs:
+            if run.id not in verdicts:
+                states = {e.last_known_state for e in store.get_executions_by_context(run.id)}
+                # FAILED, or RUNNING in a run that is over: a driver's failure, a killed process.
+                verdicts[run.id] = bool(
+                    states & {metadata_store_pb2.Execution.FAILED, metadata_store_pb2.Execution.RUNNING}
+                )
+        return bool(runs) and all(verdicts[run.id] for run in runs)
+
+    return {artifact for artifact, executions in producers.items() if all(run_failed(e) for e in executions)}

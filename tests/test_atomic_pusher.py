@@ -108,3 +108,43 @@ def test_drift_baseline_is_the_last_validated_data_other_than_the_current() -> N
     assert [a.id for a in select_previous_statistics(validated, [new])["statistics"]] == [43]
     # The first run: nothing to compare with, and that is not an error.
     assert select_previous_statistics([], [new])["statistics"] == []
+    # Statistics validated in a run that failed later are no baseline: the one before them is.
+    assert [a.id for a in select_previous_statistics(validated, [new], {43})["statistics"]] == [42]
+
+
+def test_runs_that_failed_after_validation_are_found_in_ml_metadata(tmp_path: Path) -> None:
+    """A real SQLite ML Metadata store: runs, their executions and the statistics each validated."""
+    from ml_metadata import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+
+    from components.baseline_resolver import validated_in_failed_runs
+
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(tmp_path / "m.db")
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    store = metadata_store.MetadataStore(config)
+    artifact_type = store.put_artifact_type(metadata_store_pb2.ArtifactType(name="ExampleStatistics"))
+    execution_type = store.put_execution_type(metadata_store_pb2.ExecutionType(name="Component"))
+    run_type = store.put_context_type(metadata_store_pb2.ContextType(name="pipeline_run"))
+    State = metadata_store_pb2.Execution  # noqa: N806 - the enum's namespace
+
+    def run(name: str, later_state: int) -> int:
+        """A run whose DataValidator validated statistics, then a later component ended in ``later_state``."""
+        [context] = store.put_contexts([metadata_store_pb2.Context(type_id=run_type, name=name)])
+        [artifact] = store.put_artifacts([metadata_store_pb2.Artifact(type_id=artifact_type, uri=name)])
+        validator, later = store.put_executions(
+            [
+                metadata_store_pb2.Execution(type_id=execution_type, last_known_state=State.COMPLETE),
+                metadata_store_pb2.Execution(type_id=execution_type, last_known_state=later_state),
+            ]
+        )
+        output = metadata_store_pb2.Event.OUTPUT
+        store.put_events([metadata_store_pb2.Event(artifact_id=artifact, execution_id=validator, type=output)])
+        store.put_attributions_and_associations(
+            [], [metadata_store_pb2.Association(context_id=context, execution_id=e) for e in (validator, later)]
+        )
+        return artifact
+
+    good, broken, killed = run("run-1", State.COMPLETE), run("run-2", State.FAILED), run("run-3", State.RUNNING)
+    assert validated_in_failed_runs(store, [good, broken, killed]) == {broken, killed}
+    assert validated_in_failed_runs(store, []) == set() and validated_in_failed_runs(None, [good]) == set()
