@@ -110,3 +110,23 @@ def validated_in_failed_runs(store: Any, artifact_ids: list[int]) -> set[int]:
         return bool(runs) and all(verdicts[run.id] for run in runs)
 
     return {artifact for artifact, executions in producers.items() if all(run_failed(e) for e in executions)}
+
+
+class PreviousValidatedStatisticsStrategy(resolver.ResolverStrategy):
+    """The Resolver strategy of :func:`select_previous_statistics`.
+
+    Use with ``Resolver(statistics=Channel(ExampleStatistics, DataValidator's validated_statistics),
+    current=statistics_gen.outputs['statistics'])``. TFX's ``LatestArtifactStrategy`` fails when a
+    channel is empty (a first run has nothing to compare with, which is not an error), and would
+    pick the current data's own statistics on a re-run.
+    """
+
+    def resolve_artifacts(
+        self,
+        store: Any,
+        input_dict: dict[str, list[types.Artifact]],
+    ) -> dict[str, list[types.Artifact]] | None:
+        """Return the previous validated statistics (an empty list when there are none)."""
+        validated = input_dict.get(STATISTICS_KEY, [])
+        failed = validated_in_failed_runs(store, [a.id for a in validated])
+        return select_previous_statistics(validated, input_dict.get(CURRENT_KEY, []), failed)
