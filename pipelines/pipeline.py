@@ -147,6 +147,7 @@ def standard_components(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"],
         baseline_statistics=previous_statistics.outputs["statistics"] if baseline else None,
+        examples=examples.outputs["examples"],
         allow_anomalies=config.validation.allow_anomalies,
         drift_split=config.validation.drift_split,
     ).with_id(VALIDATOR_ID)

@@ -37,7 +37,13 @@ def test_components_and_settings(task: str, mnist_data_dir: str, tmp_path: Path)
         "AtomicPusher",
     }
     upstream = {name: {u.id for u in node.upstream_nodes} for name, node in by_id.items()}
-    assert upstream["DataValidator"] == {"StatisticsGen", "ImportSchemaGen", "previous_validated_statistics"}
+    # The examples too: the content checks decode images and read texts.
+    assert upstream["DataValidator"] == {
+        example_gen,
+        "StatisticsGen",
+        "ImportSchemaGen",
+        "previous_validated_statistics",
+    }
     assert upstream["Transform"] == {example_gen, "ImportSchemaGen", "DataValidator"}
     # Pushed only when blessed and infra-blessed; the pushed model is the one that was tried (no `model` input).
     assert upstream["InfraValidator"] == {"Trainer", example_gen, "Evaluator"}

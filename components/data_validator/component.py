@@ -7,6 +7,9 @@
   ``validated_statistics`` of the previous run, through a Resolver), the ``drift_split`` of the new
   data is compared with the baseline's using the schema's ``drift_comparator`` thresholds; every
   compared feature's drift score is recorded in ``drift.json``, above its threshold or not.
+* With the ``examples``, the content of image, text and categorical features is profiled (pixel
+  intensities, blank images, unknown vocabulary; :mod:`components.data_validator.content`) and
+  compared with the last validated span's profile, which is kept with its statistics.
 * Pictures of the data (per-feature statistics, and the new span beside the previous one) are
   written to ``report/`` in the anomalies artifact, with a self-contained ``data_report.html``.
 * **The gate.** If anything is anomalous, the component fails with every anomaly named (split,
@@ -29,6 +32,7 @@ from components.data_validator import executor
 STATISTICS_KEY = "statistics"
 SCHEMA_KEY = "schema"
 BASELINE_KEY = "baseline_statistics"
+EXAMPLES_KEY = "examples"
 ANOMALIES_KEY = "anomalies"
 VALIDATED_KEY = "validated_statistics"
 
@@ -44,6 +48,7 @@ class DataValidatorSpec(ComponentSpec):
         STATISTICS_KEY: ChannelParameter(type=standard_artifacts.ExampleStatistics),
         SCHEMA_KEY: ChannelParameter(type=standard_artifacts.Schema),
         BASELINE_KEY: ChannelParameter(type=standard_artifacts.ExampleStatistics, optional=True),
+        EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples, optional=True),
     }
     OUTPUTS = {
         ANOMALIES_KEY: ChannelParameter(type=standard_artifacts.ExampleAnomalies),
@@ -62,6 +67,7 @@ class DataValidator(base_component.BaseComponent):
         statistics: types.BaseChannel,
         schema: types.BaseChannel,
         baseline_statistics: types.BaseChannel | None = None,
+        examples: types.BaseChannel | None = None,
         allow_anomalies: bool = False,
         drift_split: str = "train",
     ) -> None:
@@ -71,6 +77,8 @@ class DataValidator(base_component.BaseComponent):
             statistics: the new data's statistics (StatisticsGen).
             schema: the curated schema (ImportSchemaGen).
             baseline_statistics: the last validated statistics (optional; no drift check without).
+            examples: the examples the statistics describe, for the content checks of image, text and
+                categorical features (optional; see :mod:`components.data_validator.content`).
             allow_anomalies: record anomalies but let the run go on (an explicit opt-in).
             drift_split: the split whose drift is measured.
         """
@@ -78,6 +86,7 @@ class DataValidator(base_component.BaseComponent):
             statistics=statistics,
             schema=schema,
             baseline_statistics=baseline_statistics,
+            examples=examples,
             allow_anomalies=int(bool(allow_anomalies)),
             drift_split=drift_split,
             anomalies=types.Channel(type=standard_artifacts.ExampleAnomalies),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
 from typing import Any
 
 import tensorflow as tf
@@ -16,6 +17,8 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from components.baseline_resolver import SOURCE_STATISTICS_ID
+from components.data_validator import content
+from components.examples_io import read_examples
 
 SCHEMA_DIFF_FILE = "SchemaDiff.pb"  # where TFX's ExampleValidator writes each split's anomalies
 # A float feature of the curated schema refuses NaN and infinities unless one of these annotation tags allows them.
@@ -187,7 +190,12 @@ class Executor(base_executor.BaseExecutor):
 
         statistics = artifact_utils.get_single_instance(input_dict["statistics"])
         baseline = (input_dict.get("baseline_statistics") or [None])[0]
-        schema = guard_floats(read_schema(input_dict["schema"]))
+        curated = read_schema(input_dict["schema"])
+        schema = content.schema_for_tfdv(guard_floats(curated))
+        examples = (input_dict.get("examples") or [None])[0]
+        kinds = content.content_features(curated) if examples is not None else {}
+        content_seconds = 0.0
+        old_profiles = content.read_profile(os.path.join(baseline.uri, content.CONTENT_FILE)) if baseline else {}
         anomalies_artifact = artifact_utils.get_single_instance(output_dict["anomalies"])
         validated = artifact_utils.get_single_instance(output_dict["validated_statistics"])
         allowed = bool(exec_properties.get("allow_anomalies", 0))
@@ -201,6 +209,7 @@ class Executor(base_executor.BaseExecutor):
         drift: list[Drift] = []
         blessed: dict[str, int] = {}
         split_stats: dict[str, Any] = {}
+        profiles: dict[str, Any] = {}
         previous = None
         for split in splits:
             stats = stats_artifact_utils.load_statistics(statistics, split).proto()
@@ -216,11 +225,27 @@ class Executor(base_executor.BaseExecutor):
             with tf.io.gfile.GFile(os.path.join(uri, SCHEMA_DIFF_FILE), "wb") as f:
                 f.write(result.SerializeToString())
             split_anomalies = list_anomalies(result, split, stats)
-            found += split_anomalies
-            blessed[split] = 0 if split_anomalies else 1
+            if kinds:
+                started = time.perf_counter()
+                profiles[split] = content.profile(read_examples(examples.uri, split, content.SAMPLE), kinds)
+                content_seconds += time.perf_counter() - started
+                split_anomalies += [Anomaly(split, *f) for f in content.blank_findings(profiles[split], curated)]
             if compare_with is not None:
                 drift = list_drift(result)
+            if split == drift_split and old_profiles.get(split) and profiles.get(split):
+                for name, measure, value, threshold, why in content.content_drift(
+                    profiles[split], old_profiles[split], curated
+                ):
+                    drift.append(Drift(name, measure, value, threshold))
+                    if value > threshold:
+                        short = "Unknown vocabulary" if measure == content.UNKNOWN_MEASURE else "Pixel drift"
+                        split_anomalies.append(Anomaly(split, name, short, why))
+            found += split_anomalies
+            blessed[split] = 0 if split_anomalies else 1
 
+        if profiles:
+            content.write_profile(os.path.join(anomalies_artifact.uri, content.CONTENT_FILE), profiles)
+        anomalies_artifact.set_float_custom_property("content_seconds", content_seconds)
         with tf.io.gfile.GFile(os.path.join(anomalies_artifact.uri, DRIFT_FILE), "w") as f:
             json.dump(
                 {
@@ -257,6 +282,8 @@ class Executor(base_executor.BaseExecutor):
             print(f"{format_anomalies(found, allowed)}\n  data report: {page}", flush=True)
         # Only validated data becomes the baseline of the next span's drift check.
         io_utils.copy_dir(statistics.uri, validated.uri)
+        if profiles:  # the next span's vocabulary and pixels are compared with these
+            content.write_profile(os.path.join(validated.uri, content.CONTENT_FILE), profiles)
         validated.split_names = statistics.split_names
         validated.span = statistics.span
         validated.set_int_custom_property(SOURCE_STATISTICS_ID, statistics.id)  # a re-run leaves it out

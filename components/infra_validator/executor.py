@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import subprocess
@@ -16,17 +15,10 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
+from components.examples_io import read_examples
+
 REPORT_FILE = "infra_validation.json"
 REQUESTS_FILE = "requests.tfrecord"
-
-
-def read_examples(examples_uri: str, split: str, count: int) -> list[bytes]:
-    """The first ``count`` serialized examples of a split of an Examples artifact (gzip TFRecords)."""
-    files = sorted(glob.glob(os.path.join(examples_uri, f"Split-{split}", "*")))
-    if not files:
-        raise FileNotFoundError(f"{examples_uri} has no split {split!r} to build requests from")
-    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").take(count)
-    return list(dataset.as_numpy_iterator())
 
 
 class Executor(base_executor.BaseExecutor):

@@ -36,6 +36,9 @@ pure function of ``(seed, k, index)``. Two kinds of change a real help desk sees
   technical problems more often (the topic mix moves from 25% to 40% technical), using ten new
   words that the rule counts as technical keywords. The ideal predictor knows the new words, so
   the ceiling stays comparable; a model trained before the launch has never seen them.
+* ``renamed_keywords`` (a quiet vocabulary shift): a new help-desk form makes half of the customers
+  use other words for the department keywords (each keyword has its own new word); the labels do
+  not change. A model trained before has never seen the new words.
 * ``broken_export`` (a faulty export job): 30% of the bodies are empty, 10% of the departments are
   ``sales`` (no such department), 20% of the priorities are on a 0-100 scale instead of [0, 1],
   and the ``tags`` column is missing altogether.
@@ -126,7 +129,7 @@ class Lexicon:
 
 
 LEXICON = Lexicon.build()
-DRIFTS = ("none", "new_product_line", "broken_export")
+DRIFTS = ("none", "new_product_line", "broken_export", "renamed_keywords")
 PRODUCT_LINE_WORDS = tuple(
     "thermostat doorbell zigbee pairing smartplug camera sensor bulb hubapp voiceassistant".split()
 )
@@ -134,6 +137,11 @@ PRODUCT_LINE_LEXICON = dataclasses.replace(
     LEXICON, keywords={**LEXICON.keywords, "technical": LEXICON.keywords["technical"] + PRODUCT_LINE_WORDS}
 )
 PRODUCT_LINE_TOPICS = {"billing": 0.2, "technical": 0.4, "account": 0.2, "shipping": 0.2}
+_KEYWORD_LIST = [w for d in DEPARTMENTS for w in LEXICON.keywords[d]]
+RENAMED_KEYWORDS = dict(
+    zip(_KEYWORD_LIST, [w for w in _pseudo_words(400, seed=11) if w not in set(LEXICON.filler)], strict=False)
+)
+RENAMED_SHARE = 0.5
 
 
 def _rng(seed: int, index: int, span: int = 0) -> np.random.Generator:
@@ -271,6 +279,12 @@ def make_record(seed: int, index: int, options: dict | None = None) -> dict:
         if rng.random() < 0.2:
             ticket["priority"] = round(100 * ticket["priority"], 1)
         del ticket["tags"]  # the export dropped the column
+        ticket["drift"] = drift
+    if drift == "renamed_keywords":
+        rng = np.random.default_rng(np.random.SeedSequence([seed, span, index, 98]))
+        if rng.random() < RENAMED_SHARE:
+            for field in ("title", "body"):
+                ticket[field] = " ".join(RENAMED_KEYWORDS.get(w, w) for w in ticket[field].split(" "))
         ticket["drift"] = drift
     return ticket
 
