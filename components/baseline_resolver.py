@@ -61,6 +61,7 @@ class LatestBlessedBaselineStrategy(resolver.ResolverStrategy):
 SOURCE_STATISTICS_ID = "source_statistics_id"  # set by DataValidator on the statistics it re-publishes
 STATISTICS_KEY = "statistics"
 CURRENT_KEY = "current"
+EXAMPLES_KEY = "examples"
 
 
 def select_previous_statistics(
@@ -112,13 +113,29 @@ def validated_in_failed_runs(store: Any, artifact_ids: list[int]) -> set[int]:
     return {artifact for artifact, executions in producers.items() if all(run_failed(e) for e in executions)}
 
 
+def source_examples(store: Any, statistics: types.Artifact, examples: list[types.Artifact]) -> list[types.Artifact]:
+    """The examples (of ``examples``) that validated ``statistics`` were computed from: StatisticsGen's input."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    source = statistics.get_int_custom_property(SOURCE_STATISTICS_ID)
+    if store is None or not source or not examples:
+        return []
+    outputs = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.PENDING_OUTPUT)
+    producers = [e.execution_id for e in store.get_events_by_artifact_ids([source]) if e.type in outputs]
+    inputs = {
+        e.artifact_id for e in store.get_events_by_execution_ids(producers) if e.type == metadata_store_pb2.Event.INPUT
+    }
+    return [a for a in examples if a.id in inputs][:1]
+
+
 class PreviousValidatedStatisticsStrategy(resolver.ResolverStrategy):
-    """The Resolver strategy of :func:`select_previous_statistics`.
+    """The Resolver strategy of :func:`select_previous_statistics`, and the examples behind those statistics.
 
     Use with ``Resolver(statistics=Channel(ExampleStatistics, DataValidator's validated_statistics),
-    current=statistics_gen.outputs['statistics'])``. TFX's ``LatestArtifactStrategy`` fails when a
-    channel is empty (a first run has nothing to compare with, which is not an error), and would
-    pick the current data's own statistics on a re-run.
+    current=statistics_gen.outputs['statistics'], examples=Channel(Examples, ExampleGen))``; the
+    ``examples`` output is the previous validated span's examples (yesterday's traffic), or empty.
+    TFX's ``LatestArtifactStrategy`` fails when a channel is empty (a first run has nothing to compare
+    with, which is not an error), and would pick the current data's own statistics on a re-run.
     """
 
     def resolve_artifacts(
@@ -129,4 +146,8 @@ class PreviousValidatedStatisticsStrategy(resolver.ResolverStrategy):
         """Return the previous validated statistics (an empty list when there are none)."""
         validated = input_dict.get(STATISTICS_KEY, [])
         failed = validated_in_failed_runs(store, [a.id for a in validated])
-        return select_previous_statistics(validated, input_dict.get(CURRENT_KEY, []), failed)
+        selected = select_previous_statistics(validated, input_dict.get(CURRENT_KEY, []), failed)
+        if EXAMPLES_KEY in input_dict:
+            chosen = selected[STATISTICS_KEY]
+            selected[EXAMPLES_KEY] = source_examples(store, chosen[0], input_dict[EXAMPLES_KEY]) if chosen else []
+        return selected

@@ -62,6 +62,19 @@ class ValidationConfig(Section):
     drift_split: str = "train"  # the split whose drift against the previous validated span is measured
 
 
+class EvaluatorConfig(Section):
+    """How the Evaluator judges "no worse than the last blessed model", for every task's thresholds."""
+
+    # Each no-regression margin is at least this many standard errors of the difference of two models'
+    # metric on the eval split (its size counted when the Evaluator runs); 0: the task's margins only.
+    noise_z: float = Field(1.0, ge=0, le=10)
+    # The candidate is also scored with the baseline on the last validated span's eval split ("yesterday's
+    # traffic"): "compare" refuses a candidate worse there by more than previous_tolerance (relative);
+    # "gone" records the scores only (the old traffic will not come back).
+    previous_traffic: Literal["compare", "gone"] = "compare"
+    previous_tolerance: float = Field(0.05, ge=0, le=1)
+
+
 class ClassifierEval(Section):
     """What the Evaluator requires of a single-label classifier before the Pusher may push."""
 
@@ -233,6 +246,7 @@ class TaskConfig(Section):
 
     training: TrainingConfig = TrainingConfig()
     validation: ValidationConfig = ValidationConfig()
+    evaluator: EvaluatorConfig = EvaluatorConfig()
     tuning: TuningConfig = TuningConfig()
     export: ExportConfig = ExportConfig()
 
@@ -335,9 +349,14 @@ def describe(config: BaseModel, prefix: str = "") -> list[str]:
     return lines
 
 
-def to_json(config: BaseModel) -> str:
-    """The config as JSON (what travels to the Trainer and Transform in ``custom_config``)."""
-    return config.model_dump_json()
+# Sections that judge data and models but do not shape them: left out of what Transform and the Trainer
+# get, so changing them (allowing anomalies, accepting that yesterday's traffic is gone) retrains nothing.
+JUDGING_SECTIONS = frozenset({"validation", "evaluator"})
+
+
+def to_json(config: BaseModel, exclude: frozenset[str] = frozenset()) -> str:
+    """The config as JSON (what travels to the Trainer and Transform in ``custom_config``), less ``exclude``."""
+    return config.model_dump_json(exclude=set(exclude) or None)
 
 
 def from_json(config_class: type[C], text: str) -> C:

@@ -280,6 +280,9 @@ class RunSummary:
     infra_reason: str = ""
     input: dict[str, Any] = dataclasses.field(default_factory=dict)  # files read: input_base, format, splits
     trained_on_spans: list[int] = dataclasses.field(default_factory=list)  # the spans Transform read
+    margins: dict[str, float] = dataclasses.field(default_factory=dict)  # no-regression margin used per metric
+    eval_examples: int | None = None  # the eval split's size the margins follow
+    previous_traffic: dict[str, Any] = dataclasses.field(default_factory=dict)  # scores on yesterday's eval split
 
     @property
     def succeeded(self) -> bool:
@@ -354,6 +357,11 @@ class RunSummary:
             if split == self.eval_split:
                 shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(ceiling.items()) if k != "examples")
                 lines.append(f"   ceiling (the ideal predictor) on {split}: {shown}")
+        if self.margins and self.eval_examples:
+            shown = ", ".join(f"{name} {margin:.4f}" for name, margin in sorted(self.margins.items()))
+            lines.append(f"   no-regression margin ({self.eval_examples} eval examples): {shown}")
+        if self.previous_traffic:
+            lines.append("   " + describe_previous_traffic(self.previous_traffic))
         if self.blessed is not None:
             lines.append(f"   blessed: {'yes' if self.blessed else 'no'}")
         lines.extend(f"     failed: {failure}" for failure in self.validation_failures)
@@ -452,7 +460,8 @@ def summarize(
         if value.HasField("struct_value"):  # set_json_value_custom_property: a JSON value in a Struct
             from google.protobuf import json_format
 
-            return json.dumps(json_format.MessageToDict(value.struct_value).get("__value__"))
+            decoded = json_format.MessageToDict(value.struct_value)  # a dict is stored as is, anything else wrapped
+            return json.dumps(decoded["__value__"] if set(decoded) == {"__value__"} else decoded)
         return value.string_value or value.int_value
 
     type_names = {t.id: t.name for t in store.get_artifact_types()}
@@ -462,7 +471,9 @@ def summarize(
     ceiling: dict[str, dict[str, float]] = {}
     data_anomalies: list[str] = []
     drift: list[dict[str, Any]] = []
-    blessed = pushed = infra_blessed = None
+    blessed = pushed = infra_blessed = eval_examples = None
+    margins: dict[str, float] = {}
+    previous_traffic: dict[str, Any] = {}
     infra_reason = ""
     destination = None
     metrics: dict[str, float] = {}
@@ -475,6 +486,9 @@ def summarize(
                 continue
             if kind == "ModelBlessing" and node == "Evaluator":
                 blessed = bool(prop(artifact, "blessed"))
+                margins = json.loads(prop(artifact, "noise_margins") or "{}")
+                eval_examples = prop(artifact, "eval_examples") or None
+                previous_traffic = json.loads(prop(artifact, "previous_traffic") or "{}")
             elif kind == "InfraBlessing":
                 infra_blessed = bool(prop(artifact, "blessed"))
                 infra_reason = prop(artifact, "reason") or ""
@@ -500,7 +514,9 @@ def summarize(
             elif kind == "ExampleAnomalies":
                 data_anomalies = json.loads(prop(artifact, "anomalies") or "[]")
                 drift = json.loads(prop(artifact, "drift") or "[]")
-                artifacts["data report"] = os.path.join(artifact.uri, "report", "data_report.html")
+                artifacts["data report"] = prop(artifact, "report") or os.path.join(
+                    artifact.uri, "report", "data_report.html"
+                )
     return RunSummary(
         task=pipeline_name,
         run_id=run.name,
@@ -521,7 +537,29 @@ def summarize(
         infra_reason=infra_reason,
         input=input_files,
         trained_on_spans=trained_on_spans,
+        margins=margins,
+        eval_examples=eval_examples,
+        previous_traffic=previous_traffic,
     )
+
+
+def describe_previous_traffic(traffic: dict[str, Any]) -> str:
+    """One line: the candidate and the baseline on the previous span's eval split, and the verdict."""
+    scores = "; ".join(
+        f"{name} {values.get('candidate', float('nan')):.4f} vs {values.get('baseline', float('nan')):.4f}"
+        for name, values in sorted(traffic.get("metrics", {}).items())
+    )
+    if traffic.get("passed"):
+        verdict = "ok"
+    elif traffic.get("mode") == "gone":
+        verdict = "WORSE, recorded only (evaluator.previous_traffic=gone)"
+    else:
+        verdict = (
+            f"WORSE by more than {traffic.get('tolerance', 0):.0%}: not blessed (if that traffic is gone for "
+            "good, run with --set evaluator.previous_traffic=gone)"
+        )
+    span = int(traffic.get("span") or 0)  # ML Metadata keeps JSON numbers as floats
+    return f"yesterday's traffic (span {span} eval split), candidate vs baseline: {scores}: {verdict}"
 
 
 def read_overall_metrics(evaluation_uri: str) -> dict[str, float]:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ml_metadata.proto import metadata_store_pb2
-from tfx.components import Evaluator, StatisticsGen, Transform
+from tfx.components import StatisticsGen, Transform
 from tfx.dsl.components.base.base_node import BaseNode
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
@@ -32,13 +32,14 @@ from components.baseline_resolver import LatestBlessedBaselineStrategy, Previous
 from components.data_validator import DataValidator
 from components.data_validator.component import VALIDATED_KEY
 from components.epochs_trainer import Trainer
+from components.evaluator import Evaluator
 from components.file_example_gen import file_example_gen
 from components.generator_example_gen import GeneratorExampleGen
 from components.infra_validator import InfraValidator
 from components.schema_importer import ImportSchemaGen
 from components.tfds_example_gen import TFDSExampleGen
 from components.tuner import Tuner
-from pipelines.config import ConfigError, TaskConfig, to_json
+from pipelines.config import JUDGING_SECTIONS, ConfigError, TaskConfig, to_json
 from pipelines.schema import schema_columns
 from pipelines.spec import FileSource, GeneratorSource, TaskSpec, TfdsSource
 
@@ -141,6 +142,8 @@ def standard_components(
                 output_key=VALIDATED_KEY,
             ),
             current=statistics_gen.outputs["statistics"],
+            # and the examples those statistics were computed from: yesterday's traffic, for the Evaluator
+            examples=Channel(type=standard_artifacts.Examples, producer_component_id=examples.id),
         ).with_id(BASELINE_STATISTICS_ID)
         baseline = [previous_statistics]
     data_validator = DataValidator(
@@ -173,7 +176,10 @@ def standard_components(
         examples=training_examples,
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=spec.preprocessing_fn,
-        custom_config={TASK_KEY: spec.name, CONFIG_KEY: to_json(config)},  # for a preprocessing_fn that reads them
+        custom_config={
+            TASK_KEY: spec.name,
+            CONFIG_KEY: to_json(config, JUDGING_SECTIONS),
+        },  # for a preprocessing_fn that reads them
         splits_config=transform_pb2.SplitsConfig(analyze=[train_split], transform=[train_split, eval_split]),
         disable_statistics=True,
     )
@@ -184,7 +190,7 @@ def standard_components(
         "schema": schema_gen.outputs["schema"],
         "train_args": trainer_pb2.TrainArgs(splits=[train_split]),
         "eval_args": trainer_pb2.EvalArgs(splits=[eval_split]),
-        "custom_config": {TASK_KEY: spec.name, CONFIG_KEY: to_json(config)},
+        "custom_config": {TASK_KEY: spec.name, CONFIG_KEY: to_json(config, JUDGING_SECTIONS)},
     }
     tuning: list[BaseNode] = []
     if config.tuning.enabled:  # searches optimizer and learning rate; the Trainer takes the best
@@ -207,8 +213,12 @@ def standard_components(
         examples=examples.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
+        previous_examples=previous_statistics.outputs["examples"] if baseline else None,
         example_splits=[eval_split],
         eval_config=spec.eval_config(config),
+        noise_z=config.evaluator.noise_z,
+        previous_traffic=config.evaluator.previous_traffic,
+        previous_tolerance=config.evaluator.previous_tolerance,
     )
     # Tried in a real server before it may be pushed; the Pusher pushes the model it tried (with warmup requests).
     infra_validator = InfraValidator(

@@ -148,3 +148,43 @@ def test_runs_that_failed_after_validation_are_found_in_ml_metadata(tmp_path: Pa
     good, broken, killed = run("run-1", State.COMPLETE), run("run-2", State.FAILED), run("run-3", State.RUNNING)
     assert validated_in_failed_runs(store, [good, broken, killed]) == {broken, killed}
     assert validated_in_failed_runs(store, []) == set() and validated_in_failed_runs(None, [good]) == set()
+
+
+def test_yesterdays_traffic_is_the_examples_the_validated_statistics_came_from(tmp_path: Path) -> None:
+    """A real SQLite ML Metadata store: ExampleGen -> examples -> StatisticsGen -> statistics."""
+    from ml_metadata import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+
+    from components.baseline_resolver import source_examples
+
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(tmp_path / "m.db")
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    store = metadata_store.MetadataStore(config)
+    examples_type = store.put_artifact_type(metadata_store_pb2.ArtifactType(name="Examples"))
+    stats_type = store.put_artifact_type(metadata_store_pb2.ArtifactType(name="ExampleStatistics"))
+    execution_type = store.put_execution_type(metadata_store_pb2.ExecutionType(name="StatisticsGen"))
+    Event = metadata_store_pb2.Event  # noqa: N806 - the enum's namespace
+
+    def day(name: str) -> tuple[int, int]:
+        """One day's examples and the statistics StatisticsGen computed from them."""
+        examples, stats = store.put_artifacts(
+            [
+                metadata_store_pb2.Artifact(type_id=examples_type, uri=f"{name}/examples"),
+                metadata_store_pb2.Artifact(type_id=stats_type, uri=f"{name}/statistics"),
+            ]
+        )
+        [execution] = store.put_executions([metadata_store_pb2.Execution(type_id=execution_type)])
+        store.put_events(
+            [
+                Event(artifact_id=examples, execution_id=execution, type=Event.INPUT),
+                Event(artifact_id=stats, execution_id=execution, type=Event.OUTPUT),
+            ]
+        )
+        return examples, stats
+
+    (examples_1, stats_1), (examples_2, _) = day("day-1"), day("day-2")
+    all_examples = [_artifact(standard_artifacts.Examples, i) for i in (examples_1, examples_2)]
+    validated = _artifact(standard_artifacts.ExampleStatistics, 99, source_statistics_id=stats_1)
+    assert [a.id for a in source_examples(store, validated, all_examples)] == [examples_1]
+    assert source_examples(None, validated, all_examples) == []  # no store: no yesterday's traffic

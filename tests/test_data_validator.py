@@ -13,9 +13,9 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from components.data_validator.executor import (
     format_anomalies,
     guard_floats,
+    kept_dir,
     list_anomalies,
     list_drift,
-    rejected_dir,
 )
 from components.data_validator.report import write_data_report
 from pipelines import tasks
@@ -74,19 +74,41 @@ def test_clean_data_has_no_anomalies_and_a_small_drift(previous) -> None:  # noq
     assert drift.feature == "department" and drift.value < 0.01 and not drift.exceeded
 
 
-def test_the_data_report_is_a_self_contained_page(previous, tmp_path: Path) -> None:  # noqa: ANN001
+def test_the_data_report_is_a_self_contained_page_of_every_split(previous, tmp_path: Path) -> None:  # noqa: ANN001
     new = _stats(["technical"] * 60 + ["billing"] * 40, [0.3] * 100)
     result = tfdv.validate_statistics(new, _schema(), previous_statistics=previous)
-    page = Path(write_data_report(str(tmp_path), new, previous, list_drift(result), [], "span 2, split train"))
+    splits = {"train": new, "eval": previous}
+    page = Path(write_data_report(str(tmp_path), splits, "train", previous, list_drift(result), [], "span 2"))
     html = page.read_text()
     assert "data:image/png;base64," in html and "http" not in html.replace("http-equiv", "")  # nothing to fetch
     assert "<td>department</td><td>L_INFTY</td>" in html and "above" in html
-    assert (tmp_path / "statistics.png").stat().st_size > 5000 and (tmp_path / "drift.png").stat().st_size > 5000
+    assert "the largest change in the share of any one value" in html  # L-infinity is not a share of rows
+    assert "<h3>Split train</h3>" in html and "<h3>Split eval</h3>" in html
+    for picture in ("statistics-train.png", "statistics-eval.png", "drift.png"):
+        assert (tmp_path / picture).stat().st_size > 5000, picture
+
+
+def test_class_labels_get_one_bar_per_integer_and_unique_texts_no_drift_panel() -> None:
+    from components.data_validator.executor import Drift
+    from components.data_validator.report import _distribution, _features, pictured
+
+    stats = tfdv.generate_statistics_from_dataframe(
+        pd.DataFrame({"label": [d for d in range(10) for _ in range(d + 1)], "body": [f"t{i}" for i in range(55)]})
+    )
+    features = _features(stats)
+    kind, labels, shares = _distribution(features["label"])
+    assert kind == "integer" and labels == [str(d) for d in range(10)]  # not 0, 0.9, 1.8, ...
+    assert shares[9] == pytest.approx(10 / 55, abs=0.005)
+    quiet = Drift("body", "L_INFTY", 0.02, 0.1)  # 55 distinct texts: a top-values picture means nothing
+    assert not pictured(quiet, features["body"]) and pictured(Drift("body", "L_INFTY", 0.5, 0.1), features["body"])
 
 
 def test_rejected_data_is_kept_beside_the_outputs_tfx_deletes() -> None:
-    assert rejected_dir("/root/pipelines/ticket/DataValidator/anomalies/25") == (
+    assert kept_dir("/root/pipelines/ticket/DataValidator/anomalies/25", "rejected") == (
         "/root/pipelines/ticket/DataValidator/rejected/25"
+    )
+    assert kept_dir("/root/pipelines/ticket/DataValidator/anomalies/25/", "validated") == (
+        "/root/pipelines/ticket/DataValidator/validated/25"
     )
 
 

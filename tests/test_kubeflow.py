@@ -50,11 +50,13 @@ def _local_dag(task: str, tmp_path: Path) -> dict[str, set[str]]:
     dag = {c.id: {u.id for u in c.upstream_nodes} for c in pipeline.components}
     # The intended differences. Locally the resolver takes the candidate model (from the Trainer) to exclude
     # it from the baselines; on Kubeflow the baseline is resolved when the run starts. Locally the data is
-    # also compared with the last validated statistics; Kubeflow's resolver queries cannot select them.
+    # also compared with the last validated statistics, and the Evaluator also scores the models on the
+    # examples behind them (yesterday's traffic); Kubeflow's resolver queries cannot select them.
     assert dag[RESOLVER] == {"Trainer"}
     dag[RESOLVER] = set()
     assert dag.pop("previous_validated_statistics") == {"StatisticsGen"}
     dag["DataValidator"].discard("previous_validated_statistics")
+    dag["Evaluator"].discard("previous_validated_statistics")
     return dag
 
 

@@ -166,10 +166,10 @@ def read_schema(schema_artifacts: list[Any]) -> schema_pb2.Schema:
     return io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(artifact_utils.get_single_uri(schema_artifacts)))
 
 
-def rejected_dir(anomalies_uri: str) -> str:
-    """``<component dir>/rejected/<execution>``: where the anomalies and pictures of rejected data are kept."""
+def kept_dir(anomalies_uri: str, verdict: str) -> str:
+    """``<component dir>/<verdict>/<execution>``: where a run's report is kept, ``rejected`` or ``validated``."""
     execution = os.path.basename(anomalies_uri.rstrip("/"))
-    return os.path.join(os.path.dirname(os.path.dirname(anomalies_uri.rstrip("/"))), "rejected", execution)
+    return os.path.join(os.path.dirname(os.path.dirname(anomalies_uri.rstrip("/"))), verdict, execution)
 
 
 def _environment(schema: schema_pb2.Schema) -> str | None:
@@ -262,16 +262,19 @@ class Executor(base_executor.BaseExecutor):
         anomalies_artifact.set_json_value_custom_property("drift", [dataclasses.asdict(d) for d in drift])
         page = report.write_data_report(
             os.path.join(anomalies_artifact.uri, REPORT_DIR),
-            split_stats.get(drift_split) or next(iter(split_stats.values())),
+            split_stats,
+            drift_split,
             previous,
             drift,
             found,
-            title=f"span {statistics.span}, split {drift_split}",
+            title=f"span {statistics.span}",
+            profiles=profiles,
+            old_profiles=old_profiles,
         )
         if found:
             if not allowed:
                 # A failed execution's outputs are deleted by TFX: keep the evidence beside them.
-                kept = rejected_dir(anomalies_artifact.uri)
+                kept = kept_dir(anomalies_artifact.uri, "rejected")
                 io_utils.copy_dir(anomalies_artifact.uri, kept)
                 page = os.path.join(kept, REPORT_DIR, os.path.basename(page))
                 raise DataValidationError(
@@ -279,7 +282,13 @@ class Executor(base_executor.BaseExecutor):
                     drift=[dataclasses.asdict(d) for d in drift],
                     report=page,
                 )
-            print(f"{format_anomalies(found, allowed)}\n  data report: {page}", flush=True)
+            print(f"{format_anomalies(found, allowed)}", flush=True)
+        # Every run's evidence in one place: DataValidator/validated/<execution>/ beside rejected/.
+        kept = kept_dir(anomalies_artifact.uri, "validated")
+        io_utils.copy_dir(os.path.join(anomalies_artifact.uri, REPORT_DIR), os.path.join(kept, REPORT_DIR))
+        page = os.path.join(kept, REPORT_DIR, os.path.basename(page))
+        anomalies_artifact.set_string_custom_property("report", page)
+        print(f"  data report: {page}", flush=True)
         # Only validated data becomes the baseline of the next span's drift check.
         io_utils.copy_dir(statistics.uri, validated.uri)
         if profiles:  # the next span's vocabulary and pixels are compared with these

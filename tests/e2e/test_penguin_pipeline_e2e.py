@@ -103,3 +103,40 @@ def test_a_span_with_nan_measurements_is_stopped_with_the_count(penguin_run: tup
     assert "feature body_mass_g: Invalid values. Float feature has NaN values:" in found, found
     assert "A NaN is not a missing value" in found
     assert sorted(os.listdir(serving)) == before and not stopped.pushed
+
+
+@pytest.mark.reliability
+def test_a_model_much_worse_on_yesterdays_traffic_is_not_pushed(penguin_run: tuple, penguin_input: Path) -> None:
+    """A quiet failure: the export now writes every measurement 10 times larger, and the user lets it through.
+
+    The new model, trained on the new scale, beats the old one on today's eval split (the old one has
+    never seen such numbers), but on yesterday's traffic (span 1's eval split, what most requests still
+    look like) it is far worse: not blessed, not pushed, and the summary says both scores and the way out.
+    """
+    summary, output_dir, _ = penguin_run
+    serving = output_dir / "serving" / "penguin"
+    before = sorted(os.listdir(serving))
+    rows = penguin_rows()
+    for row in rows:
+        for measurement in MEASUREMENTS:
+            row[measurement] = 10 * row[measurement]
+    write_penguin_span(penguin_input, 4, "csv", rows)
+    spec = tasks.get("penguin")
+    overrides = [*PENGUIN_RUN, f"data.input_base={penguin_input}", "validation.allow_anomalies=true"]
+    rescaled = run_pipeline(spec, apply_overrides(spec.default_config(), overrides), str(output_dir))
+    text = rescaled.describe()
+    assert rescaled.span == 4 and rescaled.succeeded and rescaled.blessed is False, text
+    traffic = rescaled.previous_traffic
+    assert traffic["span"] == 1 and not traffic["passed"], text
+    (scores,) = traffic["metrics"].values()
+    assert scores["candidate"] < scores["baseline"] - 0.2, scores
+    assert "yesterday's traffic (span 1 eval split), candidate vs baseline: categorical_accuracy" in text
+    assert "not blessed (if that traffic is gone for good, run with --set evaluator.previous_traffic=gone)" in text
+    assert "no-regression margin (41 eval examples): categorical_accuracy 0.0663" in text  # sqrt(2*.9*.1/41)
+    assert sorted(os.listdir(serving)) == before and rescaled.exit_code == 4
+    # The user says the old traffic is gone: the same model is blessed and pushed, the scores recorded.
+    gone = run_pipeline(
+        spec, apply_overrides(spec.default_config(), [*overrides, "evaluator.previous_traffic=gone"]), str(output_dir)
+    )
+    assert gone.components["Trainer"] == "CACHED" and gone.blessed and gone.pushed, gone.describe()
+    assert "WORSE, recorded only (evaluator.previous_traffic=gone)" in gone.describe()
