@@ -13,7 +13,8 @@ Two things a fixed TFMA config cannot know when the pipeline is built:
   look like. With ``previous_examples`` (the last validated span's examples), the candidate and the
   baseline are also evaluated there (TFMA, the same metrics), with every no-regression threshold a
   relative one of ``previous_tolerance``: a candidate worse than that is not blessed, unless
-  ``previous_traffic="gone"`` (the old traffic will not come back: the result is recorded only).
+  ``previous_traffic="gone"`` (the old traffic will not come back: the result is recorded only);
+  ``"off"`` skips this second evaluation (it costs one more TFMA pass over the previous eval split).
   The evaluation is kept in ``<evaluation>/previous_traffic``.
 """
 
@@ -23,6 +24,7 @@ import copy
 import math
 import os
 import re
+import time
 from typing import Any
 
 import tensorflow as tf
@@ -43,7 +45,7 @@ NOISE_Z_KEY = "noise_z"
 PREVIOUS_TRAFFIC_KEY = "previous_traffic"
 PREVIOUS_TOLERANCE_KEY = "previous_tolerance"
 PREVIOUS_DIR = "previous_traffic"
-TRAFFIC_MODES = ("compare", "gone")
+TRAFFIC_MODES = ("compare", "gone", "off")
 
 
 def metric_name(class_name: str) -> str:
@@ -158,7 +160,8 @@ class Executor(tfx_executor.Executor):
         traffic = None
         previous = (input_dict.get(PREVIOUS_EXAMPLES_KEY) or [None])[0]
         has_baseline = bool(input_dict.get(standard_component_specs.BASELINE_MODEL_KEY))
-        if previous is not None and has_baseline and previous.span != examples.span:
+        mode = exec_properties.get(PREVIOUS_TRAFFIC_KEY) or "compare"
+        if previous is not None and has_baseline and previous.span != examples.span and mode != "off":
             tolerance = float(exec_properties.get(PREVIOUS_TOLERANCE_KEY) or 0.0)
             traffic = self._previous_traffic(input_dict, properties, config, previous, evaluation.uri, tolerance)
         super().Do(input_dict, output_dict, properties)
@@ -167,7 +170,6 @@ class Executor(tfx_executor.Executor):
             blessing.set_json_value_custom_property("noise_margins", margins)
             blessing.set_int_custom_property("eval_examples", count)
         if traffic is not None:
-            mode = exec_properties.get(PREVIOUS_TRAFFIC_KEY) or "compare"
             traffic["mode"] = mode
             blessing.set_json_value_custom_property(PREVIOUS_TRAFFIC_KEY, traffic)
             blessed = blessing.get_int_custom_property(constants.ARTIFACT_PROPERTY_BLESSED_KEY) == 1
@@ -188,6 +190,7 @@ class Executor(tfx_executor.Executor):
         side_evaluation.uri = os.path.join(evaluation_uri, PREVIOUS_DIR)
         side_blessing.uri = os.path.join(evaluation_uri, PREVIOUS_DIR, "blessing")
         tf.io.gfile.makedirs(side_blessing.uri)
+        started = time.perf_counter()
         relaxed = previous_traffic_config(config, tolerance)
         super().Do(
             {**input_dict, standard_component_specs.EXAMPLES_KEY: [previous]},
@@ -204,6 +207,7 @@ class Executor(tfx_executor.Executor):
             "passed": side_blessing.get_int_custom_property(constants.ARTIFACT_PROPERTY_BLESSED_KEY) == 1,
             "metrics": overall_values(side_evaluation.uri, names),
             "evaluation": side_evaluation.uri,
+            "seconds": round(time.perf_counter() - started, 1),
         }
 
 
@@ -250,7 +254,8 @@ class Evaluator(base_beam_component.BaseBeamComponent):
             baseline_model: the last blessed model (optional; the no-regression thresholds need it).
             previous_examples: the last validated span's examples (optional): yesterday's traffic.
             noise_z: standard errors of margin on every no-regression threshold (0: the configured margins).
-            previous_traffic: ``compare`` (a candidate much worse there is not blessed) or ``gone`` (record only).
+            previous_traffic: ``compare`` (a candidate much worse there is not blessed), ``gone`` (record
+                only) or ``off`` (not evaluated).
             previous_tolerance: how much worse, relatively, the candidate may be on yesterday's traffic.
         """
         if previous_traffic not in TRAFFIC_MODES:

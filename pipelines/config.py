@@ -70,8 +70,8 @@ class EvaluatorConfig(Section):
     noise_z: float = Field(1.0, ge=0, le=10)
     # The candidate is also scored with the baseline on the last validated span's eval split ("yesterday's
     # traffic"): "compare" refuses a candidate worse there by more than previous_tolerance (relative);
-    # "gone" records the scores only (the old traffic will not come back).
-    previous_traffic: Literal["compare", "gone"] = "compare"
+    # "gone" records the scores only (the old traffic will not come back); "off" skips it (one TFMA pass less).
+    previous_traffic: Literal["compare", "gone", "off"] = "compare"
     previous_tolerance: float = Field(0.05, ge=0, le=1)
 
 

@@ -226,7 +226,8 @@ def content_drift(
             why = (
                 f"{value:.1%} of the {unit} are new words, not in the last validated span (at most {threshold:.1%}); "
                 f"most frequent new: {', '.join(unseen) or '-'}. The model has not seen these words; if the "
-                "vocabulary changed for good, retrain with validation.allow_anomalies=true or raise the tag."
+                f"vocabulary changed for good, train on it with validation.allow_anomalies=true, or raise "
+                f"{MAX_UNKNOWN_TAG} in the curated schema."
             )
             measured.append((name, UNKNOWN_MEASURE, value, threshold, why))
     return measured

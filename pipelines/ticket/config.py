@@ -22,7 +22,8 @@ class TicketData(GeneratorData):
 
     # "new_product_line": benign drift (more technical tickets, ten new words); "broken_export": empty
     # bodies, an unknown department, priorities on a 0-100 scale, no tags column. See generator.py.
-    drift: Literal["none", "new_product_line", "broken_export"] = "none"
+    # "renamed_keywords": a quiet vocabulary shift (half of the tickets use new words for the department keywords).
+    drift: Literal["none", "new_product_line", "broken_export", "renamed_keywords"] = "none"
 
     def generator_options(self) -> dict[str, Any]:
         """The span and the drift, for the generator."""
