@@ -124,6 +124,13 @@ def overall_values(evaluation_uri: str, names: set[str]) -> dict[str, dict[str, 
     return values
 
 
+def final_verdict(blessed_today: bool, passed_yesterday: bool | None, mode: str) -> bool:
+    """Blessed or not: today's verdict, and yesterday's traffic's unless ``mode`` records it only (or skips it)."""
+    if mode not in TRAFFIC_MODES:
+        raise ValueError(f"previous_traffic={mode!r} is not one of {TRAFFIC_MODES}")
+    return blessed_today and (passed_yesterday is not False or mode != "compare")
+
+
 def _set_blessed(blessing: types.Artifact, blessed: bool) -> None:
     for name in (constants.BLESSED_FILE_NAME, constants.NOT_BLESSED_FILE_NAME):
         path = os.path.join(blessing.uri, name)
@@ -173,7 +180,7 @@ class Executor(tfx_executor.Executor):
             traffic["mode"] = mode
             blessing.set_json_value_custom_property(PREVIOUS_TRAFFIC_KEY, traffic)
             blessed = blessing.get_int_custom_property(constants.ARTIFACT_PROPERTY_BLESSED_KEY) == 1
-            if blessed and not traffic["passed"] and mode == "compare":
+            if blessed and not final_verdict(blessed, traffic["passed"], mode):
                 _set_blessed(blessing, False)
 
     def _previous_traffic(

@@ -148,7 +148,7 @@ def test_all_black_images_are_stopped_even_without_a_previous_span(tmp_path: Pat
     assert "split train" not in str(error)
 
 
-def _tickets(span: int, drift: str, count: int = 1200) -> list[bytes]:
+def _tickets(span: int, drift: str, count: int = 800) -> list[bytes]:
     return [to_example(make_record(0, i, {"span": span, "drift": drift})).SerializeToString() for i in range(count)]
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 import tensorflow_model_analysis as tfma
 
-from components.evaluator import Evaluator, noise_margin, previous_traffic_config, widen_margins
+from components.evaluator import Evaluator, final_verdict, noise_margin, previous_traffic_config, widen_margins
 from pipelines import tasks
 from pipelines.config import apply_overrides
 from pipelines.evaluation import overall_threshold
@@ -69,3 +70,29 @@ def test_an_unknown_traffic_mode_is_refused() -> None:
         Evaluator(
             examples=None, model=None, eval_config=tfma.EvalConfig(), example_splits=["eval"], previous_traffic="maybe"
         )  # type: ignore[arg-type]
+
+
+@pytest.mark.reliability
+def test_worse_on_yesterdays_traffic_is_not_blessed_unless_that_traffic_is_gone() -> None:
+    assert final_verdict(True, True, "compare") and final_verdict(True, None, "compare")  # None: nothing to compare
+    assert not final_verdict(True, False, "compare")
+    assert final_verdict(True, False, "gone") and final_verdict(True, False, "off")  # recorded only / not run
+    assert not final_verdict(False, True, "gone")  # today's verdict always counts
+    with pytest.raises(ValueError, match="is not one of"):
+        final_verdict(True, True, "sometimes")
+
+
+def test_the_evaluator_gets_the_configs_traffic_settings(tmp_path) -> None:  # noqa: ANN001
+    from pipelines.pipeline import create_pipeline
+
+    spec = tasks.get("penguin")
+    overrides = [f"data.input_base={tmp_path}", "evaluator.previous_traffic=gone", "evaluator.noise_z=2"]
+    pipeline = create_pipeline(spec, apply_overrides(spec.default_config(), overrides), str(tmp_path), str(tmp_path))
+    (evaluator,) = [c for c in pipeline.components if c.id == "Evaluator"]
+    assert evaluator.exec_properties["previous_traffic"] == "gone" and evaluator.exec_properties["noise_z"] == 2.0
+    assert "previous_examples" in evaluator.inputs  # the previous validated span's examples, through the resolver
+    # What judges data and models is not what shapes them: changing it re-runs neither Transform nor the Trainer.
+    for node in ("Transform", "Trainer"):
+        (component,) = [c for c in pipeline.components if c.id == node]
+        shaped = json.loads(json.loads(component.exec_properties["custom_config"])["config"])
+        assert "evaluator" not in shaped and "validation" not in shaped and "training" in shaped, node

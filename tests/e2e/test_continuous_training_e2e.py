@@ -67,10 +67,21 @@ def test_span_1_is_trained_and_pushed(days: dict) -> None:
 def test_span_2_with_benign_drift_is_retrained_compared_and_pushed_because_it_is_better(days: dict) -> None:
     second = days["span2"]
     assert second.succeeded and second.span == 2
-    drift = {d["feature"]: d for d in second.drift}
-    assert set(drift) == {"body", "department", "priority"}
+    measured = {(d["feature"], d["measure"]): d for d in second.drift}
+    assert set(measured) == {
+        ("body", "L_INFTY"),
+        ("department", "L_INFTY"),
+        ("priority", "JENSEN_SHANNON_DIVERGENCE"),
+        ("title", "UNKNOWN_SHARE"),
+        ("body", "UNKNOWN_SHARE"),
+    }
+    drift = {feature: d for (feature, measure), d in measured.items() if measure != "UNKNOWN_SHARE"}
     assert 0.05 < drift["department"]["value"] < drift["department"]["threshold"]  # moved, within bounds
     assert drift["body"]["value"] < 0.01 and drift["priority"]["value"] < 0.05
+    # The product line's ten new words: measured, below the new-word thresholds (a real, benign change).
+    for text in ("title", "body"):
+        new_words = measured[(text, "UNKNOWN_SHARE")]
+        assert 0 < new_words["value"] < new_words["threshold"], new_words
     # Compared with span 1's model on span 2's evaluation split, and pushed only because it is better.
     assert second.metrics["categorical_accuracy_diff"] >= 0 and second.metrics["root_mean_squared_error_diff"] <= 0
     assert second.blessed and second.pushed
