@@ -59,6 +59,7 @@ class LatestBlessedBaselineStrategy(resolver.ResolverStrategy):
 
 
 SOURCE_STATISTICS_ID = "source_statistics_id"  # set by DataValidator on the statistics it re-publishes
+ALLOWED_ANOMALIES_KEY = "allowed_anomalies"  # set by DataValidator when validation.allow_anomalies let them pass
 STATISTICS_KEY = "statistics"
 CURRENT_KEY = "current"
 EXAMPLES_KEY = "examples"
@@ -72,11 +73,12 @@ def select_previous_statistics(
     A re-run on unchanged data has the same (cached) statistics: they are left out, so the run
     compares with the same earlier data as before, its DataValidator is cached, and data is never
     compared with itself. Statistics validated in a run that failed later (``failed_runs``: their
-    artifact ids) are left out too: data that passed validation but broke training is no baseline.
+    artifact ids) are left out too: data that passed validation but broke training is no baseline; and
+    so are statistics whose anomalies ``validation.allow_anomalies`` let through (for that run only).
     """
     excluded = {c.id for c in current}
     for artifact in sorted(validated, key=lambda a: a.id, reverse=True):
-        if artifact.id in failed_runs:
+        if artifact.id in failed_runs or artifact.get_int_custom_property(ALLOWED_ANOMALIES_KEY):
             continue
         if artifact.get_int_custom_property(SOURCE_STATISTICS_ID) not in excluded:
             return {STATISTICS_KEY: [artifact], CURRENT_KEY: list(current)}

@@ -110,6 +110,9 @@ def test_drift_baseline_is_the_last_validated_data_other_than_the_current() -> N
     assert select_previous_statistics([], [new])["statistics"] == []
     # Statistics validated in a run that failed later are no baseline: the one before them is.
     assert [a.id for a in select_previous_statistics(validated, [new], {43})["statistics"]] == [42]
+    # Nor are statistics whose anomalies were allowed (validation.allow_anomalies): the last clean span is.
+    allowed = _artifact(standard_artifacts.ExampleStatistics, 44, source_statistics_id=40, allowed_anomalies=3)
+    assert [a.id for a in select_previous_statistics([*validated, allowed], [new])["statistics"]] == [43]
 
 
 def test_runs_that_failed_after_validation_are_found_in_ml_metadata(tmp_path: Path) -> None:

@@ -16,7 +16,8 @@
   feature, what was expected, what was found) and the way out, so nothing downstream runs: no
   Transform, no training, no push. ``allow_anomalies=True`` (an explicit opt-in) records them and
   lets the run go on. Only data that passed is re-published as ``validated_statistics``, so a
-  rejected span never becomes the baseline of the next. TFX deletes a failed execution's outputs,
+  rejected span never becomes the baseline of the next (nor does an allowed one: its statistics are
+  marked ``allowed_anomalies`` and the baseline resolver passes them over). TFX deletes a failed execution's outputs,
   so the anomalies and pictures of rejected data are kept in ``DataValidator/rejected/<execution>/``.
 """
 

@@ -16,7 +16,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
-from components.baseline_resolver import SOURCE_STATISTICS_ID
+from components.baseline_resolver import ALLOWED_ANOMALIES_KEY, SOURCE_STATISTICS_ID
 from components.data_validator import content
 from components.examples_io import read_examples
 
@@ -296,3 +296,5 @@ class Executor(base_executor.BaseExecutor):
         validated.split_names = statistics.split_names
         validated.span = statistics.span
         validated.set_int_custom_property(SOURCE_STATISTICS_ID, statistics.id)  # a re-run leaves it out
+        if found:  # allowed once, for this run: the next span is still compared with the last clean one
+            validated.set_int_custom_property(ALLOWED_ANOMALIES_KEY, len(found))
