@@ -129,7 +129,7 @@ def test_inverted_images_are_stopped_by_their_pixel_histogram(digits_day1, tmp_p
     _, _, error = _validate(tmp_path, {"train": _image_examples(inverted)}, _image_schema(), baseline=digits_day1)
     assert error is not None
     message = str(error)
-    assert "split train, feature image: Pixel drift. the pixel intensity histogram moved" in message, message
+    assert "split train, feature image: Pixel drift. The pixel intensity histogram moved" in message, message
     assert "Inverted images" in message and "nothing was trained or pushed" in message
     # TFDV alone sees bytes of the same size: no anomaly without the content check.
     stats = tfdv.generate_statistics_from_tfrecord(str(tmp_path / "examples" / "Split-train" / "data.gz"))

@@ -209,7 +209,7 @@ def content_drift(
                 continue
             value = jensen_shannon(entry["histogram"], old[name]["histogram"])
             why = (
-                f"the pixel intensity histogram moved (Jensen-Shannon {value:.3f} > {threshold:g}): pixel mean "
+                f"The pixel intensity histogram moved (Jensen-Shannon {value:.3f} > {threshold:g}): pixel mean "
                 f"{old[name]['mean']:.3f} -> {entry['mean']:.3f}, std {old[name]['std']:.3f} -> {entry['std']:.3f}. "
                 "Inverted images, a new camera or a changed export; if the images changed for good, retrain on them "
                 "and raise the threshold in the schema."
