@@ -675,7 +675,7 @@ def run_pipeline(
         summary.artifacts["data report"] = runner.error.report
     if summary.failure is not None and summary.failure.component == VALIDATOR_ID:
         summary.failure.hint = (
-            f"the curated schema is {spec.schema_file} (README: Data you can trust); "
+            f"the curated schema is {spec.schema_file} (docs/data-validation.md); "
             "`--set validation.allow_anomalies=true` trains anyway"
         )
     summary.log_file = log_file

@@ -1,6 +1,6 @@
 """Day 2 on files: a new span folder of tickets arrives each day, one drifted, one broken, then fixed.
 
-The story of README's "Data you can trust", run for real in one input folder (a TFRecord file of
+The story of docs/data-validation.md, run for real in one input folder (a TFRecord file of
 tf.Examples per span, written as ``tfx-keras data generate`` writes it) and one output directory:
 
 1. span 1 -> trained, evaluated, pushed;

@@ -97,7 +97,7 @@ def test_image_models_answer_like_the_saved_model_in_process(
 def test_penguin_model_answers_over_grpc_and_rest(
     client: ServingClient, server: ServingServer, serving_root: Path
 ) -> None:
-    """A tabular model: one number per column over gRPC (the codec) and as the README's curl sends it over REST."""
+    """A tabular model: one number per column over gRPC (the codec) and over REST as docs/your-data.md curls it."""
     import urllib.request
 
     version = client.wait_until_ready("penguin", timeout=60)
