@@ -391,7 +391,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    from pipelines.schema import infer_schema
+    from pipelines.schema_inference import infer_schema
 
     spec = tasks.get(args.task)
     config = task_config(spec, args)
@@ -437,7 +437,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except Exception as err:  # noqa: BLE001 - the data sources' own user errors (their modules load TFX)
         from components.file_example_gen import FileExampleGenError, FileInputError
-        from pipelines.schema import SchemaInferenceError
+        from pipelines.schema_inference import SchemaInferenceError
 
         if isinstance(err, (FileInputError, FileExampleGenError)):
             print(f"error: {err}", file=sys.stderr)

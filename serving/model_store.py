@@ -19,13 +19,13 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
 
 import tensorflow as tf
-from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from common.layout import model_folders, version_dirs
+from serving.servable import LoadedVersion, read_signature_defs
+from serving.warmup import replay_warmup
 
 log = logging.getLogger(__name__)
 
@@ -119,45 +119,12 @@ def sources_from_root(root: str) -> list[ModelSource]:
 
 
 @dataclasses.dataclass
-class LoadedVersion:
-    """A loaded SavedModel version: callable signatures and their ``SignatureDef`` protos.
-
-    ``cache`` keeps what requests would otherwise look up each time (signature functions and input
-    specs), for the life of the version.
-    """
-
-    model_name: str
-    version: int
-    path: str
-    saved_model: Any
-    signature_defs: Mapping[str, meta_graph_pb2.SignatureDef]
-    cache: dict[Any, Any] = dataclasses.field(default_factory=dict)
-    warmup_records: int = 0
-
-    def signature(self, name: str) -> Any:
-        """The concrete function of signature ``name`` (KeyError if it does not exist)."""
-        return self.saved_model.signatures[name]
-
-
-@dataclasses.dataclass
 class VersionStatus:
     """What ``GetModelStatus`` reports for one version."""
 
     version: int
     state: str
     error: str = ""
-
-
-def read_signature_defs(saved_model_dir: str) -> dict[str, meta_graph_pb2.SignatureDef]:
-    """The ``SignatureDef`` protos of the serving meta graph in ``saved_model.pb`` (nothing loaded)."""
-    saved_model = saved_model_pb2.SavedModel()
-    with tf.io.gfile.GFile(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as f:
-        saved_model.ParseFromString(f.read())
-    for meta_graph in saved_model.meta_graphs:
-        if "serve" in meta_graph.meta_info_def.tags:
-            # `__saved_model_init_op` is TF 2's initialiser, not a servable signature.
-            return {k: v for k, v in meta_graph.signature_def.items() if not k.startswith("__")}
-    raise ValueError(f"{saved_model_dir} has no meta graph tagged 'serve'")
 
 
 def load_version(model_name: str, version: int, path: str) -> LoadedVersion:
@@ -172,8 +139,6 @@ def load_version(model_name: str, version: int, path: str) -> LoadedVersion:
     signature_defs = read_signature_defs(path)
     saved_model = tf.saved_model.load(path)
     loaded = LoadedVersion(model_name, version, path, saved_model, signature_defs)
-    from serving.warmup import replay_warmup
-
     loaded.warmup_records = replay_warmup(loaded)
     return loaded
 

@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from common.contract import CLASSIFY_METHOD_NAME, REGRESS_METHOD_NAME
-from serving.model_store import LoadedVersion, ModelStore
+from serving.servable import LoadedVersion, ServableLookup
 from serving.tensors import DTYPES, dtype_name
 
 
@@ -55,7 +55,7 @@ class ModelRef:
     version: int | None = None
     label: str | None = None
 
-    def resolve(self, store: ModelStore) -> LoadedVersion:
+    def resolve(self, store: ServableLookup) -> LoadedVersion:
         """The loaded version, or the error TF Serving gives."""
         if not self.name:
             raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec name")

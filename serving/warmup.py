@@ -26,7 +26,7 @@ from common.contract import (
     WARMUP_FILE,
 )
 from serving import requests
-from serving.model_store import LoadedVersion, read_signature_defs
+from serving.servable import LoadedVersion, read_signature_defs
 from serving.tensors import TensorError, to_array, to_proto
 
 

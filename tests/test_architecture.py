@@ -134,3 +134,42 @@ def test_no_test_code_in_the_installed_packages() -> None:
         for path in _sources(package):
             assert "pytest" not in _imports(path), path
             assert not path.name.startswith(("test_", "toy_")), path
+
+
+def _module_imports(path: Path) -> set[str]:
+    """Dotted names of the project modules ``path`` imports (``from pkg import mod`` counts as ``pkg.mod``)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_there_is_no_import_cycle_between_modules_of_a_package(package: str) -> None:
+    """Also lazy imports inside functions: a cycle hidden behind one is still a cycle."""
+    modules = {_module_name(path): path for path in _sources(package)}
+    graph = {
+        name: {m for m in _module_imports(path) if m in modules and m != name and not name.startswith(m + ".")}
+        for name, path in modules.items()
+    }
+    cycles = []
+
+    def visit(name: str, trail: list[str]) -> None:
+        for target in sorted(graph[name]):
+            if target in trail:
+                cycles.append(" -> ".join([*trail[trail.index(target) :], target]))
+            elif len(trail) < 12:
+                visit(target, [*trail, target])
+
+    for start in sorted(graph):
+        visit(start, [start])
+    assert not cycles, sorted(set(cycles))[:10]

@@ -26,7 +26,7 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from serving.client import ServingClient, ServingError
 from serving.model_store import ModelStore, VersionPolicy, load_version, sources_from_config, sources_from_root
-from serving.server import ServerOptions, ServingServer
+from serving.server import PredictionService, ServerOptions, ServingServer
 
 ONES = np.ones((2, 2), np.float32)  # toy model: y = version * sum(x) = 2 * version
 
@@ -513,9 +513,15 @@ def test_unbatched_model_calls_run_on_the_loop_alone_and_side_by_side_under_load
         calls.clear()
         for _ in range(10):
             assert client.predict("toy", {"x": ONES}, signature="serving_raw")[0]["y"].tolist() == [2.0, 2.0]
-        on_loop = [name for name, _, _ in calls if name == "serving-loop"]
-        # A call slower than INLINE_MAX_SECONDS (a hiccup of a busy machine) sends the next one to a worker.
-        assert len(on_loop) >= 8, [(n, round((e - b) * 1000, 2)) for n, b, e in calls]
+        # The rule, call by call: the next call runs on the loop when the last took under INLINE_MAX_SECONDS,
+        # on a worker when it took longer (a hiccup of a busy machine). Calls near the limit are not judged.
+        limit, shown = PredictionService.INLINE_MAX_SECONDS, [(n, round((e - b) * 1000, 2)) for n, b, e in calls]
+        for (_, began, ended), (name, _, _) in zip(calls, calls[1:], strict=False):
+            if ended - began < 0.7 * limit:
+                assert name == "serving-loop", shown
+            elif ended - began > 1.5 * limit:
+                assert name.startswith("serving_"), shown
+        assert any(name == "serving-loop" for name, _, _ in calls), shown
         # 1,000 rows of the same signature: expected to take 500 times a 2-row call, so not on the loop.
         many = np.ones((1000, 2), np.float32)
         assert client.predict("toy", {"x": many}, signature="serving_raw")[0]["y"].shape == (1000,)
