@@ -38,6 +38,10 @@ CONFIG_KEY = "config"
 # TF Serving's warmup file, inside a SavedModel: a TFRecord of PredictionLog protos replayed at load.
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
 MAX_WARMUP_RECORDS = 1000
+# How ``serving_default`` (and Classify, Regress) parse each tf.Example, written at export as JSON:
+# feature -> {"kind": "fixed" | "var", "dtype", "shape", "default"}. TF Serving ignores it; the serving
+# contract in the docs is generated from it and the SignatureDefs.
+EXAMPLE_FEATURES_FILE = "assets.extra/example_features.json"
 
 # Optional TensorFlow Lite model beside the SavedModel (``export.tflite``): the ``serving_raw`` inputs
 # that need no string ops (uint8 images) in, probabilities and class ids out. TF Serving ignores it.

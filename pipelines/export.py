@@ -7,6 +7,7 @@ through the *same* Transform layer, so training and serving preprocessing cannot
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -18,6 +19,7 @@ import tf_keras as keras
 from common.contract import (
     CLASSIFY_METHOD_NAME,
     CLASSIFY_SIGNATURE,
+    EXAMPLE_FEATURES_FILE,
     EXAMPLE_SIGNATURE,
     EXAMPLES_INPUT,
     INFERENCE_INPUT,
@@ -132,6 +134,28 @@ def export_model(
     model.save(serving_dir, save_format="tf", signatures=signatures, save_traces=False)
     if method_names:
         set_signature_method_names(serving_dir, method_names)
+    write_example_features(serving_dir, example_spec)
+
+
+def write_example_features(saved_model_dir: str, spec: Mapping[str, Any]) -> None:
+    """Record how ``serving_default`` parses a tf.Example (``EXAMPLE_FEATURES_FILE``), for the serving contract."""
+    described = {}
+    for name, feature in sorted(spec.items()):
+        entry: dict[str, Any] = {"dtype": feature.dtype.name}
+        if isinstance(feature, tf.io.FixedLenFeature):
+            default = feature.default_value
+            if isinstance(default, bytes):
+                default = default.decode("utf-8", "replace")
+            elif hasattr(default, "tolist"):
+                default = default.tolist()
+            entry.update(kind="fixed", shape=list(feature.shape), default=default)
+        else:
+            entry["kind"] = "var"
+        described[name] = entry
+    path = os.path.join(saved_model_dir, EXAMPLE_FEATURES_FILE)
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.gfile.GFile(path, "w") as f:
+        json.dump(described, f, indent=1)
 
 
 def write_tflite(function: Any, model: keras.Model, path: str) -> int:

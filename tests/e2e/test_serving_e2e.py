@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from google.protobuf import text_format
+from helpers.contract_doc import check_section
 from helpers.data import read_back
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from tensorflow_serving.config import model_server_config_pb2
@@ -236,3 +237,9 @@ def test_serve_command_starts_answers_and_stops_on_sigint(serving_root: Path) ->
     finally:
         if process.poll() is None:
             process.kill()
+
+
+@pytest.mark.parametrize("task", [*IMAGE_TASKS, "penguin"])
+def test_the_documented_serving_contract_is_the_pushed_models(task: str, serving_root: Path) -> None:
+    """docs/serving-contract.md cannot drift: each task's section is what its pushed model takes and gives."""
+    check_section(task, str(serving_root / task / str(_version(serving_root, task))))

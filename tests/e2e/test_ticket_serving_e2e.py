@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers.contract_doc import check_section
 
 from pipelines.cli import main as cli_main
 from pipelines.ticket import generator
@@ -76,3 +77,8 @@ def test_the_predict_command_takes_fields(server: ServingServer, capsys: pytest.
     assert cli_main([*args, "--server", server.target]) == 0
     answer = json.loads(capsys.readouterr().out.strip())
     assert answer["heads"]["department"][0] in generator.DEPARTMENTS and 0 <= answer["values"]["priority"] <= 1
+
+
+def test_the_documented_serving_contract_is_the_pushed_models(serving_root: Path) -> None:
+    """docs/serving-contract.md cannot drift: the ticket section is what the pushed model takes and gives."""
+    check_section("ticket", str(next((serving_root / "ticket").iterdir())))

@@ -12,7 +12,7 @@ import shutil
 import tensorflow as tf
 
 from common.contract import CLASSIFY_METHOD_NAME, CLASSIFY_SIGNATURE, REGRESS_METHOD_NAME, REGRESS_SIGNATURE
-from pipelines.export import set_signature_method_names
+from pipelines.export import set_signature_method_names, write_example_features
 
 TOY_CLASSES = ("low", "high")
 _FEATURE_SPEC = {"x": tf.io.FixedLenFeature([2], tf.float32, default_value=[0.0, 0.0])}
@@ -65,6 +65,7 @@ def write_toy_model(model_root: str, version: int, scale: float | None = None) -
     )
     methods = {CLASSIFY_SIGNATURE: CLASSIFY_METHOD_NAME, REGRESS_SIGNATURE: REGRESS_METHOD_NAME}
     set_signature_method_names(staging, methods)
+    write_example_features(staging, _FEATURE_SPEC)
     os.rename(staging, final)
     return final
 
