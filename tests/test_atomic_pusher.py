@@ -115,17 +115,24 @@ def test_drift_baseline_is_the_last_validated_data_other_than_the_current() -> N
     assert [a.id for a in select_previous_statistics([*validated, allowed], [new])["statistics"]] == [43]
 
 
-def test_runs_that_failed_after_validation_are_found_in_ml_metadata(tmp_path: Path) -> None:
-    """A real SQLite ML Metadata store: runs, their executions and the statistics each validated."""
+def _sqlite_store(tmp_path: Path) -> object:
+    """A real ML Metadata store in a SQLite file, as the local runner keeps one."""
     from ml_metadata import metadata_store
     from ml_metadata.proto import metadata_store_pb2
-
-    from components.baseline_resolver import validated_in_failed_runs
 
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = str(tmp_path / "m.db")
     config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
-    store = metadata_store.MetadataStore(config)
+    return metadata_store.MetadataStore(config)
+
+
+def test_runs_that_failed_after_validation_are_found_in_ml_metadata(tmp_path: Path) -> None:
+    """A real SQLite ML Metadata store: runs, their executions and the statistics each validated."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    from components.baseline_resolver import validated_in_failed_runs
+
+    store = _sqlite_store(tmp_path)
     artifact_type = store.put_artifact_type(metadata_store_pb2.ArtifactType(name="ExampleStatistics"))
     execution_type = store.put_execution_type(metadata_store_pb2.ExecutionType(name="Component"))
     run_type = store.put_context_type(metadata_store_pb2.ContextType(name="pipeline_run"))
@@ -155,15 +162,11 @@ def test_runs_that_failed_after_validation_are_found_in_ml_metadata(tmp_path: Pa
 
 def test_yesterdays_traffic_is_the_examples_the_validated_statistics_came_from(tmp_path: Path) -> None:
     """A real SQLite ML Metadata store: ExampleGen -> examples -> StatisticsGen -> statistics."""
-    from ml_metadata import metadata_store
     from ml_metadata.proto import metadata_store_pb2
 
     from components.baseline_resolver import source_examples
 
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = str(tmp_path / "m.db")
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
-    store = metadata_store.MetadataStore(config)
+    store = _sqlite_store(tmp_path)
     examples_type = store.put_artifact_type(metadata_store_pb2.ArtifactType(name="Examples"))
     stats_type = store.put_artifact_type(metadata_store_pb2.ArtifactType(name="ExampleStatistics"))
     execution_type = store.put_execution_type(metadata_store_pb2.ExecutionType(name="StatisticsGen"))
