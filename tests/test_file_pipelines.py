@@ -20,8 +20,9 @@ from tfx.utils import io_utils
 
 from pipelines import tasks
 from pipelines.config import apply_overrides
-from pipelines.local_runner import Progress, ProgressDagRunner, beam_args, run_pipeline, summarize
+from pipelines.local_runner import Progress, ProgressDagRunner, beam_args, run_pipeline
 from pipelines.pipeline import example_gen
+from pipelines.run_summary import summarize
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("file_pipelines")]  # one worker: they share runs
 ROWS = penguin_rows()[:60]

@@ -9,17 +9,8 @@ from pathlib import Path
 import pytest
 from tensorflow_model_analysis.proto import metrics_for_slice_pb2
 
-from pipelines.local_runner import (
-    ComponentFailure,
-    ExitCode,
-    LocalLayout,
-    OutputDirError,
-    RunInProgressError,
-    RunSummary,
-    prepare_output_dir,
-    run_lock,
-    slice_name,
-)
+from pipelines.local_runner import LocalLayout, OutputDirError, RunInProgressError, prepare_output_dir, run_lock
+from pipelines.run_summary import ComponentFailure, ExitCode, RunSummary, slice_name
 
 
 def _summary(**changes: object) -> RunSummary:

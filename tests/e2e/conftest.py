@@ -9,7 +9,8 @@ import pytest
 
 from pipelines import tasks
 from pipelines.config import apply_overrides
-from pipelines.local_runner import RunSummary, run_pipeline
+from pipelines.local_runner import run_pipeline
+from pipelines.run_summary import RunSummary
 
 # Small, quick runs that still learn the fixtures (chance is 0.1 for images, 0.25 for departments).
 IMAGE_RUNS = {

@@ -23,7 +23,8 @@ import pytest
 from e2e.conftest import TICKET_RUN, write_ticket_span
 from pipelines import tasks
 from pipelines.config import apply_overrides
-from pipelines.local_runner import RunSummary, run_pipeline
+from pipelines.local_runner import run_pipeline
+from pipelines.run_summary import RunSummary
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("ticket")]  # see pytest.ini
 

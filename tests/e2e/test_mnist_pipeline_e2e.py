@@ -48,7 +48,7 @@ def test_second_run_with_nothing_changed_reexecutes_nothing(
 
 
 def cli_summary(summary: dict) -> str:
-    from pipelines.local_runner import RunSummary
+    from pipelines.run_summary import RunSummary
 
     return RunSummary(**summary).describe()
 
