@@ -23,6 +23,7 @@ WORKDIR /opt/tfx-keras
 COPY constraints.txt setup.py ./
 COPY common/ common/
 COPY components/ components/
+COPY data_import/ data_import/
 COPY models/ models/
 COPY pipelines/ pipelines/
 COPY serving/ serving/

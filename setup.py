@@ -1,7 +1,7 @@
 """Production TFX pipelines for Keras Functional-API models.
 
-Installs the top-level packages ``common``, ``pipelines``, ``components``, ``models``
-and ``serving`` so that TFX Trainer and Transform reach the task code by dotted
+Installs the top-level packages ``common``, ``pipelines``, ``components``, ``data_import``,
+``models`` and ``serving`` so that TFX Trainer and Transform reach the task code by dotted
 module path (``pipelines.training.run_fn``, ``pipelines.mnist.preprocessing_fn``),
 never by a file path, and the console command ``tfx-keras``. Each task's curated
 schema (``pipelines/<task>/schema.pbtxt``) is installed with its package.
@@ -25,6 +25,8 @@ setup(
             "pipelines.*",
             "components",
             "components.*",
+            "data_import",
+            "data_import.*",
             "models",
             "models.*",
             "serving",

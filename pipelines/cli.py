@@ -260,7 +260,7 @@ def _dataset_fix(spec: TaskSpec, err: Exception) -> str:
 
     data_dir = getattr(err, "data_dir", "DIR")
     if spec.source.raw_format:
-        from components.tfds_import import raw_format
+        from data_import.tfds_builder import raw_format
 
         source = raw_format(spec.source.raw_format).source
         offline = f"`tfx-keras data import {spec.name} --source DIR --data-dir {data_dir}` (DIR: {source})"
@@ -353,7 +353,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    from components import tfds_import
+    from data_import import tfds_builder
+    from data_import.common import ImportDataError
 
     if args.data_command == "generate":
         return _cmd_generate(args)
@@ -367,7 +368,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
         if args.size < 1:
             raise ConfigError(f"--size {args.size} is invalid: must be >= 1")
         source = spec.source
-        path = tfds_import.make_fixture(
+        path = tfds_builder.make_fixture(
             source.dataset, source.raw_format, args.out, size=args.size, class_names=source.label_names
         )
         print(f"wrote {path}")
@@ -380,10 +381,10 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
         data_dir = _absolute(constants.DATA_DIR)
     try:
-        report = tfds_import.import_dataset(
+        report = tfds_builder.import_dataset(
             spec.source.dataset, spec.source.raw_format, args.source, data_dir, overwrite=args.overwrite
         )
-    except tfds_import.ImportDataError as err:
+    except ImportDataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(report.describe())

@@ -31,7 +31,7 @@ class TfdsSource:
 
     Attributes:
         dataset: the TFDS builder name, e.g. ``"mnist"``.
-        raw_format: the offline import's data format (a key of ``components.tfds_import.FORMATS``,
+        raw_format: the offline import's data format (a key of ``data_import.tfds_builder.FORMATS``,
             e.g. ``"idx"``), or None if the data set can only be downloaded.
         label_names: the class names, in label order (fixtures in the raw format are written with them).
     """

@@ -163,7 +163,7 @@ def test_missing_data_offline_names_both_ways_out(tmp_path: Path, monkeypatch: p
 
 
 def test_fingerprint_changes_when_the_data_changes(tmp_path: Path) -> None:
-    from components.tfds_import import import_dataset, make_fixture
+    from data_import.tfds_builder import import_dataset, make_fixture
 
     import_dataset("mnist", "idx", make_fixture("mnist", "idx", tmp_path / "raw1", size=200), tmp_path / "a")
     first = TFDSExampleGen("mnist", SPLITS, data_dir=str(tmp_path / "a")).exec_properties

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import tfds_import
+from data_import import idx, tfds_builder
 from pipelines import tasks
 from pipelines.config import ConfigError, apply_overrides
 from pipelines.export import write_tflite
@@ -25,12 +25,12 @@ def run_tflite(path: Path, images: np.ndarray) -> dict[str, np.ndarray]:
 @pytest.fixture(scope="module")
 def fixture_images(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, np.ndarray]:
     """The MNIST-format fixture's test images (uint8 [n, 28, 28, 1]) and labels."""
-    features = tfds_import.dataset_features("mnist")
-    folder = tfds_import.write_idx_fixture(tmp_path_factory.mktemp("idx"), features, size=200, seed=3)
-    images = tfds_import.read_idx(folder / "t10k-images-idx3-ubyte.gz", 3)[..., None]
-    labels = tfds_import.read_idx(folder / "t10k-labels-idx1-ubyte.gz", 1)
-    train = tfds_import.read_idx(folder / "train-images-idx3-ubyte.gz", 3)[..., None]
-    train_labels = tfds_import.read_idx(folder / "train-labels-idx1-ubyte.gz", 1)
+    features = tfds_builder.dataset_features("mnist")
+    folder = idx.write_idx_fixture(tmp_path_factory.mktemp("idx"), features, size=200, seed=3)
+    images = idx.read_idx(folder / "t10k-images-idx3-ubyte.gz", 3)[..., None]
+    labels = idx.read_idx(folder / "t10k-labels-idx1-ubyte.gz", 1)
+    train = idx.read_idx(folder / "train-images-idx3-ubyte.gz", 3)[..., None]
+    train_labels = idx.read_idx(folder / "train-labels-idx1-ubyte.gz", 1)
     return (images, labels), (train, train_labels)
 
 

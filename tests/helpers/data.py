@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from components import tfds_import
+from data_import import tfds_builder
 from pipelines import tasks
 
 
@@ -14,11 +14,11 @@ def import_fixture(task: str, root: Path, size: int = 200) -> str:
     """Write the task's upstream-format fixture under ``root`` and import it; returns the TFDS data_dir."""
     spec = tasks.get(task)
     source = spec.source
-    raw = tfds_import.make_fixture(
+    raw = tfds_builder.make_fixture(
         source.dataset, source.raw_format, root / "raw", size, class_names=source.label_names
     )
     data_dir = root / "tfds"
-    tfds_import.import_dataset(spec.source.dataset, spec.source.raw_format, raw, data_dir)
+    tfds_builder.import_dataset(spec.source.dataset, spec.source.raw_format, raw, data_dir)
     return str(data_dir)
 
 
