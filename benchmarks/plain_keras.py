@@ -23,10 +23,11 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 
 from pipelines import tasks  # noqa: E402
+from pipelines.callbacks import epoch_seconds, standard_callbacks  # noqa: E402
 from pipelines.config import TrainingConfig, apply_overrides  # noqa: E402
 from pipelines.image_classification import IMAGE_KEY, LABEL_KEY, augment  # noqa: E402
 from pipelines.keras_config import require_keras2  # noqa: E402
-from pipelines.training import epoch_seconds, make_optimizer, standard_callbacks  # noqa: E402
+from pipelines.training import make_optimizer  # noqa: E402
 
 
 def load(

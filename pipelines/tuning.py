@@ -29,9 +29,10 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx.components.tuner.component import TunerFnResult
 
 from pipelines.config import TaskConfig, TrainingConfig
+from pipelines.datasets import make_datasets
 from pipelines.keras_config import require_keras2
 from pipelines.spec import TaskSpec
-from pipelines.training import TUNABLE, make_datasets, make_optimizer, task_and_config
+from pipelines.training import TUNABLE, make_optimizer, task_and_config
 
 OBJECTIVE = "val_loss"
 REPORT_FILES = {"curves": "tuning_curves.png", "table": "trials.md", "data": "trials.json"}

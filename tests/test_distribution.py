@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import training
+from pipelines import distribution
 from pipelines.config import ConfigError, apply_overrides
 from pipelines.mnist import MnistConfig
 
@@ -80,33 +80,33 @@ def test_multi_worker_strategy_from_tf_config_keeps_two_workers_in_sync(fits: di
 
 def test_tf_config_errors_name_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="needs TF_CONFIG, e.g."):
-        training.cluster_spec(None)
+        distribution.cluster_spec(None)
     with pytest.raises(ValueError, match="not JSON"):
-        training.cluster_spec("{cluster")
+        distribution.cluster_spec("{cluster")
     with pytest.raises(ValueError, match="needs cluster.worker"):
-        training.cluster_spec(json.dumps({"cluster": {}, "task": {"type": "worker", "index": 0}}))
+        distribution.cluster_spec(json.dumps({"cluster": {}, "task": {"type": "worker", "index": 0}}))
     with pytest.raises(ValueError, match="task.index 2 is not in 0..1"):
-        training.cluster_spec(
+        distribution.cluster_spec(
             json.dumps({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 2}})
         )
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(ValueError, match="needs TF_CONFIG"):
-        training.distribution_strategy("multi_worker")
+        distribution.distribution_strategy("multi_worker")
     with pytest.raises(ConfigError, match="training.distribution='ring' is invalid: must be 'auto', 'mirrored'"):
         apply_overrides(MnistConfig(), ["training.distribution=ring"])
     # "auto" replicates only over several GPUs: on one device the strategy would cost time for nothing.
-    assert type(training.distribution_strategy("auto")).__name__ == "_DefaultDistributionStrategy"
+    assert type(distribution.distribution_strategy("auto")).__name__ == "_DefaultDistributionStrategy"
 
 
 def test_only_the_chief_exports(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    assert training.export_dir("gs://b/serving", str(tmp_path)) == "gs://b/serving"
+    assert distribution.export_dir("gs://b/serving", str(tmp_path)) == "gs://b/serving"
     cluster = {"worker": ["a:1", "b:1"]}
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 1}}))
-    assert training.export_dir("gs://b/serving", str(tmp_path)).startswith(str(tmp_path))
+    assert distribution.export_dir("gs://b/serving", str(tmp_path)).startswith(str(tmp_path))
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {**cluster, "chief": ["c:1"]}, "task": {"type": "chief"}}))
-    assert training.is_chief()
+    assert distribution.is_chief()
     monkeypatch.setenv(
         "TF_CONFIG", json.dumps({"cluster": {**cluster, "chief": ["c:1"]}, "task": {"type": "worker", "index": 0}})
     )
-    assert not training.is_chief()
+    assert not distribution.is_chief()

@@ -26,10 +26,10 @@ if logical_cpus > 1:
 import tf_keras as keras  # noqa: E402
 
 from models.cnn import build_baseline_cnn  # noqa: E402
-from pipelines import training  # noqa: E402
+from pipelines import distribution  # noqa: E402
 
 keras.utils.set_random_seed(0)
-strategy = training.distribution_strategy(strategy_name)
+strategy = distribution.distribution_strategy(strategy_name)
 with strategy.scope():
     model = build_baseline_cnn()
     model.compile(optimizer=keras.optimizers.RMSprop(1e-3), loss="categorical_crossentropy")
@@ -46,7 +46,7 @@ print(
             "replicas": strategy.num_replicas_in_sync,
             "loss": history.history["loss"][-1],
             "checksum": checksum,
-            "chief": training.is_chief(),
+            "chief": distribution.is_chief(),
         }
     ),
     flush=True,
