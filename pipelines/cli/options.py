@@ -1,0 +1,58 @@
+"""What several sub-commands share: the task argument, --input-base, and the config the flags make."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from pipelines import tasks
+from pipelines.config import ConfigError, apply_overrides
+from pipelines.spec import TaskSpec
+
+
+def task_arg(parser: argparse.ArgumentParser) -> None:
+    """The positional ``task`` argument, one of the registered tasks."""
+    parser.add_argument("task", choices=tasks.names(), help="which task")
+
+
+def input_base_arg(parser: argparse.ArgumentParser) -> None:
+    """``--input-base DIR``: the folder of a file task's spans."""
+    parser.add_argument(
+        "--input-base",
+        default=None,
+        metavar="DIR",
+        help="folder of the task's data files, local or gs:// (the same as --set data.input_base=DIR); "
+        "each span's files in data.pattern, by default span-<N>/",
+    )
+
+
+def task_config(spec: TaskSpec, args: argparse.Namespace) -> object:
+    """The task's config with the command line's overrides applied and validated."""
+    config = spec.default_config()
+    overrides = list(getattr(args, "overrides", []) or [])
+    if getattr(args, "epochs", None) is not None:
+        overrides.append(f"training.epochs={args.epochs}")
+    for flag in ("data_dir", "download"):
+        if getattr(args, flag, None) and not spec.reads_tfds:
+            raise ConfigError(
+                f"--{flag.replace('_', '-')} does not apply to {spec.name}: its data is not a TFDS data set"
+            )
+    if getattr(args, "input_base", None):
+        if "input_base" not in type(config.data).model_fields:
+            raise ConfigError(f"--input-base does not apply to {spec.name}: its data comes from TFDS (see --data-dir)")
+        overrides.append(f"data.input_base={location(args.input_base)}")
+    if getattr(args, "data_dir", None):
+        overrides.append(f"data.data_dir={absolute(args.data_dir)}")
+    if getattr(args, "download", False):
+        overrides.append("data.download=true")
+    return apply_overrides(config, overrides)
+
+
+def absolute(path: str) -> str:
+    """A local path made absolute, ``~`` expanded."""
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def location(path: str) -> str:
+    """A local path made absolute; a URL (gs://...) as given."""
+    return path if "://" in path else absolute(path)
