@@ -17,7 +17,7 @@ seconds (machines here are shared and noisy).
 
     .venv/bin/python benchmarks/image_benchmark.py --task mnist
     .venv/bin/python benchmarks/image_benchmark.py --task cifar10
-    # another configuration, e.g. seed 001's improved CNN, without the plain Keras side:
+    # another configuration, e.g. the improved CNN, without the plain Keras side:
     .venv/bin/python benchmarks/image_benchmark.py --task mnist --set model.architecture=improved \
         --name mnist_improved --pipeline-only
 """

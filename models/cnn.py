@@ -1,4 +1,4 @@
-"""The CNNs of the seeds (Functional API): the baseline of seed 000 (DESIGN.md) and the improved one of seed 001."""
+"""The MNIST-family CNNs (Functional API): the baseline, and an improved one with BatchNorm and Dropout."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def build_improved_cnn(
     output_name: str = "label",
     name: str = "improved_cnn",
 ) -> keras.Model:
-    """Build seed 001's improved CNN: (Conv-BatchNorm-Conv-MaxPool-Dropout) x 2, Dense(512)-BatchNorm-Dropout.
+    """Build the improved CNN: (Conv-BatchNorm-Conv-MaxPool-Dropout) x 2, Dense(512)-BatchNorm-Dropout.
 
     Layer for layer the seed's ``Sequential`` model (32 then 64 filters of 3x3, ``valid`` padding,
     dropout 0.25 after each block and 0.5 before the classifier), written with the Functional API

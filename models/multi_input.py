@@ -3,10 +3,10 @@
 The shape of the Keras guide's ticket model: several multi-hot inputs (e.g. words of a title, words of
 a body, tags) are concatenated into one vector, a shared Dense layer learns features from it, and
 each output head (a regression or a classification) reads those features. More heads can be grown
-from the shared features later (:func:`add_head`), as seed 003 shows.
+from the shared features later (:func:`add_head`).
 
-The same network written by subclassing (seed 003's ``CustomerTicketModel``) is :class:`MultiInputModel`,
-its shared layer the hand-written :class:`FeatureDense` of seed 002.
+The same network written by subclassing is :class:`MultiInputModel`, its shared layer the hand-written
+:class:`FeatureDense`.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def add_head(model: keras.Model, name: str, units: int, activation: str = "softm
 
 
 class FeatureDense(keras.layers.Layer):
-    """A dense layer written by hand, as seed 002 teaches: ``build`` creates the weights, ``call`` computes.
+    """A dense layer written by hand: ``build`` creates the weights, ``call`` computes.
 
     ``activation(inputs @ kernel + bias)``, with an optional L1 penalty on the kernel. It does what
     ``Dense(units, activation, kernel_regularizer=L1(l1))`` does, with the same initializers, so the

@@ -1,4 +1,4 @@
-"""The toy ResNet for CIFAR-10 (Functional API, ``add`` skip connections), as specified in DESIGN.md."""
+"""The toy ResNet for CIFAR-10 (Functional API, ``add`` skip connections)."""
 
 from __future__ import annotations
 

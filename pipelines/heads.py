@@ -2,7 +2,7 @@
 
 Losses and Keras metrics for ``model.compile``, and the report of a trained head (pictures and
 ``metrics.json``). A classification head is a softmax over one-hot labels (not ``from_logits``:
-seed 000's mistake); a regression head is a single value with mean squared error. The image family,
+the outputs are probabilities); a regression head is a single value with mean squared error. The image family,
 the tabular family and the ticket task build their compile arguments and reports from these.
 """
 

@@ -30,7 +30,7 @@ def preprocessing_fn(inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_model(config: Cifar10Config) -> Any:
-    """The toy ResNet of DESIGN.md."""
+    """The toy ResNet of :mod:`models.resnet` (``add`` skip connections)."""
     from models.resnet import build_toy_resnet
 
     del config

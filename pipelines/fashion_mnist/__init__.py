@@ -1,4 +1,4 @@
-"""Fashion-MNIST (TFDS ``fashion_mnist``, seed 004): the seed's Sequential MLP, 266,610 parameters.
+"""Fashion-MNIST (TFDS ``fashion_mnist``): a Sequential MLP, 266,610 parameters.
 
 Everything the project knows about this task is in this folder: the spec below, the config, the
 Transform step, the model, and the curated schema (``schema.pbtxt``).
@@ -28,7 +28,7 @@ CLASS_NAMES = (
 
 
 class FashionMnistConfig(TaskConfig):
-    """Everything that defines a Fashion-MNIST pipeline run (seed 004 validates on 5,000 training images)."""
+    """Everything that defines a Fashion-MNIST pipeline run (validated on 5,000 held-out training images)."""
 
     data: TfdsData = TfdsData(splits={"train": "train[5000:]", "eval": "train[:5000]", "test": "test"})
     training: TrainingConfig = TrainingConfig(epochs=30, early_stopping_patience=5)

@@ -1,4 +1,4 @@
-"""MNIST digits (TFDS ``mnist``, seed 000): the baseline CNN (34,826 parameters) or seed 001's improved CNN.
+"""MNIST digits (TFDS ``mnist``): the baseline CNN (34,826 parameters) or the improved CNN (BatchNorm, Dropout).
 
 Everything the project knows about this task is in this folder: the spec below, the config, the
 Transform step, and the curated schema (``schema.pbtxt``).
@@ -17,7 +17,7 @@ CLASS_NAMES = tuple(str(digit) for digit in range(10))
 
 
 class MnistModelConfig(Section):
-    """Which CNN: ``baseline`` (seed 000, DESIGN.md; the default) or ``improved`` (seed 001, BatchNorm + Dropout)."""
+    """Which CNN: ``baseline`` (the default) or ``improved`` (BatchNorm + Dropout, more filters)."""
 
     architecture: Literal["baseline", "improved"] = "baseline"
 
@@ -37,7 +37,7 @@ def preprocessing_fn(inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_model(config: MnistConfig) -> Any:
-    """The CNN ``model.architecture`` names: the baseline of DESIGN.md, or seed 001's improved CNN."""
+    """The CNN ``model.architecture`` names: the baseline or the improved CNN of :mod:`models.cnn`."""
     from models.cnn import build_baseline_cnn, build_improved_cnn
 
     if config.model.architecture == "improved":

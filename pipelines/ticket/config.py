@@ -34,7 +34,7 @@ class TicketModelConfig(Section):
     """The ticket model's size, loss weights and the optional third head."""
 
     # How the network is written: "functional" (Functional API; diagram and summary with shapes) or
-    # "subclassed" (seed 003's keras.Model subclass with seed 002's hand-written layer). Same network.
+    # "subclassed" (a keras.Model subclass with a hand-written dense layer). Same network.
     api: Literal["functional", "subclassed"] = "functional"
     hidden_units: int = Field(64, ge=1)
     # L1 penalty on the shared features layer's kernel. Chosen on the eval split of 50,000 tickets:

@@ -49,7 +49,7 @@ def labels(config: TicketConfig) -> dict[str, str]:
 
 
 def build_model(config: TicketConfig) -> keras.Model:
-    """The ticket model of DESIGN.md (1,286,789 parameters), with the difficulty head if the config asks for it.
+    """The ticket model (1,286,789 parameters), with the difficulty head if the config asks for it.
 
     ``title``, ``body`` (multi-hot over the vocabulary) and ``tags`` (multi-hot over the tags) ->
     Concatenate -> Dense(64, relu) -> ``priority`` (sigmoid) and ``department`` (softmax). With
