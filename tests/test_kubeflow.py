@@ -172,10 +172,19 @@ def test_compiled_spec_matches_its_golden_file(task: str, compiled: dict) -> Non
     assert summary == json.loads(golden.read_text()), f"{task}: compiled DAG differs from {golden}"
 
 
-def test_the_golden_comparison_catches_a_changed_pipeline(compiled: dict) -> None:
-    summary = summarize(compiled["mnist"])
-    summary["tasks"]["Trainer"]["depends_on"].remove("Transform")
-    assert summary != json.loads((GOLDEN / "kubeflow_mnist.json").read_text())
+def test_the_golden_comparison_catches_a_changed_pipeline(tmp_path: Path) -> None:
+    """A real change (the Tuner switched on) compiles to a DAG the golden file refuses, and the summary says where."""
+    changed = Path(kubeflow.compile_pipeline("mnist", CLOUD, str(tmp_path), ["tuning.enabled=true"]))
+    summary, golden = (
+        summarize(json.loads(changed.read_text())),
+        json.loads((GOLDEN / "kubeflow_mnist.json").read_text()),
+    )
+    assert summary != golden
+    assert set(summary["tasks"]) - set(golden["tasks"]) == {"Tuner"}
+    assert (
+        "Tuner" in summary["tasks"]["Trainer"]["depends_on"]
+        and "hyperparameters" in summary["tasks"]["Trainer"]["inputs"]
+    )
 
 
 def test_cloud_config_from_file_and_flags_with_clear_errors(tmp_path: Path) -> None:

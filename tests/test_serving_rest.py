@@ -19,6 +19,7 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers.dev_server import serving
 from helpers.toy_model import toy_example, write_toy_model
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2, prediction_service_pb2_grpc
 
@@ -37,8 +38,7 @@ def root(tmp_path: Path) -> Path:
 
 @pytest.fixture()
 def server(root: Path) -> Iterator[ServingServer]:
-    store = ModelStore(lambda: sources_from_root(str(root)), poll_seconds=3600)
-    with ServingServer(store, ServerOptions(port=0, rest_api_port=-1, max_batch_size=100)) as running:
+    with serving(root, rest_api_port=-1, max_batch_size=100) as running:
         yield running
 
 

@@ -14,6 +14,7 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers.dev_server import grpc_client, serving
 from helpers.toy_model import TOY_CLASSES, toy_example, write_toy_model
 from tensorflow_serving.apis import (
     get_model_status_pb2,
@@ -39,15 +40,13 @@ def root(tmp_path: Path) -> Path:
 
 @pytest.fixture()
 def server(root: Path) -> Iterator[ServingServer]:
-    # No background polls: each test polls the folders itself (ModelStore.poll), so nothing waits on time.
-    store = ModelStore(lambda: sources_from_root(str(root)), poll_seconds=3600)
-    with ServingServer(store, ServerOptions(port=0)) as running:
+    with serving(root) as running:  # no background polls: each test polls the folders itself
         yield running
 
 
 @pytest.fixture()
 def client(server: ServingServer) -> Iterator[ServingClient]:
-    with ServingClient(server.target, timeout=10) as c:
+    with grpc_client(server) as c:
         yield c
 
 

@@ -57,20 +57,18 @@ PENGUIN_RUN = ["training.epochs=40", "eval.min_accuracy=0.9"]
 @pytest.fixture(scope="module")
 def server(serving_root: Path) -> Iterator[object]:
     """The development server (gRPC and REST on free ports) over the module's ``serving_root``."""
-    from serving.model_store import ModelStore, sources_from_root
-    from serving.server import ServerOptions, ServingServer
+    from helpers.dev_server import serving
 
-    store = ModelStore(lambda: sources_from_root(str(serving_root)), poll_seconds=0.2)
-    with ServingServer(store, ServerOptions(port=0, rest_api_port=-1)) as running:
+    with serving(serving_root, poll_seconds=0.2, rest_api_port=-1) as running:
         yield running
 
 
 @pytest.fixture()
 def client(server: object) -> Iterator[object]:
     """A gRPC client of ``server``."""
-    from serving.client import ServingClient
+    from helpers.dev_server import grpc_client
 
-    with ServingClient(server.target, timeout=30) as c:
+    with grpc_client(server, timeout=30) as c:
         yield c
 
 
