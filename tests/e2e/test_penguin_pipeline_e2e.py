@@ -20,6 +20,7 @@ from e2e.conftest import PENGUIN_RUN
 from pipelines import tasks
 from pipelines.config import apply_overrides
 from pipelines.local_runner import run_pipeline
+from pipelines.run_summary import RunSummary
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("pipelines")]  # see pytest.ini
 MEASUREMENTS = ("culmen_length_mm", "culmen_depth_mm", "flipper_length_mm", "body_mass_g")
@@ -67,6 +68,14 @@ def test_held_out_accuracy_and_both_signatures_agree(penguin_run: tuple) -> None
         model.signatures["serving_default"](examples=tf.constant([only_one.SerializeToString()]))
 
 
+def _run_span(output_dir: Path, penguin_input: Path, span: int, rows: list[dict], *overrides: str) -> RunSummary:
+    """Write ``rows`` as span ``span`` of the input folder and run the pipeline on it (the latest span)."""
+    write_penguin_span(penguin_input, span, "csv", rows)
+    spec = tasks.get("penguin")
+    config = apply_overrides(spec.default_config(), [*PENGUIN_RUN, f"data.input_base={penguin_input}", *overrides])
+    return run_pipeline(spec, config, str(output_dir))
+
+
 @pytest.mark.reliability
 def test_the_skewed_span_is_stopped_by_the_data_validator(penguin_run: tuple, penguin_input: Path) -> None:
     summary, output_dir, _ = penguin_run
@@ -74,10 +83,7 @@ def test_the_skewed_span_is_stopped_by_the_data_validator(penguin_run: tuple, pe
     before = sorted(os.listdir(serving))
     rows = penguin_rows()
     rows[1]["culmen_length_mm"] = -1.0  # TFX's skewed file
-    write_penguin_span(penguin_input, 2, "csv", rows)
-    spec = tasks.get("penguin")
-    config = apply_overrides(spec.default_config(), [*PENGUIN_RUN, f"data.input_base={penguin_input}"])
-    skewed = run_pipeline(spec, config, str(output_dir))
+    skewed = _run_span(output_dir, penguin_input, 2, rows)
     assert skewed.span == 2 and skewed.failure is not None and skewed.failure.component == "DataValidator"
     found = "\n".join(skewed.failure.details)
     assert "feature culmen_length_mm: Out-of-range values" in found and "-1<0" in found, found
@@ -94,10 +100,7 @@ def test_a_span_with_nan_measurements_is_stopped_with_the_count(penguin_run: tup
     rows = penguin_rows()
     for row in rows[::20]:
         row["body_mass_g"] = float("nan")
-    write_penguin_span(penguin_input, 3, "csv", rows)
-    spec = tasks.get("penguin")
-    config = apply_overrides(spec.default_config(), [*PENGUIN_RUN, f"data.input_base={penguin_input}"])
-    stopped = run_pipeline(spec, config, str(output_dir))
+    stopped = _run_span(output_dir, penguin_input, 3, rows)
     assert stopped.span == 3 and stopped.failure is not None and stopped.failure.component == "DataValidator"
     found = "\n".join(stopped.failure.details)
     assert "feature body_mass_g: Invalid values. Float feature has NaN values:" in found, found
@@ -121,10 +124,7 @@ def test_a_model_much_worse_on_yesterdays_traffic_is_not_pushed(penguin_run: tup
     for row in rows:
         for measurement in MEASUREMENTS:
             row[measurement] = 10 * row[measurement]
-    write_penguin_span(penguin_input, 4, "csv", rows)
-    spec = tasks.get("penguin")
-    overrides = [*PENGUIN_RUN, f"data.input_base={penguin_input}", "validation.allow_anomalies=true"]
-    rescaled = run_pipeline(spec, apply_overrides(spec.default_config(), overrides), str(output_dir))
+    rescaled = _run_span(output_dir, penguin_input, 4, rows, "validation.allow_anomalies=true")
     text = rescaled.describe()
     assert rescaled.span == 4 and rescaled.succeeded and rescaled.blessed is False, text
     traffic = rescaled.previous_traffic
