@@ -73,8 +73,8 @@ import tensorflow as tf  # noqa: E402
 
 from common.contract import WARMUP_FILE  # noqa: E402
 from serving.client import AsyncServingClient, ServingClient  # noqa: E402
-from serving.requests import signature_caller  # noqa: E402
 from serving.rest_client import RestClient  # noqa: E402
+from serving.signatures import signature_caller  # noqa: E402
 
 MODEL = "mnist"
 SIGNATURE = "serving_raw"
@@ -553,7 +553,7 @@ def markdown(result: dict) -> str:
     lines += [
         "",
         "In-process: *in-process* is the public call on a ready tensor, as a user would call the signature;"
-        " *flat call* is the call the server makes (`serving.requests.signature_caller`, NumPy in and out)."
+        " *flat call* is the call the server makes (`serving.signatures.signature_caller`, NumPy in and out)."
         " Each is the better of runs before and after the servers; the targets compare with the faster.",
     ]
     paths = ("grpc", *BATCHING_PATHS)

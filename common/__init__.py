@@ -1,5 +1,6 @@
-"""What every layer of the project shares: names and the serving folder layout, with no dependencies.
+"""What every layer of the project shares: names, the serving folder layout, settings validation.
 
 ``models/``, ``components/``, ``pipelines/`` and ``serving/`` all import this package; it imports
-nothing but the standard library, so the server and the clients need neither TFX nor TFT.
+nothing but the standard library and pydantic, so the server and the clients need neither TFX nor
+TFT.
 """

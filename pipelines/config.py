@@ -15,20 +15,14 @@ import typing
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, TypeVar
 
-import pydantic
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
+from common.settings import ConfigError, Settings, validate
 from common.splits import SPLIT_NAME, split_ranges
 
 
-class ConfigError(ValueError):
-    """A configuration value is invalid; the message names the field and the fix."""
-
-
-class Section(BaseModel):
+class Section(Settings):
     """A frozen config section: unknown fields, NaN and infinity are refused, defaults are validated too."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, validate_default=True)
 
 
 Distribution = Literal["auto", "mirrored", "multi_worker", "none"]
@@ -268,34 +262,6 @@ def _parse(value: str, optional: bool) -> Any:
         except json.JSONDecodeError as err:
             raise ConfigError(f"{text!r} looks like JSON but is not valid JSON: {err}") from None
     return text
-
-
-def _describe_error(error: Mapping[str, Any], given: Mapping[str, Any]) -> str:
-    loc = [str(part) for part in error["loc"]]
-    field = ".".join(loc)
-    message = str(error["msg"])
-    message = re.sub(r"^(Input should be|Value should be)", "must be", message)
-    message = re.sub(r"^Value error, ", "", message)
-    message = message.replace("greater than or equal to", ">=").replace("less than or equal to", "<=")
-    message = message.replace("greater than", ">").replace("less than", "<")
-    if error["type"] == "finite_number":
-        message = "must be a finite number"
-    if error["type"] in ("model_attributes_type", "dict_type") and not loc:
-        return f"invalid configuration: {message}"
-    value = error.get("input")
-    shown = given.get(field, value)
-    if error["type"].startswith("value_error") and len(loc) <= 1:  # a whole-section check
-        return f"{field or 'config'} is invalid: {message}."
-    return f"{field}={shown!r} is invalid: {message}."
-
-
-def validate(config_class: type[C], values: Mapping[str, Any], given: Mapping[str, Any] | None = None) -> C:
-    """Build ``config_class`` from nested ``values``; any invalid value is a ConfigError naming the field."""
-    try:
-        return config_class.model_validate(dict(values))
-    except pydantic.ValidationError as err:
-        lines = [_describe_error(e, given or {}) for e in err.errors(include_url=False)]
-        raise ConfigError(" ".join(lines)) from None
 
 
 def apply_overrides(config: C, overrides: Iterable[str]) -> C:

@@ -15,7 +15,6 @@ with ``google.cloud.aiplatform.PipelineJob``.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import posixpath
@@ -23,23 +22,25 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pydantic import Field, field_validator
+
+from common.settings import ConfigError, Settings, validate
 from pipelines import tasks
-from pipelines.config import ConfigError, apply_overrides
+from pipelines.config import apply_overrides
 
 PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 REGION_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]$")
 EPOCHS_PARAMETER = "epochs"
 
 
-@dataclasses.dataclass(frozen=True)
-class CloudConfig:
-    """Where and how the pipelines run on Google Cloud."""
+class CloudConfig(Settings):
+    """Where and how the pipelines run on Google Cloud; every setting is checked when it is built."""
 
     project: str = ""
     region: str = "us-central1"
     bucket: str = ""  # gs://... : pipeline root, Dataflow temp, serving root and TFDS data live under it
     image: str = ""  # the project's image (Dockerfile), pushed to a registry the pipeline can pull
-    dataflow_workers: int = 2
+    dataflow_workers: int = Field(2, ge=1)
     dataflow_machine_type: str = "n1-standard-4"
     service_account: str = ""  # runs the pipeline (Vertex) and the Dataflow workers; empty: the defaults
     tfds_data_dir: str = ""  # default <bucket>/tensorflow_datasets
@@ -48,6 +49,41 @@ class CloudConfig:
     # Where the Dockerfile copies the project in the image: the components read the tasks' curated
     # schemas (pipelines/<task>/schema.pbtxt) from there.
     image_project_root: str = "/opt/tfx-keras"
+
+    @field_validator("project")
+    @classmethod
+    def _project(cls, value: str) -> str:
+        if not PROJECT_RE.match(value):
+            raise ValueError("a Google Cloud project id (6-30 of a-z, 0-9, -)")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not REGION_RE.match(value):
+            raise ValueError("a region such as us-central1 or europe-west4")
+        return value
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, value: str) -> str:
+        if not value.startswith("gs://") or len(value) <= len("gs://"):
+            raise ValueError("a Cloud Storage path, gs://BUCKET[/PREFIX]")
+        return value
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        if not value or ":" not in value.rsplit("/", 1)[-1] and "@" not in value:
+            raise ValueError("the pushed project image with a tag, REGISTRY/NAME:TAG")
+        return value
+
+    @field_validator("tfds_data_dir", "data_root")
+    @classmethod
+    def _cloud_path(cls, value: str) -> str:
+        if value and not value.startswith("gs://"):
+            raise ValueError("a gs:// path (workers cannot see local disks)")
+        return value
 
     @property
     def pipeline_root(self) -> str:
@@ -63,27 +99,6 @@ class CloudConfig:
     def temp_location(self) -> str:
         """Dataflow's temp location."""
         return f"{self.bucket.rstrip('/')}/tmp"
-
-    def validate(self) -> CloudConfig:
-        """Refuse missing or malformed settings with the fix in the message."""
-        problems = []
-        if not PROJECT_RE.match(self.project):
-            problems.append(f"project {self.project!r}: a Google Cloud project id (6-30 of a-z, 0-9, -)")
-        if not REGION_RE.match(self.region):
-            problems.append(f"region {self.region!r}: a region such as us-central1 or europe-west4")
-        if not self.bucket.startswith("gs://") or len(self.bucket) <= len("gs://"):
-            problems.append(f"bucket {self.bucket!r}: a Cloud Storage path, gs://BUCKET[/PREFIX]")
-        if not self.image or ":" not in self.image.rsplit("/", 1)[-1] and "@" not in self.image:
-            problems.append(f"image {self.image!r}: the pushed project image with a tag, REGISTRY/NAME:TAG")
-        if self.dataflow_workers < 1:
-            problems.append(f"dataflow_workers {self.dataflow_workers}: an integer >= 1")
-        for name in ("tfds_data_dir", "data_root"):
-            value = getattr(self, name)
-            if value and not value.startswith("gs://"):
-                problems.append(f"{name} {value!r}: a gs:// path (workers cannot see local disks)")
-        if problems:
-            raise ConfigError("cloud config is incomplete or wrong:\n  " + "\n  ".join(problems))
-        return self
 
     def beam_pipeline_args(self) -> list[str]:
         """Beam arguments for Dataflow."""
@@ -114,12 +129,10 @@ def load_cloud_config(path: str | None = None, overrides: Mapping[str, Any] | No
                 values = json.load(f)
         except (OSError, json.JSONDecodeError) as err:
             raise ConfigError(f"cannot read cloud config {path}: {err}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"cloud config {path} must be a JSON object of settings, as cloud.example.json is")
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    known = {f.name for f in dataclasses.fields(CloudConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"unknown cloud config keys {unknown}; known: {sorted(known)}")
-    return CloudConfig(**values).validate()
+    return validate(CloudConfig, values)
 
 
 def build_kubeflow_pipeline(task: str, cloud: CloudConfig, overrides: Sequence[str] = ()) -> Any:

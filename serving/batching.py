@@ -29,24 +29,17 @@ from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import Future, InvalidStateError
 
 import numpy as np
+from pydantic import Field
+
+from common.settings import Settings
 
 
-@dataclasses.dataclass(frozen=True)
-class BatchingOptions:
+class BatchingOptions(Settings):
     """TF Serving's batching parameters (``BatchingParameters``) that apply to this server."""
 
-    max_batch_size: int = 32
-    batch_timeout_micros: int = 1000
-    num_batch_threads: int = 2
-
-    def validate(self) -> None:
-        """Refuse values that cannot work, naming the flag."""
-        if self.max_batch_size < 1:
-            raise ValueError(f"--max-batch-size must be >= 1, got {self.max_batch_size}")
-        if self.batch_timeout_micros < 0:
-            raise ValueError(f"--batch-timeout-micros must be >= 0, got {self.batch_timeout_micros}")
-        if self.num_batch_threads < 1:
-            raise ValueError(f"--num-batch-threads must be >= 1, got {self.num_batch_threads}")
+    max_batch_size: int = Field(32, ge=1)
+    batch_timeout_micros: int = Field(1000, ge=0)
+    num_batch_threads: int = Field(2, ge=1)
 
 
 @dataclasses.dataclass
@@ -69,7 +62,6 @@ class Batcher:
     """Queues requests by key and runs them in batches on its own threads."""
 
     def __init__(self, options: BatchingOptions) -> None:
-        options.validate()
         self.options = options
         self._queues: dict[Hashable, _Queue] = {}
         self._cond = threading.Condition()

@@ -104,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import tensorflow as tf
 
+    from common.settings import validate
     from serving.batching import BatchingOptions
     from serving.model_store import ModelStore, read_model_config_file, sources_from_root
     from serving.server import ServerOptions, ServingServer, describe_models
@@ -136,24 +137,22 @@ def _serve(args: argparse.Namespace) -> int:
         tf_threads.set_intra_op_parallelism_threads(args.tensorflow_intra_op_parallelism)
     if args.tensorflow_inter_op_parallelism != tf_threads.get_inter_op_parallelism_threads():
         tf_threads.set_inter_op_parallelism_threads(args.tensorflow_inter_op_parallelism)
-    batching = (
-        BatchingOptions(args.batch_size, args.batch_timeout_micros, args.num_batch_threads)
-        if args.enable_batching
-        else None
-    )
     try:
-        options = ServerOptions(
-            host=args.host,
-            port=args.port,
-            rest_api_port=args.rest_api_port,
-            max_message_mb=args.max_message_mb,
-            workers=args.workers,
-            max_batch_size=args.max_batch_size,
-            batching=batching,
-            tls_cert=args.tls_cert,
-            tls_key=args.tls_key,
-            tls_client_ca=args.tls_client_ca,
+        batching = (
+            validate(
+                BatchingOptions,
+                {
+                    "max_batch_size": args.batch_size,
+                    "batch_timeout_micros": args.batch_timeout_micros,
+                    "num_batch_threads": args.num_batch_threads,
+                },
+                names=_flags(BatchingOptions) | {"max_batch_size": "--batch-size"},
+            )
+            if args.enable_batching
+            else None
         )
+        values = {name: getattr(args, name) for name in ServerOptions.model_fields if name != "batching"}
+        options = validate(ServerOptions, {**values, "batching": batching}, names=_flags(ServerOptions))
         server = ServingServer(ModelStore(sources, poll_seconds=args.poll_seconds), options)
     except (ValueError, OSError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -179,6 +178,11 @@ def _serve(args: argparse.Namespace) -> int:
     print("[tfx-keras serve] stopping: finishing in-flight requests")
     server.stop(grace=5)
     return 0
+
+
+def _flags(settings_class: Any) -> dict[str, str]:
+    """Each field of a settings class as the flag that sets it (``max_batch_size`` -> ``--max-batch-size``)."""
+    return {name: "--" + name.replace("_", "-") for name in settings_class.model_fields}
 
 
 def _records_file(path: str) -> list[dict[str, Any]]:

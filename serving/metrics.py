@@ -14,6 +14,7 @@ Serving's exporter does neither. Each server has its own registry.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -82,3 +83,14 @@ class ServingMetrics:
     def exposition(self) -> bytes:
         """The Prometheus text format of every metric."""
         return generate_latest(self.registry)
+
+
+class Timer:
+    """Microseconds since creation (for the latency metrics)."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    def micros(self) -> float:
+        """Elapsed microseconds."""
+        return (time.perf_counter() - self.start) * 1e6

@@ -25,19 +25,12 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from common.layout import model_folders, version_dirs
 from serving.servable import LoadedVersion, read_signature_defs
+from serving.status import ServableNotFoundError, UnknownVersionLabelError
 from serving.warmup import replay_warmup
 
 log = logging.getLogger(__name__)
 
 LOADING, AVAILABLE, END = "LOADING", "AVAILABLE", "END"
-
-
-class ServableNotFoundError(LookupError):
-    """No loaded version matches the request (TF Serving answers NOT_FOUND)."""
-
-
-class UnknownVersionLabelError(ValueError):
-    """The request names a version label the model config does not define (INVALID_ARGUMENT)."""
 
 
 @dataclasses.dataclass(frozen=True)

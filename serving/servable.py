@@ -1,8 +1,8 @@
 """A servable, in TF Serving's words: one loaded SavedModel version, its signatures and their SignatureDefs.
 
-What requests are answered from (:mod:`serving.requests`), what the store loads and swaps
+What requests are answered from (:mod:`serving.signatures`), what the store loads and swaps
 (:mod:`serving.model_store`) and what warmup replays against (:mod:`serving.warmup`); it imports none
-of them.
+of them. A request names its servable with a :class:`ModelRef`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+
+from serving.status import invalid
 
 
 @dataclasses.dataclass
@@ -43,6 +45,25 @@ class ServableLookup(Protocol):
     def get(self, name: str, version: int | None = None, label: str | None = None) -> LoadedVersion:
         """The loaded version, or the error TF Serving gives (NOT_FOUND, INVALID_ARGUMENT)."""
         ...
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelRef:
+    """Which model version a request asks for: the latest, a version, or a label."""
+
+    name: str
+    version: int | None = None
+    label: str | None = None
+
+    def resolve(self, store: ServableLookup) -> LoadedVersion:
+        """The loaded version, or the error TF Serving gives."""
+        if not self.name:
+            raise invalid("Missing ModelSpec name")
+        if self.version is not None and self.label:
+            raise invalid(
+                f"Both model version ({self.version}) and model version label ({self.label}) cannot be supplied."
+            )
+        return store.get(self.name, version=self.version, label=self.label)
 
 
 def read_signature_defs(saved_model_dir: str) -> dict[str, meta_graph_pb2.SignatureDef]:

@@ -25,8 +25,9 @@ from common.contract import (
     REGRESS_SIGNATURE,
     WARMUP_FILE,
 )
-from serving import requests
+from serving import signatures
 from serving.servable import LoadedVersion, read_signature_defs
+from serving.status import RequestError
 from serving.tensors import TensorError, to_array, to_proto
 
 
@@ -54,7 +55,7 @@ def replay_warmup(loaded: LoadedVersion) -> int:
             raise WarmupError(f"Failed to parse warmup record from {path}") from None
         try:
             _replay(loaded, log)
-        except (requests.RequestError, TensorError) as err:
+        except (RequestError, TensorError) as err:
             raise WarmupError(f"warmup request {count + 1} of {path} failed: {err}") from None
         count += 1
     return count
@@ -65,24 +66,28 @@ def _replay(loaded: LoadedVersion, log: prediction_log_pb2.PredictionLog) -> Non
     if kind == "predict_log":
         request = log.predict_log.request
         signature = request.model_spec.signature_name or EXAMPLE_SIGNATURE
-        requests.find_signature(loaded, signature, grpc_predict=True)
-        specs = requests.signature_inputs(loaded, signature)
+        signatures.find_signature(loaded, signature, grpc_predict=True)
+        specs = signatures.signature_inputs(loaded, signature)
         inputs = {}
         for name, proto in request.inputs.items():
             if name in specs:
-                requests.check_dtype(name, specs[name], proto.dtype)
+                signatures.check_dtype(name, specs[name], proto.dtype)
             inputs[name] = to_array(proto)
-        requests.check_inputs(specs, inputs, max_batch_size=None)
-        requests.call_signature(loaded, signature, inputs)
+        signatures.check_inputs(specs, inputs, max_batch_size=None)
+        signatures.call_signature(loaded, signature, inputs)
     elif kind == "classify_log":
         request = log.classify_log.request
-        requests.classify(
-            loaded, request.model_spec.signature_name or EXAMPLE_SIGNATURE, requests.serialized_examples(request.input)
+        signatures.classify(
+            loaded,
+            request.model_spec.signature_name or EXAMPLE_SIGNATURE,
+            signatures.serialized_examples(request.input),
         )
     elif kind == "regress_log":
         request = log.regress_log.request
-        requests.regress(
-            loaded, request.model_spec.signature_name or EXAMPLE_SIGNATURE, requests.serialized_examples(request.input)
+        signatures.regress(
+            loaded,
+            request.model_spec.signature_name or EXAMPLE_SIGNATURE,
+            signatures.serialized_examples(request.input),
         )
     elif kind is not None:
         raise WarmupError(f"Unsupported log_type for warmup: {kind}")

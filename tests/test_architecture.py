@@ -74,11 +74,11 @@ def test_there_is_no_import_cycle_between_top_level_packages() -> None:
     assert [p for p in PACKAGES if reaches(p, p, set())] == [], graph
 
 
-def test_common_uses_the_standard_library_only() -> None:
+def test_common_uses_the_standard_library_and_pydantic_only() -> None:
     import sys
 
     for path, names in _package_imports("common").items():
-        assert names <= set(sys.stdlib_module_names) | {"__future__"}, (path, names)
+        assert names <= set(sys.stdlib_module_names) | {"__future__", "pydantic"}, (path, names)
 
 
 def test_the_server_and_clients_need_neither_tfx_nor_tft() -> None:

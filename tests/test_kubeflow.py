@@ -24,7 +24,7 @@ CLOUD = kubeflow.CloudConfig(
     bucket="gs://example-bucket/tfx-keras",
     image="europe-west4-docker.pkg.dev/example-project/tfx/tfx-keras:0.1.0",
     dataflow_workers=3,
-).validate()
+)
 RESOLVER = "latest_blessed_model_resolver"
 BEAM_COMPONENTS = {"TFDSExampleGen", "GeneratorExampleGen", "CsvExampleGen", "StatisticsGen", "Transform", "Evaluator"}
 
@@ -195,10 +195,17 @@ def test_cloud_config_from_file_and_flags_with_clear_errors(tmp_path: Path) -> N
     assert cloud.serving_root == "gs://b/serving" and cloud.pipeline_root == "gs://b/pipelines"
     with pytest.raises(ConfigError) as error:
         kubeflow.load_cloud_config(None, {"project": "X", "bucket": "/local", "image": "no-tag"})
-    message = str(error.value)
-    assert "project 'X'" in message and "gs://BUCKET" in message and "REGISTRY/NAME:TAG" in message
+    assert str(error.value).splitlines() == [
+        "3 settings are invalid:",
+        "  project='X' is invalid: a Google Cloud project id (6-30 of a-z, 0-9, -).",
+        "  bucket='/local' is invalid: a Cloud Storage path, gs://BUCKET[/PREFIX].",
+        "  image='no-tag' is invalid: the pushed project image with a tag, REGISTRY/NAME:TAG.",
+    ]
     path.write_text(json.dumps({"projekt": "x"}))
-    with pytest.raises(ConfigError, match="unknown cloud config keys \\['projekt'\\]"):
+    with pytest.raises(ConfigError, match="unknown setting 'projekt'; known here: bucket, data_root, "):
+        kubeflow.load_cloud_config(str(path))
+    path.write_text("[1, 2]")
+    with pytest.raises(ConfigError, match="must be a JSON object of settings"):
         kubeflow.load_cloud_config(str(path))
 
 
@@ -218,7 +225,7 @@ def test_compile_command_writes_every_task(tmp_path: Path, capsys: pytest.Captur
     assert spec["pipelineSpec"]["root"]["inputDefinitions"]["parameters"]["epochs"]["type"] == "INT"
     assert "compiled ticket" in capsys.readouterr().out
     assert cli_main(["compile", "mnist", "--out", str(tmp_path), "--project", "example-project"]) == 2
-    assert "bucket ''" in capsys.readouterr().err
+    assert "bucket='' is invalid: a Cloud Storage path" in capsys.readouterr().err
 
 
 class _FakePipelineJob:
@@ -243,7 +250,9 @@ def test_submit_stops_at_the_vertex_client(compiled: dict, tmp_path: Path, monke
     monkeypatch.setattr(aiplatform, "PipelineJob", _FakePipelineJob)
     spec = tmp_path / "mnist_pipeline.json"
     spec.write_text(json.dumps(compiled["mnist"]))
-    cloud = kubeflow.CloudConfig(**{**CLOUD.__dict__, "service_account": "p@example-project.iam.gserviceaccount.com"})
+    cloud = kubeflow.CloudConfig(
+        **{**CLOUD.model_dump(), "service_account": "p@example-project.iam.gserviceaccount.com"}
+    )
     job = kubeflow.submit(str(spec), cloud, {"epochs": 3}, enable_caching=False)
     assert inits == [{"project": "example-project", "location": "europe-west4"}]
     assert job.kwargs["template_path"] == str(spec) and job.kwargs["parameter_values"] == {"epochs": 3}

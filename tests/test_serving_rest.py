@@ -376,7 +376,7 @@ def test_warmup_requests_are_replayed_before_a_version_serves_and_a_bad_one_fail
 
 def test_an_empty_feature_list_is_a_missing_value_of_any_type() -> None:
     """``{"age": []}`` in a classify/regress example: a feature with no kind, as TF Serving's json_tensor.cc makes."""
-    from serving.rest import parse_examples
+    from serving.json_tensor import parse_examples
 
     (serialized,) = parse_examples({"examples": [{"age": [], "name": ["x"]}]})
     parsed = tf.io.parse_example([serialized], {"age": tf.io.VarLenFeature(tf.float32)})

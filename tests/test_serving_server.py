@@ -27,7 +27,8 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from serving.client import ServingClient, ServingError
 from serving.model_store import ModelStore, VersionPolicy, load_version, sources_from_config, sources_from_root
-from serving.server import PredictionService, ServerOptions, ServingServer
+from serving.prediction_service import PredictionService
+from serving.server import ServerOptions, ServingServer
 
 ONES = np.ones((2, 2), np.float32)  # toy model: y = version * sum(x) = 2 * version
 
@@ -283,14 +284,29 @@ def test_message_size_limit_is_enforced_and_the_server_keeps_serving(root: Path)
 
 
 @pytest.mark.reliability
-def test_bad_server_options_are_refused_with_the_fix() -> None:
+def test_bad_server_options_are_refused_naming_the_flag_and_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from pipelines.cli import main
+
     assert ServerOptions().host == "127.0.0.1"  # loopback unless told otherwise
     with pytest.raises(ValueError, match="both a certificate"):
-        ServerOptions(tls_cert="cert.pem").validate()
+        ServerOptions(tls_cert="cert.pem")
     with pytest.raises(ValueError, match="workers"):
-        ServerOptions(workers=0).validate()
-    with pytest.raises(ValueError, match="0..65535"):
-        ServerOptions(port=70000).validate()
+        ServerOptions(workers=0)
+    serve = ["serve", "--model-base-path", str(tmp_path)]
+    for flags, message in (
+        (["--port", "70000"], "--port 70000 is invalid: must be <= 65535."),
+        (["--workers", "0"], "--workers 0 is invalid: must be >= 1."),
+        (["--max-batch-size", "0"], "--max-batch-size 0 is invalid: must be >= 1."),
+        (["--enable-batching", "--batch-size", "0"], "--batch-size 0 is invalid: must be >= 1."),
+        (["--enable-batching", "--batch-timeout-micros", "-1"], "--batch-timeout-micros -1 is invalid: must be >= 0."),
+        (["--tls-key", "k.pem"], "TLS needs both a certificate (--tls-cert) and its private key (--tls-key)"),
+        (["--port", "8600", "--rest-api-port", "8600"], "the REST API port cannot be the gRPC port (8600)"),
+    ):
+        assert main(serve + flags) == 2, flags
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, (flags, err)
 
 
 def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
@@ -493,7 +509,7 @@ def test_async_client_retries_unavailable_then_names_the_fix() -> None:
 def test_unbatched_model_calls_run_on_the_loop_alone_and_side_by_side_under_load(server: ServingServer) -> None:
     """A short call with the server to itself: on the event loop (no hand-over). A slow model: on the workers."""
     calls: list[tuple[str, float, float]] = []
-    run = server.servables.run
+    run = server.core.run
     delay = [0.0]
 
     def spy(*args: object, **kwargs: object) -> object:
@@ -504,7 +520,7 @@ def test_unbatched_model_calls_run_on_the_loop_alone_and_side_by_side_under_load
         finally:
             calls.append((threading.current_thread().name, began, time.perf_counter()))
 
-    server.servables.run = spy  # type: ignore[method-assign]
+    server.core.run = spy  # type: ignore[method-assign]
     with ServingClient(server.target) as client:
         for _ in range(5):  # the first calls are slow (tracing, first allocations): the model is warm after them
             client.predict("toy", {"x": ONES}, signature="serving_raw")
@@ -550,7 +566,8 @@ def test_unbatched_model_calls_run_on_the_loop_alone_and_side_by_side_under_load
 
 def test_signatures_are_called_with_each_input_in_its_place(tmp_path: Path) -> None:
     """The server's flat signature call: three inputs of three dtypes, not in name order, each where it belongs."""
-    from serving import requests
+    from serving import signatures
+    from serving.status import RequestError
 
     class Three(tf.Module):
         @tf.function(
@@ -572,7 +589,7 @@ def test_signatures_are_called_with_each_input_in_its_place(tmp_path: Path) -> N
         "a_values": np.array([[1, 1], [2, 3]], np.float32),
         "b_text": np.array([b"x", b"xyz"], dtype=object),
     }
-    assert requests.call_signature(loaded, "s", inputs)["n"].tolist() == [123, 354]
+    assert signatures.call_signature(loaded, "s", inputs)["n"].tolist() == [123, 354]
     public = loaded.signature("s")(**{k: tf.constant(v) for k, v in inputs.items()})["n"].numpy()
     assert public.tolist() == [123, 354]
     # The flat call checks what the public call's binding would: a wrong shape or a missing input is
@@ -584,6 +601,6 @@ def test_signatures_are_called_with_each_input_in_its_place(tmp_path: Path) -> N
         ),
         ({k: v for k, v in inputs.items() if k != "c_count"}, "the signature takes"),
     ):
-        with pytest.raises(requests.RequestError, match=words) as caught:
-            requests.call_signature(loaded, "s", bad)
+        with pytest.raises(RequestError, match=words) as caught:
+            signatures.call_signature(loaded, "s", bad)
         assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT

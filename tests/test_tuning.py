@@ -88,7 +88,7 @@ def test_bad_tuning_settings_are_refused_by_name(setting: str, message: str) -> 
 def test_tuner_compiles_for_kubeflow_and_feeds_the_trainer(tmp_path: Path) -> None:
     cloud = kubeflow.CloudConfig(
         project="example-project", region="europe-west4", bucket="gs://b/x", image="europe-west4-docker.pkg.dev/p/r/i:1"
-    ).validate()
+    )
     path = kubeflow.compile_pipeline("ticket", cloud, str(tmp_path), overrides=["tuning.enabled=true"])
     spec = json.loads(Path(path).read_text())["pipelineSpec"]
     tasks_ = spec["root"]["dag"]["tasks"]

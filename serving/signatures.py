@@ -1,9 +1,9 @@
-"""What a request does, whatever its transport: the core the gRPC and REST front ends share.
+"""A request against a signature: its checks, and the call (Predict, Classify, Regress), whatever the transport.
 
-Inputs arrive as NumPy arrays (the gRPC front end reads TensorProtos, the REST one JSON); each
-call resolves the model version, checks the inputs against the signature (cached per version),
-runs the signature (alone, or batched with other requests) and returns NumPy outputs. Errors are
-:class:`RequestError` with the status code TF Serving gives for the same mistake:
+Inputs arrive as NumPy arrays (the gRPC API reads TensorProtos, the REST one JSON). The checks read
+the signature's inputs once per loaded version; the call binds the arguments once per signature.
+Errors are :class:`serving.status.RequestError` with the status code TF Serving gives for the same
+mistake:
 
 * unknown model or version: NOT_FOUND (``Servable not found for request: Latest(m)``);
 * unknown version label: INVALID_ARGUMENT (``Unrecognized servable version label``);
@@ -17,7 +17,6 @@ runs the signature (alone, or batched with other requests) and returns NumPy out
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -26,45 +25,9 @@ import numpy as np
 import tensorflow as tf
 
 from common.contract import CLASSIFY_METHOD_NAME, REGRESS_METHOD_NAME
-from serving.servable import LoadedVersion, ServableLookup
+from serving.servable import LoadedVersion
+from serving.status import RequestError, invalid, tf_error_code
 from serving.tensors import DTYPES, dtype_name
-
-
-class RequestError(Exception):
-    """An error answered to the client with a status code."""
-
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def tf_error_code(error: tf.errors.OpError) -> grpc.StatusCode:
-    """TensorFlow's error codes are gRPC's canonical codes, value for value."""
-    for code in grpc.StatusCode:
-        if code.value[0] == error.error_code:
-            return code
-    return grpc.StatusCode.INTERNAL
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelRef:
-    """Which model version a request asks for: the latest, a version, or a label."""
-
-    name: str
-    version: int | None = None
-    label: str | None = None
-
-    def resolve(self, store: ServableLookup) -> LoadedVersion:
-        """The loaded version, or the error TF Serving gives."""
-        if not self.name:
-            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec name")
-        if self.version is not None and self.label:
-            raise RequestError(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"Both model version ({self.version}) and model version label ({self.label}) cannot be supplied.",
-            )
-        return store.get(self.name, version=self.version, label=self.label)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,8 +45,7 @@ class InputInfo:
             e is not None and e != s for e, s in zip(self.shape, shape, strict=True)
         ):
             expected = "[" + ",".join("?" if d is None else str(d) for d in self.shape) + "]"
-            raise RequestError(
-                grpc.StatusCode.INVALID_ARGUMENT,
+            raise invalid(
                 f"input '{name}' has shape {list(shape)}, which is not compatible with expected shape {expected}",
             )
 
@@ -107,14 +69,12 @@ def check_inputs(signature: Mapping[str, InputInfo], inputs: Mapping[str, Any], 
     sent, expected = set(inputs), set(signature)
     if len(sent) == len(expected) and sent != expected:
         alias = sorted(sent - expected)[0]
-        raise RequestError(
-            grpc.StatusCode.INVALID_ARGUMENT,
+        raise invalid(
             f"input tensor alias not found in signature: {alias}. "
             f"Inputs expected to be in the set {{{','.join(sorted(expected))}}}.",
         )
     if sent != expected:
-        raise RequestError(
-            grpc.StatusCode.INVALID_ARGUMENT,
+        raise invalid(
             f"input size does not match signature: {len(sent)}!={len(expected)} "
             f"len({{{','.join(sorted(sent))}}}) != len({{{','.join(sorted(expected))}}}). "
             f"Sent extra: {{{','.join(sorted(sent - expected))}}}. "
@@ -125,13 +85,11 @@ def check_inputs(signature: Mapping[str, InputInfo], inputs: Mapping[str, Any], 
         info.check_shape(name, shape)
         batched = info.shape is not None and len(info.shape) > 0 and info.shape[0] is None
         if batched and shape[0] == 0:
-            raise RequestError(
-                grpc.StatusCode.INVALID_ARGUMENT,
+            raise invalid(
                 f"input '{name}' is an empty batch (its first dimension is 0): send at least one example",
             )
         if batched and max_batch_size and shape[0] > max_batch_size:
-            raise RequestError(
-                grpc.StatusCode.INVALID_ARGUMENT,
+            raise invalid(
                 f"Task size {shape[0]} is larger than maximum input batch size {max_batch_size}",
             )
 
@@ -139,8 +97,7 @@ def check_inputs(signature: Mapping[str, InputInfo], inputs: Mapping[str, Any], 
 def check_dtype(name: str, info: InputInfo, dtype: int) -> None:
     """INVALID_ARGUMENT unless the sent dtype is the signature's."""
     if dtype != info.dtype:
-        raise RequestError(
-            grpc.StatusCode.INVALID_ARGUMENT,
+        raise invalid(
             f"Expects arg '{name}' to be {dtype_name(info.dtype)} but {dtype_name(dtype) if dtype else 'no dtype'} "
             "is provided",
         )
@@ -159,9 +116,7 @@ def find_signature(loaded: LoadedVersion, signature_name: str, grpc_predict: boo
         return
     if grpc_predict:
         raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, f'Serving signature key "{signature_name}" not found.')
-    raise RequestError(
-        grpc.StatusCode.INVALID_ARGUMENT, f'Serving signature name: "{signature_name}" not found in signature def'
-    )
+    raise invalid(f'Serving signature name: "{signature_name}" not found in signature def')
 
 
 def check_output_filter(loaded: LoadedVersion, signature_name: str, output_filter: Sequence[str]) -> None:
@@ -169,13 +124,12 @@ def check_output_filter(loaded: LoadedVersion, signature_name: str, output_filte
     outputs = loaded.signature_defs[signature_name].outputs
     for alias in output_filter:
         if alias not in outputs:
-            raise RequestError(
-                grpc.StatusCode.INVALID_ARGUMENT,
+            raise invalid(
                 f"output tensor alias not found in signature: {alias} Outputs expected to be in the set "
                 f"{{{','.join(sorted(outputs))}}}.",
             )
     if len(set(output_filter)) != len(output_filter):
-        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "duplicate output tensor alias")
+        raise invalid("duplicate output tensor alias")
 
 
 def call_signature(
@@ -192,8 +146,7 @@ def call_signature(
     except UnicodeDecodeError:
         # TensorFlow failed to *word* its InvalidArgument error: ParseExample quotes the bad bytes in its
         # message and the message is not UTF-8. The request is at fault, as TF Serving answers.
-        raise RequestError(
-            grpc.StatusCode.INVALID_ARGUMENT,
+        raise invalid(
             "Could not parse example input: a value is not a serialized tf.train.Example",
         ) from None
     return {name: value.numpy() for name, value in outputs.items()}
@@ -224,9 +177,7 @@ def signature_caller(function: Any) -> Callable[[Mapping[str, Any]], Mapping[str
 
     def call(inputs: Mapping[str, Any]) -> Mapping[str, tf.Tensor]:
         if len(inputs) != len(order) or any(name not in inputs for name in order):
-            raise RequestError(
-                grpc.StatusCode.INVALID_ARGUMENT, f"the signature takes {sorted(order)}, got {sorted(inputs)}"
-            )
+            raise invalid(f"the signature takes {sorted(order)}, got {sorted(inputs)}")
         tensors = []
         for name, dtype, info in specs:
             value = inputs[name]
@@ -257,7 +208,7 @@ def serialized_examples(request_input: Any) -> list[bytes]:
     else:
         examples = []
     if not examples:
-        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "Input is empty.")
+        raise invalid("Input is empty.")
     return [e.SerializeToString() for e in examples]
 
 
@@ -265,14 +216,13 @@ def inference_signature(loaded: LoadedVersion, signature_name: str, method: str,
     """Classify/Regress: the signature must exist, have that method name and one input named ``inputs``."""
     signature_def = loaded.signature_defs.get(signature_name)
     if signature_def is None:
-        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"No signature was found with the name: {signature_name}")
+        raise invalid(f"No signature was found with the name: {signature_name}")
     if signature_def.method_name != method:
-        raise RequestError(
-            grpc.StatusCode.INVALID_ARGUMENT,
+        raise invalid(
             f"Expected {kind} signature method_name to be {method}. Was: {signature_def.method_name}",
         )
     if list(signature_def.inputs) != ["inputs"]:
-        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "Expected one input Tensor named 'inputs'.")
+        raise invalid("Expected one input Tensor named 'inputs'.")
 
 
 def classify(
@@ -290,18 +240,5 @@ def regress(loaded: LoadedVersion, signature_name: str, serialized: Sequence[byt
     values = call_signature(loaded, signature_name, {"inputs": np.array(serialized, dtype=object)})["outputs"]
     values = np.reshape(values, [len(serialized), -1])
     if values.shape[1] != 1:
-        raise RequestError(
-            grpc.StatusCode.INVALID_ARGUMENT, f"Expected one output value per example, got {values.shape}"
-        )
+        raise invalid(f"Expected one output value per example, got {values.shape}")
     return values[:, 0]
-
-
-class Timer:
-    """Microseconds since creation (for the latency metrics)."""
-
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
-
-    def micros(self) -> float:
-        """Elapsed microseconds."""
-        return (time.perf_counter() - self.start) * 1e6

@@ -1,0 +1,183 @@
+"""TF Serving's REST API handler (``http_rest_api_handler.cc``): routes, and the work of each request.
+
+* ``GET /v1/models/{model}[/versions/{v} | /labels/{label}]``: the model's version states;
+* ``GET .../metadata``: its signatures;
+* ``POST .../{model}[...]:predict``, ``:classify``, ``:regress``: bodies and answers as
+  :mod:`serving.json_tensor` reads and writes them;
+* ``GET /monitoring/prometheus/metrics``: the server's request counts and latencies;
+* errors as ``{"error": "..."}`` with TF Serving's HTTP status for the gRPC code
+  (:mod:`serving.status`); a wrong method or an unknown ``/v1/`` path is 400 ``Malformed
+  request``, any other path 404.
+
+Parsing and checks run on the server's worker threads, through the same
+:class:`serving.core.ServingCore` as gRPC, so checks, batching and metrics are the same on both
+APIs; a Predict waits for its batch without holding a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from concurrent.futures import Executor
+from typing import Any
+from urllib.parse import unquote
+
+import numpy as np
+import tornado.web
+from google.protobuf import json_format
+from tensorflow_serving.apis import get_model_metadata_pb2
+
+from common.contract import EXAMPLE_SIGNATURE
+from serving import json_tensor, signatures
+from serving.core import ServingCore
+from serving.metrics import Timer
+from serving.servable import LoadedVersion, ModelRef
+from serving.status import http_status, invalid, status_of
+
+PREDICT_PATH = re.compile(
+    r"(?i)/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)"
+)
+STATUS_PATH = re.compile(r"(?i)/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?")
+METRICS_PATH = "/monitoring/prometheus/metrics"
+NOT_FOUND_PAGE = "<HTML><HEAD>\n<TITLE>404 Not Found</TITLE>\n</HEAD><BODY>\n<H1>Not Found</H1>\n</BODY></HTML>\n"
+
+
+class RestHandler(tornado.web.RequestHandler):
+    """Every path and method of the REST port; dispatched as TF Serving's HttpRestApiHandler does."""
+
+    def initialize(self, core: ServingCore, executor: Executor) -> None:
+        """Bind to the server's core and worker threads (tornado's hook)."""
+        self.core = core
+        self.executor = executor
+
+    async def get(self) -> None:  # noqa: D102 - tornado's verbs all dispatch the same way
+        await self._dispatch()
+
+    async def post(self) -> None:  # noqa: D102
+        await self._dispatch()
+
+    async def put(self) -> None:  # noqa: D102
+        await self._dispatch()
+
+    async def delete(self) -> None:  # noqa: D102
+        await self._dispatch()
+
+    async def patch(self) -> None:  # noqa: D102
+        await self._dispatch()
+
+    async def _dispatch(self) -> None:
+        path, method = self.request.path, self.request.method
+        metrics = self.core.metrics
+        if path == METRICS_PATH:
+            self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            self.finish(metrics.exposition() if metrics else b"")
+            return
+        if not re.fullmatch(r"(?i)/v1/.*", path):
+            self.set_status(404)
+            self.set_header("Content-Type", "text/html")
+            self.finish(NOT_FOUND_PAGE)
+            return
+        timer, model, api, status = Timer(), "", "", "OK"
+        try:
+            predict, listing = PREDICT_PATH.fullmatch(path), STATUS_PATH.fullmatch(path)
+            if method == "POST" and predict and predict.group(4) in ("predict", "classify", "regress"):
+                model, api = unquote(predict.group(1)), predict.group(4)
+                ref = _model_ref(model, predict.group(2), predict.group(3))
+                body = self.request.body
+                if api == "predict":
+                    result = await self._predict(ref, body)
+                else:
+                    result = await self._off_loop(lambda: inference(self.core, api, ref, body))
+            elif method == "GET" and listing:
+                model = unquote(listing.group(1) or "")
+                if not model:
+                    raise invalid("Missing model name in request.")
+                ref = _model_ref(model, listing.group(2), listing.group(3))
+                describe = metadata if listing.group(4) else model_status
+                result = await self._off_loop(lambda: describe(self.core, ref))
+            else:
+                raise invalid(f"Malformed request: {method} {path}")
+            self._reply(200, result)
+        except Exception as err:  # noqa: BLE001 - every error becomes TF Serving's JSON error
+            code, message = status_of(err)
+            status = code.name
+            self._reply(http_status(code), {"error": message})
+        finally:
+            if metrics is not None:
+                metrics.request(model, status, api, "REST", timer.micros())
+
+    async def _off_loop(self, work: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, work)
+
+    async def _predict(self, ref: ModelRef, body: bytes) -> dict[str, Any]:
+        """Parse and check on a worker thread; wait for a batch without holding one; answer."""
+        core = self.core
+        loaded, signature_name, arrays, rows = await self._off_loop(lambda: prepare_predict(core, ref, body))
+        batched = core.batched(loaded, signature_name, arrays, "Predict", asyncio.get_running_loop())
+        if batched is not None:
+            outputs = await batched
+        else:
+            outputs = await self._off_loop(lambda: core.run(loaded, signature_name, arrays, "Predict"))
+        return json_tensor.predict_response(outputs, rows)
+
+    def _reply(self, code: int, payload: Any) -> None:
+        self.set_status(code)
+        self.set_header("Content-Type", "application/json")
+        self.finish(payload if isinstance(payload, str) else json.dumps(payload))
+
+
+def _model_ref(model: str, version: str | None, label: str | None) -> ModelRef:
+    if version is not None and len(version) > 18:
+        raise invalid(f"Failed to convert version: {version} to numeric.")
+    return ModelRef(model, int(version) if version is not None else None, unquote(label) if label else None)
+
+
+def _body(text: bytes) -> tuple[Any, str]:
+    """(parsed JSON body, its signature name)."""
+    parsed = json_tensor.json_body(text)
+    signature_name = parsed.get("signature_name", EXAMPLE_SIGNATURE) if isinstance(parsed, dict) else ""
+    if not isinstance(signature_name, str):
+        raise invalid("not formatted correctly. 'signature_name' key must be a string value.")
+    return parsed, signature_name
+
+
+def prepare_predict(
+    core: ServingCore, ref: ModelRef, body: bytes
+) -> tuple[LoadedVersion, str, dict[str, np.ndarray], bool]:
+    """``:predict``'s body parsed and checked: (version, signature name, input arrays, row format?)."""
+    parsed, signature_name = _body(body)
+    loaded = ref.resolve(core.store)
+    signatures.find_signature(loaded, signature_name, grpc_predict=False)
+    inputs, rows = json_tensor.parse_predict(parsed, signatures.signature_inputs(loaded, signature_name))
+    loaded, arrays = core.prepare_predict(ref, signature_name, inputs, grpc_predict=False)
+    return loaded, signature_name, arrays, rows
+
+
+def inference(core: ServingCore, api: str, ref: ModelRef, body: bytes) -> dict[str, Any]:
+    """``:classify`` or ``:regress``."""
+    parsed, signature_name = _body(body)
+    serialized = json_tensor.parse_examples(parsed)
+    if api == "classify":
+        _, classes, scores = core.classify(ref, signature_name, serialized)
+        return json_tensor.classify_results(classes, scores)
+    _, values = core.regress(ref, signature_name, serialized)
+    return json_tensor.regress_results(values)
+
+
+def model_status(core: ServingCore, ref: ModelRef) -> str:
+    """Version states, as TF Serving prints GetModelStatusResponse (labels are ignored, as there)."""
+    response = core.status(ref.name, ref.version)
+    return json_format.MessageToJson(response, including_default_value_fields=True, indent=1)
+
+
+def metadata(core: ServingCore, ref: ModelRef) -> dict[str, Any]:
+    """``{"model_spec": ..., "metadata": {"signature_def": ...}}`` as TF Serving builds it."""
+    response = core.metadata(ref)
+    signature_map = get_model_metadata_pb2.SignatureDefMap()
+    response.metadata["signature_def"].Unpack(signature_map)
+    options = {"including_default_value_fields": True, "preserving_proto_field_name": True}
+    return {
+        "model_spec": json_format.MessageToDict(response.model_spec, **options),
+        "metadata": {"signature_def": json_format.MessageToDict(signature_map, **options)},
+    }

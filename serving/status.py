@@ -1,0 +1,122 @@
+"""One mapping from errors to statuses, for both APIs: gRPC status codes and TF Serving's HTTP codes.
+
+Every error a request can meet ends here. A :class:`RequestError` carries the gRPC code TF Serving
+gives for the same mistake; a malformed TensorProto is INVALID_ARGUMENT; anything else is a bug of
+the server, INTERNAL (logged with its traceback), and the server goes on serving. The gRPC
+services answer through :func:`grpc_method`, the REST handler through :func:`status_of` and
+:data:`HTTP_STATUS` (TF Serving's ``ToHTTPStatusCode``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from serving.metrics import Timer
+from serving.tensors import TensorError
+
+log = logging.getLogger(__name__)
+
+HTTP_STATUS = {  # TF Serving's ToHTTPStatusCode (model_servers/http_server.cc)
+    "OK": 200,
+    "CANCELLED": 499,
+    "UNKNOWN": 500,
+    "INVALID_ARGUMENT": 400,
+    "DEADLINE_EXCEEDED": 504,
+    "NOT_FOUND": 404,
+    "ALREADY_EXISTS": 409,
+    "PERMISSION_DENIED": 403,
+    "RESOURCE_EXHAUSTED": 429,
+    "FAILED_PRECONDITION": 400,
+    "ABORTED": 409,
+    "OUT_OF_RANGE": 400,
+    "UNIMPLEMENTED": 501,
+    "INTERNAL": 500,
+    "UNAVAILABLE": 503,
+    "DATA_LOSS": 500,
+    "UNAUTHENTICATED": 401,
+}
+
+
+class RequestError(Exception):
+    """An error answered to the client with a status code."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ServableNotFoundError(RequestError, LookupError):
+    """No loaded version matches the request (NOT_FOUND)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(grpc.StatusCode.NOT_FOUND, message)
+
+
+class UnknownVersionLabelError(RequestError, ValueError):
+    """The request names a version label the model config does not define (INVALID_ARGUMENT)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def invalid(message: str) -> RequestError:
+    """An INVALID_ARGUMENT error: the client sent something the model cannot take."""
+    return RequestError(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def tf_error_code(error: Any) -> grpc.StatusCode:
+    """The gRPC code of a ``tf.errors.OpError``: TensorFlow's codes are gRPC's, value for value."""
+    for code in grpc.StatusCode:
+        if code.value[0] == error.error_code:
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+def status_of(err: BaseException) -> tuple[grpc.StatusCode, str]:
+    """(code, message) a client is answered for ``err``; a server bug is logged with its traceback."""
+    if isinstance(err, RequestError):
+        return err.code, err.message
+    if isinstance(err, TensorError):
+        return grpc.StatusCode.INVALID_ARGUMENT, f"tensor parsing error: {err}"
+    log.error("request failed", exc_info=err)
+    return grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}"
+
+
+def http_status(code: grpc.StatusCode) -> int:
+    """The HTTP status TF Serving's REST API answers for a gRPC code."""
+    return HTTP_STATUS.get(code.name, 500)
+
+
+def grpc_method(api: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a servicer method: its errors become the call's status, the call is counted under ``api``.
+
+    ``api`` is empty for calls TF Serving does not count (metadata, status, reload). The servicer
+    has a ``metrics`` attribute (a ServingMetrics, or None).
+    """
+
+    def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+            timer, status, model = Timer(), "OK", getattr(getattr(request, "model_spec", None), "name", "")
+            try:
+                return await method(self, request, context)
+            except (grpc.aio.AbortError, asyncio.CancelledError):
+                raise  # context.abort's own exception; a cancelled call
+            except Exception as err:  # noqa: BLE001 - every error is answered; the server goes on
+                code, message = status_of(err)
+                status = code.name
+                await context.abort(code, message)
+            finally:
+                if api and self.metrics is not None:
+                    self.metrics.request(model, status, api, "GRPC", timer.micros())
+
+        return wrapper
+
+    return decorate
