@@ -15,6 +15,8 @@ both models on the rows neither saw. Results go to ``benchmarks/results/penguin.
 
     .venv/bin/python benchmarks/penguin_side_by_side.py                    # data: ../shared/data/penguin
     .venv/bin/python benchmarks/penguin_side_by_side.py --data DIR         # DIR/labelled/, DIR/unlabelled/
+
+Long because a benchmark a user runs as one file: both sides, their timing and the report.
 """
 
 from __future__ import annotations

@@ -37,6 +37,8 @@ Prints every cell and writes ``benchmarks/results/serving.{json,md}``. Compare r
 
     .venv/bin/python benchmarks/serving_benchmark.py                      # trains a model if none is pushed
     .venv/bin/python benchmarks/serving_benchmark.py --model-dir outputs/serving/mnist/<version>
+
+Long because one script measures every serving path (in-process, gRPC, REST, batching, clients) and writes its report.
 """
 
 from __future__ import annotations

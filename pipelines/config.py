@@ -5,6 +5,8 @@ and whatever the task adds, e.g. ``model``). Every value has a default that runs
 fields with ``--set section.field=value`` (:func:`apply_overrides`); every value, given or default,
 is checked when the config is built, and a bad one is a :class:`ConfigError` that names the field,
 the value and what is allowed, e.g. ``training.batch_size=0 is invalid: must be >= 1``.
+
+Long because every section of every task's configuration is declared here, with its defaults and limits.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ blessed model) -> Evaluator -> InfraValidator (the candidate served and asked ov
 Pusher (blessed and infra-blessed only; the model with its warmup requests).
 
 Runners (local, Kubeflow v2) own paths, metadata and Beam arguments and pass them in.
+
+Long because the one place the component chain is wired, in the order it runs; split, the DAG would be scattered.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ Model diagram, training curves, confusion matrix, per-class accuracy and a grid 
 Everything is written with matplotlib's Agg backend (no screen needed) into a
 ``report/`` folder of the Trainer's model-run artifact, with a
 ``metrics.json`` holding the numbers behind the pictures.
+
+Long because it has one plotting function per picture a run writes, all in one style.
 """
 
 from __future__ import annotations

@@ -2,7 +2,10 @@
 
 Which components ran, were cached or failed and for how long, the data's drift and allowed anomalies,
 the Evaluator's metrics, margins, yesterday's traffic and blessing, the infra validation, and where
-the model was pushed; TFMA's outputs are read for the metrics and the failed thresholds.
+the model was pushed; TFMA's outputs are read (:mod:`pipelines.tfma_results`) for the metrics and
+the failed thresholds.
+
+Long because every line of the run summary is read from ML Metadata here, one reader per component's outputs.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from tfx.orchestration import metadata as tfx_metadata
 from common.contract import TUNING_REPORT_DIR
 from components.file_example_gen.executor import INPUT_PROPERTY
 from pipelines.pipeline import VALIDATOR_ID
+from pipelines.tfma_results import read_overall_metrics, read_validation_failures
 
 PUSHER = "AtomicPusher"
 TRANSFORM = "Transform"
@@ -180,6 +184,29 @@ def state_name(execution: metadata_store_pb2.Execution) -> str:
     return metadata_store_pb2.Execution.State.Name(execution.last_known_state)
 
 
+def _nodes_of(
+    store: metadata_store.MetadataStore, executions: Sequence[metadata_store_pb2.Execution]
+) -> dict[int, str]:
+    """The component (node id) of each execution, from its node context (``<pipeline>.<node>``)."""
+    node_contexts = {c.id: c.name.split(".", 1)[-1] for c in store.get_contexts_by_type("node")}
+    node_of: dict[int, str] = {}
+    for execution in executions:
+        for ctx in store.get_contexts_by_execution(execution.id):
+            if ctx.id in node_contexts:
+                node_of[execution.id] = node_contexts[ctx.id]
+    return node_of
+
+
+def component_state(connection_config: metadata_store_pb2.ConnectionConfig, run_id: str, node: str) -> str:
+    """COMPLETE, CACHED, FAILED ... of component ``node`` in run ``run_id`` (``NOT_RUN``: no execution)."""
+    store = metadata_store.MetadataStore(connection_config)
+    run = store.get_context_by_type_and_name("pipeline_run", run_id)
+    executions = store.get_executions_by_context(run.id) if run is not None else []
+    node_of = _nodes_of(store, executions)
+    states = [state_name(e) for e in executions if node_of.get(e.id) == node]
+    return states[-1] if states else "NOT_RUN"
+
+
 def summarize(
     metadata_path: str,
     pipeline_name: str,
@@ -208,14 +235,10 @@ def summarize(
         ]
         run = max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
     executions = store.get_executions_by_context(run.id)
-    node_contexts = {c.id: c.name.split(".", 1)[-1] for c in store.get_contexts_by_type("node")}
+    node_of = _nodes_of(store, executions)
     states: dict[str, str] = {}
     seconds: dict[str, float] = {}
-    node_of: dict[int, str] = {}
     for execution in executions:
-        for ctx in store.get_contexts_by_execution(execution.id):
-            if ctx.id in node_contexts:
-                node_of[execution.id] = node_contexts[ctx.id]
         node = node_of.get(execution.id, str(execution.id))
         states[node] = state_name(execution)
         seconds[node] = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
@@ -353,54 +376,3 @@ def describe_previous_traffic(traffic: dict[str, Any]) -> str:
         )
     span = int(traffic.get("span") or 0)  # ML Metadata keeps JSON numbers as floats
     return f"yesterday's traffic (span {span} eval split), candidate vs baseline: {scores}: {verdict}"
-
-
-def read_overall_metrics(evaluation_uri: str) -> dict[str, float]:
-    """The overall-slice metrics of a TFMA evaluation output."""
-    import tensorflow_model_analysis as tfma
-
-    result = tfma.load_eval_result(evaluation_uri)
-    for slice_key, slice_metrics in result.slicing_metrics:
-        if slice_key == ():
-            out = {}
-            for metrics in slice_metrics.values():  # keyed by output name, then sub key
-                for by_sub_key in metrics.values():
-                    for name, value in by_sub_key.items():
-                        if "doubleValue" in value:
-                            out[name] = float(value["doubleValue"])
-            return out
-    return {}
-
-
-def slice_name(slice_key: Any) -> str:
-    """``label=0`` for a single-feature slice (values of 0 included), ``overall`` for the whole split."""
-    parts = []
-    for key in slice_key.single_slice_keys:
-        kind = key.WhichOneof("kind")
-        value = getattr(key, kind) if kind else ""
-        parts.append(f"{key.column}={value.decode() if isinstance(value, bytes) else value}")
-    return ", ".join(parts) or "overall"
-
-
-def read_validation_failures(evaluation_uri: str) -> list[str]:
-    """Why the Evaluator did not bless: one line per failed threshold (empty when blessed)."""
-    import tensorflow_model_analysis as tfma
-
-    try:
-        result = tfma.load_validation_result(evaluation_uri)
-    except (FileNotFoundError, OSError):
-        return []
-    lines = []
-    for per_slice in result.metric_validations_per_slice:
-        where = slice_name(per_slice.slice_key)
-        for failure in per_slice.failures:
-            threshold = failure.metric_threshold
-            if threshold.HasField("change_threshold"):
-                rule = "change vs. the last blessed model " + str(threshold.change_threshold).replace("\n", " ").strip()
-            else:
-                rule = str(threshold.value_threshold).replace("\n", " ").strip()
-            lines.append(
-                f"{failure.metric_key.name} = {failure.metric_value.double_value.value:.4f} on {where} "
-                f"({'is_diff: ' if failure.metric_key.is_diff else ''}{rule})"
-            )
-    return lines

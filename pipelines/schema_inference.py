@@ -35,7 +35,7 @@ def infer_schema(spec: TaskSpec, config: TaskConfig, out: str) -> str:
     from tfx.utils import io_utils
 
     from components.file_example_gen import check_input
-    from pipelines.local_runner import Progress, ProgressDagRunner, beam_args
+    from pipelines.local_runner import Progress, beam_args, run_dag
     from pipelines.pipeline import example_gen, reads_files
 
     if reads_files(spec, config):
@@ -55,8 +55,7 @@ def infer_schema(spec: TaskSpec, config: TaskConfig, out: str) -> str:
             beam_pipeline_args=beam_args(1),
             enable_cache=False,
         )
-        runner = ProgressDagRunner(Progress(lambda line: print(line, flush=True)))
-        runner.run(pipeline)
+        runner = run_dag(pipeline, Progress(lambda line: print(line, flush=True)))
         if runner.failure:
             raise SchemaInferenceError(f"{runner.failure.component} failed: {runner.failure.reason}")
         schema_dir = os.path.join(scratch, "root", "SchemaGen", "schema")

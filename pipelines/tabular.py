@@ -21,6 +21,8 @@ auxiliary target, and gets a complete :class:`~pipelines.spec.TaskSpec` for the 
   missing value), and ``classification`` or ``regression`` for TF Serving's Classify and Regress APIs.
 
 (Over 300 lines: the declaration types and the spec's hooks are read together, as one page.)
+
+Long because the tabular family declared together: columns, Transform, model, TFMA config and serving contract.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ and retrying would not help), and ``wait_until_ready``. ``AsyncServingClient`` i
 asyncio code (a web service awaiting predictions, a load generator): many requests in flight on
 one thread, none holding a thread while it waits. ``serving/rest_client.py`` is the same client
 over the REST API, and ``serving/codec.py`` builds requests from natural inputs on top of either.
+
+Long because the sync and async gRPC clients share retries, deadlines and TLS; each is a thin layer over the stub.
 """
 
 from __future__ import annotations

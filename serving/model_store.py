@@ -10,6 +10,8 @@ versions its version policy asks for, and swaps them in only once they have load
 * a version that fails to load is never served: the previous versions keep serving, the
   failure is reported by ``status()``, and the load is retried when the folder changes;
 * requests in flight keep the version object they started with, so a swap never fails them.
+
+Long because polling, loading, swapping and the version policy share one lock and one state.
 """
 
 from __future__ import annotations

@@ -174,3 +174,20 @@ def test_there_is_no_import_cycle_between_modules_of_a_package(package: str) -> 
     for start in sorted(graph):
         visit(start, [start])
     assert not cycles, sorted(set(cycles))[:10]
+
+
+MAX_LINES = 300
+
+
+def test_a_source_file_over_300_lines_says_why_in_its_docstring() -> None:
+    """A long file usually does several jobs; one that does not says so ("Long because ...") where a reader starts."""
+    unexplained = []
+    for folder in (*PACKAGES, "benchmarks", "scripts"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            text = path.read_text(encoding="utf-8")
+            if text.count("\n") <= MAX_LINES:
+                continue
+            docstring = ast.get_docstring(ast.parse(text)) or ""
+            if not any(line.startswith("Long because ") for line in docstring.splitlines()):
+                unexplained.append(f"{path.relative_to(ROOT)} ({text.count(chr(10))} lines)")
+    assert unexplained == [], "split these files, or say in their docstring why not: " + ", ".join(unexplained)

@@ -20,7 +20,7 @@ from tfx.utils import io_utils
 
 from pipelines import tasks
 from pipelines.config import apply_overrides
-from pipelines.local_runner import Progress, ProgressDagRunner, beam_args, run_pipeline
+from pipelines.local_runner import DagRun, Progress, beam_args, run_dag, run_pipeline
 from pipelines.pipeline import example_gen
 from pipelines.run_summary import summarize
 
@@ -29,7 +29,7 @@ ROWS = penguin_rows()[:60]
 MEASUREMENTS = ("culmen_length_mm", "culmen_depth_mm", "flipper_length_mm", "body_mass_g")
 
 
-def _run_example_gen(input_base: Path, root: Path, *overrides: str) -> tuple[ProgressDagRunner, object]:
+def _run_example_gen(input_base: Path, root: Path, *overrides: str) -> tuple[DagRun, object]:
     spec = tasks.get("penguin")
     config = apply_overrides(spec.default_config(), [f"data.input_base={input_base}", *overrides])
     component = example_gen(spec, config)
@@ -41,8 +41,7 @@ def _run_example_gen(input_base: Path, root: Path, *overrides: str) -> tuple[Pro
         beam_pipeline_args=beam_args(1),
         enable_cache=True,
     )
-    runner = ProgressDagRunner(Progress(lambda _line: None))
-    runner.run(pipeline)
+    runner = run_dag(pipeline, Progress(lambda _line: None))
     return runner, summarize(str(root / "m.db"), "penguin-files", runner.run_id, [component.id])
 
 

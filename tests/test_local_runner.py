@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from tensorflow_model_analysis.proto import metrics_for_slice_pb2
 
-from pipelines.local_runner import LocalLayout, OutputDirError, RunInProgressError, prepare_output_dir, run_lock
-from pipelines.run_summary import ComponentFailure, ExitCode, RunSummary, slice_name
+from pipelines.local_layout import LocalLayout, OutputDirError, RunInProgressError, prepare_output_dir, run_lock
+from pipelines.run_summary import ComponentFailure, ExitCode, RunSummary
+from pipelines.tfma_results import slice_name
 
 
 def _summary(**changes: object) -> RunSummary:
@@ -137,3 +138,44 @@ def test_a_read_only_output_dir_is_a_one_line_error_from_the_cli(
     assert main(["run", "ticket", "--output-dir", str(read_only)]) == 2
     err = capsys.readouterr().err
     assert "is not writable by this user: choose another --output-dir" in err and "Traceback" not in err
+
+
+def _tiny_pipeline(root: Path, count: int, fail: int = 0) -> object:
+    from helpers.tiny_components import SumNumbers, WriteNumbers
+    from tfx import v1 as tfx
+
+    numbers = WriteNumbers(count=count)
+    total = SumNumbers(examples=numbers.outputs["examples"], fail=fail)
+    return tfx.dsl.Pipeline(
+        pipeline_name="tiny",
+        pipeline_root=str(root / "root"),
+        components=[numbers, total],
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(str(root / "m.db")),
+        enable_cache=True,
+    )
+
+
+def test_the_stock_runner_reports_each_component_done_cached_or_failed(tmp_path: Path) -> None:
+    """Progress lines come from TFX's own LocalDagRunner records and ML Metadata, and match the run's summary."""
+    from pipelines.local_runner import Progress, run_dag
+    from pipelines.run_summary import summarize
+
+    def run(count: int, fail: int = 0) -> tuple[object, list[str]]:
+        lines: list[str] = []
+        dag = run_dag(_tiny_pipeline(tmp_path, count, fail), Progress(lines.append))
+        return dag, [" ".join(line.split()[:3]) for line in lines]
+
+    dag, lines = run(4)
+    assert lines == ["[pipeline] WriteNumbers done", "[pipeline] SumNumbers done"] and dag.failure is None
+    assert (tmp_path / "root").exists() and dag.components == ["WriteNumbers", "SumNumbers"]
+    summary = summarize(str(tmp_path / "m.db"), "tiny", dag.run_id, dag.components)
+    assert summary.components == {"WriteNumbers": "COMPLETE", "SumNumbers": "COMPLETE"}
+
+    dag, lines = run(4)  # nothing changed: both outputs are reused
+    assert lines == ["[pipeline] WriteNumbers cached", "[pipeline] SumNumbers cached"]
+
+    dag, lines = run(5, fail=1)  # a new input, and a component that raises: the run ends there, named
+    assert lines == ["[pipeline] WriteNumbers done", "[pipeline] SumNumbers FAILED"]
+    assert dag.failure is not None and dag.failure.component == "SumNumbers"
+    assert dag.failure.reason == "ValueError: the numbers do not add up"
+    assert dag.failure.details == ["second line of the reason"]

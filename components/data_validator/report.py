@@ -9,6 +9,8 @@
 * ``data_report.html``: one self-contained page (pictures embedded) with the anomalies, the drift
   table (each measure explained), and a per-feature summary of every split. Facets needs scripts
   from the internet; this page needs nothing.
+
+Long because the data report is one HTML page: per-split statistics, pixel panels, drift panels and their captions.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ know is refused here, naming the file; a required column that is *missing* from 
 the DataValidator, which reports it with every other anomaly of the span ("Column dropped").
 
 Where the files are and which spans a folder holds is :mod:`components.file_example_gen.spans`.
+
+Long because one check per way an input folder can be wrong (missing, empty, mixed, repeated span), each with its fix.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ row-major order. Each feature's dtype, shape and encoding are written beside the
 ``tfds_features.json`` (see :func:`read_feature_metadata`) and on the artifact's custom
 properties, so an example decodes back to the exact array. Unlike TFX's ``dict_to_example``, a
 value of 0 is kept.
+
+Long because reading TFDS splits and their checks (labels, image shapes, fingerprints) are one Beam pipeline.
 """
 
 from __future__ import annotations

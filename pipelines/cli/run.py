@@ -6,6 +6,7 @@ import argparse
 import datetime
 import os
 import sys
+from collections.abc import Callable
 from typing import TextIO
 
 from pipelines import tasks
@@ -52,6 +53,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1, help="Beam DirectRunner workers (>1: multi-processing)")
     p.add_argument("--no-cache", action="store_true", help="re-execute every component")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the task, its settings and its data, print the components that would run, run nothing",
+    )
     p.add_argument("--verbose", action="store_true", help="show library logs on the console instead of the log file")
     p.set_defaults(handler=lambda args: cmd_run(args, sys.stderr))
 
@@ -76,16 +82,18 @@ def _dataset_fix(spec: TaskSpec, err: Exception) -> str:
 
 def cmd_run(args: argparse.Namespace, err_stream: TextIO) -> int:
     """Run the pipeline; print its summary (or JSON); return its exit code."""
-    from pipelines import local_runner
+    from pipelines import local_layout, local_runner
 
     spec = tasks.get(args.task)
     config = task_config(spec, args)
     if args.workers < 1:
         raise ConfigError(f"--workers {args.workers} is invalid: must be an integer >= 1")
-    layout = local_runner.LocalLayout(absolute(args.output_dir), spec.name)
+    layout = local_layout.LocalLayout(absolute(args.output_dir), spec.name)
+    if args.dry_run:  # the checks a run makes before it starts, then the plan; nothing runs
+        return _data_errors(spec, err_stream, lambda: _dry_run(spec, config, layout, args.workers))
     try:
-        local_runner.prepare_output_dir(layout)
-    except local_runner.OutputDirError as err:
+        local_layout.prepare_output_dir(layout)
+    except local_layout.OutputDirError as err:
         print(f"error: {err}", file=err_stream)
         return 2
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -96,33 +104,65 @@ def cmd_run(args: argparse.Namespace, err_stream: TextIO) -> int:
     from absl import logging as absl_logging
 
     absl_logging.set_verbosity(absl_logging.INFO)  # TFX's INFO lines: in the log file, or on the console with --verbose
+    summaries = []
     with _maybe_quiet(args.verbose, log_file) as user_err:
-        try:
-            summary = local_runner.run_pipeline(
-                spec,
-                config,
-                layout.output_dir,
-                workers=args.workers,
-                enable_cache=not args.no_cache,
-                printer=lambda line: print(line, flush=True),
-                log_file=None if args.verbose else log_file,
-            )
-        except local_runner.RunInProgressError as err:
-            print(f"error: {err}", file=user_err)
-            return 2
-        except Exception as err:  # noqa: BLE001 - a data source's argument error raised before the run
-            from components.file_example_gen import FileExampleGenError, FileInputError
-            from components.tfds_example_gen import DatasetDownloadError, DatasetNotPreparedError, TFDSExampleGenError
 
-            if isinstance(err, (DatasetNotPreparedError, DatasetDownloadError)):
-                print(f"error: {_dataset_fix(spec, err)}", file=user_err)
-                return 2
-            if isinstance(err, (TFDSExampleGenError, FileInputError, FileExampleGenError)):
-                print(f"error: {err}", file=user_err)
-                return 2
-            raise
+        def run() -> int:
+            summaries.append(
+                local_runner.run_pipeline(
+                    spec,
+                    config,
+                    layout.output_dir,
+                    workers=args.workers,
+                    enable_cache=not args.no_cache,
+                    printer=lambda line: print(line, flush=True),
+                    log_file=None if args.verbose else log_file,
+                )
+            )
+            return 0
+
+        code = _data_errors(spec, user_err, run)
+    if code:
+        return code
+    summary = summaries[0]
     print(summary.to_json() if args.json else summary.describe())
     return int(summary.exit_code)
+
+
+def _data_errors(spec: TaskSpec, err_stream: TextIO, work: Callable[[], int]) -> int:
+    """``work()``, with the errors that stop a run before it starts (data missing, a run in progress) as exit 2."""
+    from pipelines import local_layout
+
+    try:
+        return work()
+    except local_layout.RunInProgressError as err:
+        print(f"error: {err}", file=err_stream)
+        return 2
+    except Exception as err:  # noqa: BLE001 - a data source's argument error raised before the run
+        from components.file_example_gen import FileExampleGenError, FileInputError
+        from components.tfds_example_gen import DatasetDownloadError, DatasetNotPreparedError, TFDSExampleGenError
+
+        if isinstance(err, (DatasetNotPreparedError, DatasetDownloadError)):
+            print(f"error: {_dataset_fix(spec, err)}", file=err_stream)
+            return 2
+        if isinstance(err, (TFDSExampleGenError, FileInputError, FileExampleGenError)):
+            print(f"error: {err}", file=err_stream)
+            return 2
+        raise
+
+
+def _dry_run(spec: TaskSpec, config: object, layout: object, workers: int) -> int:
+    """Print what a run would do, after the checks a run makes before it starts."""
+    from pipelines import local_runner
+
+    pipeline = local_runner.local_pipeline(spec, config, layout, workers)  # type: ignore[arg-type]
+    data = config.data  # type: ignore[attr-defined]
+    source = getattr(data, "input_base", None) or getattr(data, "data_dir", None) or "its generator"
+    print(f"[tfx-keras] dry run of the {spec.name} pipeline: nothing runs")
+    print(f"  data:       {source}")
+    print(f"  components: {' -> '.join(c.id for c in pipeline.components)}")
+    print(f"  outputs:    {layout.output_dir}")  # type: ignore[attr-defined]
+    return 0
 
 
 class _NoRedirect:
@@ -134,6 +174,6 @@ class _NoRedirect:
 
 
 def _maybe_quiet(verbose: bool, log_file: str):  # noqa: ANN202 - a context manager yielding the user's stderr
-    from pipelines.local_runner import quiet_output
+    from pipelines.cli.quiet import quiet_output
 
     return _NoRedirect() if verbose else quiet_output(log_file)

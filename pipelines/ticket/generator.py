@@ -42,6 +42,8 @@ pure function of ``(seed, k, index)``. Two kinds of change a real help desk sees
 * ``broken_export`` (a faulty export job): 30% of the bodies are empty, 10% of the departments are
   ``sales`` (no such department), 20% of the priorities are on a 0-100 scale instead of [0, 1],
   and the ``tags`` column is missing altogether.
+
+Long because the synthetic tickets (words, departments, priorities, drift scenarios) are one model of data.
 """
 
 from __future__ import annotations

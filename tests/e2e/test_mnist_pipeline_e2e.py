@@ -11,7 +11,8 @@ from e2e.conftest import IMAGE_RUNS
 from pipelines import tasks
 from pipelines.cli import main as cli_main
 from pipelines.config import apply_overrides
-from pipelines.local_runner import LocalLayout, run_pipeline
+from pipelines.local_layout import LocalLayout
+from pipelines.local_runner import run_pipeline
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("pipelines")]  # see pytest.ini
 

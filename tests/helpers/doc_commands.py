@@ -1,0 +1,164 @@
+"""The shell commands the README and docs/ show a user, read from their ```bash blocks, and a way to run them.
+
+A command is one line of a block (a line that starts with spaces continues the one before; a line
+that starts with ``#`` is shown output). The tests run each one as a user would, in a scratch folder
+that holds the files the docs name (``digit.png``, ``tfds_data``, ``cloud.json`` ...) made from the
+suite's fixtures; :data:`NOT_RUN` says why the few that are not run are not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shlex
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "benchmarks" / "README.md"]
+
+# A command that starts with one of these is not run by the suite, for the reason given.
+NOT_RUN = {
+    "./scripts/run_mnist.sh": "sets up and runs the MNIST pipeline on the real data (minutes); the e2e tests run "
+    "the same pipeline on a fixture",
+    "./scripts/test.sh": "the suite itself: CI (.ci/run) runs it",
+    ".venv/bin/python benchmarks/": "a benchmark (minutes, real data): run by hand, results in benchmarks/",
+    "tfx-keras submit": "submits to Vertex AI (network, credentials); tests/test_kubeflow.py submits to a stand-in",
+}
+# Fixture-sized runs of commands that would take minutes on their default data. A pipeline `run`
+# is checked with --dry-run (the checks a run makes before it starts, and its components); the e2e
+# tests run the pipelines themselves.
+FIXTURE_FLAGS = {
+    "data generate ticket": ["--set", "data.num_examples=400"],
+    "schema infer ticket": ["--set", "data.num_examples=400"],
+    "run": ["--dry-run"],
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Command:
+    """One documented command: where it is shown, and its words (``tfx-keras`` for ``.venv/bin/tfx-keras``)."""
+
+    doc: str
+    line: int
+    text: str
+
+    @property
+    def words(self) -> list[str]:
+        """The command's words, comments dropped, the project's entry point as ``tfx-keras``."""
+        words = shlex.split(self.text, comments=True)
+        return ["tfx-keras" if w == ".venv/bin/tfx-keras" else w for w in words]
+
+    @property
+    def skipped(self) -> str | None:
+        """Why the suite does not run it (None: it does)."""
+        normalized = " ".join(self.words)
+        return next((why for prefix, why in NOT_RUN.items() if normalized.startswith(prefix)), None)
+
+    def __str__(self) -> str:
+        return f"{self.doc}:{self.line}: {self.text}"
+
+
+def documented_commands() -> list[Command]:
+    """Every command of every ```bash block of the README, docs/ and benchmarks/README.md, in order."""
+    commands = []
+    for doc in DOCS:
+        name = str(doc.relative_to(ROOT))
+        in_block, current = False, None
+        for number, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), 1):
+            if line.startswith("```"):
+                if current:
+                    commands.append(current)
+                in_block, current = line.strip() == "```bash", None
+                continue
+            if not in_block or not line.strip() or line.lstrip().startswith("#"):
+                continue
+            if line.startswith((" ", "\t")) and current:
+                current = dataclasses.replace(current, text=f"{current.text} {line.strip()}")
+                continue
+            if current:
+                commands.append(current)
+            current = Command(name, number, line.strip())
+    return commands
+
+
+def with_fixture_flags(words: list[str]) -> list[str]:
+    """The command's arguments (after ``tfx-keras``) with :data:`FIXTURE_FLAGS` added where they apply."""
+    args = words[1:]
+    for prefix, flags in FIXTURE_FLAGS.items():
+        if " ".join(args).startswith(prefix):
+            return [*args, *flags]
+    return args
+
+
+def substitute(words: list[str], places: Mapping[str, str], by_task: Mapping[tuple[str, str], str]) -> list[str]:
+    """Replace the docs' placeholders with the scratch folder's files.
+
+    ``places`` maps a word (``digit.png``, ``/data/penguins``) to what stands for it; ``by_task`` maps
+    (task, placeholder) to a task's own (``("penguin", "DIR")``: the penguin input folder).
+    """
+    task = next((w for w in words[2:] if not w.startswith("-")), "") if len(words) > 2 else ""
+    out = []
+    for word in words:
+        word = by_task.get((task, word), places.get(word, word))
+        for name, value in places.items():
+            if "://" in name or name.startswith(("localhost:", "127.0.0.1:")):
+                word = word.replace(name, value)
+        out.append(word)
+    return out
+
+
+def curl(words: list[str]) -> str:
+    """What ``curl -s [-d BODY] URL`` prints (its words after ``curl``), with Python's HTTP client."""
+    body, url = None, None
+    rest = iter(words)
+    for word in rest:
+        if word == "-d":
+            body = next(rest).encode()
+        elif not word.startswith("-"):
+            url = word if "://" in word else f"http://{word}"
+    assert url, words
+    request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.read().decode()
+    except urllib.error.HTTPError as err:
+        raise AssertionError(f"HTTP {err.code}: {err.read().decode()}") from None
+
+
+def pipe(words: list[str]) -> tuple[list[str], list[list[str]]]:
+    """(the command, the commands it is piped into)."""
+    parts: list[list[str]] = [[]]
+    for word in words:
+        if word == "|":
+            parts.append([])
+        else:
+            parts[-1].append(word)
+    return parts[0], parts[1:]
+
+
+def grep(text: str, words: list[str]) -> str:
+    """``grep PATTERN`` over ``text``."""
+    (pattern,) = words[1:]
+    return "\n".join(line for line in text.splitlines() if re.search(pattern, line))
+
+
+def json_or_text(text: str) -> object:
+    """The JSON an HTTP answer holds (a parse error fails the test with the text)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise AssertionError(f"not JSON: {text[:300]}") from None
+
+
+def commands_where(keep: Callable[[Command], bool]) -> Iterator[Command]:
+    """The documented commands the suite runs, for which ``keep`` holds, each distinct one once."""
+    seen = set()
+    for command in documented_commands():
+        key = tuple(command.words)
+        if command.skipped is None and keep(command) and key not in seen:
+            seen.add(key)
+            yield command
