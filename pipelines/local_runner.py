@@ -22,10 +22,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from absl import logging as absl_logging
-from tfx.dsl.compiler import compiler, constants
+from tfx.dsl.compiler import constants
 from tfx.orchestration import metadata as tfx_metadata
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
-from tfx.orchestration.portable import runtime_parameter_utils
+from tfx.orchestration.portable import runtime_parameter_utils, tfx_runner
 
 from components.data_validator import DataValidationError
 from components.file_example_gen import check_input
@@ -68,32 +68,42 @@ class Progress:
         self.printer(f"[pipeline] {node:30s} {state:7s} {seconds:7.1f} s")
 
 
-class _ComponentLog(logging.Handler):
+class _ComponentLog(logging.Filter):
     """Progress from TFX's own records: the stock runner logs each component as it starts and finishes.
 
     ``LocalDagRunner.run_with_ir`` logs ``Component <id> is running.`` before it launches a component
     and ``Component <id> is finished.`` after; how it ended (done, or cached) is read from ML Metadata.
+    A filter on absl's logger sees those INFO records, and passes on only the records the logger
+    would have passed before (``floor``): watching changes nothing of what is logged.
     """
 
     RUNNING, FINISHED = "Component %s is running.", "Component %s is finished."
 
-    def __init__(self, progress: Progress, state_of: Callable[[str], str]) -> None:
-        super().__init__(logging.INFO)
+    def __init__(self, progress: Progress, state_of: Callable[[str], str], floor: int) -> None:
+        super().__init__()
         self.progress = progress
         self.state_of = state_of
+        self.floor = floor
         self.current: str | None = None  # the component running now
         self.started = 0.0
         self.seen: list[str] = []
 
-    def emit(self, record: logging.LogRecord) -> None:  # noqa: D102 - logging's hook
-        if record.msg == self.RUNNING:
-            self.current, self.started = str(record.args[0]), time.monotonic()  # type: ignore[index]
-            self.seen.append(self.current)
-            self.progress.started(self.current)
-        elif record.msg == self.FINISHED and self.current is not None:
-            state = self.state_of(self.current)
-            self.progress.finished(self.current, "cached" if state == "CACHED" else "done", self.elapsed())
-            self.current = None
+    def filter(self, record: logging.LogRecord) -> bool:  # noqa: D102 - logging's hook
+        try:
+            if record.msg == self.RUNNING:
+                self.current, self.started = str(record.args[0]), time.monotonic()  # type: ignore[index]
+                self.seen.append(self.current)
+                self.progress.started(self.current)
+            elif record.msg == self.FINISHED and self.current is not None:
+                node, self.current = self.current, None
+                try:
+                    state = self.state_of(node)
+                except Exception:  # noqa: BLE001 - progress must never fail a component that ran
+                    state = "COMPLETE"
+                self.progress.finished(node, "cached" if state == "CACHED" else "done", self.elapsed())
+        except Exception:  # noqa: BLE001 - a broken console must not fail the run either
+            absl_logging.warning("progress line not printed", exc_info=True)
+        return record.levelno >= self.floor
 
     def elapsed(self) -> float:
         """Seconds since the running component started."""
@@ -115,30 +125,33 @@ def run_dag(pipeline: Any, progress: Progress) -> DagRun:
 
     The pipeline is compiled and given its run id here (the runner keeps an id that is already set),
     so the run can be read back from ML Metadata. A component that fails ends the run, as the stock
-    runner does; its error is returned, not raised.
+    runner does; its error is returned, not raised. An error of the runner itself, between
+    components, is raised.
     """
-    pipeline_ir = compiler.Compiler().compile(pipeline)
+    pipeline_ir = tfx_runner._make_pipeline_proto(pipeline)  # noqa: SLF001 - the IR the stock run() makes
     run = DagRun(datetime.datetime.now().isoformat())
     runtime_parameter_utils.substitute_runtime_parameter(
         pipeline_ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run.run_id}
     )
     connection_config = pipeline.metadata_connection_config
-    watcher = _ComponentLog(progress, lambda node: component_state(connection_config, run.run_id, node))
     tfx_logger = logging.getLogger("absl")  # absl.logging, where TFX logs
     level = tfx_logger.level
-    tfx_logger.addHandler(watcher)
-    if tfx_logger.getEffectiveLevel() > logging.INFO:
-        tfx_logger.setLevel(logging.INFO)
+    watcher = _ComponentLog(
+        progress, lambda node: component_state(connection_config, run.run_id, node), tfx_logger.getEffectiveLevel()
+    )
+    tfx_logger.addFilter(watcher)
+    tfx_logger.setLevel(min(logging.INFO, tfx_logger.getEffectiveLevel()))
     try:
         LocalDagRunner().run_with_ir(pipeline_ir)
-    except Exception as err:  # noqa: BLE001 - any component failure ends the run with its reason
-        node = watcher.current or "pipeline"
-        absl_logging.exception("Component %s failed", node)
-        progress.finished(node, "FAILED", watcher.elapsed())
-        run.failure = ComponentFailure(node, _first_line(err), _more_lines(err))
+    except Exception as err:  # noqa: BLE001 - a component's failure ends the run with its reason
+        if watcher.current is None:  # the runner itself failed, between components: not a component's error
+            raise
+        absl_logging.exception("Component %s failed", watcher.current)
+        progress.finished(watcher.current, "FAILED", watcher.elapsed())
+        run.failure = ComponentFailure(watcher.current, _first_line(err), _more_lines(err))
         run.error = err
     finally:
-        tfx_logger.removeHandler(watcher)
+        tfx_logger.removeFilter(watcher)
         tfx_logger.setLevel(level)
     run.components = watcher.seen
     return run

@@ -88,20 +88,6 @@ class ServingCore:
             for name, value in inputs.items()
         }
 
-    def predict(
-        self,
-        ref: ModelRef,
-        signature_name: str,
-        inputs: dict[str, Any],
-        output_filter: Sequence[str] = (),
-        grpc_predict: bool = True,
-    ) -> tuple[dict[str, np.ndarray], LoadedVersion]:
-        """Run a signature on this thread (or in a batch, waiting for it); returns (outputs, version)."""
-        loaded, arrays = self.prepare_predict(ref, signature_name, inputs, output_filter, grpc_predict)
-        batched = self.batched(loaded, signature_name, arrays, "Predict")
-        outputs = batched.result() if batched else self.run(loaded, signature_name, arrays, "Predict")  # type: ignore[union-attr]
-        return filter_outputs(outputs, output_filter), loaded
-
     def run(
         self, loaded: LoadedVersion, signature_name: str, inputs: Mapping[str, np.ndarray], api: str
     ) -> dict[str, np.ndarray]:
@@ -193,11 +179,6 @@ def _parsed(name: str, value: Any, parse: Callable[[tensor_pb2.TensorProto], Any
         return parse(value)
     except TensorError as err:
         raise invalid(f"tensor parsing error: {name}: {err}") from None
-
-
-def _rows(arrays: Mapping[str, np.ndarray]) -> int:
-    """The batch size of a request: the first dimension of its largest input (1 for scalars)."""
-    return max((len(a) if a.ndim else 1 for a in arrays.values()), default=1) or 1
 
 
 def filter_outputs(outputs: dict[str, np.ndarray], output_filter: Sequence[str]) -> dict[str, np.ndarray]:

@@ -53,12 +53,6 @@ def _fill_spec(spec: Any, loaded: LoadedVersion, signature_name: str) -> None:
     spec.signature_name = signature_name
 
 
-def _fill_spec(spec: Any, loaded: LoadedVersion, signature_name: str) -> None:
-    spec.name = loaded.model_name
-    spec.version.value = loaded.version
-    spec.signature_name = signature_name
-
-
 def _rows(arrays: Mapping[str, np.ndarray]) -> int:
     """The batch size of a request: the first dimension of its largest input (1 for scalars)."""
     return max((len(a) if a.ndim else 1 for a in arrays.values()), default=1) or 1

@@ -94,13 +94,13 @@ class RestHandler(tornado.web.RequestHandler):
                 if not model:
                     raise invalid("Missing model name in request.")
                 ref = _model_ref(model, listing.group(2), listing.group(3))
-                describe = metadata if listing.group(4) else model_status
+                describe = metadata if listing.group(4) == "metadata" else model_status  # as TF Serving: case matters
                 result = await self._off_loop(lambda: describe(self.core, ref))
             else:
                 raise invalid(f"Malformed request: {method} {path}")
             self._reply(200, result)
         except Exception as err:  # noqa: BLE001 - every error becomes TF Serving's JSON error
-            code, message = status_of(err)
+            code, message = status_of(err, f"REST {method} {path}")
             status = code.name
             self._reply(http_status(code), {"error": message})
         finally:

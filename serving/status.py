@@ -79,13 +79,13 @@ def tf_error_code(error: Any) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
-def status_of(err: BaseException) -> tuple[grpc.StatusCode, str]:
-    """(code, message) a client is answered for ``err``; a server bug is logged with its traceback."""
+def status_of(err: BaseException, where: str = "request") -> tuple[grpc.StatusCode, str]:
+    """(code, message) a client is answered for ``err``; a server bug is logged with its traceback and ``where``."""
     if isinstance(err, RequestError):
         return err.code, err.message
     if isinstance(err, TensorError):
         return grpc.StatusCode.INVALID_ARGUMENT, f"tensor parsing error: {err}"
-    log.error("request failed", exc_info=err)
+    log.error("%s failed", where, exc_info=err)
     return grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}"
 
 
@@ -110,7 +110,7 @@ def grpc_method(api: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
             except (grpc.aio.AbortError, asyncio.CancelledError):
                 raise  # context.abort's own exception; a cancelled call
             except Exception as err:  # noqa: BLE001 - every error is answered; the server goes on
-                code, message = status_of(err)
+                code, message = status_of(err, method.__name__)
                 status = code.name
                 await context.abort(code, message)
             finally:

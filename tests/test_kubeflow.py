@@ -152,7 +152,7 @@ def test_a_file_task_reads_its_spans_from_the_bucket(compiled: dict, tmp_path: P
     executor = compiled["penguin"]["pipelineSpec"]["deploymentSpec"]["executors"]["CsvExampleGen_executor"]
     # TFX's own Kubeflow driver resolves the span before the executor runs (its pre-cache check).
     assert executor["container"]["lifecycle"]["preCacheCheck"]["command"][-1].endswith("file_based_example_gen.driver")
-    other = CLOUD.__class__(**{**CLOUD.__dict__, "data_root": "gs://other/exports"})
+    other = CLOUD.model_copy(update={"data_root": "gs://other/exports"})
     path = kubeflow.compile_pipeline("penguin", other, str(tmp_path))
     parameters = json.loads(Path(path).read_text())["pipelineSpec"]["root"]["dag"]["tasks"]["CsvExampleGen"]
     assert parameters["inputs"]["parameters"]["input_base"]["runtimeValue"]["constantValue"]["stringValue"] == (

@@ -123,7 +123,7 @@ def test_an_output_dir_that_cannot_be_written_is_a_clear_error(tmp_path: Path) -
 def test_a_read_only_output_dir_is_a_one_line_error_from_the_cli(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    from pipelines import local_runner
+    from pipelines import local_layout
     from pipelines.cli import main
 
     read_only = tmp_path / "read_only"
@@ -131,7 +131,7 @@ def test_a_read_only_output_dir_is_a_one_line_error_from_the_cli(
     real_access = os.access
     # chmod does not stop root (this machine's user), so the check is told what a normal user's would say.
     monkeypatch.setattr(
-        local_runner.os,
+        local_layout.os,
         "access",
         lambda path, mode: not str(path).startswith(str(read_only)) and real_access(path, mode),
     )
@@ -155,10 +155,19 @@ def _tiny_pipeline(root: Path, count: int, fail: int = 0) -> object:
     )
 
 
-def test_the_stock_runner_reports_each_component_done_cached_or_failed(tmp_path: Path) -> None:
+def test_the_stock_runner_reports_each_component_done_cached_or_failed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, request: pytest.FixtureRequest
+) -> None:
     """Progress lines come from TFX's own LocalDagRunner records and ML Metadata, and match the run's summary."""
+    import logging
+
     from pipelines.local_runner import Progress, run_dag
     from pipelines.run_summary import summarize
+
+    absl_logger = logging.getLogger("absl")
+    before = absl_logger.level
+    absl_logger.setLevel(logging.WARNING)  # as a caller that wants warnings only
+    request.addfinalizer(lambda: absl_logger.setLevel(before))
 
     def run(count: int, fail: int = 0) -> tuple[object, list[str]]:
         lines: list[str] = []
@@ -179,3 +188,6 @@ def test_the_stock_runner_reports_each_component_done_cached_or_failed(tmp_path:
     assert dag.failure is not None and dag.failure.component == "SumNumbers"
     assert dag.failure.reason == "ValueError: the numbers do not add up"
     assert dag.failure.details == ["second line of the reason"]
+    # Watching TFX's INFO records changed nothing of what is logged: nothing below the logger's level got out.
+    assert absl_logger.level == logging.WARNING
+    assert [r.getMessage() for r in caplog.records if r.name == "absl" and r.levelno < logging.WARNING] == []

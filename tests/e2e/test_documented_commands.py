@@ -24,7 +24,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers.data import read_back
-from helpers.doc_commands import ROOT, Command, commands_where, curl, grep, json_or_text, pipe, with_fixture_flags
+from helpers.doc_commands import (
+    ROOT,
+    Command,
+    PythonBlock,
+    commands_where,
+    curl,
+    documented_python,
+    grep,
+    json_or_text,
+    pipe,
+    with_fixture_flags,
+)
 
 from pipelines import tasks
 from pipelines.cli import main as cli_main
@@ -43,6 +54,17 @@ def _is_serving(command: Command) -> bool:
 
 def _names_ticket(command: Command) -> bool:
     return "ticket" in command.text
+
+
+def _python_blocks(serving: bool, ticket: bool) -> list[PythonBlock]:
+    """The documented Python blocks the suite runs that need a server (or not), and name the ticket task (or not)."""
+    return [
+        block
+        for block in documented_python()
+        if block.skipped is None
+        and ("127.0.0.1:8500" in block.code or "outputs/serving" in block.code) == serving
+        and ("ticket" in block.code) == ticket
+    ]
 
 
 def _key(words: list[str]) -> str:
@@ -134,8 +156,15 @@ def test_every_documented_command_that_needs_no_server_works(
             assert words[0] == "tfx-keras", f"{command}: the suite does not know how to run this command"
             _run_cli(command, words, capsys)
         ran.append((round(time.monotonic() - began, 1), str(command)))
-    print(*sorted(ran, reverse=True)[:5], sep="\n")
     assert len(ran) >= 30, ran  # README, docs/cli.md, data-validation.md, tasks.md, your-data.md, kubeflow.md
+    blocks = _python_blocks(serving=False, ticket=False)
+    for block in blocks:  # a task defined as docs/adding-a-task.md shows it
+        (scratch / "task").mkdir(exist_ok=True)
+        namespace: dict[str, object] = {"__file__": str(scratch / "task" / "__init__.py")}
+        block.run(namespace=namespace)
+        spec = namespace["SPEC"]
+        assert spec.name == "churn" and spec.default_config().data.input_base == "/data/churn", block  # type: ignore[attr-defined]
+    assert blocks, "no runnable Python block without a server: docs/adding-a-task.md's example is gone?"
 
 
 @contextlib.contextmanager
@@ -234,7 +263,12 @@ def test_documented_serving_commands_answer(
             if command.words[1:2] != ["serve"]:
                 _run_serving_command(command, addresses, capsys)
                 ran.append(command)
-    assert len(ran) >= 8, ran
+        version = next(p.name for p in (scratch / "outputs" / "serving" / "mnist").iterdir() if p.name.isdigit())
+        for block in _python_blocks(serving=True, ticket=False):
+            printed = block.run({"127.0.0.1:8500": addresses["grpc"], "<version>": version})
+            assert printed.strip(), f"{block} printed nothing"
+            ran.append(block)  # type: ignore[arg-type]
+    assert len(ran) >= 11, ran
 
 
 @pytest.mark.xdist_group("ticket")  # the worker that runs the ticket pipeline
@@ -254,4 +288,8 @@ def test_documented_ticket_commands_answer(
         for command in commands_where(lambda c: _is_serving(c) and _names_ticket(c)):
             out, _ = _run_serving_command(command, addresses, capsys)
             ran.append((command, out))
-    assert len(ran) >= 4, ran
+        for block in _python_blocks(serving=True, ticket=True):
+            printed = block.run({"127.0.0.1:8500": addresses["grpc"]})
+            assert printed.strip(), f"{block} printed nothing"
+            ran.append((block, printed))  # type: ignore[arg-type]
+    assert len(ran) >= 5, ran

@@ -38,6 +38,65 @@ FIXTURE_FLAGS = {
 }
 
 
+# A ```python block whose doc and first line match is not run, for the reason given.
+PYTHON_NOT_RUN = {
+    ("docs/adding-a-task.md", "class MyConfig(TaskConfig):"): "a template with blanks to fill in (``...``)",
+    ("docs/your-data.md", "class PenguinConfig(TabularConfig):"): "an excerpt of pipelines/penguin/__init__.py, "
+    "which the penguin e2e tests run",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class PythonBlock:
+    """One documented ```python block: where it is shown, and its code (dedented)."""
+
+    doc: str
+    line: int
+    code: str
+
+    @property
+    def skipped(self) -> str | None:
+        """Why the suite does not run it (None: it does)."""
+        first = self.code.strip().splitlines()[0]
+        return next((why for (doc, start), why in PYTHON_NOT_RUN.items() if doc == self.doc and first == start), None)
+
+    def run(self, replace: Mapping[str, str] | None = None, namespace: dict[str, object] | None = None) -> str:
+        """Execute the block as a module would run it (after ``replace``) in ``namespace``; returns what it printed."""
+        import contextlib
+        import io
+
+        code = self.code
+        for old, new in (replace or {}).items():
+            code = code.replace(old, new)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            namespace = namespace if namespace is not None else {}
+            namespace.setdefault("__name__", "__doc_example__")
+            exec(compile(code, f"{self.doc}:{self.line}", "exec", dont_inherit=True), namespace)  # noqa: S102
+        return out.getvalue()
+
+    def __str__(self) -> str:
+        return f"{self.doc}:{self.line}"
+
+
+def documented_python() -> list[PythonBlock]:
+    """Every ```python block of the README and docs/, in order."""
+    import textwrap
+
+    blocks = []
+    for doc in DOCS:
+        name = str(doc.relative_to(ROOT))
+        lines = doc.read_text(encoding="utf-8").splitlines()
+        start = None
+        for number, line in enumerate(lines, 1):
+            if line.strip() == "```python":
+                start = number
+            elif line.strip() == "```" and start is not None:
+                blocks.append(PythonBlock(name, start, textwrap.dedent("\n".join(lines[start : number - 1]))))
+                start = None
+    return blocks
+
+
 @dataclasses.dataclass(frozen=True)
 class Command:
     """One documented command: where it is shown, and its words (``tfx-keras`` for ``.venv/bin/tfx-keras``)."""
