@@ -26,6 +26,7 @@ NOT_RUN = {
     "the same pipeline on a fixture",
     "./scripts/test.sh": "the suite itself: CI (.ci/run) runs it",
     ".venv/bin/python benchmarks/": "a benchmark (minutes, real data): run by hand, results in benchmarks/",
+    "git worktree add": "checks out an older commit to benchmark against, by hand",
     "tfx-keras submit": "submits to Vertex AI (network, credentials); tests/test_kubeflow.py submits to a stand-in",
 }
 # Fixture-sized runs of commands that would take minutes on their default data. A pipeline `run`
