@@ -12,6 +12,7 @@ import datetime
 import fcntl
 import os
 from collections.abc import Iterator
+from typing import Any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,10 +69,8 @@ def prepare_output_dir(layout: LocalLayout) -> None:
             raise OutputDirError(f"{folder} is not writable by this user: choose another --output-dir")
 
 
-@contextlib.contextmanager
-def run_lock(layout: LocalLayout) -> Iterator[None]:
-    """Hold the task's lock in the output directory for the duration of a run, or refuse at once."""
-    handle = open(layout.lock_path, "a+")  # noqa: SIM115 - held for the duration of the run
+def _take(layout: LocalLayout, handle: Any) -> None:
+    """Take the lock on the open lock file, or raise RunInProgressError naming who holds it."""
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -82,6 +81,20 @@ def run_lock(layout: LocalLayout) -> Iterator[None]:
             f"a {layout.task} run is already in progress in {layout.output_dir} ({holder}). Wait for it to "
             "finish, or use another --output-dir: two runs would share ML Metadata and the serving folder."
         ) from None
+
+
+def check_not_running(layout: LocalLayout) -> None:
+    """Refuse at once if a run of the task holds the output directory; creates nothing (the check before the checks)."""
+    if os.path.isfile(layout.lock_path):
+        with open(layout.lock_path) as handle:
+            _take(layout, handle)  # released when the file closes
+
+
+@contextlib.contextmanager
+def run_lock(layout: LocalLayout) -> Iterator[None]:
+    """Hold the task's lock in the output directory for the duration of a run, or refuse at once."""
+    handle = open(layout.lock_path, "a+")  # noqa: SIM115 - held for the duration of the run
+    _take(layout, handle)
     handle.seek(0)
     handle.truncate()
     handle.write(f"pid {os.getpid()}, started {datetime.datetime.now().isoformat(timespec='seconds')}")

@@ -22,15 +22,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from absl import logging as absl_logging
+from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.compiler import constants
-from tfx.orchestration import metadata as tfx_metadata
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 from tfx.orchestration.portable import runtime_parameter_utils, tfx_runner
 
 from components.data_validator import DataValidationError
 from components.file_example_gen import check_input
 from pipelines.config import TaskConfig
-from pipelines.local_layout import LocalLayout, prepare_output_dir, run_lock
+from pipelines.local_layout import LocalLayout, check_not_running, prepare_output_dir, run_lock
 from pipelines.pipeline import VALIDATOR_ID, create_pipeline, reads_files
 from pipelines.run_summary import ComponentFailure, RunSummary, component_state, summarize
 from pipelines.spec import TaskSpec
@@ -168,6 +168,18 @@ def _more_lines(err: BaseException, limit: int = 40) -> list[str]:
     return lines[:limit] + ([f"... {len(lines) - limit} more lines in the log"] if len(lines) > limit else [])
 
 
+def _sqlite(path: str) -> metadata_store_pb2.ConnectionConfig:
+    """ML Metadata in SQLite at ``path``, as TFX's ``sqlite_metadata_connection_config`` but creating no folder.
+
+    Building a pipeline writes nothing: a run refused by its checks, or a dry run, leaves no output
+    folder behind; :func:`prepare_output_dir` makes the folders when a run starts.
+    """
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = path
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    return config
+
+
 def local_pipeline(
     spec: TaskSpec,
     config: TaskConfig,
@@ -189,7 +201,7 @@ def local_pipeline(
         config,
         pipeline_root=layout.pipeline_root,
         serving_root=layout.serving_root,
-        metadata_connection_config=tfx_metadata.sqlite_metadata_connection_config(layout.metadata_path),
+        metadata_connection_config=_sqlite(layout.metadata_path),
         beam_pipeline_args=[*beam_args(workers), *extra_beam_args],
         enable_cache=enable_cache,
     )
@@ -225,9 +237,10 @@ def run_pipeline(
         FileInputError: the task reads files, and their folder or the files of a split are missing.
     """
     layout = LocalLayout(os.path.abspath(output_dir), spec.name)
+    check_not_running(layout)
+    pipeline = local_pipeline(spec, config, layout, workers, enable_cache, extra_beam_args)  # checks, writes nothing
     prepare_output_dir(layout)
     with run_lock(layout):
-        pipeline = local_pipeline(spec, config, layout, workers, enable_cache, extra_beam_args)
         start = time.time()
         runner = run_dag(pipeline, Progress(printer or (lambda _line: None)))
         summary = summarize(

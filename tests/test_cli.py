@@ -172,3 +172,16 @@ def test_serve_on_a_busy_port_is_a_one_line_error(tmp_path: Path, capsys: pytest
     err = capsys.readouterr().err
     assert f"error: could not listen on 127.0.0.1:{port}: the port is in use" in err and "choose another --port" in err
     assert "Traceback" not in err
+
+
+def test_a_dry_run_checks_the_data_prints_the_components_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "out"
+    assert main(["run", "penguin", "--dry-run", "--output-dir", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "dry run of the penguin pipeline: nothing runs" in printed
+    assert "components: CsvExampleGen -> ImportSchemaGen -> StatisticsGen" in printed and "-> AtomicPusher" in printed
+    assert not out.exists()
+    assert main(["run", "penguin", "--dry-run", "--output-dir", str(out), "--input-base", str(tmp_path / "no")]) == 2
+    assert "does not exist" in capsys.readouterr().err and not out.exists()

@@ -89,7 +89,7 @@ def cmd_run(args: argparse.Namespace, err_stream: TextIO) -> int:
     if args.workers < 1:
         raise ConfigError(f"--workers {args.workers} is invalid: must be an integer >= 1")
     layout = local_layout.LocalLayout(absolute(args.output_dir), spec.name)
-    if args.dry_run:  # the checks a run makes before it starts, then the plan; nothing runs
+    if args.dry_run:  # the checks a run makes before it starts, then the plan; nothing is written
         return _data_errors(spec, err_stream, lambda: _dry_run(spec, config, layout, args.workers))
     try:
         local_layout.prepare_output_dir(layout)
