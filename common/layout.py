@@ -7,15 +7,43 @@ folder whose name is not a number is not a version: the Pusher stages a copy und
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from collections.abc import Callable, Iterable
 
 STAGING_PREFIX = ".staging-"
+MAX_VERSION = 2**63 - 1  # TF Serving's versions are int64
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+_warned: set[str] = set()
+log = logging.getLogger(__name__)
+
+
+def version_number(name: str) -> int | None:
+    """The version a folder name stands for (``"3"`` -> 3), or None when it is not a version.
+
+    Only ASCII digits make a version (``"²"`` is a digit to ``str.isdigit`` but no version), and only
+    up to int64's largest, as TF Serving's. A name that looks like a version but is not one is
+    warned about once.
+    """
+    name = name.rstrip("/")
+    if _ASCII_DIGITS.fullmatch(name):
+        if int(name) <= MAX_VERSION:
+            return int(name)
+        reason = f"larger than {MAX_VERSION}, the largest version TF Serving takes"
+    elif name.isdigit() or name.isnumeric():
+        reason = "a version is a number in ASCII digits 0-9"
+    else:
+        return None
+    if name not in _warned:
+        _warned.add(name)
+        log.warning("folder %r is not a model version and is ignored: %s", name, reason)
+    return None
 
 
 def version_numbers(names: Iterable[str]) -> list[int]:
     """The version numbers among folder names (``"3"`` -> 3; staging and other names are skipped), sorted."""
-    return sorted(int(name.rstrip("/")) for name in names if name.rstrip("/").isdigit())
+    return sorted(v for v in map(version_number, names) if v is not None)
 
 
 def version_dirs(
@@ -29,13 +57,13 @@ def version_dirs(
     """
     if not isdir(base_path):
         return {}
-    names = listdir(base_path)
     found = {}
-    for version in version_numbers(names):
-        path = os.path.join(base_path, str(version))
-        if isdir(path):
+    for name in listdir(base_path):
+        version = version_number(name)
+        path = os.path.join(base_path, name.rstrip("/"))
+        if version is not None and isdir(path):
             found[version] = path
-    return found
+    return dict(sorted(found.items()))
 
 
 def model_folders(serving_root: str) -> dict[str, str]:

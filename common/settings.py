@@ -13,17 +13,27 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import pydantic
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names the setting and the fix."""
 
 
+MAX_INT = 2**31 - 1  # no count, size or seed here needs more; a larger one fails later, deep in TensorFlow
+
+
 class Settings(BaseModel):
-    """Frozen settings: unknown fields, NaN and infinity are refused, defaults are validated too."""
+    """Frozen settings: unknown fields, NaN, infinity and integers beyond 32 bits refused; defaults validated too."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, validate_default=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _bounded(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+            raise ValueError(f"must be at most {MAX_INT:,} in magnitude")
+        return value
 
 
 S = TypeVar("S", bound=BaseModel)

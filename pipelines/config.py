@@ -258,12 +258,16 @@ def _parse(value: str, optional: bool) -> Any:
     text = value.strip()
     if optional and text.lower() in ("none", "null"):
         return None
-    if text[:1] in "{[":
+    if text and text[0] in "{[":
         try:
-            return json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"{text!r} looks like JSON but is not valid JSON: {err}") from None
+            return json.loads(text, parse_constant=_no_constant)
+        except (json.JSONDecodeError, ValueError) as err:
+            raise ConfigError(f"looks like JSON but is not valid JSON ({err})") from None
     return text
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number a setting can take")
 
 
 def apply_overrides(config: C, overrides: Iterable[str]) -> C:
@@ -283,7 +287,10 @@ def apply_overrides(config: C, overrides: Iterable[str]) -> C:
         target = values
         for part in parts[:-1]:
             target = target[part]
-        target[parts[-1]] = _parse(raw, optional=type(None) in typing.get_args(annotation))
+        try:
+            target[parts[-1]] = _parse(raw, optional=type(None) in typing.get_args(annotation))
+        except ConfigError as err:
+            raise ConfigError(f"{path}={raw!r} is invalid: {err}.") from None
         given[path] = raw
     return validate(type(config), values, given)
 

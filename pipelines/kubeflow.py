@@ -199,9 +199,17 @@ def submit(
     """Start a compiled pipeline on Vertex AI Pipelines; returns the ``PipelineJob``."""
     from google.cloud import aiplatform
 
-    with open(spec_path, encoding="utf-8") as f:
-        spec = json.load(f)
-    declared = set(spec["pipelineSpec"]["root"].get("inputDefinitions", {}).get("parameters", {}))
+    try:
+        with open(spec_path, encoding="utf-8") as f:
+            spec = json.load(f)
+        declared = set(spec["pipelineSpec"]["root"].get("inputDefinitions", {}).get("parameters", {}))
+    except OSError as err:
+        raise ConfigError(f"cannot read {spec_path} ({err.strerror})") from None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise ConfigError(
+            f"{spec_path} is not a compiled pipeline spec (JSON with a pipelineSpec): give a file that "
+            "`tfx-keras compile` wrote"
+        ) from None
     unknown = sorted(set(parameter_values or {}) - declared)
     if unknown:
         raise ConfigError(f"{spec_path} has no runtime parameters {unknown}; it has {sorted(declared)}")

@@ -114,8 +114,15 @@ def load_image(path: str, shape: Sequence[int]) -> np.ndarray:
         from PIL import Image, UnidentifiedImageError
 
         try:
-            with Image.open(path) as image:
+            with Image.open(path) as image:  # reads the header only
+                if (image.height, image.width) != tuple(shape[:2]):  # refused before decoding: no bomb decoded
+                    raise InputError(
+                        f"{path} is {image.width} x {image.height} pixels; this model takes images of shape "
+                        f"{list(shape)}: resize it first"
+                    )
                 array = np.asarray(image.convert("L" if shape[-1] == 1 else "RGB"))
+        except Image.DecompressionBombError:
+            raise InputError(f"{path} claims more pixels than any model here takes: refused unread") from None
         except UnidentifiedImageError:
             raise InputError(f"{path} is not an image PIL can read (PNG, JPEG, ...)") from None
         except (OSError, SyntaxError) as err:

@@ -1,15 +1,30 @@
-"""The ``serve``, ``predict`` and ``serving-config`` commands of ``tfx-keras``."""
+"""The ``serve``, ``predict`` and ``serving-config`` commands of ``tfx-keras``.
+
+Long because the serving commands' flags mirror TF Serving's model server, one argument each.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import math
 import os
 import signal
 import sys
 import threading
 from typing import Any
+
+
+def _seconds(text: str) -> float:
+    """A number of seconds > 0 (``0``, negatives, ``nan`` and ``inf`` would busy-poll or never poll)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is invalid: must be a number of seconds > 0, e.g. 1")
+    return value
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -59,7 +74,22 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         default=0,
         help="ops run at once (TF Serving's flag; 0: TensorFlow decides)",
     )
-    serve.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for new versions")
+    serve.add_argument(
+        "--poll-seconds", type=_seconds, default=1.0, help="how often to look for new versions (> 0; default 1)"
+    )
+    serve.add_argument(
+        "--max-image-pixels",
+        type=int,
+        default=4096 * 4096,
+        help="an encoded image (PNG, JPEG, GIF, BMP) in a request claiming more pixels is refused from its header, "
+        "before the model decodes it (default: 4096 x 4096)",
+    )
+    serve.add_argument(
+        "--allow-reload-config",
+        action="store_true",
+        help="accept ModelService.HandleReloadConfigRequest: any client that reaches the port can then change "
+        "which models are served (off by default)",
+    )
     serve.add_argument("--tls-cert", help="PEM certificate: serve TLS only")
     serve.add_argument("--tls-key", help="PEM private key of --tls-cert")
     serve.add_argument("--tls-client-ca", help="PEM CA: require client certificates signed by it")
@@ -234,7 +264,14 @@ def _predict(args: argparse.Namespace) -> int:
     from serving.codec import InputError, ModelClient
     from serving.rest_client import connect
 
-    root_certificates = open(args.tls_ca, "rb").read() if args.tls_ca else None  # noqa: SIM115
+    root_certificates = None
+    if args.tls_ca:
+        try:
+            with open(args.tls_ca, "rb") as f:
+                root_certificates = f.read()
+        except OSError as err:
+            print(f"error: --tls-ca {args.tls_ca}: cannot read it ({err.strerror})", file=sys.stderr)
+            return 2
     with connect(args.server, timeout=args.timeout, root_certificates=root_certificates) as client:
         model_client = ModelClient(client, args.model)
         try:
@@ -261,6 +298,10 @@ def _serving_config(args: argparse.Namespace) -> int:
         path = write_model_config(args.serving_root, args.base_path, args.out)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        where = err.filename or args.out
+        print(f"error: cannot write {where} ({err.strerror}): choose another --out", file=sys.stderr)
         return 2
     print(f"wrote {path}")
     print(open(path, encoding="utf-8").read().rstrip())  # noqa: SIM115

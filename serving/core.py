@@ -22,12 +22,14 @@ from google.protobuf import any_pb2
 from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 
+from common.contract import EXAMPLES_INPUT
 from serving import signatures
 from serving.batching import Batcher, batch_key
+from serving.image_headers import DEFAULT_MAX_IMAGE_PIXELS, check_examples, check_images
 from serving.metrics import ServingMetrics, Timer
 from serving.model_store import AVAILABLE, END, LOADING, ModelStore
 from serving.servable import LoadedVersion, ModelRef
-from serving.status import invalid
+from serving.status import for_client, invalid
 from serving.tensors import TensorError, proto_shape, to_array
 
 DEFAULT_MAX_BATCH_SIZE = 1000  # TF Serving's default max_batch_size
@@ -47,6 +49,8 @@ class ServingCore:
         max_batch_size: the largest batch one request may send (None: no limit).
         batcher: run compatible requests together (``--enable-batching``), or None.
         metrics: where requests are counted and timed, or None.
+        max_image_pixels: an encoded image in a request (raw, or in a tf.Example) claiming more pixels
+            is refused from its header, before the model decodes it.
     """
 
     def __init__(
@@ -55,11 +59,13 @@ class ServingCore:
         max_batch_size: int | None = DEFAULT_MAX_BATCH_SIZE,
         batcher: Batcher | None = None,
         metrics: ServingMetrics | None = None,
+        max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
     ) -> None:
         self.store = store
         self.max_batch_size = max_batch_size
         self.batcher = batcher
         self.metrics = metrics
+        self.max_image_pixels = max_image_pixels
 
     def prepare_predict(
         self,
@@ -83,10 +89,18 @@ class ServingCore:
             shapes[name] = _parsed(name, value, proto_shape)
         signatures.check_inputs(specs, shapes, self.max_batch_size)
         signatures.check_output_filter(loaded, signature_name, output_filter)
-        return loaded, {
+        arrays = {
             name: _parsed(name, value, functools.partial(to_array, shape=shapes[name]))
             for name, value in inputs.items()
         }
+        for name, array in arrays.items():
+            if array.dtype == object:
+                values = array.ravel()
+                if name == EXAMPLES_INPUT:
+                    check_examples(values, self.max_image_pixels)
+                else:
+                    check_images(values, self.max_image_pixels, f"input '{name}'")
+        return loaded, arrays
 
     def run(
         self, loaded: LoadedVersion, signature_name: str, inputs: Mapping[str, np.ndarray], api: str
@@ -126,6 +140,7 @@ class ServingCore:
     def classify(self, ref: ModelRef, signature_name: str, serialized: Sequence[bytes]) -> Any:
         """(loaded version, classes, scores) for serialized examples."""
         loaded = ref.resolve(self.store)
+        check_examples(serialized, self.max_image_pixels)
         timer = Timer()
         classes, scores = signatures.classify(loaded, signature_name, serialized)
         if self.metrics is not None:
@@ -135,6 +150,7 @@ class ServingCore:
     def regress(self, ref: ModelRef, signature_name: str, serialized: Sequence[bytes]) -> Any:
         """(loaded version, values) for serialized examples."""
         loaded = ref.resolve(self.store)
+        check_examples(serialized, self.max_image_pixels)
         timer = Timer()
         values = signatures.regress(loaded, signature_name, serialized)
         if self.metrics is not None:
@@ -167,7 +183,7 @@ class ServingCore:
             entry.status.SetInParent()  # OK, as TF Serving reports a healthy version
             if status.error:
                 entry.status.error_code = grpc.StatusCode.UNKNOWN.value[0]
-                entry.status.error_message = status.error
+                entry.status.error_message = for_client(status.error)  # the log has the path
         return response
 
 

@@ -10,6 +10,9 @@
   serialized tf.Examples, and their ``{"results": ...}``.
 
 Every refusal is INVALID_ARGUMENT (:func:`serving.status.invalid`).
+
+Long because TF Serving's JSON has three request forms (rows, columns, examples) and their answers,
+each refused in TF Serving's own words.
 """
 
 from __future__ import annotations
@@ -55,13 +58,30 @@ def _leaf(value: Any, np_type: Any, dtype_name: str) -> Any:
     raise invalid(f"JSON Value: {json.dumps(value)} Type: {kind} is not of expected type: {dtype_name}")
 
 
-def json_tensor(value: Any, np_type: Any, dtype_name: str) -> np.ndarray:
-    """A JSON value (scalar or nested lists) as a dense array; ragged lists are refused."""
+def json_tensor(
+    value: Any,
+    np_type: Any,
+    dtype_name: str,
+    name: str = "",
+    info: signatures.InputInfo | None = None,
+    max_rows: int | None = None,
+) -> np.ndarray:
+    """A JSON value (scalar or nested lists) as a dense array of input ``name``; ragged lists are refused.
+
+    With the input's ``info``, the lists' shape (read from their first elements, in microseconds) is
+    checked against the signature's before any value is read, and the rows against ``max_rows``: a
+    body of ten million numbers for a 784-number input is refused before it is walked. Numbers out
+    of the input type's range are refused, never wrapped (300 is no uint8).
+    """
     shape: list[int] = []
     probe = value
     while isinstance(probe, list):
         shape.append(len(probe))
         probe = probe[0] if probe else None
+    if info is not None:
+        info.check_shape(name, shape)
+        if shape and max_rows and info.shape and info.shape[0] is None and shape[0] > max_rows:
+            raise invalid(f"Task size {shape[0]} is larger than maximum input batch size {max_rows}")
     flat: list[Any] = []
 
     def walk(item: Any, level: int) -> None:
@@ -83,15 +103,42 @@ def json_tensor(value: Any, np_type: Any, dtype_name: str) -> np.ndarray:
             walk(element, level + 1)
 
     walk(value, 0)
-    array = np.array(flat, dtype=np_type) if flat else np.zeros(0, dtype=np_type)
-    return array.reshape(shape)
+    return _typed(flat, np_type, dtype_name, name).reshape(shape)
 
 
-def parse_predict(body: Any, signature: dict[str, signatures.InputInfo]) -> tuple[dict[str, np.ndarray], bool]:
-    """(inputs, row format?) of a predict request body, as TF Serving's FillPredictRequestFromJson."""
+def _typed(flat: list[Any], np_type: Any, dtype_name: str, name: str) -> np.ndarray:
+    """The values as an array of ``np_type``; a number the type cannot hold is INVALID_ARGUMENT."""
+    if not flat:
+        return np.zeros(0, dtype=np_type)
+    if np_type is object or np_type is np.bool_:
+        return np.array(flat, dtype=np_type)
+    integer = np.issubdtype(np_type, np.integer)
+    try:
+        wide = np.array(flat, dtype=None if integer else np.float64)
+    except OverflowError:  # a number beyond float64
+        wide = np.array(flat, dtype=object)
+    limits = np.iinfo(np_type) if integer else np.finfo(np_type)
+    if wide.dtype == object or wide.min() < limits.min or wide.max() > limits.max:
+        worst = max(flat, key=lambda v: abs(v))
+        bounds = f"{limits.min}..{limits.max}" if integer else f"at most {limits.max:.4g} in magnitude"
+        raise invalid(f"input '{name}': {worst} is out of range for {dtype_name} ({bounds})")
+    return wide.astype(np_type)
+
+
+def parse_predict(
+    body: Any, signature: dict[str, signatures.InputInfo], max_rows: int | None = None
+) -> tuple[dict[str, np.ndarray], bool]:
+    """(inputs, row format?) of a predict request body, as TF Serving's FillPredictRequestFromJson.
+
+    Each input's lists are checked against the signature's shape, and rows against ``max_rows``, before
+    their values are read.
+    """
     if not isinstance(body, dict):
         raise invalid(f"JSON Value: {json.dumps(body)} Is not object")
-    types = {name: (signatures.numpy_dtype(info), _dtype_name(info)) for name, info in signature.items()}
+    types = {
+        name: (signatures.numpy_dtype(info), _dtype_name(info), name, info, max_rows)
+        for name, info in signature.items()
+    }
     if "instances" in body and "inputs" in body:
         raise invalid("Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist ")
     if "instances" in body:
@@ -237,6 +284,8 @@ def json_body(text: bytes) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise invalid(f"JSON Parse error: {err.msg} at offset: {err.pos}") from None
+    except RecursionError:
+        raise invalid("JSON Parse error: the document is nested too deeply") from None
     except UnicodeDecodeError as err:
         raise invalid(f"JSON Parse error: the body is not UTF-8 ({err.reason}) at offset: {err.start}") from None
 

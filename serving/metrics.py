@@ -15,17 +15,25 @@ Serving's exporter does neither. Each server has its own registry.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 BUCKETS = tuple(10 * 1.8**k for k in range(33))  # TF Serving's Exponential(10, 1.8, 33), microseconds
+UNKNOWN_MODEL = "<unknown>"  # the label of every request for a model the server does not have
 
 
 class ServingMetrics:
-    """The server's request counts and latencies."""
+    """The server's request counts and latencies.
 
-    def __init__(self) -> None:
+    Args:
+        known: whether a model name is one the server has; requests for any other name are counted
+            under one label, :data:`UNKNOWN_MODEL`, so made-up names cannot grow the metrics without end.
+    """
+
+    def __init__(self, known: Callable[[str], bool] | None = None) -> None:
+        self.known = known
         self.registry = CollectorRegistry()
         self.requests = Counter(
             ":tensorflow:serving:request_count",
@@ -52,6 +60,8 @@ class ServingMetrics:
 
     def request(self, model: str, status: str, api: str, entrypoint: str, micros: float | None) -> None:
         """Count a request; record its latency if it succeeded."""
+        if self.known is not None and not self.known(model):
+            model = UNKNOWN_MODEL
         count, latency = self._children(model, status, api, entrypoint)
         count.inc()
         if latency is not None and micros is not None:

@@ -278,6 +278,10 @@ class ModelStore:
         """Names of the configured models."""
         return sorted(self._models)
 
+    def has_model(self, name: str) -> bool:
+        """Whether ``name`` is a configured model (a dict lookup: cheap enough for every request)."""
+        return name in self._models
+
     def get(self, name: str, version: int | None = None, label: str | None = None) -> LoadedVersion:
         """The version a request asks for: a specific one, one by label, or the latest loaded."""
         state = self._models.get(name)

@@ -26,6 +26,7 @@ from urllib.parse import unquote
 import numpy as np
 import tornado.web
 from google.protobuf import json_format
+from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2
 
 from common.contract import EXAMPLE_SIGNATURE
@@ -142,14 +143,51 @@ def _body(text: bytes) -> tuple[Any, str]:
     return parsed, signature_name
 
 
+# The longest JSON text of one number a client needs (-1.2345678901234567e-308, and its comma).
+JSON_NUMBER_BYTES = 32
+_SIGNATURE_NAME = re.compile(rb'"signature_name"\s*:\s*"([^"\\]*)"')
+
+
+def _check_body_size(loaded: LoadedVersion, body: bytes, max_rows: int | None) -> None:
+    """Refuse, before it is parsed, a ``:predict`` body longer than its signature could ever need.
+
+    A signature whose inputs are all numbers of fixed size per row takes at most ``max_rows`` rows;
+    written as JSON, that is at most ``JSON_NUMBER_BYTES`` per number. A longer body cannot be a
+    valid request, and parsing it would cost seconds and hundreds of MB (ten million numbers: 13 s,
+    +476 MB). The signature is found by its name in the text; inputs of strings, or of a size not
+    fixed, set no bound.
+    """
+    if not max_rows:
+        return
+    match = _SIGNATURE_NAME.search(body)
+    name = match.group(1).decode(errors="replace") if match else EXAMPLE_SIGNATURE
+    if name not in loaded.signature_defs:
+        return  # the parse below gives TF Serving's error
+    numbers = 0
+    for info in signatures.signature_inputs(loaded, name).values():
+        dims = info.shape[1:] if info.shape and info.shape[0] is None else info.shape
+        if info.dtype == types_pb2.DT_STRING or dims is None or any(d is None for d in dims):
+            return
+        numbers += int(np.prod(dims, dtype=np.int64)) * (max_rows if info.shape and info.shape[0] is None else 1)
+    limit = numbers * JSON_NUMBER_BYTES + 4096
+    if len(body) > limit:
+        raise invalid(
+            f"the body is {len(body):,} bytes: signature '{name}' takes at most {max_rows:,} rows, "
+            f"{numbers:,} numbers, never more than {limit:,} bytes as JSON; send fewer rows per request"
+        )
+
+
 def prepare_predict(
     core: ServingCore, ref: ModelRef, body: bytes
 ) -> tuple[LoadedVersion, str, dict[str, np.ndarray], bool]:
     """``:predict``'s body parsed and checked: (version, signature name, input arrays, row format?)."""
-    parsed, signature_name = _body(body)
     loaded = ref.resolve(core.store)
+    _check_body_size(loaded, body, core.max_batch_size)
+    parsed, signature_name = _body(body)
     signatures.find_signature(loaded, signature_name, grpc_predict=False)
-    inputs, rows = json_tensor.parse_predict(parsed, signatures.signature_inputs(loaded, signature_name))
+    inputs, rows = json_tensor.parse_predict(
+        parsed, signatures.signature_inputs(loaded, signature_name), core.max_batch_size
+    )
     loaded, arrays = core.prepare_predict(ref, signature_name, inputs, grpc_predict=False)
     return loaded, signature_name, arrays, rows
 

@@ -30,17 +30,18 @@ from tensorflow_serving.apis import model_service_pb2_grpc
 from common.settings import Settings
 from serving.batching import Batcher, BatchingOptions
 from serving.core import DEFAULT_MAX_BATCH_SIZE, ServingCore
+from serving.image_headers import DEFAULT_MAX_IMAGE_PIXELS
 from serving.metrics import ServingMetrics
 from serving.model_service import ModelService
 from serving.model_store import AVAILABLE, ModelStore
 from serving.prediction_service import PredictionService
 from serving.rest_handler import RestHandler
 from serving.status import ServableNotFoundError
+from serving.tls import server_credentials
 
 T = TypeVar("T")
 
 DEFAULT_MAX_MESSAGE_MB = 64
-MAX_REST_BODY_BYTES = 256 * 1024 * 1024
 
 
 class ServerOptions(Settings):
@@ -56,10 +57,14 @@ class ServerOptions(Settings):
     max_message_mb: int = Field(DEFAULT_MAX_MESSAGE_MB, ge=1)
     workers: int = Field(8, ge=1)
     max_batch_size: int = Field(DEFAULT_MAX_BATCH_SIZE, ge=1)
+    max_image_pixels: int = Field(DEFAULT_MAX_IMAGE_PIXELS, ge=1)  # an encoded image claiming more: refused unread
     batching: BatchingOptions | None = None  # --enable-batching
     tls_cert: str | None = None  # PEM files; both or neither
     tls_key: str | None = None
     tls_client_ca: str | None = None  # if given, clients must present a certificate signed by it
+    # ModelService.HandleReloadConfigRequest: TF Serving accepts it from any client; here it is off
+    # unless asked for, since it changes which folders are served.
+    allow_reload_config: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> ServerOptions:
@@ -81,9 +86,16 @@ class RestServer:
     """
 
     def __init__(
-        self, core: ServingCore, host: str, port: int, executor: futures.Executor, loop: asyncio.AbstractEventLoop
+        self,
+        core: ServingCore,
+        host: str,
+        port: int,
+        executor: futures.Executor,
+        loop: asyncio.AbstractEventLoop,
+        max_body_bytes: int = DEFAULT_MAX_MESSAGE_MB * 1024 * 1024,
     ) -> None:
         self.core = core
+        self.max_body_bytes = max_body_bytes
         self.host = host
         try:
             self._sockets = tornado.netutil.bind_sockets(port, address=host, reuse_port=False)
@@ -107,7 +119,8 @@ class RestServer:
 
         async def listen() -> None:
             app = tornado.web.Application([(r"/.*", RestHandler, {"core": self.core, "executor": self.executor})])
-            self._http = tornado.httpserver.HTTPServer(app, max_body_size=MAX_REST_BODY_BYTES)
+            # --max-message-mb bounds a REST body as it bounds a gRPC message: a larger one is refused unread.
+            self._http = tornado.httpserver.HTTPServer(app, max_body_size=self.max_body_bytes)
             self._http.add_sockets(self._sockets)
 
         asyncio.run_coroutine_threadsafe(listen(), self._loop).result(timeout=30)
@@ -142,9 +155,9 @@ class ServingServer:
         options = options or ServerOptions()
         self.store = store
         self.options = options
-        self.metrics = ServingMetrics()
+        self.metrics = ServingMetrics(known=store.has_model)
         self.batcher = Batcher(options.batching) if options.batching else None
-        self.core = ServingCore(store, options.max_batch_size, self.batcher, self.metrics)
+        self.core = ServingCore(store, options.max_batch_size, self.batcher, self.metrics, options.max_image_pixels)
         self.executor = futures.ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="serving")
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="serving-loop", daemon=True)
@@ -154,7 +167,9 @@ class ServingServer:
             self._server, self.port = self._on_loop(self._bind())
             if options.rest_api_port:
                 port = max(options.rest_api_port, 0)  # -1: any free port (tests, infra validation)
-                self.rest = RestServer(self.core, options.host, port, self.executor, self._loop)
+                self.rest = RestServer(
+                    self.core, options.host, port, self.executor, self._loop, options.max_message_mb * 1024 * 1024
+                )
         except BaseException:
             self._close()
             raise
@@ -174,15 +189,16 @@ class ServingServer:
             ],
         )
         PredictionService(self.core, self.executor).add_to_server(server)
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.core), server)
+        model_service = ModelService(self.core, self.executor, allow_reload=self.options.allow_reload_config)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(model_service, server)
         address = f"{options.host}:{options.port}"
+        credentials = (
+            server_credentials(options.tls_cert, options.tls_key or "", options.tls_client_ca)
+            if options.tls_cert
+            else None
+        )
         try:
-            if options.tls_cert:
-                credentials = grpc.ssl_server_credentials(
-                    [(_read(options.tls_key), _read(options.tls_cert))],
-                    root_certificates=_read(options.tls_client_ca) if options.tls_client_ca else None,
-                    require_client_auth=bool(options.tls_client_ca),
-                )
+            if credentials is not None:
                 port = server.add_secure_port(address, credentials)
             else:
                 port = server.add_insecure_port(address)
@@ -240,11 +256,6 @@ class ServingServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _read(path: str | None) -> bytes:
-    with open(path, "rb") as f:  # type: ignore[arg-type]
-        return f.read()
 
 
 def describe_models(store: ModelStore) -> Sequence[str]:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -79,14 +81,47 @@ def tf_error_code(error: Any) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
+_PATH = re.compile(r"(?<![\w:/])/(?:[\w.+-]+/)*[\w.+-]+")
+_TRACEBACK = re.compile(r"\s*(Traceback \(most recent call last\)|File \"[^\"]*\", line \d+)")
+
+
+def for_client(message: str) -> str:
+    """``message`` as a client may see it: no Python traceback, no path of this server's file system.
+
+    A traceback (Python's, or one TensorFlow quotes from a ``py_function``) is cut off; an absolute
+    path whose first folder exists here (``/tmp/...``, ``/home/...``) becomes ``<server path>``; URL
+    paths such as ``/v1/models/m`` are kept. The full message goes to the server's log.
+    """
+    cut = _TRACEBACK.search(message)
+    if cut:
+        message = message[: cut.start()].rstrip(" :\n") + " (details in the server log)"
+
+    def hide(match: re.Match[str]) -> str:
+        path = match.group(0)
+        first = path.split("/")[1]
+        return "<server path>" if first and os.path.isdir("/" + first) else path
+
+    return _PATH.sub(hide, message)
+
+
 def status_of(err: BaseException, where: str = "request") -> tuple[grpc.StatusCode, str]:
-    """(code, message) a client is answered for ``err``; a server bug is logged with its traceback and ``where``."""
+    """(code, message) a client is answered for ``err`` (:func:`for_client`); the full error goes to the log.
+
+    A server bug is logged with its traceback and ``where``.
+    """
     if isinstance(err, RequestError):
-        return err.code, err.message
-    if isinstance(err, TensorError):
-        return grpc.StatusCode.INVALID_ARGUMENT, f"tensor parsing error: {err}"
-    log.error("%s failed", where, exc_info=err)
-    return grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}"
+        code, message = err.code, err.message
+    elif isinstance(err, TensorError):
+        code, message = grpc.StatusCode.INVALID_ARGUMENT, f"tensor parsing error: {err}"
+    elif isinstance(err, RecursionError):
+        code, message = grpc.StatusCode.INVALID_ARGUMENT, "the request is nested too deeply"
+    else:
+        log.error("%s failed", where, exc_info=err)
+        code, message = grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}"
+    client = for_client(message)
+    if client != message:
+        log.warning("%s: %s", where, message)
+    return code, client
 
 
 def http_status(code: grpc.StatusCode) -> int:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.toy_model import write_toy_model
 
 from pipelines.cli import main
 
@@ -185,3 +186,82 @@ def test_a_dry_run_checks_the_data_prints_the_components_and_writes_nothing(
     assert not out.exists()
     assert main(["run", "penguin", "--dry-run", "--output-dir", str(out), "--input-base", str(tmp_path / "no")]) == 2
     assert "does not exist" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.reliability
+def test_serve_refuses_a_poll_interval_that_would_busy_poll_or_never_poll(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    for value in ("0", "-1", "nan", "inf"):
+        with pytest.raises(SystemExit) as stopped:
+            main(["serve", "--model-base-path", str(tmp_path), "--poll-seconds", value])
+        assert stopped.value.code == 2
+        assert "must be a number of seconds > 0" in capsys.readouterr().err
+
+
+@pytest.mark.reliability
+def test_serve_names_an_unusable_tls_certificate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """grpcio reports a garbage certificate as a failure to bind: it read as "the port is in use"."""
+    garbage = tmp_path / "cert.pem"
+    garbage.write_text("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n")
+    serve = ["serve", "--model-base-path", str(tmp_path), "--port", "0", "--rest-api-port", "0"]
+    assert main([*serve, "--tls-cert", str(garbage), "--tls-key", str(garbage)]) == 2
+    err = capsys.readouterr().err
+    assert "are not a PEM certificate and its private key" in err and "port" not in err.split("(")[0]
+    assert main([*serve, "--tls-cert", str(tmp_path / "missing.pem"), "--tls-key", str(garbage)]) == 2
+    assert "--tls-cert" in (err := capsys.readouterr().err) and "cannot read it" in err
+
+
+@pytest.mark.reliability
+def test_client_and_config_commands_name_a_missing_or_unwritable_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["predict", "mnist", "x.png", "--tls-ca", str(tmp_path / "missing.pem")]) == 2
+    assert "--tls-ca" in (err := capsys.readouterr().err) and "cannot read it" in err and "Traceback" not in err
+    write_toy_model(str(tmp_path / "root" / "toy"), 1)
+    (tmp_path / "file").write_text("")
+    assert (
+        main(["serving-config", "--serving-root", str(tmp_path / "root"), "--out", str(tmp_path / "file" / "m")]) == 2
+    )
+    assert "cannot write" in (err := capsys.readouterr().err) and "choose another --out" in err
+
+
+@pytest.mark.reliability
+def test_an_output_under_a_file_is_refused_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`schema infer --out` under a file ran pipeline steps for 2 min 18 s, then a traceback; fixture: a traceback."""
+    (tmp_path / "file").write_text("")
+    under = str(tmp_path / "file" / "x")
+    for argv in (
+        ["data", "fixture", "mnist", "--out", under],
+        ["data", "generate", "ticket", "--span", "1", "--out", under],
+        ["schema", "infer", "penguin", "--out", under + "/schema.pbtxt"],
+    ):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "cannot write there" in err and "choose another --out" in err and "Traceback" not in err, err
+
+
+@pytest.mark.reliability
+def test_a_damaged_prepared_data_set_is_named_by_list_and_run(
+    tmp_path: Path, mnist_data_dir: str, capsys: pytest.CaptureFixture
+) -> None:
+    """A deleted train shard: `list` said ready and the run stopped at ExampleGen; corrupt metadata: a traceback."""
+    import glob
+    import shutil
+
+    data_dir = tmp_path / "tfds"
+    shutil.copytree(mnist_data_dir, data_dir)
+    run = ["run", "mnist", "--data-dir", str(data_dir), "--output-dir", str(tmp_path / "out"), "--dry-run"]
+    assert main(run) == 0
+    capsys.readouterr()
+    for shard in glob.glob(str(data_dir / "mnist" / "*" / "mnist-train.*")):
+        os.remove(shard)
+    assert main(["list", "--data-dir", str(data_dir)]) == 0
+    assert "mnist" in (out := capsys.readouterr().out) and "is damaged: split 'train' misses its file(s)" in out
+    assert main(run) == 2
+    assert "is damaged: split 'train' misses" in (err := capsys.readouterr().err) and "--overwrite" in err
+    (info,) = glob.glob(str(data_dir / "mnist" / "*" / "dataset_info.json"))
+    Path(info).write_text("{not json")
+    assert main(run) == 2
+    err = capsys.readouterr().err
+    assert "is damaged: its metadata cannot be read" in err and "Traceback" not in err

@@ -116,3 +116,20 @@ def test_answers_are_grouped_by_head() -> None:
     assert str(second) == "department shipping (p=0.800), priority 0.500 (model version 7)"
     single = decode_outputs({"class_names": np.array([b"7"], dtype=object), "probabilities": np.eye(10)[7:8]}, 3, 1)
     assert str(single[0]) == "7 (p=1.000) (model version 3)"
+
+
+@pytest.mark.reliability
+def test_a_huge_image_is_refused_from_its_header_before_it_is_decoded(tmp_path) -> None:  # noqa: ANN001
+    """A 20,000 x 20,000 PNG took 20 s and 400 MB to decode before it was refused; a bigger one was a traceback."""
+    from helpers.data import png_claiming
+
+    from serving.codec import load_image
+
+    big = tmp_path / "big.png"
+    big.write_bytes(png_claiming(5_000, 5_000))  # 25 M pixels: under PIL's own bomb limit, refused by the header check
+    with pytest.raises(InputError, match=r"big.png is 5000 x 5000 pixels; this model takes images of shape \[28"):
+        load_image(str(big), (28, 28, 1))
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_claiming(20_000, 20_000))  # over PIL's own limit: was a DecompressionBombError traceback
+    with pytest.raises(InputError, match="claims more pixels than any model here takes"):
+        load_image(str(bomb), (28, 28, 1))

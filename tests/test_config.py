@@ -92,3 +92,22 @@ def test_describe_lists_every_field() -> None:
 def test_none_is_a_value_where_the_field_allows_it_and_text_elsewhere() -> None:
     config = apply_overrides(tasks.get("ticket").default_config(), ["data.drift=none", "training.steps_per_epoch=none"])
     assert config.data.drift == "none" and config.training.steps_per_epoch is None
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("training.batch_size=10000000000000000000000000", "training.batch_size='10000000000000000000000000' is "
+         "invalid: must be at most 2,147,483,647 in magnitude."),
+        ("training.optimizer=", "training.optimizer='' is invalid: must be 'rmsprop', 'adam', 'sgd' or 'adagrad'."),
+        ("tuning.learning_rates=[nan]", "tuning.learning_rates='[nan]' is invalid: looks like JSON but is not valid"),
+        ("tuning.learning_rates=[NaN]", "tuning.learning_rates='[NaN]' is invalid: looks like JSON but is not valid "
+         "JSON (NaN is not a number a setting can take)."),
+    ],
+)  # fmt: skip
+def test_hostile_overrides_name_the_field(override: str, message: str) -> None:
+    """A 26-digit batch size used to pass the check and fail at the Trainer 85 s later; '' and [nan] named no field."""
+    with pytest.raises(ConfigError) as error:
+        apply_overrides(tasks.get("mnist").default_config(), [override])
+    assert message in str(error.value)

@@ -262,6 +262,19 @@ def test_submit_stops_at_the_vertex_client(compiled: dict, tmp_path: Path, monke
         kubeflow.submit(str(spec), cloud, {"learning_rate": 0.1})
 
 
+@pytest.mark.reliability
+def test_a_malformed_spec_or_cloud_config_is_a_config_error(tmp_path: Path) -> None:
+    """A non-JSON spec for submit, and "dataflow_workers": "many", were tracebacks (JSONDecodeError, TypeError)."""
+    spec = tmp_path / "spec.json"
+    spec.write_text("not json")
+    with pytest.raises(ConfigError, match="is not a compiled pipeline spec .*`tfx-keras compile`"):
+        kubeflow.submit(str(spec), CLOUD)
+    cloud = tmp_path / "cloud.json"
+    cloud.write_text(json.dumps({**CLOUD.model_dump(), "dataflow_workers": "many"}))
+    with pytest.raises(ConfigError, match="dataflow_workers='many' is invalid: must be a valid integer"):
+        kubeflow.load_cloud_config(str(cloud))
+
+
 def test_epochs_runtime_value_reaches_the_training_config() -> None:
     from tfx.utils import json_utils
 

@@ -381,3 +381,144 @@ def test_an_empty_feature_list_is_a_missing_value_of_any_type() -> None:
     (serialized,) = parse_examples({"examples": [{"age": [], "name": ["x"]}]})
     parsed = tf.io.parse_example([serialized], {"age": tf.io.VarLenFeature(tf.float32)})
     assert parsed["age"].values.numpy().tolist() == []  # not refused as "Actual type: string"
+
+
+@pytest.mark.reliability
+def test_hostile_json_is_a_400_naming_the_problem(server: ServingServer) -> None:
+    """Deep nesting, numbers beyond the input's type: 400 with the reason, never a 500."""
+    deep = b"[" * 100_000 + b"]" * 100_000
+    code, _, body = http(server, "POST", "/v1/models/toy:predict", raw=deep)
+    assert code == 400 and "nested too deeply" in json.loads(body)["error"]
+    huge = {"instances": [[10**400, 1]], "signature_name": "serving_raw"}  # beyond float64, let alone float32
+    code, _, body = http(server, "POST", "/v1/models/toy:predict", huge)
+    assert code == 400 and "input 'x'" in json.loads(body)["error"] and "out of range for float32" in body.decode()
+
+
+@pytest.mark.reliability
+def test_integers_out_of_an_inputs_range_are_refused_not_wrapped() -> None:
+    """300 as uint8 would silently become 44 and change the answer; -1 would become 255."""
+    from serving.json_tensor import json_tensor
+    from serving.status import RequestError
+
+    assert json_tensor([[0, 255]], np.uint8, "uint8", "image").tolist() == [[0, 255]]
+    for value in (300, -1, 10**30):
+        with pytest.raises(RequestError, match=rf"input 'image': {value} is out of range for uint8 \(0\.\.255\)"):
+            json_tensor([[0, value]], np.uint8, "uint8", "image")
+
+
+@pytest.mark.reliability
+def test_a_misshapen_or_oversized_body_is_refused_before_its_values_are_read(
+    server: ServingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lists' shape is checked against the signature's first: no value of a refused body is converted."""
+    from serving import json_tensor
+
+    read = []
+    real_leaf = json_tensor._leaf
+    monkeypatch.setattr(json_tensor, "_leaf", lambda *a: read.append(1) or real_leaf(*a))
+    wide = {"instances": [[1.0] * 10] * 5, "signature_name": "serving_raw"}  # rows of 10 for an input of 2
+    code, _, body = http(server, "POST", "/v1/models/toy:predict", wide)
+    assert code == 400 and "not compatible with expected shape [?,2]" in json.loads(body)["error"]
+    many = {"instances": [[1.0, 2.0]] * 101, "signature_name": "serving_raw"}  # the fixture's limit is 100 rows
+    code, _, body = http(server, "POST", "/v1/models/toy:predict", many)
+    assert code == 400 and "Task size 101 is larger than maximum input batch size 100" in body.decode()
+    assert read == []
+    assert (
+        http(server, "POST", "/v1/models/toy:predict", {"instances": [[1.0, 2.0]], "signature_name": "serving_raw"})[0]
+        == 200
+    )
+
+
+@pytest.mark.reliability
+def test_made_up_model_names_do_not_grow_the_metrics(server: ServingServer) -> None:
+    for i in range(30):
+        http(server, "GET", f"/v1/models/nope{i}")
+    http(server, "GET", "/v1/models/toy")
+    metrics = http(server, "GET", "/monitoring/prometheus/metrics")[2].decode()
+    assert 'model_name="<unknown>",status="NOT_FOUND"} 30.0' in metrics
+    assert "nope" not in metrics and 'model_name="toy"' in metrics
+
+
+@pytest.mark.reliability
+def test_no_error_a_client_gets_carries_a_server_path_or_a_traceback(server: ServingServer, root: Path) -> None:
+    """A broken version's status, and the errors of every kind of bad request, over REST and gRPC."""
+    from helpers.dev_server import grpc_client
+
+    ones = np.ones((2, 2), np.float32)
+    broken = root / "toy" / "9"
+    broken.mkdir()
+    (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
+    server.store.poll(settle=False)
+    answers = [http(server, "GET", "/v1/models/toy")[2].decode()]
+    for body in (b"{", b"[" * 5000, b'{"instances": [[1, "a"]], "signature_name": "serving_raw"}', b'{"x": 1}'):
+        answers.append(http(server, "POST", "/v1/models/toy:predict", raw=body)[2].decode())
+    answers.append(http(server, "POST", "/v1/models/toy:classify", {"examples": [{"x": [[1]]}]})[2].decode())
+    answers.append(http(server, "GET", "/v1/models/toy/versions/9/metadata")[2].decode())
+    with grpc_client(server) as client:
+        for call in (
+            lambda: client.predict("toy", {"x": np.ones((2, 3), np.float32)}, signature="serving_raw"),
+            lambda: client.predict("toy", {"x": ones}, signature="nope"),
+            lambda: client.predict("missing", {"x": ones}),
+        ):
+            with pytest.raises(ServingError) as error:
+                call()
+            answers.append(str(error.value))
+    assert "failed to load" in answers[0] or "END" in answers[0]
+    for answer in answers:
+        assert str(root) not in answer and "/tmp" not in answer and "Traceback" not in answer, answer
+
+
+@pytest.mark.reliability
+def test_max_message_mb_bounds_a_rest_body_as_it_bounds_a_grpc_message(root: Path) -> None:
+    body = json.dumps({"instances": [[1.0, 2.0]] * 120_000, "signature_name": "serving_raw"}).encode()  # ~1.4 MB
+    assert len(body) > 1024 * 1024
+    with serving(root, rest_api_port=-1, max_message_mb=1) as server:
+        try:
+            code = http(server, "POST", "/v1/models/toy:predict", raw=body)[0]
+        except (urllib.error.URLError, ConnectionError):
+            code = None  # the server closed the connection on a body over its limit
+        assert code != 200
+        assert http(server, "GET", "/v1/models/toy")[0] == 200  # and goes on serving
+
+
+@pytest.mark.reliability
+def test_a_decompression_bomb_is_refused_from_its_header_on_every_api(server: ServingServer) -> None:
+    """A 20,000 x 20,000 PNG in a tf.Example (classify, Predict on examples) or as a raw string: refused unread."""
+    from helpers.data import png_claiming
+    from helpers.dev_server import grpc_client
+
+    from serving.image_headers import image_size
+
+    bomb = png_claiming(20_000, 20_000)
+    assert image_size(bomb) == ("PNG", 20_000, 20_000) and image_size(b"not an image") is None
+    example = tf.train.Example()
+    example.features.feature["x"].bytes_list.value.append(bomb)
+    b64 = base64.b64encode(bomb).decode()
+    code, _, body = http(server, "POST", "/v1/models/toy:classify", {"examples": [{"x": {"b64": b64}}]})
+    assert code == 400 and "feature 'x' of example 0 is a 20000 x 20000 PNG" in json.loads(body)["error"]
+    with grpc_client(server) as client:
+        for call in (
+            lambda: client.classify("toy", [example]),
+            lambda: client.predict("toy", {"examples": np.array([example.SerializeToString()], dtype=object)}),
+        ):
+            with pytest.raises(ServingError, match="20000 x 20000 PNG, more than this server decodes") as error:
+                call()
+            assert error.value.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.mark.reliability
+def test_a_body_longer_than_its_signature_could_need_is_refused_unparsed(
+    server: ServingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten million numbers for an input of 2 per row (at most 100 rows here): refused before json.loads."""
+    from serving import json_tensor
+
+    parsed = []
+    real = json_tensor.json_body
+    monkeypatch.setattr(json_tensor, "json_body", lambda text: parsed.append(1) or real(text))
+    body = b'{"signature_name": "serving_raw", "instances": [' + b"[0.5, 0.5], " * 200_000 + b"[0.5, 0.5]]}"
+    code, _, answer = http(server, "POST", "/v1/models/toy:predict", raw=body)
+    assert code == 400 and parsed == []
+    assert "signature 'serving_raw' takes at most 100 rows, 200 numbers" in json.loads(answer)["error"]
+    ok = {"signature_name": "serving_raw", "instances": [[-1.2345678901234567e-300, 2.0]] * 100}  # the most it takes
+    assert http(server, "POST", "/v1/models/toy:predict", ok)[0] == 200

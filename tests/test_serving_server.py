@@ -231,7 +231,8 @@ def test_specific_versions_and_labels_from_a_model_config(root: Path) -> None:
     write_toy_model(str(root / "toy"), 2)
     write_toy_model(str(root / "toy"), 3)
     store = ModelStore(lambda: sources_from_root(str(root)), poll_seconds=0.1)
-    with ServingServer(store, ServerOptions(port=0)) as server, ServingClient(server.target) as client:
+    options = ServerOptions(port=0, allow_reload_config=True)
+    with ServingServer(store, options) as server, ServingClient(server.target) as client:
         assert client.status("toy") == {3: "AVAILABLE"}
         config = model_server_config_pb2.ModelServerConfig()
         model = config.model_config_list.config.add(
@@ -248,6 +249,20 @@ def test_specific_versions_and_labels_from_a_model_config(root: Path) -> None:
         assert client.predict("toy", {"x": ONES}, signature="serving_raw", label="canary")[0]["y"].tolist() == [4, 4]
         with pytest.raises(ServingError, match="Specific\\(toy, 3\\)"):
             client.predict("toy", {"x": ONES}, signature="serving_raw", version=3)
+
+
+@pytest.mark.reliability
+def test_a_config_reload_is_refused_unless_the_server_allows_it(root: Path) -> None:
+    """Any client reaching the port could otherwise point the server at other folders, or unload everything."""
+    write_toy_model(str(root / "toy"), 2)
+    config = model_server_config_pb2.ModelServerConfig()
+    config.model_config_list.config.add(name="other", base_path="/etc", model_platform="tensorflow")
+    with serving(root) as server, grpc_client(server) as client:
+        with pytest.raises(grpc.RpcError) as refused:
+            client.models.HandleReloadConfigRequest(model_management_pb2.ReloadConfigRequest(config=config))
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "--allow-reload-config" in refused.value.details()
+        assert client.status("toy") == {2: "AVAILABLE"}  # still served, nothing else
 
 
 def test_version_policy_selection() -> None:
@@ -604,3 +619,45 @@ def test_signatures_are_called_with_each_input_in_its_place(tmp_path: Path) -> N
         with pytest.raises(RequestError, match=words) as caught:
             signatures.call_signature(loaded, "s", bad)
         assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.mark.reliability
+def test_only_ascii_digit_folders_within_int64_are_versions(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A folder named "²" killed `serve` at start (int("²")); "99999999999999999999" was served, then INTERNAL."""
+    from common.layout import version_dirs
+
+    for name in ("1", "0007", "²", "99999999999999999999", "v2", ".staging-3-x"):
+        (tmp_path / name).mkdir()
+    for _ in range(2):
+        assert version_dirs(str(tmp_path)) == {1: str(tmp_path / "1"), 7: str(tmp_path / "0007")}
+    warnings = [r.getMessage() for r in caplog.records if "is not a model version" in r.getMessage()]
+    assert len(warnings) == 2  # once per folder, not once per poll
+    assert any("'²'" in w and "ASCII digits" in w for w in warnings)
+    assert any("99999999999999999999" in w and "largest version" in w for w in warnings)
+
+
+@pytest.mark.reliability
+def test_a_config_reload_loads_models_off_the_event_loop(root: Path) -> None:
+    """While a reload loads a model, REST and gRPC status requests are still answered."""
+    import threading
+    import urllib.request
+
+    write_toy_model(str(root / "toy"), 2)
+    loading, answered = threading.Event(), threading.Event()
+    config = model_server_config_pb2.ModelServerConfig()
+    config.model_config_list.config.add(name="toy", base_path=str(root / "toy"), model_platform="tensorflow")
+    with serving(root, rest_api_port=-1, allow_reload_config=True) as server, grpc_client(server) as client:
+        real = server.store.set_sources
+
+        def slow_set_sources(sources: object) -> None:
+            loading.set()
+            answered.wait(30)  # a load that takes as long as the status request below needs
+            real(sources)  # type: ignore[arg-type]
+
+        server.store.set_sources = slow_set_sources  # type: ignore[method-assign]
+        reload = client.models.HandleReloadConfigRequest.future(model_management_pb2.ReloadConfigRequest(config=config))
+        assert loading.wait(30)
+        with urllib.request.urlopen(f"{server.rest_url}/v1/models/toy", timeout=10) as response:
+            assert response.status == 200
+        answered.set()
+        assert reload.result(timeout=30).status.error_code == 0

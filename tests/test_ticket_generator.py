@@ -17,6 +17,7 @@ from tfx.utils import proto_utils
 from common.splits import split_ranges
 from components.generator_example_gen import GeneratorExampleGen, GeneratorExampleGenError
 from components.generator_example_gen import executor as generator_executor
+from pipelines.local_runner import beam_args as local_beam_args
 from pipelines.ticket import generator
 
 TICKETS = "pipelines.ticket.generator"
@@ -127,12 +128,12 @@ def test_same_data_whatever_the_workers_and_shards(tmp_path: Path) -> None:
     one = _run(
         GeneratorExampleGen(TICKETS, 300, {"train": 0.8, "eval": 0.2}, seed=5, shard_size=300),
         tmp_path / "one",
-        ["--direct_running_mode=in_memory", "--direct_num_workers=1"],
+        local_beam_args(1),
     )
     many = _run(
         GeneratorExampleGen(TICKETS, 300, {"train": 0.8, "eval": 0.2}, seed=5, shard_size=7),
         tmp_path / "many",
-        ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
+        local_beam_args(2),
     )
     for split, size in (("train", 240), ("eval", 60)):
         assert _split(tmp_path / "one", split) == _split(tmp_path / "many", split)

@@ -49,6 +49,44 @@ class DatasetDownloadError(TFDSExampleGenError):
         self.data_dir = data_dir
 
 
+class DatasetDamagedError(TFDSExampleGenError):
+    """The prepared data set's files are damaged or missing: its metadata is unreadable, or a shard it names is gone."""
+
+    def __init__(self, dataset: str, data_dir: str, problem: str) -> None:
+        super().__init__(
+            f"TFDS data set '{dataset}' in {data_dir} is damaged: {problem}. Import or prepare it again "
+            f"(`tfx-keras data import {dataset} --source DIR --data-dir {data_dir} --overwrite`, or --download)."
+        )
+        self.dataset = dataset
+        self.data_dir = data_dir
+
+
+def prepared_builder(dataset: str, version: str | None, data_dir: str | None) -> Any:
+    """The TFDS builder of a data set prepared in ``data_dir`` (None when it is not prepared there).
+
+    Raises:
+        DatasetDamagedError: its ``dataset_info.json`` cannot be read, or a shard file it names is missing.
+    """
+    import tensorflow_datasets as tfds
+    from tensorflow_datasets.core import constants
+
+    where = data_dir or constants.DATA_DIR
+    name = dataset + (f":{version}" if version else "")
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+        if not builder.is_prepared():
+            return None
+        splits = builder.info.splits
+    except Exception as err:  # noqa: BLE001 - protobuf's ParseError, JSON and OS errors of damaged metadata
+        raise DatasetDamagedError(dataset, where, f"its metadata cannot be read ({type(err).__name__})") from None
+    for split_name, split in splits.items():
+        missing = [str(path) for path in split.filepaths if not os.path.isfile(path)]
+        if missing:
+            shown = os.path.basename(missing[0]) + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+            raise DatasetDamagedError(dataset, where, f"split {split_name!r} misses its file(s) {shown}")
+    return builder
+
+
 def _check_dataset_name(dataset: str) -> None:
     import tensorflow_datasets as tfds
 
@@ -86,13 +124,10 @@ def _check_split(name: str, expression: str, prepared_splits: Any) -> None:
 
 def _prepared_info(dataset: str, version: str | None, data_dir: str | None) -> tuple[Any, str]:
     """Return (TFDS SplitDict, fingerprint) of a locally prepared data set, or (None, '') when not local."""
-    import tensorflow_datasets as tfds
-
     if data_dir and "://" in data_dir:  # remote (gs://...): checked by the executor on the cluster
         return None, ""
-    name = dataset + (f":{version}" if version else "")
-    builder = tfds.builder(name, data_dir=data_dir)
-    if not builder.is_prepared():
+    builder = prepared_builder(dataset, version, data_dir)
+    if builder is None:
         return None, ""
     shard_lengths = {k: list(v.shard_lengths) for k, v in builder.info.splits.items()}
     # The files themselves too (name, size, modification time, as TFX's file-based ExampleGens do):

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from pipelines import tasks
-from pipelines.cli.options import absolute, location, task_arg, task_config
+from pipelines.cli.options import absolute, location, task_arg, task_config, writable
 from pipelines.config import ConfigError, apply_overrides
 
 
@@ -56,6 +56,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise ConfigError(f"--span {args.span} is invalid: must be >= 0")
     config = apply_overrides(task_config(spec, args), [f"data.span={args.span}", f"data.format={args.format}"])
     out = location(args.out)
+    if "://" not in out:
+        writable(out, "--out", folder=True)
     path = write_span(spec, config, out, args.format, overwrite=args.overwrite)
     print(f"wrote {config.data.num_examples} records of span {args.span}: {path}")
     fmt = "" if args.format == spec.default_config().data.format else f" --set data.format={args.format}"
@@ -81,7 +83,11 @@ def cmd_data(args: argparse.Namespace) -> int:
             raise ConfigError(f"--size {args.size} is invalid: must be >= 1")
         source = spec.source
         path = tfds_builder.make_fixture(
-            source.dataset, source.raw_format, args.out, size=args.size, class_names=source.label_names
+            source.dataset,
+            source.raw_format,
+            writable(args.out, "--out", folder=True),
+            size=args.size,
+            class_names=source.label_names,
         )
         print(f"wrote {path}")
         print(f"import it with: tfx-keras data import {spec.name} --source {path} --data-dir DIR")

@@ -56,3 +56,19 @@ def absolute(path: str) -> str:
 def location(path: str) -> str:
     """A local path made absolute; a URL (gs://...) as given."""
     return path if "://" in path else absolute(path)
+
+
+def writable(path: str, flag: str, folder: bool = False) -> str:
+    """``path`` (a file, or a ``folder``) made ready to write, checked before any work starts.
+
+    Raises:
+        ConfigError: the folder cannot be created (a file is in the way, no permission), naming ``flag``.
+    """
+    where = path if folder else os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(where, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"{flag} {path}: cannot write there ({err.strerror}): choose another {flag}") from None
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {path}: {where} is not writable by this user: choose another {flag}")
+    return path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from pipelines import tasks
-from pipelines.cli.options import input_base_arg, task_arg, task_config
+from pipelines.cli.options import input_base_arg, task_arg, task_config, writable
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +33,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
     spec = tasks.get(args.task)
     config = task_config(spec, args)
-    out = infer_schema(spec, config, args.out or f"{spec.name}.schema.inferred.pbtxt")
+    out = writable(args.out or f"{spec.name}.schema.inferred.pbtxt", "--out")  # before minutes of work
+    out = infer_schema(spec, config, out)
     print(f"wrote {out}")
     print(f"compare it with the curated schema: diff {spec.schema_file} {out}")
     return 0
