@@ -31,16 +31,22 @@ from typing import Any
 RTOL, ATOL = 1e-5, 1e-6
 
 
-def _compare(served: Any, expected: Any) -> tuple[bool, float]:
+def _compare(served: Any, expected: Any) -> tuple[bool, float, str]:
+    """(agree?, max difference, the problem in words: "" when they agree)."""
     import numpy as np
 
     served, expected = np.asarray(served), np.asarray(expected)
     if served.shape != expected.shape:
-        return False, float("inf")
+        return False, float("inf"), f"shape {list(served.shape)} served, {list(expected.shape)} in-process"
     if expected.dtype.kind in "OSU":
-        return bool(np.array_equal(served.astype(object), expected.astype(object))), 0.0
+        same = bool(np.array_equal(served.astype(object), expected.astype(object)))
+        return same, 0.0, "" if same else "different values"
+    if expected.dtype.kind in "fc" and not (np.all(np.isfinite(served)) and np.all(np.isfinite(expected))):
+        bad = int(np.size(served) - np.count_nonzero(np.isfinite(served)))
+        return False, float("nan"), f"NaN or infinite outputs ({bad} of {np.size(served)} values)"
     difference = float(np.max(np.abs(served.astype(np.float64) - expected))) if expected.size else 0.0
-    return bool(np.allclose(served, expected, rtol=RTOL, atol=ATOL)), difference
+    same = bool(np.allclose(served, expected, rtol=RTOL, atol=ATOL))
+    return same, difference, "" if same else f"answers differ (max difference {difference:.3g})"
 
 
 def validate(model_dir: str, examples: list[bytes], timeout: float) -> dict[str, Any]:
@@ -68,6 +74,13 @@ def validate(model_dir: str, examples: list[bytes], timeout: float) -> dict[str,
             report["warmup_records"] = store.get("candidate").warmup_records
             model = tf.saved_model.load(model_dir)
             signatures = set(model.signatures)
+            if EXAMPLE_SIGNATURE not in signatures:
+                report.update(
+                    blessed=False,
+                    reason=f"the model has no {EXAMPLE_SIGNATURE} signature, the one TF Serving and the clients call "
+                    f"by default (it has {sorted(signatures)}): export one",
+                )
+                return report
             batch = np.array(examples, dtype=object)
             with (
                 ServingClient(server.target, timeout=timeout) as grpc_client,
@@ -79,7 +92,7 @@ def validate(model_dir: str, examples: list[bytes], timeout: float) -> dict[str,
                 for transport, client in (("gRPC", grpc_client), ("REST", rest_client)):
                     outputs, _ = client.predict("candidate", {EXAMPLES_INPUT: batch}, signature=EXAMPLE_SIGNATURE)
                     for name, value in expected.items():
-                        ok, difference = _compare(outputs.get(name), value)
+                        ok, difference, problem = _compare(outputs.get(name), value)
                         report["checks"].append(
                             {
                                 "transport": transport,
@@ -87,6 +100,7 @@ def validate(model_dir: str, examples: list[bytes], timeout: float) -> dict[str,
                                 "output": name,
                                 "ok": ok,
                                 "max_difference": difference,
+                                "problem": problem,
                             }
                         )
                 parsed = [tf.train.Example.FromString(e) for e in examples]
@@ -94,7 +108,7 @@ def validate(model_dir: str, examples: list[bytes], timeout: float) -> dict[str,
                     scores = model.signatures[CLASSIFY_SIGNATURE](inputs=batch)["scores"].numpy()
                     for transport, client in (("gRPC", grpc_client), ("REST", rest_client)):
                         served = [[score for _, score in result] for result in client.classify("candidate", parsed)]
-                        ok, difference = _compare(np.array(served, np.float32), scores)
+                        ok, difference, problem = _compare(np.array(served, np.float32), scores)
                         report["checks"].append(
                             {
                                 "transport": transport,
@@ -102,12 +116,14 @@ def validate(model_dir: str, examples: list[bytes], timeout: float) -> dict[str,
                                 "output": "scores",
                                 "ok": ok,
                                 "max_difference": difference,
+                                "problem": problem,
                             }
                         )
                 if REGRESS_SIGNATURE in signatures:
                     values = model.signatures[REGRESS_SIGNATURE](inputs=batch)["outputs"].numpy()
                     for transport, client in (("gRPC", grpc_client), ("REST", rest_client)):
-                        ok, difference = _compare(np.array(client.regress("candidate", parsed), np.float32), values)
+                        served_values = np.array(client.regress("candidate", parsed), np.float32)
+                        ok, difference, problem = _compare(served_values, values)
                         report["checks"].append(
                             {
                                 "transport": transport,
@@ -115,6 +131,7 @@ def validate(model_dir: str, examples: list[bytes], timeout: float) -> dict[str,
                                 "output": "outputs",
                                 "ok": ok,
                                 "max_difference": difference,
+                                "problem": problem,
                             }
                         )
     failed = [c for c in report["checks"] if not c["ok"]]
@@ -122,10 +139,7 @@ def validate(model_dir: str, examples: list[bytes], timeout: float) -> dict[str,
     report["reason"] = (
         f"{len(report['checks'])} checks over gRPC and REST answered as the model does in-process"
         if report["blessed"]
-        else "answers differ from the model's own: "
-        + "; ".join(
-            f"{c['transport']} {c['api']} {c['output']} (max difference {c['max_difference']:.3g})" for c in failed
-        )
+        else "; ".join(f"{c['transport']} {c['api']} {c['output']}: {c['problem']}" for c in failed)
     )
     return report
 
@@ -157,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             write_warmup(args.model_dir, build_warmup_requests(args.model_dir, examples))
         report = validate(args.model_dir, examples, args.timeout)
     except Exception as err:  # noqa: BLE001 - any failure of the candidate is a verdict, not a crash
-        report = {"model_dir": args.model_dir, "blessed": False, "reason": f"{type(err).__name__}: {err}"}
+        first = (str(err).strip().splitlines() or [""])[0]  # one line: the report is read by people
+        report = {"model_dir": args.model_dir, "blessed": False, "reason": f"{type(err).__name__}: {first}"}
     with open(args.out, "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2)
     print(("blessed: " if report["blessed"] else "not blessed: ") + report["reason"])

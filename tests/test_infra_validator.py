@@ -143,8 +143,63 @@ def test_a_model_that_answers_differently_when_served_is_not_blessed(tmp_path: P
     tf.saved_model.save(module, model_dir, signatures={EXAMPLE_SIGNATURE: module.examples.get_concrete_function()})
     report = validate(model_dir, EXAMPLES, timeout=30)
     assert not report["blessed"]
-    assert report["reason"].startswith("answers differ from the model's own: ")
-    assert "REST Predict y (max difference 1)" in report["reason"]  # its second call answered 2, not 1
+    assert "REST Predict y: answers differ (max difference 1)" in report["reason"]  # its second call answered 2
+
+
+class _PythonForBigBatches(tf.Module):
+    """Answers with TensorFlow ops, but batches over 100 rows go through a tf.py_function."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def examples(self, serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+        rows = tf.cast(tf.shape(serialized)[0], tf.float32)
+
+        def in_python() -> tf.Tensor:
+            return tf.py_function(lambda n: n * 2.0, [rows], tf.float32)
+
+        return {"y": tf.fill(tf.shape(serialized), tf.cond(rows > 100, in_python, lambda: rows * 2.0))}
+
+
+class _NaN(tf.Module):
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def examples(self, serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {"y": tf.fill(tf.shape(serialized), float("nan"))}
+
+
+def _save(module: tf.Module, path: Path, signature: str = EXAMPLE_SIGNATURE) -> str:
+    tf.saved_model.save(module, str(path), signatures={signature: module.examples.get_concrete_function()})
+    return str(path)
+
+
+@pytest.mark.reliability
+def test_a_python_op_on_a_branch_no_check_takes_is_found_in_the_graph(tmp_path: Path) -> None:
+    """TF Serving has no kernel for tf.py_function and refuses such a graph at load, whatever the branch.
+
+    The checks send batches of 1 and 16: the branch for batches over 100 never runs, yet the op is found,
+    named with its signature; the development server refuses the version as TF Serving would.
+    """
+    from serving.graph_check import unservable_ops
+
+    model_dir = _save(_PythonForBigBatches(), tmp_path / "py")
+    (problem,) = unservable_ops(model_dir)
+    assert (problem.op, problem.signature) == ("EagerPyFunc", EXAMPLE_SIGNATURE)
+    assert "tf.py_function" in str(problem) and "no kernel" in str(problem)
+    with pytest.raises(ValueError, match="signature serving_default uses op EagerPyFunc"):
+        load_version("py", 1, model_dir)
+    report = validate(model_dir, EXAMPLES, timeout=30)
+    assert not report["blessed"] and "uses op EagerPyFunc" in report["reason"] and "\n" not in report["reason"]
+    assert unservable_ops(write_toy_model(str(tmp_path / "toy"), 1)) == []  # a model of TensorFlow ops only
+
+
+@pytest.mark.reliability
+def test_nan_outputs_and_a_missing_serving_default_are_named(tmp_path: Path) -> None:
+    report = validate(_save(_NaN(), tmp_path / "nan"), EXAMPLES, timeout=30)
+    assert not report["blessed"]
+    assert "gRPC Predict y: NaN or infinite outputs (6 of 6 values)" in report["reason"]
+    report = validate(_save(_NaN(), tmp_path / "other", signature="predict"), EXAMPLES, timeout=30)
+    assert not report["blessed"]
+    assert (
+        report["reason"].startswith("the model has no serving_default signature") and "['predict']" in report["reason"]
+    )
 
 
 @pytest.mark.slow
