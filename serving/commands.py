@@ -187,6 +187,9 @@ def _serve(args: argparse.Namespace) -> int:
     except (ValueError, OSError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    stopped = threading.Event()  # Ctrl-C or SIGTERM from here on, even while the models load, stops cleanly
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
     server.start()
     print(f"[tfx-keras serve] models from {origin}")
     for line in describe_models(server.store):
@@ -201,9 +204,6 @@ def _serve(args: argparse.Namespace) -> int:
     if batching:
         print(f"[tfx-keras serve] batching: up to {batching.max_batch_size} rows, {batching.batch_timeout_micros} µs")
     print("[tfx-keras serve] Ctrl-C stops", flush=True)
-    stopped = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopped.set())
     stopped.wait()
     print("[tfx-keras serve] stopping: finishing in-flight requests")
     server.stop(grace=5)

@@ -180,7 +180,7 @@ def _documented_server(command: Command) -> Iterator[dict[str, str]]:
     try:
         lines, addresses = [], {}
         deadline = time.monotonic() + 180
-        while "rest" not in addresses and time.monotonic() < deadline:
+        while "stops" not in addresses and time.monotonic() < deadline:
             line = process.stdout.readline()  # type: ignore[union-attr]
             if not line:
                 break
@@ -189,6 +189,8 @@ def _documented_server(command: Command) -> Iterator[dict[str, str]]:
                 addresses["grpc"] = match.group(1)
             if match := re.search(r"REST API on http://([^/]+)/", line):
                 addresses["rest"] = match.group(1)
+            if "Ctrl-C stops" in line:  # the last line: the server answers, and a Ctrl-C stops it cleanly
+                addresses["stops"] = "yes"
         assert "rest" in addresses, f"{command}: the server did not start:\n{''.join(lines)}"
         yield addresses
         process.send_signal(signal.SIGINT)
