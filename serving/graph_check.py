@@ -12,11 +12,12 @@ serving meta graph, and the functions they call (``PartitionedCall``, ``If``, ``
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Iterator
 
 from tensorflow.core.framework import attr_value_pb2, graph_pb2
-from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+from tensorflow.core.protobuf import meta_graph_pb2
+
+from serving.servable import read_serving_meta_graph, signature_defs_of
 
 PYTHON_OPS = {
     "EagerPyFunc": "tf.py_function",
@@ -41,16 +42,6 @@ class UnservableOp:
         return f"signature {self.signature} uses op {self.op}: {self.why}"
 
 
-def _serving_meta_graph(saved_model_dir: str) -> meta_graph_pb2.MetaGraphDef:
-    saved_model = saved_model_pb2.SavedModel()
-    with open(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as f:
-        saved_model.ParseFromString(f.read())
-    for meta_graph in saved_model.meta_graphs:
-        if "serve" in meta_graph.meta_info_def.tags:
-            return meta_graph
-    raise ValueError(f"{saved_model_dir} has no meta graph tagged 'serve'")
-
-
 def _called(attr: attr_value_pb2.AttrValue) -> Iterator[str]:
     """The function names an op attribute refers to (``f``, ``then_branch``, ``branches`` ...)."""
     if attr.HasField("func"):
@@ -59,13 +50,13 @@ def _called(attr: attr_value_pb2.AttrValue) -> Iterator[str]:
         yield from (f.name for f in attr.list.func)
 
 
-def _ops(graph: graph_pb2.GraphDef, start: list[str], nodes: list) -> set[str]:  # type: ignore[type-arg]
+def _ops(graph: graph_pb2.GraphDef, nodes: list) -> set[str]:  # type: ignore[type-arg]
     """Every op type in ``nodes`` and in the library functions they reach, transitively."""
     library = {f.signature.name: f for f in graph.library.function}
     seen: set[str] = set()
     ops: set[str] = set()
     pending = list(nodes)
-    functions = list(start)
+    functions: list[str] = []
     while pending or functions:
         while pending:
             node = pending.pop()
@@ -83,23 +74,22 @@ def _ops(graph: graph_pb2.GraphDef, start: list[str], nodes: list) -> set[str]: 
     return ops
 
 
-def unservable_ops(saved_model_dir: str) -> list[UnservableOp]:
-    """Ops of ``saved_model_dir``'s serving signatures that TF Serving cannot run (empty: none found).
+def unservable_ops(model: str | meta_graph_pb2.MetaGraphDef) -> list[UnservableOp]:
+    """Ops of a SavedModel's serving signatures that TF Serving cannot run (empty: none found).
 
+    ``model`` is the SavedModel's folder, or its serving meta graph when the caller has read it.
     Python-function ops are always refused; an op unknown to this process's TensorFlow (a custom op)
     is refused too, since TF Serving links only TensorFlow's own ops.
     """
     from tensorflow.python.framework import op_def_registry
 
-    meta_graph = _serving_meta_graph(saved_model_dir)
+    meta_graph = read_serving_meta_graph(model) if isinstance(model, str) else model
     graph = meta_graph.graph_def
     by_name = {node.name: node for node in graph.node}
     found = []
-    for signature_name, signature in sorted(meta_graph.signature_def.items()):
-        if signature_name.startswith("__"):  # TF 2's initializer, not a signature
-            continue
+    for signature_name, signature in sorted(signature_defs_of(meta_graph).items()):
         outputs = [by_name.get(info.name.split(":")[0]) for info in signature.outputs.values()]
-        ops = _ops(graph, [], [node for node in outputs if node is not None])
+        ops = _ops(graph, [node for node in outputs if node is not None])
         for op in sorted(ops):
             if op in PYTHON_OPS:
                 why = f"a {PYTHON_OPS[op]} (Python), which TF Serving has no kernel for: rewrite it with TensorFlow ops"

@@ -27,7 +27,7 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from common.layout import model_folders, version_dirs
 from serving.graph_check import UnservableModelError, unservable_ops
-from serving.servable import LoadedVersion, read_signature_defs
+from serving.servable import LoadedVersion, read_serving_meta_graph, signature_defs_of
 from serving.status import ServableNotFoundError, UnknownVersionLabelError
 from serving.warmup import replay_warmup
 
@@ -132,8 +132,9 @@ def load_version(model_name: str, version: int, path: str) -> LoadedVersion:
     """
     if not os.path.isfile(os.path.join(path, "saved_model.pb")):
         raise FileNotFoundError(f"{path} has no saved_model.pb (not a SavedModel, or still being written)")
-    signature_defs = read_signature_defs(path)
-    unservable = unservable_ops(path)
+    meta_graph = read_serving_meta_graph(path)  # read once: the signatures, and the ops they reach
+    signature_defs = signature_defs_of(meta_graph)
+    unservable = unservable_ops(meta_graph)
     if unservable:  # as TF Serving refuses the graph at load ("Op type not registered"), whatever the branch
         raise UnservableModelError("; ".join(map(str, unservable)))
     saved_model = tf.saved_model.load(path)

@@ -66,13 +66,22 @@ class ModelRef:
         return store.get(self.name, version=self.version, label=self.label)
 
 
-def read_signature_defs(saved_model_dir: str) -> dict[str, meta_graph_pb2.SignatureDef]:
-    """The ``SignatureDef`` protos of the serving meta graph in ``saved_model.pb`` (nothing loaded)."""
+def read_serving_meta_graph(saved_model_dir: str) -> meta_graph_pb2.MetaGraphDef:
+    """The meta graph tagged ``serve`` in ``saved_model.pb`` (nothing loaded)."""
     saved_model = saved_model_pb2.SavedModel()
     with tf.io.gfile.GFile(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as f:
         saved_model.ParseFromString(f.read())
     for meta_graph in saved_model.meta_graphs:
         if "serve" in meta_graph.meta_info_def.tags:
-            # `__saved_model_init_op` is TF 2's initialiser, not a servable signature.
-            return {k: v for k, v in meta_graph.signature_def.items() if not k.startswith("__")}
+            return meta_graph
     raise ValueError(f"{saved_model_dir} has no meta graph tagged 'serve'")
+
+
+def signature_defs_of(meta_graph: meta_graph_pb2.MetaGraphDef) -> dict[str, meta_graph_pb2.SignatureDef]:
+    """A meta graph's servable signatures (``__saved_model_init_op`` is TF 2's initialiser, not one)."""
+    return {k: v for k, v in meta_graph.signature_def.items() if not k.startswith("__")}
+
+
+def read_signature_defs(saved_model_dir: str) -> dict[str, meta_graph_pb2.SignatureDef]:
+    """The ``SignatureDef`` protos of the serving meta graph in ``saved_model.pb`` (nothing loaded)."""
+    return signature_defs_of(read_serving_meta_graph(saved_model_dir))
