@@ -31,6 +31,13 @@ PROBABILITIES = "probabilities"
 CLASS_IDS = "class_ids"
 CLASS_NAMES = "class_names"
 
+
+def classification_output_dtypes(prefix: str = "", with_class_names: bool = True) -> dict[str, str]:
+    """The readable outputs of a softmax head as clients read them: name -> dtype (the contract's entries)."""
+    names = {f"{prefix}{PROBABILITIES}": "float32", f"{prefix}{CLASS_IDS}": "int64"}
+    return {**names, f"{prefix}{CLASS_NAMES}": "string"} if with_class_names else names
+
+
 # Keys of the Trainer's and Transform's custom_config: the task and its whole configuration (JSON).
 TASK_KEY = "task"
 CONFIG_KEY = "config"

@@ -237,6 +237,19 @@ class ExportConfig(Section):
     tflite: bool = False
 
 
+class InfraConfig(Section):
+    """Infra validation: how fast the served model must answer, and how long the whole check may take.
+
+    ``max_latency_ms`` is the 99th-percentile budget of one Predict request over gRPC, at batch 1 and
+    at the largest batch the server's batching makes (32): a model over it is not pushed. The time
+    limit covers everything, loading and warmup replay included.
+    """
+
+    max_latency_ms: float = Field(500.0, gt=0)
+    timeout_seconds: int = Field(180, ge=10)
+    num_examples: int = Field(16, ge=1, le=1000)  # evaluation examples the requests are built from
+
+
 class TaskConfig(Section):
     """Base of every task's configuration; a task subclasses it with its own sections and defaults."""
 
@@ -245,6 +258,7 @@ class TaskConfig(Section):
     evaluator: EvaluatorConfig = EvaluatorConfig()
     tuning: TuningConfig = TuningConfig()
     export: ExportConfig = ExportConfig()
+    infra: InfraConfig = InfraConfig()
 
 
 C = TypeVar("C", bound=TaskConfig)
@@ -325,8 +339,9 @@ def describe(config: BaseModel, prefix: str = "") -> list[str]:
 
 
 # Sections that judge data and models but do not shape them: left out of what Transform and the Trainer
-# get, so changing them (allowing anomalies, accepting that yesterday's traffic is gone) retrains nothing.
-JUDGING_SECTIONS = frozenset({"validation", "evaluator"})
+# get, so changing them (allowing anomalies, accepting that yesterday's traffic is gone, a latency budget)
+# retrains nothing.
+JUDGING_SECTIONS = frozenset({"validation", "evaluator", "infra"})
 
 
 def to_json(config: BaseModel, exclude: frozenset[str] = frozenset()) -> str:

@@ -90,6 +90,7 @@ def serving_contract(image_shape: Sequence[int], class_names: Sequence[str]) -> 
     """
     import tensorflow as tf
 
+    from common.contract import classification_output_dtypes
     from pipelines.export import classification_outputs
 
     def raw_to_features(raw: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -102,6 +103,7 @@ def serving_contract(image_shape: Sequence[int], class_names: Sequence[str]) -> 
         outputs=lambda outputs: classification_outputs(outputs[LABEL_KEY], class_names),
         example_features=[IMAGE_KEY],
         classify=(LABEL_KEY, tuple(class_names)),
+        declared_outputs=classification_output_dtypes(),
     )
 
 

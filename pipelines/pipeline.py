@@ -13,6 +13,7 @@ Long because the one place the component chain is wired, in the order it runs; s
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -228,6 +229,10 @@ def standard_components(
         examples=examples.outputs["examples"],
         model_blessing=evaluator.outputs["blessing"],
         split=eval_split,
+        num_examples=config.infra.num_examples,
+        timeout_seconds=config.infra.timeout_seconds,
+        max_latency_ms=config.infra.max_latency_ms,
+        contract=json.dumps(spec.serving(config).output_contract(), sort_keys=True),
     )
     pusher = AtomicPusher(
         model_blessing=evaluator.outputs["blessing"],

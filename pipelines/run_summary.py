@@ -161,9 +161,15 @@ class RunSummary:
         if self.blessed is not None:
             lines.append(f"   blessed: {'yes' if self.blessed else 'no'}")
         lines.extend(f"     failed: {failure}" for failure in self.validation_failures)
-        if self.infra_blessed is not None and self.blessed is not False:
-            verdict = "yes" if self.infra_blessed else "NO"
-            lines.append(f"   infra validation (served over gRPC and REST): {verdict}: {self.infra_reason}")
+        if self.infra_blessed is not None and self.blessed is False:
+            lines.append("   infra validation: skipped (the Evaluator did not bless the model, so it was not tried)")
+        elif self.infra_blessed is not None:
+            first, *more = self.infra_reason.splitlines() or [""]
+            if self.infra_blessed:
+                lines.append(f"   infra validation: yes: {first}")
+            else:  # one line per failed check
+                lines.append("   infra validation: NO, not servable as promised:")
+                lines.extend(f"     {line}" for line in [first, *more])
         if self.pushed:
             lines.append(f"   pushed to: {self.pushed_destination}")
         else:

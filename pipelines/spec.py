@@ -77,6 +77,9 @@ class ServingContract:
         classify: ``(output name, class names)`` of a softmax head, exported as ``classification``.
         regress: a scalar output, exported as ``regression``.
         transformed_labels: export ``transform_features`` with these transformed keys (TFMA's labels).
+        declared_outputs: ``serving_raw``'s outputs as clients read them, name -> dtype name (see
+            ``common.contract.classification_output_dtypes``); infra validation refuses a model that
+            lacks one (also on ``serving_default`` when it answers the same outputs).
     """
 
     raw_inputs: Mapping[str, Any]
@@ -87,6 +90,18 @@ class ServingContract:
     classify: tuple[str, Sequence[str]] | None = None
     regress: str | None = None
     transformed_labels: Sequence[str] = ()
+    declared_outputs: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def output_contract(self) -> dict[str, dict[str, str]]:
+        """Signature -> output -> dtype that infra validation checks (empty: the task declares nothing)."""
+        from common.contract import EXAMPLE_SIGNATURE, RAW_SIGNATURE
+
+        if not self.declared_outputs:
+            return {}
+        contract = {RAW_SIGNATURE: dict(self.declared_outputs)}
+        if self.example_outputs is None:
+            contract[EXAMPLE_SIGNATURE] = dict(self.declared_outputs)
+        return contract
 
 
 @dataclasses.dataclass(frozen=True)

@@ -188,6 +188,7 @@ def _column_dtype(kind: str) -> Any:
 def _serving(table: Table, schema_file: str) -> ServingContract:
     import tensorflow as tf
 
+    from common.contract import classification_output_dtypes
     from pipelines.export import classification_outputs
     from pipelines.schema import schema_columns
 
@@ -228,6 +229,10 @@ def _serving(table: Table, schema_file: str) -> ServingContract:
         return result
 
     label = table.label
+    declared: dict[str, str] = {}
+    for output, target in table.targets().items():
+        prefix = "" if output == table.label.name else f"{output}_"
+        declared.update(classification_output_dtypes(prefix) if target.is_classification else {output: "float32"})
     return ServingContract(
         raw_inputs=raw_inputs,
         raw_to_features=raw_to_features,
@@ -239,6 +244,7 @@ def _serving(table: Table, schema_file: str) -> ServingContract:
         classify=(label.name, label.class_names) if label.is_classification else None,
         regress=None if label.is_classification else label.name,
         transformed_labels=sorted({transformed_name(t.name) for t in table.targets().values()}),
+        declared_outputs=declared,
     )
 
 

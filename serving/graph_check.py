@@ -7,6 +7,11 @@ branch the op is on. A test that only *calls* the model misses an op on a branch
 take (a ``tf.py_function`` used for batches over 100 rows). This module walks every function of the
 serving meta graph, and the functions they call (``PartitionedCall``, ``If``, ``While``, ``Case``
 ...), and names each such op and the signature that reaches it.
+
+Production TF Serving also sees only the model's own folder: an op that reads or writes a file
+(``ReadFile``, a file-backed lookup table, ``MatchingFiles`` ...) on a path written into the graph
+that is not inside the model (an asset) works on the training host and fails in production.
+:func:`files_outside` finds those, on every function of the graph (signatures and initialisers).
 """
 
 from __future__ import annotations
@@ -14,10 +19,25 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 
-from tensorflow.core.framework import attr_value_pb2, graph_pb2
+from tensorflow.core.framework import attr_value_pb2, graph_pb2, node_def_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 
 from serving.servable import read_serving_meta_graph, signature_defs_of
+
+# Ops that open a file, and which of their inputs is the path (TensorFlow's op definitions).
+FILE_OPS = {
+    "ReadFile": 0,
+    "WriteFile": 0,
+    "MatchingFiles": 0,
+    "InitializeTableFromTextFile": 1,
+    "InitializeTableFromTextFileV2": 1,
+    "TFRecordDataset": 0,
+    "TFRecordDatasetV2": 0,
+    "TextLineDataset": 0,
+    "FixedLengthRecordDataset": 0,
+    "FixedLengthRecordDatasetV2": 0,
+    "ImmutableConst": None,  # its path is an attribute, memory_region_name
+}
 
 PYTHON_OPS = {
     "EagerPyFunc": "tf.py_function",
@@ -50,8 +70,8 @@ def _called(attr: attr_value_pb2.AttrValue) -> Iterator[str]:
         yield from (f.name for f in attr.list.func)
 
 
-def _ops(graph: graph_pb2.GraphDef, nodes: list) -> set[str]:  # type: ignore[type-arg]
-    """Every op type in ``nodes`` and in the library functions they reach, transitively."""
+def _reach(graph: graph_pb2.GraphDef, nodes: list) -> tuple[set[str], set[str]]:  # type: ignore[type-arg]
+    """(every op type, every library function) that ``nodes`` reach, transitively through function calls."""
     library = {f.signature.name: f for f in graph.library.function}
     seen: set[str] = set()
     ops: set[str] = set()
@@ -71,7 +91,7 @@ def _ops(graph: graph_pb2.GraphDef, nodes: list) -> set[str]:  # type: ignore[ty
                 continue
             seen.add(name)
             pending.extend(library[name].node_def)
-    return ops
+    return ops, seen
 
 
 def unservable_ops(model: str | meta_graph_pb2.MetaGraphDef) -> list[UnservableOp]:
@@ -89,7 +109,7 @@ def unservable_ops(model: str | meta_graph_pb2.MetaGraphDef) -> list[UnservableO
     found = []
     for signature_name, signature in sorted(signature_defs_of(meta_graph).items()):
         outputs = [by_name.get(info.name.split(":")[0]) for info in signature.outputs.values()]
-        ops = _ops(graph, [node for node in outputs if node is not None])
+        ops, _ = _reach(graph, [node for node in outputs if node is not None])
         for op in sorted(ops):
             if op in PYTHON_OPS:
                 why = f"a {PYTHON_OPS[op]} (Python), which TF Serving has no kernel for: rewrite it with TensorFlow ops"
@@ -98,4 +118,76 @@ def unservable_ops(model: str | meta_graph_pb2.MetaGraphDef) -> list[UnservableO
             else:
                 continue
             found.append(UnservableOp(op, signature_name, why))
+    return found
+
+
+@dataclasses.dataclass(frozen=True)
+class OutsideFile:
+    """A file the graph opens that production TF Serving, which has only the model's folder, would not have."""
+
+    op: str
+    path: str
+    where: str  # "signature X" or "function F" (an initialiser, a function no signature reaches)
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.where} opens {self.path!r} with op {self.op}: {self.why}"
+
+
+def _path_of(node: node_def_pb2.NodeDef, inputs: dict[str, node_def_pb2.NodeDef]) -> str | None:
+    """The path a file op opens when the graph holds it as a constant (None: given at run time)."""
+    index = FILE_OPS[node.op]
+    if index is None:
+        return node.attr["memory_region_name"].s.decode(errors="replace")
+    if index >= len(node.input):
+        return None
+    source = inputs.get(node.input[index].lstrip("^").split(":")[0])
+    if source is None or source.op != "Const":
+        return None  # a function argument (an asset's path, captured) or a path computed when it runs
+    values = source.attr["value"].tensor.string_val
+    return values[0].decode(errors="replace") if len(values) == 1 else None
+
+
+def files_outside(model_dir: str, meta_graph: meta_graph_pb2.MetaGraphDef | None = None) -> list[OutsideFile]:
+    """Files the SavedModel in ``model_dir`` opens by a path written in its graph, outside its own folder.
+
+    An absolute path elsewhere (the training host's ``/tmp/vocab.txt``, the export folder) and a
+    relative path (relative to the server's working directory, not the model) are both refused.
+    Paths the graph receives as arguments (assets, which TF Serving points at the model's
+    ``assets/`` folder) are inside the model by construction.
+    """
+    import os
+
+    meta_graph = meta_graph if meta_graph is not None else read_serving_meta_graph(model_dir)
+    graph = meta_graph.graph_def
+    root = os.path.realpath(model_dir)
+    reached: dict[str, str] = {}  # function -> the first signature that reaches it
+    library = {f.signature.name: f for f in graph.library.function}
+    by_name = {node.name: node for node in graph.node}
+    for signature_name, signature in sorted(signature_defs_of(meta_graph).items()):
+        outputs = [by_name.get(info.name.split(":")[0]) for info in signature.outputs.values()]
+        for function in _reach(graph, [n for n in outputs if n is not None])[1]:
+            reached.setdefault(function, f"signature {signature_name}")
+    scopes = [("the model's graph", list(graph.node))]
+    scopes += [(reached.get(name, f"function {name}"), list(f.node_def)) for name, f in sorted(library.items())]
+    found = []
+    for where, nodes in scopes:
+        inputs = {node.name: node for node in nodes}
+        for node in nodes:
+            if node.op not in FILE_OPS:
+                continue
+            path = _path_of(node, inputs)
+            if path is None:
+                continue
+            full = os.path.realpath(os.path.join(root, path)) if not os.path.isabs(path) else os.path.realpath(path)
+            if os.path.isabs(path) and (full == root or full.startswith(root + os.sep)):
+                continue
+            why = (
+                "a path outside the model's folder; production TF Serving has only that folder: ship the file "
+                "as an asset of the model (tf.saved_model.Asset, or a Transform vocabulary)"
+                if os.path.isabs(path)
+                else "a relative path, which TF Serving resolves in its own working directory: ship the file "
+                "as an asset of the model"
+            )
+            found.append(OutsideFile(node.op, path, where, why))
     return found

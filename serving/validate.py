@@ -1,147 +1,396 @@
-"""Infra validation of a candidate model: serve it, ask it over gRPC and REST, compare with the model itself.
+"""Infra validation of a candidate model: would production TensorFlow Serving serve it, as the task promises?
 
-``python -m serving.validate --model-dir DIR --examples FILE --out REPORT.json [--timeout S]``
+``python -m serving.validate --model-dir DIR --examples FILE --out REPORT.json [--write-warmup]
+[--contract CONTRACT.json] [--max-latency-ms MS] [--time-limit S]``
 
-The pipeline's InfraValidator runs this in a separate process with a time limit (TFX's own
-InfraValidator needs Docker or Kubernetes to start TensorFlow Serving, which cannot run here):
+The pipeline's InfraValidator runs this in a separate process (TFX's own InfraValidator needs
+Docker or Kubernetes to start TensorFlow Serving, which cannot run here); a user can run it on any
+SavedModel. In order, stopping at the first stage that fails:
 
-0. with ``--write-warmup``, the model gets its warmup requests, built from the examples
-   (``assets.extra/tf_serving_warmup_requests``, TF Serving's format);
-1. the candidate is loaded by the serving code (``ModelStore``: the same loading, warmup replay and
-   signature checks as ``tfx-keras serve``) behind a gRPC and a REST port on loopback;
-2. requests built from real evaluation examples go through the real clients (``ServingClient`` and
-   ``RestClient``): Predict on ``serving_default`` over both transports, and Classify and Regress over
-   both when the model has those signatures;
-3. each answer is compared with the same signature called in-process.
+1. **the graph** (nothing run): every function, on every branch, has only ops a standard TF Serving
+   build has (no ``tf.py_function``, no custom op), opens no file outside the model's folder,
+   there is a ``serving_default``, and the outputs are those the task's contract declares;
+2. **a sealed copy**: the model is copied to a fresh folder and loaded from there, with the working
+   directory an empty folder, by the serving code (``ModelStore``: the same loading, warmup replay
+   and signature checks as ``tfx-keras serve``) behind a gRPC and a REST port on loopback;
+3. **latency**: the model's own time per call, then the 99th percentile over gRPC at batch 1 and at
+   the largest batch the server's batching makes, within ``--max-latency-ms``;
+4. **every signature, at batch sizes 1, a middle one and the largest**: Predict on ``serving_default``
+   and ``serving_raw``, Classify and Regress over both transports, each answer compared with the same
+   signature called in-process (NaN and infinities refused by name); ``serving_raw`` on the raw form
+   of the same examples must answer as ``serving_default`` does.
 
-The report says whether the model loaded (and why not), every check, and one verdict. Exit code 0
-when blessed, 1 when not, 2 for a usage error.
+The whole run, warmup replay included, has ``--time-limit`` seconds. The report has every check, the
+latencies and one verdict; its ``reason`` has one line per failed check. Exit code 0 when blessed,
+1 when not, 2 for a usage error.
+
+Long because the four stages, each request at each batch size and the command line with its time
+limit are one sequence; the checks themselves are in :mod:`serving.infra_checks`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shutil
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-RTOL, ATOL = 1e-5, 1e-6
+from serving.infra_checks import (
+    AGREEMENT_ATOL,
+    AGREEMENT_RTOL,
+    Check,
+    RawInputError,
+    compare,
+    compare_outputs,
+    contract_checks,
+    latency_check,
+    measure_latency,
+    paired_outputs,
+    raw_inputs,
+)
+
+MODEL_NAME = "candidate"
+LATENCY_REQUESTS = {"small": 50, "large": 20}  # requests timed at batch 1, and at the largest batch
 
 
-def _compare(served: Any, expected: Any) -> tuple[bool, float, str]:
-    """(agree?, max difference, the problem in words: "" when they agree)."""
-    import numpy as np
-
-    served, expected = np.asarray(served), np.asarray(expected)
-    if served.shape != expected.shape:
-        return False, float("inf"), f"shape {list(served.shape)} served, {list(expected.shape)} in-process"
-    if expected.dtype.kind in "OSU":
-        same = bool(np.array_equal(served.astype(object), expected.astype(object)))
-        return same, 0.0, "" if same else "different values"
-    if expected.dtype.kind in "fc" and not (np.all(np.isfinite(served)) and np.all(np.isfinite(expected))):
-        bad = int(np.size(served) - np.count_nonzero(np.isfinite(served)))
-        return False, float("nan"), f"NaN or infinite outputs ({bad} of {np.size(served)} values)"
-    difference = float(np.max(np.abs(served.astype(np.float64) - expected))) if expected.size else 0.0
-    same = bool(np.allclose(served, expected, rtol=RTOL, atol=ATOL))
-    return same, difference, "" if same else f"answers differ (max difference {difference:.3g})"
+@contextlib.contextmanager
+def _working_dir(path: str) -> Iterator[None]:
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
 
 
-def validate(model_dir: str, examples: list[bytes], timeout: float) -> dict[str, Any]:
-    """Serve ``model_dir`` and check it; returns the report."""
+def _batch(examples: Sequence[bytes], size: int) -> list[bytes]:
+    """``size`` examples, the given ones repeated as needed."""
+    return [examples[i % len(examples)] for i in range(size)]
+
+
+def _static_checks(model_dir: str, contract: Mapping[str, Mapping[str, str]] | None) -> list[Check]:
+    """What the graph shows without running it: ops, files, signatures, the contract."""
+    from common.contract import EXAMPLE_SIGNATURE
+    from serving.graph_check import files_outside, unservable_ops
+    from serving.servable import read_serving_meta_graph, signature_defs_of
+
+    meta_graph = read_serving_meta_graph(model_dir)
+    checks = [Check("ops", op.signature, False, f"op {op.op} is {op.why}") for op in unservable_ops(meta_graph)]
+    for outside in files_outside(model_dir, meta_graph):
+        where = outside.where.removeprefix("signature ")
+        checks.append(Check("files", where, False, f"opens {outside.path!r} with op {outside.op}: {outside.why}"))
+    signature_defs = signature_defs_of(meta_graph)
+    if EXAMPLE_SIGNATURE not in signature_defs:
+        problem = (
+            f"missing: the model has {sorted(signature_defs)}; TF Serving and the clients call serving_default "
+            "when a request names no signature: export one"
+        )
+        checks.append(Check("signatures", EXAMPLE_SIGNATURE, False, problem))
+    if contract:
+        checks += contract_checks(signature_defs, contract)
+    return checks
+
+
+def validate(
+    model_dir: str,
+    examples: list[bytes],
+    timeout: float = 30.0,
+    *,
+    contract: Mapping[str, Mapping[str, str]] | None = None,
+    max_latency_ms: float | None = None,
+    max_batch: int | None = None,
+    on_phase: Callable[[str], None] = lambda _phase: None,
+) -> dict[str, Any]:
+    """Check ``model_dir`` as production TF Serving would serve it; returns the report.
+
+    Args:
+        model_dir: the candidate SavedModel.
+        examples: serialized tf.Examples the requests are built from.
+        timeout: seconds per request.
+        contract: signature -> output name -> dtype the task declares (None: not checked).
+        max_latency_ms: the 99th-percentile budget per request (None: not checked).
+        max_batch: the largest batch (default: the server's batching ``max_batch_size``).
+        on_phase: told what the validation is doing (for the time limit's message).
+    """
+    from serving.batching import BatchingOptions
+
+    max_batch = max_batch or BatchingOptions().max_batch_size
+    report: dict[str, Any] = {"model_dir": model_dir, "examples": len(examples), "seconds": {}, "not_checked": []}
+    checks: list[Check] = []
+    start = time.monotonic()
+    on_phase("checking the graph")
+    checks += _static_checks(model_dir, contract)
+    report["seconds"]["graph"] = round(time.monotonic() - start, 2)
+    if all(c.ok for c in checks):
+        with tempfile.TemporaryDirectory(prefix="infra_") as root:
+            sealed = os.path.join(root, MODEL_NAME, "1")
+            shutil.copytree(model_dir, sealed, symlinks=False)
+            os.mkdir(os.path.join(root, "cwd"))
+            with _working_dir(os.path.join(root, "cwd")):
+                _serve_and_check(sealed, examples, timeout, max_latency_ms, max_batch, on_phase, report, checks)
+    report["checks"] = [vars(c) for c in checks]
+    return _verdict(report, checks)
+
+
+def _serve_and_check(
+    model_dir: str,
+    examples: list[bytes],
+    timeout: float,
+    max_latency_ms: float | None,
+    max_batch: int,
+    on_phase: Callable[[str], None],
+    report: dict[str, Any],
+    checks: list[Check],
+) -> None:
+    """Stages 2-4 on the sealed copy: the model's own speed, serving it, latency, every signature."""
     import numpy as np
     import tensorflow as tf
 
-    from common.contract import CLASSIFY_SIGNATURE, EXAMPLE_SIGNATURE, EXAMPLES_INPUT, REGRESS_SIGNATURE
+    from common.contract import EXAMPLE_SIGNATURE, EXAMPLES_INPUT
     from serving.client import ServingClient
     from serving.model_store import ModelSource, ModelStore
     from serving.rest_client import RestClient
     from serving.server import ServerOptions, ServingServer
 
-    report: dict[str, Any] = {"model_dir": model_dir, "examples": len(examples), "checks": []}
-    with tempfile.TemporaryDirectory(prefix="infra_") as root:
-        os.symlink(os.path.abspath(model_dir), os.path.join(root, "1"))
-        store = ModelStore([ModelSource("candidate", root)], poll_seconds=3600)
-        start = time.monotonic()
-        with ServingServer(store, ServerOptions(port=0, rest_api_port=-1)) as server:
-            report["load_seconds"] = round(time.monotonic() - start, 2)
-            (status,) = store.status("candidate")
-            if status.state != "AVAILABLE":
-                report.update(blessed=False, reason=f"the model did not load in the serving code: {status.error}")
-                return report
-            report["warmup_records"] = store.get("candidate").warmup_records
-            model = tf.saved_model.load(model_dir)
-            signatures = set(model.signatures)
-            if EXAMPLE_SIGNATURE not in signatures:
-                report.update(
-                    blessed=False,
-                    reason=f"the model has no {EXAMPLE_SIGNATURE} signature, the one TF Serving and the clients call "
-                    f"by default (it has {sorted(signatures)}): export one",
-                )
-                return report
-            batch = np.array(examples, dtype=object)
-            with (
-                ServingClient(server.target, timeout=timeout) as grpc_client,
-                RestClient(server.rest_url, timeout=timeout) as rest_client,
-            ):
-                expected = {
-                    k: v.numpy() for k, v in model.signatures[EXAMPLE_SIGNATURE](**{EXAMPLES_INPUT: batch}).items()
-                }
-                for transport, client in (("gRPC", grpc_client), ("REST", rest_client)):
-                    outputs, _ = client.predict("candidate", {EXAMPLES_INPUT: batch}, signature=EXAMPLE_SIGNATURE)
-                    for name, value in expected.items():
-                        ok, difference, problem = _compare(outputs.get(name), value)
-                        report["checks"].append(
-                            {
-                                "transport": transport,
-                                "api": "Predict",
-                                "output": name,
-                                "ok": ok,
-                                "max_difference": difference,
-                                "problem": problem,
-                            }
-                        )
-                parsed = [tf.train.Example.FromString(e) for e in examples]
-                if CLASSIFY_SIGNATURE in signatures:
-                    scores = model.signatures[CLASSIFY_SIGNATURE](inputs=batch)["scores"].numpy()
-                    for transport, client in (("gRPC", grpc_client), ("REST", rest_client)):
-                        served = [[score for _, score in result] for result in client.classify("candidate", parsed)]
-                        ok, difference, problem = _compare(np.array(served, np.float32), scores)
-                        report["checks"].append(
-                            {
-                                "transport": transport,
-                                "api": "Classify",
-                                "output": "scores",
-                                "ok": ok,
-                                "max_difference": difference,
-                                "problem": problem,
-                            }
-                        )
-                if REGRESS_SIGNATURE in signatures:
-                    values = model.signatures[REGRESS_SIGNATURE](inputs=batch)["outputs"].numpy()
-                    for transport, client in (("gRPC", grpc_client), ("REST", rest_client)):
-                        served_values = np.array(client.regress("candidate", parsed), np.float32)
-                        ok, difference, problem = _compare(served_values, values)
-                        report["checks"].append(
-                            {
-                                "transport": transport,
-                                "api": "Regress",
-                                "output": "outputs",
-                                "ok": ok,
-                                "max_difference": difference,
-                                "problem": problem,
-                            }
-                        )
-    failed = [c for c in report["checks"] if not c["ok"]]
-    report["blessed"] = not failed and bool(report["checks"])
-    report["reason"] = (
-        f"{len(report['checks'])} checks over gRPC and REST answered as the model does in-process"
-        if report["blessed"]
-        else "; ".join(f"{c['transport']} {c['api']} {c['output']}: {c['problem']}" for c in failed)
+    on_phase("loading the model in-process")
+    try:
+        model = tf.saved_model.load(model_dir)
+    except Exception as err:  # noqa: BLE001 - a model that does not load is a verdict
+        first = (str(err).strip().splitlines() or [""])[0]
+        checks.append(Check("load", "", False, f"the model did not load: {type(err).__name__}: {first}"))
+        return
+    one = _batch(examples, 1)
+    if max_latency_ms is not None:  # a model slower than the budget on its own is judged before it is served
+        on_phase("timing the model in-process at batch 1")
+        default = model.signatures[EXAMPLE_SIGNATURE]
+        own = measure_latency(lambda: default(**{EXAMPLES_INPUT: tf.constant(one)}), 1, max_latency_ms, 3)
+        report["latency_in_process_ms"] = own.summary()
+        if own.over() >= 2:
+            checks.append(latency_check(own, EXAMPLE_SIGNATURE, "in-process"))
+            return
+    on_phase("loading the sealed copy in the server and replaying its warmup requests")
+    store = ModelStore([ModelSource(MODEL_NAME, os.path.dirname(model_dir))], poll_seconds=3600)
+    started = time.monotonic()
+    with ServingServer(store, ServerOptions(port=0, rest_api_port=-1)) as server:
+        report["seconds"]["load_and_warmup"] = round(time.monotonic() - started, 2)
+        (status,) = store.status(MODEL_NAME)
+        if status.state != "AVAILABLE":
+            checks.append(Check("load", "", False, f"the model did not load in the serving code: {status.error}"))
+            return
+        report["warmup_records"] = store.get(MODEL_NAME).warmup_records
+        with (
+            ServingClient(server.target, timeout=timeout) as grpc_client,
+            RestClient(server.rest_url, timeout=timeout) as rest_client,
+        ):
+            clients = {"gRPC": grpc_client, "REST": rest_client}
+            if max_latency_ms is not None:
+                started = time.monotonic()
+                report["latency_ms"] = []
+                for size, requests in ((1, LATENCY_REQUESTS["small"]), (max_batch, LATENCY_REQUESTS["large"])):
+                    on_phase(f"timing Predict over gRPC at batch {size}")
+                    inputs = {EXAMPLES_INPUT: np.array(_batch(examples, size), dtype=object)}
+                    latency = measure_latency(
+                        lambda inputs=inputs: grpc_client.predict(MODEL_NAME, inputs), size, max_latency_ms, requests
+                    )
+                    report["latency_ms"].append(latency.summary())
+                    checks.append(latency_check(latency, EXAMPLE_SIGNATURE, "gRPC"))
+                report["seconds"]["latency"] = round(time.monotonic() - started, 2)
+                if not all(c.ok for c in checks):
+                    return
+            started = time.monotonic()
+            _check_signatures(model_dir, model, examples, max_batch, clients, on_phase, report, checks)
+            report["seconds"]["signatures"] = round(time.monotonic() - started, 2)
+
+
+def _check_signatures(
+    model_dir: str,
+    model: Any,
+    examples: list[bytes],
+    max_batch: int,
+    clients: Mapping[str, Any],
+    on_phase: Callable[[str], None],
+    report: dict[str, Any],
+    checks: list[Check],
+) -> None:
+    """Every signature at batch 1, a middle batch and the largest, over both transports, against in-process."""
+    import numpy as np
+    import tensorflow as tf
+
+    from common.contract import (
+        CLASSIFY_SIGNATURE,
+        EXAMPLE_SIGNATURE,
+        EXAMPLES_INPUT,
+        INFERENCE_INPUT,
+        RAW_SIGNATURE,
+        REGRESS_SIGNATURE,
     )
+    from serving.client import ServingError
+    from serving.codec import signature_inputs
+    from serving.contract import example_features
+    from serving.servable import read_signature_defs
+
+    signature_defs = read_signature_defs(model_dir)
+    signatures = set(model.signatures)
+    sizes = sorted({1, max(1, max_batch // 4), max_batch})
+    raw_specs = signature_inputs(signature_defs[RAW_SIGNATURE]) if RAW_SIGNATURE in signatures else None
+    features = example_features(model_dir)
+
+    def in_process(signature: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        return _numpy(model.signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()}))
+
+    def requests_for(batch: list[bytes], raw: dict | None) -> list[tuple[str, str, Callable, Callable]]:
+        """(signature, API, what the model answers in-process, what a client is answered) at this batch."""
+        parsed = [tf.train.Example.FromString(e) for e in batch]
+        serialized = np.array(batch, dtype=object)
+        requests: list[tuple[str, str, Callable, Callable]] = [
+            (
+                EXAMPLE_SIGNATURE, "Predict",
+                lambda: in_process(EXAMPLE_SIGNATURE, {EXAMPLES_INPUT: serialized}),
+                lambda client: client.predict(MODEL_NAME, {EXAMPLES_INPUT: serialized}, signature=EXAMPLE_SIGNATURE)[0],
+            ),
+        ]  # fmt: skip
+        if CLASSIFY_SIGNATURE in signatures:
+            requests.append((
+                CLASSIFY_SIGNATURE, "Classify",
+                lambda: {"scores": in_process(CLASSIFY_SIGNATURE, {INFERENCE_INPUT: serialized})["scores"]},
+                lambda client: {"scores": np.array([[s for _, s in r] for r in client.classify(MODEL_NAME, parsed)])},
+            ))  # fmt: skip
+        if REGRESS_SIGNATURE in signatures:
+            requests.append((
+                REGRESS_SIGNATURE, "Regress",
+                lambda: {"outputs": in_process(REGRESS_SIGNATURE, {INFERENCE_INPUT: serialized})["outputs"]},
+                lambda client: {"outputs": np.array(client.regress(MODEL_NAME, parsed))},
+            ))  # fmt: skip
+        if raw is not None:
+            requests.append((
+                RAW_SIGNATURE, "Predict",
+                lambda: in_process(RAW_SIGNATURE, raw),
+                lambda client: client.predict(MODEL_NAME, raw, signature=RAW_SIGNATURE)[0],
+            ))  # fmt: skip
+        return requests
+
+    for size in sizes:
+        batch = _batch(examples, size)
+        raw = None
+        if raw_specs is not None:
+            try:
+                raw = raw_inputs(batch, raw_specs, features)
+            except RawInputError as err:
+                if size == sizes[0]:
+                    report["not_checked"].append(f"serving_raw: its inputs cannot be built from the examples ({err})")
+        answers = {}
+        for signature, api, expected_of, served_of in requests_for(batch, raw):
+            on_phase(f"{api} {signature} at batch {size}")
+            answers[signature] = expected = expected_of()
+            for transport, client in clients.items():
+                where = {"check": "answers", "signature": signature, "transport": transport, "api": api, "batch": size}
+                try:
+                    served = served_of(client)
+                except ServingError as err:
+                    first = (err.details.strip().splitlines() or [""])[0]
+                    checks.append(Check(ok=False, problem=f"the server answered {err.code.name}: {first}", **where))
+                    continue
+                checks += compare_outputs(served, expected, **where)
+        if raw is not None:
+            checks += _agreement(answers[RAW_SIGNATURE], answers[EXAMPLE_SIGNATURE], size)
+            if not paired_outputs(answers[RAW_SIGNATURE], answers[EXAMPLE_SIGNATURE]) and size == sizes[0]:
+                report["not_checked"].append("serving_raw: none of its outputs is also an output of serving_default")
+
+
+def _agreement(raw: Mapping[str, Any], default: Mapping[str, Any], size: int) -> list[Check]:
+    """serving_raw on the raw form of the examples must answer as serving_default does on the examples."""
+    from common.contract import RAW_SIGNATURE
+
+    checks = []
+    for raw_name, default_name in paired_outputs(raw, default):
+        ok, difference, problem = compare(raw[raw_name], default[default_name], AGREEMENT_RTOL, AGREEMENT_ATOL)
+        if not ok and problem.startswith("answers differ"):
+            problem = (
+                f"answers {raw_name} differently from serving_default's {default_name} for the same examples "
+                f"(max difference {difference:.3g}): the two signatures preprocess differently"
+            )
+        checks.append(
+            Check("agreement", RAW_SIGNATURE, ok, problem, batch=size, output=raw_name, max_difference=difference)
+        )
+    return checks
+
+
+def _numpy(outputs: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: value.numpy() for name, value in outputs.items()}
+
+
+def _verdict(report: dict[str, Any], checks: list[Check]) -> dict[str, Any]:
+    """Blessed when every check passed; the reason has one line per failed check (repeats folded)."""
+    failed = [c for c in checks if not c.ok]
+    report["blessed"] = bool(checks) and not failed
+    if report["blessed"]:
+        latency = "; ".join(
+            f"p99 {entry['p99_ms']:.0f} ms at batch {entry['batch']}" for entry in report.get("latency_ms", [])
+        )
+        report["reason"] = (
+            f"{len(checks)} checks passed: the graph, a sealed copy served over gRPC and REST, every signature at "
+            f"batch sizes {sorted({c.batch for c in checks if c.batch})}" + (f"; {latency}" if latency else "")
+        )
+        return report
+    lines: dict[tuple[str, str, str], list[Check]] = {}
+    for check in failed:
+        lines.setdefault((check.check, check.signature, check.output), []).append(check)
+    report["failures"] = [
+        group[0].line() + (f" (and {len(group) - 1} more like it)" if len(group) > 1 else "")
+        for group in lines.values()
+    ]
+    report["reason"] = "\n".join(report["failures"])
     return report
+
+
+def _read_contract(path: str | None) -> dict[str, dict[str, str]] | None:
+    if not path:
+        return None
+    with open(path, encoding="utf-8") as f:
+        contract = json.load(f)
+    if not isinstance(contract, dict) or not all(isinstance(v, dict) for v in contract.values()):
+        example = json.dumps({"serving_raw": {"probabilities": "float32"}})
+        raise ValueError(f"{path}: a contract is {{signature: {{output: dtype}}}}, e.g. {example}")
+    return contract
+
+
+class _TimeLimit:
+    """Ends the process with a report naming what was running when ``seconds`` have passed."""
+
+    def __init__(self, seconds: float, model_dir: str, out: str) -> None:
+        self.seconds, self.model_dir, self.out = seconds, model_dir, out
+        self.phase = "starting"
+        self.lock = threading.Lock()
+        self.timer = threading.Timer(seconds, self._expire)
+        self.timer.daemon = True
+
+    def _expire(self) -> None:
+        with self.lock:
+            reason = (
+                f"time limit: the validation did not finish within {self.seconds:g} s (it was {self.phase}); "
+                "warmup replay and every request count: a model this slow would not serve in time"
+            )
+            _write(self.out, {"model_dir": self.model_dir, "blessed": False, "reason": reason, "failures": [reason]})
+            print(f"not blessed: {reason}", flush=True)
+            os._exit(1)
+
+    def write(self, report: dict[str, Any]) -> None:
+        """Write the final report unless the time limit has already."""
+        with self.lock:
+            self.timer.cancel()
+            _write(self.out, report)
+
+
+def _write(path: str, report: dict[str, Any]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,26 +405,46 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="first add assets.extra/tf_serving_warmup_requests built from the examples (TF Serving's format)",
     )
+    parser.add_argument("--contract", help="JSON file: signature -> output -> dtype the model must answer")
+    parser.add_argument("--max-latency-ms", type=float, help="99th-percentile budget per request (batch 1 and largest)")
+    parser.add_argument("--max-batch", type=int, help="the largest batch to send (default: the batching's)")
+    parser.add_argument("--time-limit", type=float, default=120.0, help="seconds for the whole validation")
     args = parser.parse_args(argv)
+    model_dir, out = os.path.abspath(args.model_dir), os.path.abspath(args.out)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    limit = _TimeLimit(args.time_limit, model_dir, out)
+    limit.timer.start()
     import tensorflow as tf
 
-    examples = list(tf.data.TFRecordDataset(args.examples).as_numpy_iterator())
+    try:
+        contract = _read_contract(args.contract)
+        examples = list(tf.data.TFRecordDataset(args.examples).as_numpy_iterator())
+    except (OSError, ValueError, tf.errors.OpError) as err:
+        print(f"error: {str(err).splitlines()[0]}", file=sys.stderr)
+        return 2
     if not examples:
         print(f"error: {args.examples} holds no examples", file=sys.stderr)
         return 2
+
+    def phase(text: str) -> None:
+        limit.phase = text
+
     try:
         if args.write_warmup:
             from serving.warmup import build_warmup_requests, write_warmup
 
-            write_warmup(args.model_dir, build_warmup_requests(args.model_dir, examples))
-        report = validate(args.model_dir, examples, args.timeout)
+            phase("writing the warmup requests")
+            write_warmup(model_dir, build_warmup_requests(model_dir, examples))
+        report = validate(
+            model_dir, examples, args.timeout, contract=contract, max_latency_ms=args.max_latency_ms,
+            max_batch=args.max_batch, on_phase=phase,
+        )  # fmt: skip
     except Exception as err:  # noqa: BLE001 - any failure of the candidate is a verdict, not a crash
         first = (str(err).strip().splitlines() or [""])[0]  # one line: the report is read by people
-        report = {"model_dir": args.model_dir, "blessed": False, "reason": f"{type(err).__name__}: {first}"}
-    with open(args.out, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2)
-    print(("blessed: " if report["blessed"] else "not blessed: ") + report["reason"])
+        reason = f"{limit.phase}: {type(err).__name__}: {first}"
+        report = {"model_dir": model_dir, "blessed": False, "reason": reason, "failures": [reason]}
+    limit.write(report)
+    print(("blessed: " if report["blessed"] else "not blessed: ") + report["reason"].replace("\n", "\n  "))
     return 0 if report["blessed"] else 1
 
 

@@ -49,6 +49,15 @@ def test_the_summary_says_why_nothing_was_pushed() -> None:
     assert "already pushed or refused this model" in cached.describe()
 
 
+def test_the_summary_says_each_failed_infra_check_and_when_infra_validation_was_skipped() -> None:
+    failures = "latency serving_default (gRPC Predict, batch 32): p99 812 ms over the budget of 500 ms\ncontract x"
+    text = _summary(infra_blessed=False, infra_reason=failures, pushed=False).describe().splitlines()
+    at = text.index("   infra validation: NO, not servable as promised:")
+    assert text[at + 1 : at + 3] == [f"     {line}" for line in failures.splitlines()]
+    skipped = _summary(blessed=False, infra_blessed=False, infra_reason="not tried", pushed=False).describe()
+    assert "infra validation: skipped (the Evaluator did not bless the model, so it was not tried)" in skipped
+
+
 def test_exit_codes_tell_a_scheduler_what_happened() -> None:
     assert _summary().exit_code == ExitCode.PUSHED_OR_NOTHING_TO_DO == 0
     nothing = _summary(pushed=False, components={"Trainer": "CACHED", "AtomicPusher": "CACHED"})

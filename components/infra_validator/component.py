@@ -8,9 +8,11 @@ time limit, on the local runner and in the compiled Kubeflow/Vertex pipelines al
 1. the model is copied to ``<blessing>/stamped_model/`` with ``assets.extra/tf_serving_warmup_requests``
    (TF Serving's format: PredictionLog records built from real evaluation examples), as TFX's
    InfraValidator does with ``request_spec.make_warmup``;
-2. ``python -m serving.validate`` serves the stamped model, sends requests built from the same
-   examples over gRPC and REST through the project's clients, and compares every answer with the
-   model called in-process;
+2. ``python -m serving.validate`` checks the graph (ops TF Serving lacks, files outside the model,
+   the task's output contract), serves a sealed copy of the stamped model, times it against the
+   latency budget, sends requests built from the same examples to every signature over gRPC and
+   REST at three batch sizes, and compares every answer with the model called in-process (and
+   ``serving_raw`` with ``serving_default``);
 3. the InfraBlessing says ``blessed`` (1 or 0) with the reason, and ``has_model`` = 1, so the Pusher
    pushes the stamped model (the one that was tried, warmup requests included).
 
@@ -34,6 +36,8 @@ class InfraValidatorSpec(ComponentSpec):
         "split": ExecutionParameter(type=str),
         "num_examples": ExecutionParameter(type=int),
         "timeout_seconds": ExecutionParameter(type=int),
+        "max_latency_ms": ExecutionParameter(type=float),
+        "contract": ExecutionParameter(type=str),
     }
     INPUTS = {
         "model": ChannelParameter(type=standard_artifacts.Model),
@@ -56,7 +60,9 @@ class InfraValidator(base_component.BaseComponent):
         model_blessing: types.BaseChannel | None = None,
         split: str = "eval",
         num_examples: int = 16,
-        timeout_seconds: int = 300,
+        timeout_seconds: int = 180,
+        max_latency_ms: float = 500.0,
+        contract: str = "{}",
     ) -> None:
         """Build the component.
 
@@ -67,6 +73,8 @@ class InfraValidator(base_component.BaseComponent):
             split: the split the requests are built from.
             num_examples: how many examples (also the warmup requests' batch).
             timeout_seconds: the whole validation's time limit (load, warmup, requests).
+            max_latency_ms: the 99th-percentile budget of a Predict request at batch 1 and the largest batch.
+            contract: JSON, signature -> output -> dtype the task declares (what clients read); "{}": none.
         """
         super().__init__(
             spec=InfraValidatorSpec(
@@ -76,6 +84,8 @@ class InfraValidator(base_component.BaseComponent):
                 split=split,
                 num_examples=num_examples,
                 timeout_seconds=timeout_seconds,
+                max_latency_ms=max_latency_ms,
+                contract=contract,
                 blessing=types.Channel(type=standard_artifacts.InfraBlessing),
             )
         )

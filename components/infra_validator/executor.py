@@ -19,6 +19,8 @@ from components.examples_io import read_examples
 
 REPORT_FILE = "infra_validation.json"
 REQUESTS_FILE = "requests.tfrecord"
+CONTRACT_FILE = "contract.json"
+BACKSTOP_SECONDS = 60  # past the validation's own time limit: Python and TensorFlow start-up
 
 
 class Executor(base_executor.BaseExecutor):
@@ -41,21 +43,27 @@ class Executor(base_executor.BaseExecutor):
         model_path = path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
         serialized = read_examples(examples.uri, exec_properties["split"], int(exec_properties["num_examples"]))
         timeout = int(exec_properties["timeout_seconds"])
+        contract = exec_properties.get("contract") or "{}"
         # Validated in a local folder (the serving code reads local files; on Kubeflow the artifacts are in
         # a bucket); the model that passed, warmup requests included, is then copied into the blessing.
         with tempfile.TemporaryDirectory(prefix="infra_validation_") as local:
             candidate = os.path.join(local, "model")
             io_utils.copy_dir(model_path, candidate)
             requests_file, report_path = os.path.join(local, REQUESTS_FILE), os.path.join(local, REPORT_FILE)
+            contract_file = os.path.join(local, CONTRACT_FILE)
+            with open(contract_file, "w", encoding="utf-8") as f:
+                f.write(contract)
             with tf.io.TFRecordWriter(requests_file) as writer:
                 for example in serialized:
                     writer.write(example)
             command = [
                 sys.executable, "-m", "serving.validate", "--model-dir", candidate, "--examples", requests_file,
-                "--out", report_path, "--write-warmup",
+                "--out", report_path, "--write-warmup", "--contract", contract_file, "--time-limit", str(timeout),
             ]  # fmt: skip
-            try:
-                result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+            if exec_properties.get("max_latency_ms"):
+                command += ["--max-latency-ms", str(float(exec_properties["max_latency_ms"]))]
+            try:  # the validation ends itself at its time limit, with a report; this is the backstop
+                result = subprocess.run(command, capture_output=True, text=True, timeout=timeout + BACKSTOP_SECONDS)
             except subprocess.TimeoutExpired:
                 self._verdict(blessing, False, f"the serving process did not finish within {timeout} s")
                 return

@@ -87,6 +87,7 @@ def compile_args(config: TicketConfig) -> dict[str, Any]:
 
 def serving(config: TicketConfig) -> ServingContract:
     """``serving_raw``: title ``[batch]``, body ``[batch]``, tags ``[batch, n]`` strings ("" pads the tags)."""
+    from common.contract import classification_output_dtypes
     from pipelines.export import classification_outputs
 
     def raw_to_features(raw: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -121,6 +122,11 @@ def serving(config: TicketConfig) -> ServingContract:
         classify=(DEPARTMENT_KEY, DEPARTMENTS),
         regress=PRIORITY_KEY,
         transformed_labels=list(labels(config).values()),
+        declared_outputs={
+            PRIORITY_KEY: "float32",
+            **classification_output_dtypes(f"{DEPARTMENT_KEY}_"),
+            **(classification_output_dtypes(f"{DIFFICULTY_KEY}_") if config.model.difficulty_head else {}),
+        },
     )
 
 
