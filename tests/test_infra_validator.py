@@ -85,7 +85,13 @@ def _run_infra_validator(
             "model_blessing": [_blessing(evaluator_blessed)],
         },
         {"blessing": [blessing]},
-        {"split": "eval", "num_examples": 4, "timeout_seconds": 120},
+        {
+            "split": "eval",
+            "num_examples": 4,
+            "timeout_seconds": 120,
+            "max_latency_ms": 2000.0,
+            "contract": json.dumps({RAW_SIGNATURE: {"y": "float32", "scores": "float32"}}),
+        },
     )
     return blessing
 

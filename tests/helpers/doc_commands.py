@@ -28,6 +28,8 @@ NOT_RUN = {
     ".venv/bin/python benchmarks/": "a benchmark (minutes, real data): run by hand, results in benchmarks/",
     "git worktree add": "checks out an older commit to benchmark against, by hand",
     "tfx-keras submit": "submits to Vertex AI (network, credentials); tests/test_kubeflow.py submits to a stand-in",
+    ".venv/bin/python -m serving.validate": "needs a pushed model and its requests; every pipeline run runs it "
+    "(the InfraValidator), and tests/test_infra_validator.py runs it with these flags",
 }
 # Fixture-sized runs of commands that would take minutes on their default data. A pipeline `run`
 # is checked with --dry-run (the checks a run makes before it starts, and its components); the e2e
