@@ -232,7 +232,8 @@ def summary_of(
         }
     )
     prop = run_records.custom_property
-    example_gen = order[0] if order else None  # every pipeline starts with its ExampleGen
+    # Every pipeline starts with its ExampleGen: the first node in order that writes Examples.
+    example_gen = next((n for n in order if any(record.type_name(a) == "Examples" for a in outputs.get(n, []))), None)
     span = None
     input_files: dict[str, Any] = {}
     ceiling: dict[str, dict[str, float]] = {}

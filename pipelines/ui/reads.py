@@ -25,7 +25,7 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from common.layout import model_folders, version_dirs
-from common.metadata_names import VALIDATOR_ID
+from common.metadata_names import PUSHER_ID, VALIDATOR_ID
 from pipelines import run_records
 from pipelines.run_records import RunRecord
 from pipelines.run_summary import RunSummary, summary_of
@@ -94,7 +94,7 @@ class Run:
             return "not blessed", "refused"
         if self.summary.infra_blessed is False:
             return "not blessed (cannot serve)", "refused"
-        if states and all(state == "CACHED" or self.summary.seconds.get(n, 0) == 0 for n, state in states.items()):
+        if states.get(PUSHER_ID) == "CACHED":  # as the run summary says: an earlier run already decided
             return "nothing new (cached)", "cached"
         return "ended without a push", "refused"
 
@@ -405,6 +405,13 @@ def find_files(uri: str, max_depth: int = 3, max_entries: int = 2000) -> dict[st
             elif name.lower().endswith(DOCUMENTS) and os.path.getsize(path) < 5_000_000:
                 documents.append(path)
     return {"pictures": pictures, "documents": documents}
+
+
+def warm_up() -> None:
+    """Import TFMA on a thread now (seconds), so the first page that shows metrics does not wait for it."""
+    import threading
+
+    threading.Thread(target=lambda: __import__("tensorflow_model_analysis"), daemon=True).start()
 
 
 def json_preview(path: str, limit: int = 4000) -> str:
