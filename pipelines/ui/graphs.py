@@ -49,7 +49,7 @@ def dag_source(nodes: Sequence[tuple[str, str, float | None, str]], edges: Itera
         label = f"{node}\\n{word}{timing}"
         lines.append(
             f"{_quote(node)} [label={_quote(label)} fillcolor={_quote(STATE_COLORS.get(state, '#ffffff'))} "
-            f'href={_quote(href)} target="_top" id={_quote("node-" + node)} class={_quote("state-" + word)}];'
+            f'href={_quote(href)} target="_top" id={_quote("node-" + node)} class={_quote("state_" + word.replace(" ", "_"))}];'
         )
     lines += [f"{_quote(a)} -> {_quote(b)};" for a, b in sorted(edges) if a in known and b in known]
     lines.append("}")

@@ -42,7 +42,7 @@ def _cached_metrics(uri: str) -> dict[str, float]:
     """TFMA's overall metrics of an evaluation (an evaluation's folder never changes once written)."""
     try:
         return read_overall_metrics(uri)
-    except (OSError, ValueError):
+    except Exception:  # noqa: BLE001 - TFMA asserts on an output being written or damaged; the page goes on
         return {}
 
 
@@ -50,7 +50,7 @@ def _cached_metrics(uri: str) -> dict[str, float]:
 def _cached_failures(uri: str) -> tuple[str, ...]:
     try:
         return tuple(read_validation_failures(uri))
-    except (OSError, ValueError):
+    except Exception:  # noqa: BLE001 - as above
         return ()
 
 
@@ -137,10 +137,15 @@ class Catalog:
         sources: Sequence[MetadataSource],
         output_dir: str,
         read_metrics: Callable[[str], dict[str, float]] = _cached_metrics,
+        read_failures: Callable[[str], list[str]] = lambda uri: list(_cached_failures(uri)),
     ) -> None:
-        """Open every source (read-only); StoreError when none opens or none holds a run."""
+        """Open every source (read-only); StoreError when none opens or none holds a run.
+
+        ``read_metrics``/``read_failures`` read an evaluation's folder (TFMA's readers, cached, by default).
+        """
         self.output_dir = os.path.abspath(output_dir)
         self._read_metrics = read_metrics
+        self._read_failures = read_failures
         self._stores: dict[str, tuple[metadata_store.MetadataStore, MetadataSource]] = {}
         problems = []
         for source in sources:
@@ -189,9 +194,7 @@ class Catalog:
         for index, record in enumerate(records):
             unfinished = any(run_records.state_name(e) in ("RUNNING", "NEW") for e in record.executions)
             running = index == 0 and unfinished and alive is not False
-            summary = summary_of(
-                record, nodes, read_metrics=self._read_metrics, read_failures=lambda uri: list(_cached_failures(uri))
-            )
+            summary = summary_of(record, nodes, read_metrics=self._read_metrics, read_failures=self._read_failures)
             if running:
                 summary.components = {n: s if s != "NOT_RUN" else "PENDING" for n, s in summary.components.items()}
             runs.append(Run(record, summary, running))
