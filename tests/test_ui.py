@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from helpers import ui_store
+
 from pipelines.ui.reads import Catalog
 from pipelines.ui.server import Background, serve_in_background
 from pipelines.ui.stores import sources_for

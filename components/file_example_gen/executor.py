@@ -46,7 +46,6 @@ from components.file_example_gen.checks import Column, FileInputError, check_fil
 from components.file_example_gen.driver import CONTENT_DIGEST
 
 
-
 def read_options(exec_properties: Mapping[str, Any]) -> dict[str, Any]:
     """The options packed into ``custom_config`` by the component: format, columns, list delimiter."""
     options = example_gen_options.unpack_options(exec_properties, "file-based ExampleGen")

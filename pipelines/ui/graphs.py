@@ -47,9 +47,10 @@ def dag_source(nodes: Sequence[tuple[str, str, float | None, str]], edges: Itera
         word = STATE_WORDS.get(state, state.lower())
         timing = f"\\n{seconds:.1f} s" if seconds is not None and state in ("COMPLETE", "FAILED") else ""
         label = f"{node}\\n{word}{timing}"
+        css = "state_" + word.replace(" ", "_")
         lines.append(
             f"{_quote(node)} [label={_quote(label)} fillcolor={_quote(STATE_COLORS.get(state, '#ffffff'))} "
-            f'href={_quote(href)} target="_top" id={_quote("node-" + node)} class={_quote("state_" + word.replace(" ", "_"))}];'
+            f'href={_quote(href)} target="_top" id={_quote("node-" + node)} class={_quote(css)}];'
         )
     lines += [f"{_quote(a)} -> {_quote(b)};" for a, b in sorted(edges) if a in known and b in known]
     lines.append("}")

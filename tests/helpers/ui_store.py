@@ -89,8 +89,10 @@ def make_output_dir(root: Path) -> Path:
 
     run = w.run("run-1")
     [examples] = w.execute(run, "ExampleGen", done, [], {"Examples": {"span": 1}})
-    [anomalies] = w.execute(run, "DataValidator", done, [examples], {"ExampleAnomalies": {
-        "anomalies": [], "drift": [{"feature": "x", "measure": "JENSEN_SHANNON", "value": 0.02, "threshold": 0.1}]}})  # fmt: skip
+    drift = [{"feature": "x", "measure": "JENSEN_SHANNON", "value": 0.02, "threshold": 0.1}]
+    [anomalies] = w.execute(
+        run, "DataValidator", done, [examples], {"ExampleAnomalies": {"anomalies": [], "drift": drift}}
+    )
     (Path(anomalies.uri) / "report").mkdir()
     (Path(anomalies.uri) / "report" / "drift.png").write_bytes(PNG)
     (Path(anomalies.uri) / "report" / "data_report.html").write_text("<html><body>report</body></html>")
