@@ -25,7 +25,7 @@ class GraphvizMissingError(RuntimeError):
 
 
 def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 @functools.lru_cache(maxsize=256)
@@ -45,8 +45,8 @@ def dag_source(nodes: Sequence[tuple[str, str, float | None, str]], edges: Itera
     known = {node for node, *_ in nodes}
     for node, state, seconds, href in nodes:
         word = STATE_WORDS.get(state, state.lower())
-        timing = f"\\n{seconds:.1f} s" if seconds is not None and state in ("COMPLETE", "FAILED") else ""
-        label = f"{node}\\n{word}{timing}"
+        timing = f"\n{seconds:.1f} s" if seconds is not None and state in ("COMPLETE", "FAILED") else ""
+        label = f"{node}\n{word}{timing}"
         css = "state_" + word.replace(" ", "_")
         lines.append(
             f"{_quote(node)} [label={_quote(label)} fillcolor={_quote(STATE_COLORS.get(state, '#ffffff'))} "

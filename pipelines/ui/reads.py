@@ -273,14 +273,14 @@ class Catalog:
                 break
             found = store.get_artifacts_by_id(frontier)
             artifacts.update({a.id: a for a in found})
-            producers = {
-                ev.execution_id: ev.artifact_id
-                for ev in store.get_events_by_artifact_ids(frontier)
-                if ev.type in run_records.OUTPUT_EVENTS and ev.execution_id not in executions
-            }
+            first_writer: dict[int, int] = {}  # the execution that made it, not the cached runs that reused it
             for ev in store.get_events_by_artifact_ids(frontier):
                 if ev.type in run_records.OUTPUT_EVENTS:
-                    edges.add((f"e{ev.execution_id}", f"a{ev.artifact_id}"))
+                    first_writer[ev.artifact_id] = min(
+                        first_writer.get(ev.artifact_id, ev.execution_id), ev.execution_id
+                    )
+            edges.update((f"e{e}", f"a{a}") for a, e in first_writer.items())
+            producers = {e: a for a, e in first_writer.items() if e not in executions}
             if not producers:
                 break
             frontier = []
