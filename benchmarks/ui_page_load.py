@@ -4,8 +4,9 @@ Copies a real output folder (a few MNIST runs), then replays its runs' ML Metada
 store holds ``--runs`` runs: each replayed run gets new executions (same components, states and
 properties) and new output artifacts (same types, folders and properties) in a new ``pipeline_run``
 context, as a run that re-executes everything would. Then serves the UI and times each page over HTTP:
-the first read of every run (TFMA imported, every evaluation read), each page's first load, loads with ML Metadata unchanged (cached), and
-loads just after ML Metadata changed (every run read again, as while a run is in progress)::
+the first read of every run (TFMA imported, every evaluation read), each page's first load, loads with
+ML Metadata unchanged (cached), and loads just after it changed (every run read again, as while a run
+is in progress)::
 
     .venv/bin/python benchmarks/ui_page_load.py --source /tmp/ui_mnist --runs 50
 """
