@@ -28,6 +28,8 @@ NOT_RUN = {
     ".venv/bin/python benchmarks/": "a benchmark (minutes, real data): run by hand, results in benchmarks/",
     "git worktree add": "checks out an older commit to benchmark against, by hand",
     "tfx-keras submit": "submits to Vertex AI (network, credentials); tests/test_kubeflow.py submits to a stand-in",
+    "tfx-keras ui": "a web server that runs until Ctrl-C; tests/test_ui.py serves its pages and "
+    "tests/e2e/test_mnist_pipeline_e2e.py opens them in a browser",
 }
 # Fixture-sized runs of commands that would take minutes on their default data. A pipeline `run`
 # is checked with --dry-run (the checks a run makes before it starts, and its components); the e2e
