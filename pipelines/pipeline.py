@@ -30,6 +30,7 @@ from tfx.types import standard_artifacts
 from tfx.types.channel import Channel
 
 from common.contract import CONFIG_KEY, TASK_KEY
+from common.metadata_names import VALIDATOR_ID
 from components.atomic_pusher import AtomicPusher
 from components.baseline_resolver import LatestBlessedBaselineStrategy, PreviousValidatedStatisticsStrategy
 from components.data_validator import DataValidator
@@ -50,7 +51,6 @@ ORCHESTRATORS = ("local", "kubeflow_v2")
 RESOLVER_ID = "latest_blessed_model_resolver"
 BASELINE_STATISTICS_ID = "previous_validated_statistics"
 WINDOW_ID = "span_window"
-VALIDATOR_ID = "DataValidator"
 TRAINER_RUN_FN = "pipelines.training.run_fn"
 TUNER_FN = "pipelines.tuning.tuner_fn"
 

@@ -3,7 +3,7 @@
 Which components ran, were cached or failed and for how long, the data's drift and allowed anomalies,
 the Evaluator's metrics, margins, yesterday's traffic and blessing, the infra validation, and where
 the model was pushed; TFMA's outputs are read (:mod:`pipelines.tfma_results`) for the metrics and
-the failed thresholds.
+the failed thresholds. The run itself is read by :mod:`pipelines.run_records`, as the UI reads it.
 
 Long because every line of the run summary is read from ML Metadata here, one reader per component's outputs.
 """
@@ -14,20 +14,19 @@ import dataclasses
 import enum
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
-from tfx.orchestration import metadata as tfx_metadata
 
 from common.contract import TUNING_REPORT_DIR
-from components.file_example_gen.executor import INPUT_PROPERTY
-from pipelines.pipeline import VALIDATOR_ID
+from common.metadata_names import INPUT_PROPERTY, PUSHER_ID, TRANSFORM_ID, VALIDATOR_ID
+from pipelines import run_records
 from pipelines.tfma_results import read_overall_metrics, read_validation_failures
 
-PUSHER = "AtomicPusher"
-TRANSFORM = "Transform"
+PUSHER = PUSHER_ID
+TRANSFORM = TRANSFORM_ID
 
 
 class ExitCode(enum.IntEnum):
@@ -185,31 +184,13 @@ class RunSummary:
         return json.dumps({**dataclasses.asdict(self), "exit_code": int(self.exit_code)}, indent=2, sort_keys=True)
 
 
-def state_name(execution: metadata_store_pb2.Execution) -> str:
-    """COMPLETE, CACHED, FAILED ... of an execution."""
-    return metadata_store_pb2.Execution.State.Name(execution.last_known_state)
-
-
-def _nodes_of(
-    store: metadata_store.MetadataStore, executions: Sequence[metadata_store_pb2.Execution]
-) -> dict[int, str]:
-    """The component (node id) of each execution, from its node context (``<pipeline>.<node>``)."""
-    node_contexts = {c.id: c.name.split(".", 1)[-1] for c in store.get_contexts_by_type("node")}
-    node_of: dict[int, str] = {}
-    for execution in executions:
-        for ctx in store.get_contexts_by_execution(execution.id):
-            if ctx.id in node_contexts:
-                node_of[execution.id] = node_contexts[ctx.id]
-    return node_of
-
-
 def component_state(connection_config: metadata_store_pb2.ConnectionConfig, run_id: str, node: str) -> str:
     """COMPLETE, CACHED, FAILED ... of component ``node`` in run ``run_id`` (``NOT_RUN``: no execution)."""
     store = metadata_store.MetadataStore(connection_config)
     run = store.get_context_by_type_and_name("pipeline_run", run_id)
     executions = store.get_executions_by_context(run.id) if run is not None else []
-    node_of = _nodes_of(store, executions)
-    states = [state_name(e) for e in executions if node_of.get(e.id) == node]
+    node_of = run_records.nodes_of(store, executions)
+    states = [run_records.state_name(e) for e in executions if node_of.get(e.id) == node]
     return states[-1] if states else "NOT_RUN"
 
 
@@ -224,70 +205,41 @@ def summarize(
 
     Components in ``node_order`` that have no execution in the run are reported as ``NOT_RUN``.
     """
-    store = metadata_store.MetadataStore(tfx_metadata.sqlite_metadata_connection_config(metadata_path))
-    pipeline_ctx = store.get_context_by_type_and_name("pipeline", pipeline_name)
-    if pipeline_ctx is None:
-        raise RuntimeError(f"no pipeline {pipeline_name!r} in {metadata_path}")
-    if run_id:
-        run = store.get_context_by_type_and_name("pipeline_run", run_id)
-        if run is None:
-            raise RuntimeError(f"no run {run_id!r} of {pipeline_name!r} in {metadata_path}")
-    else:
-        in_pipeline = {e.id for e in store.get_executions_by_context(pipeline_ctx.id)}
-        runs = [
-            c
-            for c in store.get_contexts_by_type("pipeline_run")
-            if {e.id for e in store.get_executions_by_context(c.id)} & in_pipeline
-        ]
-        run = max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
-    executions = store.get_executions_by_context(run.id)
-    node_of = _nodes_of(store, executions)
-    states: dict[str, str] = {}
-    seconds: dict[str, float] = {}
-    for execution in executions:
-        node = node_of.get(execution.id, str(execution.id))
-        states[node] = state_name(execution)
-        seconds[node] = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
+    store = metadata_store.MetadataStore(run_records.sqlite_config(metadata_path))
+    try:
+        record = run_records.read_run(store, pipeline_name, run_id)
+    except RuntimeError as err:
+        raise RuntimeError(f"{err} ({metadata_path})") from None
+    return summary_of(record, node_order, wall_seconds)
+
+
+def summary_of(
+    record: run_records.RunRecord,
+    node_order: Sequence[str] = (),
+    wall_seconds: float = 0.0,
+    read_metrics: Callable[[str], dict[str, float]] = read_overall_metrics,
+    read_failures: Callable[[str], list[str]] = read_validation_failures,
+) -> RunSummary:
+    """The summary of one run read from ML Metadata; ``read_metrics``/``read_failures`` read TFMA's output (or a cache).
+
+    Components in ``node_order`` that have no execution in the run are reported as ``NOT_RUN``.
+    """
+    states = record.states()
     order = list(node_order) or sorted(states)
     components = {node: states.get(node, "NOT_RUN") for node in order}
     components.update({node: state for node, state in states.items() if node not in components})
-
-    outputs: dict[str, list[metadata_store_pb2.Artifact]] = {}
-    events = store.get_events_by_execution_ids([e.id for e in executions])
-    out_ids = {
-        ev.artifact_id: node_of.get(ev.execution_id, "")
-        for ev in events
-        if ev.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.PENDING_OUTPUT)
-    }
-    for artifact in store.get_artifacts_by_id(list(out_ids)):
-        outputs.setdefault(out_ids[artifact.id], []).append(artifact)
+    outputs = record.outputs()
     # The spans the model was trained on: the examples Transform read (several with data.window_spans).
-    transform_inputs = [
-        ev.artifact_id
-        for ev in events
-        if ev.type == metadata_store_pb2.Event.INPUT and node_of.get(ev.execution_id) == TRANSFORM
-    ]
     trained_on_spans = sorted(
         {
             a.properties["span"].int_value
-            for a in store.get_artifacts_by_id(transform_inputs)
-            if "span" in a.properties and a.type_id == store.get_artifact_type("Examples").id
+            for a in record.inputs().get(TRANSFORM, [])
+            if "span" in a.properties and record.type_name(a) == "Examples"
         }
     )
-
-    def prop(artifact: metadata_store_pb2.Artifact, key: str) -> Any:
-        value = artifact.custom_properties.get(key)
-        if value is None:
-            return None
-        if value.HasField("struct_value"):  # set_json_value_custom_property: a JSON value in a Struct
-            from google.protobuf import json_format
-
-            decoded = json_format.MessageToDict(value.struct_value)  # a dict is stored as is, anything else wrapped
-            return json.dumps(decoded["__value__"] if set(decoded) == {"__value__"} else decoded)
-        return value.string_value or value.int_value
-
-    type_names = {t.id: t.name for t in store.get_artifact_types()}
-    example_gen = order[0] if order else None  # every pipeline starts with its ExampleGen
+    prop = run_records.custom_property
+    # Every pipeline starts with its ExampleGen: the first node in order that writes Examples.
+    example_gen = next((n for n in order if any(record.type_name(a) == "Examples" for a in outputs.get(n, []))), None)
     span = None
     input_files: dict[str, Any] = {}
     ceiling: dict[str, dict[str, float]] = {}
@@ -303,7 +255,7 @@ def summarize(
     artifacts: dict[str, str] = {}
     for node, node_outputs in outputs.items():
         for artifact in node_outputs:
-            kind = type_names.get(artifact.type_id)
+            kind = record.type_name(artifact)
             if artifact.state != metadata_store_pb2.Artifact.LIVE:
                 continue
             if kind == "ModelBlessing" and node == "Evaluator":
@@ -316,8 +268,8 @@ def summarize(
                 infra_reason = prop(artifact, "reason") or ""
                 artifacts["infra validation"] = os.path.join(artifact.uri, "infra_validation.json")
             elif kind == "ModelEvaluation":
-                metrics = read_overall_metrics(artifact.uri)
-                failures = read_validation_failures(artifact.uri)
+                metrics = read_metrics(artifact.uri)
+                failures = read_failures(artifact.uri)
                 artifacts["evaluation"] = artifact.uri
             elif kind == "PushedModel":
                 pushed = bool(prop(artifact, "pushed"))
@@ -340,11 +292,11 @@ def summarize(
                     artifact.uri, "report", "data_report.html"
                 )
     return RunSummary(
-        task=pipeline_name,
-        run_id=run.name,
+        task=record.pipeline,
+        run_id=record.run_id,
         wall_seconds=wall_seconds,
         components=components,
-        seconds=seconds,
+        seconds=record.seconds(),
         metrics=metrics,
         blessed=blessed,
         pushed=bool(pushed) and components.get(PUSHER) == "COMPLETE",  # a cached push pushed nothing now

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything this project needs, idempotently:
-#   - Graphviz (the `dot` binary used by keras.utils.plot_model), via apt-get;
+#   - Graphviz (the `dot` binary used by keras.utils.plot_model and the UI) and
+#     Chromium with chromedriver (the UI's browser tests), via apt-get;
 #   - a Python 3.10 virtual environment in .venv;
 #   - every Python dependency, pinned by constraints.txt, and this project
 #     installed in editable mode (console command: tfx-keras).
@@ -13,18 +14,25 @@ VENV="${VENV:-$ROOT/.venv}"
 log() { printf '[setup] %s\n' "$*"; }
 
 # --- system packages -------------------------------------------------------
-if ! command -v dot >/dev/null 2>&1; then
-  log "installing Graphviz (apt-get install graphviz)"
+# Graphviz: `dot` draws model diagrams (keras.utils.plot_model) and the UI's DAGs.
+# Chromium and its driver: the browser the UI's tests drive (headless, through Selenium).
+missing=()
+command -v dot >/dev/null 2>&1 || missing+=(graphviz)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]} (apt-get install ${missing[*]})"
   SUDO=""
   if [ "$(id -u)" != "0" ]; then
     if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
-      log "ERROR: Graphviz is missing and this user cannot run apt-get. Install the 'graphviz' package, then re-run."; exit 1
+      log "ERROR: ${missing[*]} missing and this user cannot run apt-get. Install the Debian package(s) ${missing[*]}, then re-run."; exit 1
     fi
   fi
   $SUDO apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q graphviz >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}" >/dev/null
 fi
 log "graphviz: $(dot -V 2>&1)"
+log "browser for the UI tests: $(chromium --version 2>/dev/null | head -1), $(chromedriver --version 2>/dev/null | head -1)"
 
 # --- Python 3.10 -----------------------------------------------------------
 find_python() {

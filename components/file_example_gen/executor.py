@@ -40,11 +40,10 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
+from common.metadata_names import INPUT_PROPERTY
 from components import example_gen_options
 from components.file_example_gen.checks import Column, FileInputError, check_files, columns_from_dicts
 from components.file_example_gen.driver import CONTENT_DIGEST
-
-INPUT_PROPERTY = "input_files"  # custom property of the Examples artifact: what was read, per split
 
 
 def read_options(exec_properties: Mapping[str, Any]) -> dict[str, Any]:

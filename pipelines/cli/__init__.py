@@ -10,6 +10,7 @@ Examples::
     tfx-keras serve
     tfx-keras predict mnist digit.png
     tfx-keras compile --cloud-config cloud.json
+    tfx-keras ui --output-dir outputs
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if "--verbose" in sys.argv els
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
 
 from pipelines import tasks  # noqa: E402
-from pipelines.cli import data, listing, run, schema  # noqa: E402
+from pipelines.cli import data, listing, run, schema, ui  # noqa: E402
 from pipelines.config import ConfigError  # noqa: E402
 
 USER_ERRORS = (ConfigError, tasks.UnknownTaskError)
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_parser(sub)
     data.add_parser(sub)
     schema.add_parser(sub)
+    ui.add_parser(sub)
     from pipelines import kubeflow
     from serving import commands as serving_commands
 

@@ -133,3 +133,32 @@ def test_pushed_version_carries_a_tflite_model_that_answers_as_the_saved_model(
     saved = tf.saved_model.load(summary.pushed_destination).signatures["serving_raw"](image=tf.constant(images))
     np.testing.assert_array_equal(lite["class_ids"], saved["class_ids"].numpy())
     np.testing.assert_allclose(lite["probabilities"], saved["probabilities"].numpy(), atol=1e-5)
+
+
+def test_the_ui_shows_the_runs_in_a_browser(mnist_run: tuple, mnist_data_dir: str) -> None:
+    """After the module's runs: run list, DAG states (done, cached), a picture, the pushed model's lineage, metrics."""
+    from helpers import ui_browser
+    from ml_metadata import metadata_store
+
+    from pipelines.run_records import read_runs, sqlite_config
+    from pipelines.ui.reads import Catalog
+    from pipelines.ui.server import serve_in_background
+    from pipelines.ui.stores import sources_for
+
+    summary, output_dir, _ = mnist_run
+    layout = LocalLayout(str(output_dir), "mnist")
+
+    def cached_runs() -> list[str]:
+        store = metadata_store.MetadataStore(sqlite_config(layout.metadata_path, read_only=True))
+        return [r.run_id for r in read_runs(store, "mnist") if r.states().get("AtomicPusher") == "CACHED"]
+
+    if not cached_runs():  # run alone: the re-run of the first test in this module makes one
+        args = ["run", "mnist", "--output-dir", str(output_dir), "--data-dir", mnist_data_dir]
+        assert cli_main([*args, *[a for s in IMAGE_RUNS["mnist"] for a in ("--set", s)]]) == 0
+    driver = ui_browser.chromium()
+    ui = serve_in_background(Catalog(sources_for(str(output_dir)), str(output_dir)))
+    try:
+        ui_browser.check_ui(driver, ui.url.rstrip("/"), summary.run_id, cached_runs()[0], EXECUTED)
+    finally:
+        driver.quit()
+        ui.stop()

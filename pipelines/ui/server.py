@@ -1,0 +1,294 @@
+"""The UI's HTTP side: tornado handlers that render Jinja2 templates from :class:`pipelines.ui.reads.Catalog`.
+
+Read-only: every route is a GET, and files are served only from inside the output folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import errno
+import mimetypes
+import os
+import socket
+import threading
+import urllib.parse
+from collections.abc import Callable
+from typing import Any
+
+import jinja2
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+
+from pipelines.ui import charts, graphs
+from pipelines.ui.reads import Catalog, Run, json_preview
+
+TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
+RUNNING_REFRESH_S = 5  # while a run is in progress, its pages reload this often
+IDLE_REFRESH_S = 30  # the run list, otherwise
+LINEAGE_KEYS = ("span", "split_names", "version", "blessed", "pushed_version", "pushed_destination", "reason",
+                "noise_margins", "anomalies")  # fmt: skip
+
+
+class PortInUseError(RuntimeError):
+    """The port is taken, with the fix in the message."""
+
+
+def _quote(value: object) -> str:
+    return urllib.parse.quote(str(value), safe="")
+
+
+def _short(value: object, limit: int = 300) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def run_url(run: Run) -> str:
+    """The page of one run."""
+    return f"/run/{_quote(run.pipeline)}/{_quote(run.record.run_id)}"
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
+    env.filters.update(
+        q=_quote,
+        short=_short,
+        basename=os.path.basename,
+        relative=lambda path, start: os.path.relpath(path, start),
+        json_preview=json_preview,
+    )
+    env.globals.update(run_url=run_url, state_words=graphs.STATE_WORDS)
+    return env
+
+
+class _Page(tornado.web.RequestHandler):
+    """Common to every page: the catalog, the templates, one-line errors."""
+
+    def initialize(self, catalog: Catalog, env: jinja2.Environment) -> None:
+        """Handlers share one catalog and one template environment."""
+        self.catalog = catalog
+        self.env = env
+
+    def page(self, template: str, title: str, refresh: int | None = None, **context: Any) -> None:
+        """Render ``template`` inside the common layout."""
+        html = self.env.get_template(template).render(
+            title=title,
+            refresh=refresh,
+            pipelines=self.catalog.pipelines,
+            output_dir=self.catalog.output_dir,
+            **context,
+        )
+        self.write(html)
+
+    def find_run(self, pipeline: str, run_id: str) -> Run:
+        """The run named in the URL, or a 404."""
+        try:
+            return self.catalog.run(pipeline, run_id)
+        except KeyError:
+            raise tornado.web.HTTPError(404, reason=f"no run {run_id} of {pipeline}") from None
+
+    def write_error(self, status_code: int, **_: Any) -> None:
+        """One line, no traceback."""
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish(f"{status_code}: {self._reason}\n")
+
+
+class RunsPage(_Page):
+    """Every run of every pipeline, newest first."""
+
+    def get(self) -> None:
+        """The run list."""
+        runs = self.catalog.runs()
+        refresh = RUNNING_REFRESH_S if any(r.running for r in runs) else IDLE_REFRESH_S
+        self.page("runs.html", "Runs", refresh, runs=runs)
+
+
+class RunPage(_Page):
+    """One run: its DAG with each component's state and seconds."""
+
+    def get(self, pipeline: str, run_id: str) -> None:
+        """The run's DAG and components."""
+        run = self.find_run(pipeline, run_id)
+        nodes, edges = self.catalog.dag(pipeline)
+        drawn = [
+            (node, run.summary.components.get(node, "NOT_RUN"), run.summary.seconds.get(node),
+             f"{run_url(run)}/component/{_quote(node)}")
+            for node in [*nodes, *(n for n in run.summary.components if n not in nodes)]
+        ]  # fmt: skip
+        try:
+            dag_svg = graphs.render(graphs.dag_source(drawn, edges))
+        except graphs.GraphvizMissingError as err:
+            dag_svg = f"<p>{graphs.escape(str(err))}</p>"
+        pushed = [
+            a.id
+            for node, artifacts in run.record.outputs().items()
+            for a in artifacts
+            if run.record.type_name(a) == "PushedModel" and run.summary.pushed
+        ]
+        refresh = RUNNING_REFRESH_S if run.running else None
+        self.page("run.html", f"{pipeline} {run_id}", refresh, run=run, dag_svg=dag_svg,
+                  pushed_model=pushed[0] if pushed else None)  # fmt: skip
+
+
+class ComponentPage(_Page):
+    """One component of a run: its artifacts, their properties, the pictures it wrote."""
+
+    def get(self, pipeline: str, run_id: str, node: str) -> None:
+        """The component's page."""
+        run = self.find_run(pipeline, run_id)
+        component = self.catalog.component(run, node)
+        refresh = RUNNING_REFRESH_S if run.running else None
+        self.page("component.html", f"{node} · {pipeline} {run_id}", refresh, run=run, component=component)
+
+
+class LineagePage(_Page):
+    """What a pushed model came from, and which served version it is."""
+
+    def get(self, pipeline: str, artifact_id: str) -> None:
+        """The lineage graph and table."""
+        if pipeline not in self.catalog.pipelines:
+            raise tornado.web.HTTPError(404, reason=f"no pipeline {pipeline}")
+        lineage = self.catalog.lineage(pipeline, int(artifact_id))
+        if not lineage["artifacts"]:
+            raise tornado.web.HTTPError(404, reason=f"no artifact {artifact_id}")
+        artifacts = lineage["artifacts"]
+        target = next(a for a in artifacts if a["id"] == int(artifact_id))
+
+        def execution_href(execution: dict[str, Any]) -> str:
+            if not execution.get("run_id"):
+                return ""
+            return f"/run/{_quote(pipeline)}/{_quote(execution['run_id'])}/component/{_quote(execution['node'])}"
+
+        source = graphs.lineage_source(
+            [(a["id"], f"{a['type']} {a['id']}", execution_href(a["producer"] or {})) for a in artifacts],
+            [
+                (e["id"], e["node"] + (" (cached)" if e["cached"] else ""), execution_href(e))
+                for e in lineage["executions"].values()
+            ],  # fmt: skip
+            lineage["edges"],
+        )
+        try:
+            graph_svg = graphs.render(source)
+        except graphs.GraphvizMissingError as err:
+            graph_svg = f"<p>{graphs.escape(str(err))}</p>"
+        self.page("lineage.html", f"lineage of {artifact_id}", None, pipeline=pipeline, target=target,
+                  artifacts=artifacts, served=lineage["served"], graph_svg=graph_svg, keys=LINEAGE_KEYS)  # fmt: skip
+
+
+class HistoryPage(_Page):
+    """Across runs: metrics over time, drift and anomalies per span."""
+
+    def get(self, pipeline: str) -> None:
+        """The charts."""
+        if pipeline not in self.catalog.pipelines:
+            raise tornado.web.HTTPError(404, reason=f"no pipeline {pipeline}")
+        history = self.catalog.history(pipeline)
+        self.page(
+            "history.html",
+            f"{pipeline} history",
+            IDLE_REFRESH_S,
+            pipeline=pipeline,
+            metrics_svg=charts.metrics_over_time(history["metrics"]),
+            drift_svg=charts.drift_per_span(history["drift"]),
+            anomalies_svg=charts.anomalies_per_span(history["anomalies"]),
+        )
+
+
+class ServedPage(_Page):
+    """The versions in the serving folder, each with the run that pushed it."""
+
+    def get(self) -> None:
+        """The served versions."""
+        serving_root = os.path.join(self.catalog.output_dir, "serving")
+        self.page("served.html", "Served", IDLE_REFRESH_S, served=self.catalog.served(), serving_root=serving_root)
+
+
+class FilePage(_Page):
+    """A file a component wrote (a picture, a report), from inside the output folder only."""
+
+    def get(self) -> None:
+        """The file's bytes."""
+        path = os.path.realpath(self.get_query_argument("path", ""))
+        root = os.path.realpath(self.catalog.output_dir)
+        if not path.startswith(root + os.sep) or not os.path.isfile(path):
+            raise tornado.web.HTTPError(404, reason="no such file in the output folder")
+        self.set_header("Content-Type", mimetypes.guess_type(path)[0] or "application/octet-stream")
+        with open(path, "rb") as handle:
+            self.write(handle.read())
+
+
+def make_app(catalog: Catalog) -> tornado.web.Application:
+    """The tornado application of the UI over ``catalog``."""
+    shared = {"catalog": catalog, "env": _environment()}
+    name = r"([^/]+)"
+    return tornado.web.Application(
+        [
+            (r"/", RunsPage, shared),
+            (rf"/run/{name}/{name}", RunPage, shared),
+            (rf"/run/{name}/{name}/component/{name}", ComponentPage, shared),
+            (rf"/lineage/{name}/([0-9]+)", LineagePage, shared),
+            (rf"/history/{name}", HistoryPage, shared),
+            (r"/served", ServedPage, shared),
+            (r"/file", FilePage, shared),
+        ]
+    )
+
+
+def bind(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets on ``host:port`` (0: any free port); PortInUseError names the fix."""
+    try:
+        return tornado.netutil.bind_sockets(port, host)
+    except OSError as err:
+        if err.errno == errno.EADDRINUSE:
+            raise PortInUseError(f"port {port} on {host} is in use: pass another --port") from None
+        message = f"cannot listen on {host}:{port} ({err.strerror}): pass another --host or --port"
+        raise PortInUseError(message) from None
+
+
+async def _serve(app: tornado.web.Application, sockets: list[socket.socket], started: Callable[[], None]) -> None:
+    server = tornado.httpserver.HTTPServer(app)
+    server.add_sockets(sockets)
+    started()
+    await asyncio.Event().wait()
+
+
+def serve(catalog: Catalog, host: str, port: int, started: Callable[[str], None] = print) -> None:
+    """Serve the UI until interrupted (Ctrl-C raises KeyboardInterrupt out of here)."""
+    sockets = bind(host, port)
+    bound = sockets[0].getsockname()[1]
+    asyncio.run(_serve(make_app(catalog), sockets, lambda: started(f"http://{host}:{bound}/")))
+
+
+@dataclasses.dataclass
+class Background:
+    """The UI served from a thread of this process (tests, screenshots, benchmarks)."""
+
+    url: str
+    loop: asyncio.AbstractEventLoop
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread."""
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+
+
+def serve_in_background(catalog: Catalog, host: str = "127.0.0.1", port: int = 0) -> Background:
+    """Start the UI on a thread; returns once it listens."""
+    sockets = bind(host, port)
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        server = tornado.httpserver.HTTPServer(make_app(catalog))
+        server.add_sockets(sockets)
+        loop.call_soon(ready.set)
+        loop.run_forever()
+        server.stop()
+
+    thread = threading.Thread(target=run, name="tfx-keras-ui", daemon=True)
+    thread.start()
+    ready.wait(timeout=30)
+    return Background(f"http://{host}:{sockets[0].getsockname()[1]}/", loop, thread)

@@ -1,0 +1,160 @@
+"""``tfx-keras ui``'s pages over a tiny ML Metadata store written with the ml_metadata API (no pipeline, no browser).
+
+The browser test on a real pipeline's output folder is in tests/e2e/test_mnist_pipeline_e2e.py.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import ui_store
+
+from pipelines.ui.reads import Catalog
+from pipelines.ui.server import Background, serve_in_background
+from pipelines.ui.stores import sources_for
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def output_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return ui_store.make_output_dir(tmp_path_factory.mktemp("ui") / "outputs")
+
+
+@pytest.fixture(scope="module")
+def ui(output_dir: Path) -> Iterator[Background]:
+    catalog = Catalog(
+        sources_for(str(output_dir)),
+        str(output_dir),
+        read_metrics=lambda _: {"accuracy": 0.9},
+        read_failures=lambda _: [],
+    )
+    server = serve_in_background(catalog)
+    yield server
+    server.stop()
+
+
+def get(ui: Background, path: str) -> str:
+    with urllib.request.urlopen(ui.url.rstrip("/") + path, timeout=30) as response:
+        return response.read().decode()
+
+
+def rows(page: str, css_class: str) -> list[str]:
+    return re.findall(rf'<tr class="{css_class}"(.*?)</tr>', page, re.S)
+
+
+def test_the_run_list_is_newest_first_with_each_outcome_and_the_headline_metric(ui: Background) -> None:
+    page = get(ui, "/")
+    runs = [re.search(r'data-run="([^"]+)" data-outcome="([^"]+)"', row).groups() for row in rows(page, "run")]
+    assert runs == [
+        ("run-3", "stopped by data validation"),
+        ("run-2", "nothing new (cached)"),
+        ("run-1", "pushed"),
+    ]
+    assert "accuracy = 0.9000" in rows(page, "run")[2]
+
+
+def test_a_runs_dag_shows_each_components_state_and_links_to_it(ui: Background) -> None:
+    first, cached, stopped = (get(ui, f"/run/tiny/run-{n}") for n in (1, 2, 3))
+    pages = {1: first, 2: cached, 3: stopped}
+    states = {n: re.findall(r'data-node="([^"]+)" data-state="([^"]+)"', p) for n, p in pages.items()}
+    assert states[1] == [(node, "done") for node in ui_store.NODES]
+    assert states[2] == [(node, "cached") for node in ui_store.NODES]
+    assert states[3] == [("ExampleGen", "done"), ("DataValidator", "failed")] + [
+        (node, "not run") for node in ui_store.NODES[2:]
+    ]
+    svg = first[first.index("<svg") :]
+    assert svg.count('class="node state_done"') == len(ui_store.NODES)
+    assert 'href="/run/tiny/run-1/component/Trainer"' in svg  # each node is a link
+    assert "<title>Trainer&#45;&gt;Evaluator</title>" in svg  # the edges come from what read what
+    assert 'id="lineage-link" href="/lineage/tiny/' in first
+
+
+def test_a_component_shows_its_artifacts_and_the_pictures_it_wrote(ui: Background, output_dir: Path) -> None:
+    page = get(ui, "/run/tiny/run-1/component/DataValidator")
+    assert rows(page, "artifact") and 'data-type="ExampleAnomalies"' in page and "JENSEN_SHANNON" in page
+    [src] = re.findall(r'<img src="([^"]+)"', page)
+    picture = urllib.parse.unquote(src.split("path=", 1)[1])
+    assert picture.endswith("report/drift.png") and picture.startswith(str(output_dir))
+    with urllib.request.urlopen(ui.url.rstrip("/") + src) as response:
+        assert response.headers["Content-Type"] == "image/png" and response.read() == ui_store.PNG
+    assert "data_report.html</a>" in page
+
+
+@pytest.mark.reliability
+def test_only_files_inside_the_output_folder_are_served(ui: Background) -> None:
+    for path in ("/etc/passwd", "/file?path=/etc/passwd", "/file?path=../../etc/passwd"):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            get(ui, "/file?path=" + urllib.parse.quote(path, safe=""))
+        assert err.value.code == 404 and "Traceback" not in err.value.read().decode()
+
+
+def test_the_lineage_of_the_pushed_model_and_its_served_version(ui: Background, output_dir: Path) -> None:
+    run_page = get(ui, "/run/tiny/run-1")
+    link = re.search(r'id="lineage-link" href="([^"]+)"', run_page).group(1)
+    page = get(ui, link)
+    kinds = re.findall(r'<tr class="lineage-item" data-type="([^"]+)"', page)
+    assert sorted(kinds) == ["Examples", "Model", "ModelBlessing", "PushedModel"]
+    assert "Served as <b>tiny version 5</b> (the latest" in page
+    assert 'href="/run/tiny/run-1/component/Trainer"' in page  # the trainer run behind it
+
+
+def test_served_versions_name_the_run_that_pushed_each(ui: Background) -> None:
+    page = get(ui, "/served")
+    [row] = rows(page, "version")
+    assert 'data-version="5"' in row and 'href="/run/tiny/run-1"' in row and "(latest)" in row
+
+
+def test_history_charts_metrics_drift_and_anomalies_per_span(ui: Background) -> None:
+    page = get(ui, "/history/tiny")
+    for chart in ("metrics-chart", "drift-chart", "anomalies-chart"):
+        section = page[page.index(f'id="{chart}"') :]
+        assert section.split("</div>", 1)[0].count("<svg") == 1, chart
+    assert "x (jensen_shannon)" in page  # the drift panel of feature x
+
+
+def _free_port_taken() -> tuple[socket.socket, int]:
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    return holder, holder.getsockname()[1]
+
+
+@pytest.mark.reliability
+def test_cli_errors_are_one_line_naming_the_fix(
+    tmp_path: Path, output_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from pipelines.cli import main
+
+    (tmp_path / "empty" / "metadata").mkdir(parents=True)
+    (tmp_path / "empty" / "metadata" / "x.sqlite").write_bytes(b"")
+    holder, port = _free_port_taken()
+    cases = {
+        str(tmp_path / "missing"): "does not exist: pass the --output-dir of your runs",
+        str(tmp_path): "no ML Metadata in",
+        str(tmp_path / "empty"): "no pipeline run in the ML Metadata of",
+        str(output_dir): f"port {port} on 127.0.0.1 is in use: pass another --port",
+    }
+    with holder:
+        for folder, message in cases.items():
+            assert main(["ui", "--output-dir", folder, "--port", str(port)]) == 2
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and message in err and "Traceback" not in err, err
+
+
+def test_the_ui_needs_neither_tft_nor_tfx() -> None:
+    code = (
+        "import sys; import pipelines.cli.ui, pipelines.ui.server, pipelines.ui.reads; "
+        "print(sorted(m for m in ('tensorflow_transform', 'tfx') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
