@@ -73,14 +73,9 @@ class Prediction:
         for key, value in self.values.items():
             if key not in grouped and isinstance(value, float):
                 parts.append(f"{key} {value:.3f}")
-        if not parts:  # outputs that follow no convention of the clients: every one, as it came
-            parts = [f"{key} {_short(value)}" for key, value in sorted(self.values.items())]
+        if not parts:  # outputs that follow no convention of the clients: every one, as it came (shortened)
+            parts = [f"{key} {json.dumps(value)[:80]}" for key, value in sorted(self.values.items())]
         return ", ".join(parts) + (f" (model version {self.version})" if self.version is not None else "")
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    text = json.dumps(value) if not isinstance(value, float) else f"{value:.3f}"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def decode_outputs(outputs: Mapping[str, np.ndarray], version: int | None, count: int) -> list[Prediction]:
