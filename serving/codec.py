@@ -11,7 +11,11 @@ and reads each input's name, dtype and shape from it:
 
 Answers are formatted by the output naming convention of ``common.contract``: a head's
 ``[<head>_]class_names`` and ``[<head>_]probabilities`` become "name (p=...)", other scalar outputs
-"name value". A new task needs no client code unless its inputs are special.
+"name value"; outputs that follow no convention are printed as they came. A new task needs no
+client code unless its inputs are special.
+
+Long because the inputs' kinds (images, texts, lists of texts, numbers) are each read, checked and
+encoded here, with the answers' formatting: the one place a client's data meets a signature.
 """
 
 from __future__ import annotations
