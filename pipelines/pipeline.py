@@ -30,7 +30,7 @@ from tfx.types import standard_artifacts
 from tfx.types.channel import Channel
 
 from common.contract import CONFIG_KEY, TASK_KEY
-from common.metadata_names import VALIDATOR_ID
+from common.metadata_names import BASELINE_STATISTICS_ID, RESOLVER_ID, VALIDATOR_ID
 from components.atomic_pusher import AtomicPusher
 from components.baseline_resolver import LatestBlessedBaselineStrategy, PreviousValidatedStatisticsStrategy
 from components.data_validator import DataValidator
@@ -48,8 +48,6 @@ from pipelines.schema import schema_columns
 from pipelines.spec import FileSource, GeneratorSource, TaskSpec, TfdsSource
 
 ORCHESTRATORS = ("local", "kubeflow_v2")
-RESOLVER_ID = "latest_blessed_model_resolver"
-BASELINE_STATISTICS_ID = "previous_validated_statistics"
 WINDOW_ID = "span_window"
 TRAINER_RUN_FN = "pipelines.training.run_fn"
 TUNER_FN = "pipelines.tuning.tuner_fn"

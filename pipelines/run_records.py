@@ -48,6 +48,17 @@ def custom_property(artifact: metadata_store_pb2.Artifact, key: str) -> Any:
     return value.string_value or value.int_value
 
 
+def span_of(artifact: metadata_store_pb2.Artifact) -> int | None:
+    """An Examples artifact's span: its ``span`` property, else its ``span`` custom property; None if neither.
+
+    TFDSExampleGen keeps its span 0 as a custom property.
+    """
+    if "span" in artifact.properties:
+        return artifact.properties["span"].int_value
+    value = custom_property(artifact, "span")
+    return None if value is None or value == "" else int(value)
+
+
 def properties(artifact: metadata_store_pb2.Artifact) -> dict[str, Any]:
     """Every property and custom property of an artifact, by name (JSON values decoded)."""
     out: dict[str, Any] = {}

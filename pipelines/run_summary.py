@@ -232,9 +232,9 @@ def summary_of(
     # The spans the model was trained on: the examples Transform read (several with data.window_spans).
     trained_on_spans = sorted(
         {
-            a.properties["span"].int_value
+            span
             for a in record.inputs().get(TRANSFORM, [])
-            if "span" in a.properties and record.type_name(a) == "Examples"
+            if record.type_name(a) == "Examples" and (span := run_records.span_of(a)) is not None
         }
     )
     prop = run_records.custom_property
@@ -280,7 +280,7 @@ def summary_of(
                 artifacts["report"] = os.path.join(artifact.uri, "report")
                 artifacts["tensorboard"] = os.path.join(artifact.uri, "logs")
             elif kind == "Examples" and node == example_gen:  # not Transform's transformed examples
-                span = artifact.properties["span"].int_value if "span" in artifact.properties else None
+                span = run_records.span_of(artifact)
                 if prop(artifact, "summary"):
                     ceiling = json.loads(prop(artifact, "summary"))
                 if prop(artifact, INPUT_PROPERTY):

@@ -25,7 +25,7 @@ from pipelines.ui.server import serve_in_background  # noqa: E402
 from pipelines.ui.stores import sources_for  # noqa: E402
 
 
-def browser(width: int = 1400, height: int = 1000) -> webdriver.Chrome:
+def browser(width: int = 1400, height: int = 900) -> webdriver.Chrome:
     """Headless Chromium driven by the system chromedriver."""
     options = webdriver.ChromeOptions()
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},{height}"):

@@ -17,8 +17,12 @@ from pathlib import Path
 
 import pytest
 from helpers import ui_store
+from ml_metadata.proto import metadata_store_pb2 as pb
 
-from pipelines.ui.reads import Catalog
+from common.metadata_names import BASELINE_STATISTICS_ID, DECLARED_EDGES, RESOLVER_ID, VALIDATOR_ID
+from pipelines.run_records import RunRecord, span_of
+from pipelines.ui import graphs
+from pipelines.ui.reads import Catalog, _edges
 from pipelines.ui.server import Background, serve_in_background
 from pipelines.ui.stores import sources_for
 
@@ -158,3 +162,53 @@ def test_the_ui_needs_neither_tft_nor_tfx() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def _record(run: str, node_of: dict[int, str], events: list[tuple[int, int, int]]) -> RunRecord:
+    """A run's record from (execution id, artifact id, event type) triples."""
+    return RunRecord(
+        pipeline="p",
+        run=pb.Context(name=run),
+        executions=[pb.Execution(id=e) for e in node_of],
+        node_of=node_of,
+        events=[pb.Event(execution_id=e, artifact_id=a, type=t) for e, a, t in events],
+        artifacts={},
+        type_names={},
+    )
+
+
+def test_a_resolver_is_drawn_between_what_it_read_and_what_read_its_outputs() -> None:
+    out, internal, read = pb.Event.OUTPUT, pb.Event.INTERNAL_OUTPUT, pb.Event.INPUT
+    first_nodes = {1: "Trainer", 2: "resolver", 3: "Evaluator", 4: "InfraValidator"}
+    # run 1: no baseline yet; the resolver passes on the candidate, which the Evaluator reads from the Trainer
+    first = _record("r1", first_nodes, [(1, 10, out), (2, 10, internal), (3, 10, read), (4, 10, read)])
+    # run 2: a new candidate (11); the resolver resolves run 1's model (10) as the Evaluator's baseline
+    second_nodes = {5: "Trainer", 6: "resolver", 7: "Evaluator", 8: "InfraValidator"}
+    second = _record("r2", second_nodes, [(5, 11, out), (6, 11, internal), (6, 10, internal),
+                                          (7, 11, read), (7, 10, read), (8, 11, read)])  # fmt: skip
+    edges = _edges([first, second])
+    assert ("Trainer", "resolver") in edges  # the candidate it read
+    assert ("resolver", "Evaluator") in edges  # the baseline it gave
+    assert ("resolver", "InfraValidator") not in edges  # the candidate came from the Trainer, not the resolver
+    assert ("Trainer", "Evaluator") in edges and ("Trainer", "InfraValidator") in edges
+
+
+def test_edges_the_pipeline_declares_but_no_event_shows_are_drawn_dashed() -> None:
+    nodes = [("StatisticsGen", "COMPLETE", 1.0, "/a"), (BASELINE_STATISTICS_ID, "COMPLETE", 0.0, "/b"),
+             (VALIDATOR_ID, "CACHED", None, "/c")]  # fmt: skip
+    source = graphs.dag_source(nodes, {("StatisticsGen", VALIDATOR_ID)}, {(BASELINE_STATISTICS_ID, VALIDATOR_ID)})
+    assert f'"{BASELINE_STATISTICS_ID}" -> "{VALIDATOR_ID}" [style=dashed];' in source
+    assert (BASELINE_STATISTICS_ID, VALIDATOR_ID) in DECLARED_EDGES and (RESOLVER_ID, "Evaluator") in DECLARED_EDGES
+
+
+def test_a_wide_dag_shrinks_to_the_page_width(ui: Background) -> None:
+    page = get(ui, "/run/tiny/run-1")
+    assert re.search(r"#dag svg[^{]*\{ max-width: 100%; height: auto; \}", page)
+
+
+def test_a_span_kept_as_a_custom_property_is_read() -> None:
+    as_custom = pb.Artifact()
+    as_custom.custom_properties["span"].int_value = 0  # TFDSExampleGen writes span 0 here
+    as_property = pb.Artifact()
+    as_property.properties["span"].int_value = 3
+    assert [span_of(as_custom), span_of(as_property), span_of(pb.Artifact())] == [0, 3, None]

@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display: the UI draws into files only
 from matplotlib import pyplot as plt  # noqa: E402 - after choosing the backend
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 MAX_PANELS = 8
 Points = tuple[tuple[object, float], ...]
@@ -30,7 +31,8 @@ def _svg(fig: plt.Figure) -> str:
 def _panels(count: int, title: str) -> tuple[plt.Figure, list[plt.Axes]]:
     columns = min(count, 2)
     rows = (count + columns - 1) // columns
-    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 2.6 * rows), squeeze=False)
+    # constrained layout keeps the figure's title clear of the panels' own titles
+    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 2.6 * rows), squeeze=False, layout="constrained")
     fig.suptitle(title, fontsize=11)
     flat = list(axes.flat)
     for extra in flat[count:]:
@@ -91,9 +93,14 @@ def drift_per_span(drift: Mapping[str, Mapping[str, object]]) -> str:
 
 @functools.lru_cache(maxsize=128)
 def _anomalies_svg(points: tuple[tuple[int, int, bool], ...]) -> str:
-    fig, ax = plt.subplots(figsize=(5.2, 2.4))
+    fig, ax = plt.subplots(figsize=(5.2, 2.4), layout="constrained")
     spans = [s for s, _, _ in points]
-    ax.bar(spans, [c for _, c, _ in points], color=["#c53030" if stopped else "#2b6cb0" for _, _, stopped in points])
+    counts = [c for _, c, _ in points]
+    bars = ax.bar(spans, counts, color=["#c53030" if stopped else "#2b6cb0" for _, _, stopped in points])
+    ax.bar_label(bars, fontsize=8)  # a span with no anomaly reads "0", not an empty panel
+    ax.set_ylim(0, max(counts) * 1.2 + 1)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("anomalies", fontsize=8)
     ax.set_title("Data anomalies per span (red: the run was stopped)", fontsize=10)
     ax.set_xlabel("span", fontsize=8)
     ax.set_xticks(spans)

@@ -38,8 +38,15 @@ def render(source: str) -> str:
     return svg[svg.index("<svg") :]
 
 
-def dag_source(nodes: Sequence[tuple[str, str, float | None, str]], edges: Iterable[tuple[str, str]]) -> str:
-    """DOT of a run's DAG: ``nodes`` as (node id, state, seconds, link), filled by state, labelled with seconds."""
+def dag_source(
+    nodes: Sequence[tuple[str, str, float | None, str]],
+    edges: Iterable[tuple[str, str]],
+    declared: Iterable[tuple[str, str]] = (),
+) -> str:
+    """DOT of a run's DAG: ``nodes`` as (node id, state, seconds, link), filled by state, labelled with seconds.
+
+    ``edges`` are drawn solid (data seen flowing), ``declared`` dashed (wired, but no event shows it).
+    """
     lines = ["digraph run {", "rankdir=LR; bgcolor=transparent;",
              'node [shape=box style="rounded,filled" fontname="Helvetica" fontsize=11];']  # fmt: skip
     known = {node for node, *_ in nodes}
@@ -53,6 +60,7 @@ def dag_source(nodes: Sequence[tuple[str, str, float | None, str]], edges: Itera
             f'href={_quote(href)} target="_top" id={_quote("node-" + node)} class={_quote(css)}];'
         )
     lines += [f"{_quote(a)} -> {_quote(b)};" for a, b in sorted(edges) if a in known and b in known]
+    lines += [f"{_quote(a)} -> {_quote(b)} [style=dashed];" for a, b in sorted(declared) if a in known and b in known]
     lines.append("}")
     return "\n".join(lines)
 

@@ -25,7 +25,7 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from common.layout import model_folders, version_dirs
-from common.metadata_names import PUSHER_ID, VALIDATOR_ID
+from common.metadata_names import DECLARED_EDGES, PUSHER_ID, VALIDATOR_ID
 from pipelines import run_records
 from pipelines.run_records import RunRecord
 from pipelines.run_summary import RunSummary, summary_of
@@ -216,10 +216,17 @@ class Catalog:
                 return run
         raise KeyError(run_id)
 
-    def dag(self, pipeline: str) -> tuple[list[str], set[tuple[str, str]]]:
-        """The pipeline's components, in the order they first ran, and its edges (producer, consumer)."""
+    def dag(self, pipeline: str) -> tuple[list[str], set[tuple[str, str]], set[tuple[str, str]]]:
+        """The pipeline's components (in the order they first ran), its edges, and its declared edges.
+
+        Edges (producer, consumer) are those ML Metadata's events show; declared ones, those the pipeline
+        wires that no event shows (a resolver that never resolved a baseline, the validator's gate before
+        the Transform).
+        """
         snapshot = self._snapshot(pipeline)
-        return snapshot.nodes, snapshot.edges
+        nodes = set(snapshot.nodes)
+        declared = {(a, b) for a, b in DECLARED_EDGES if a in nodes and b in nodes} - snapshot.edges
+        return snapshot.nodes, snapshot.edges, declared
 
     def component(self, run: Run, node: str) -> dict[str, Any]:
         """A component's execution in a run: state, seconds, properties, input and output artifacts, pictures."""
@@ -373,7 +380,12 @@ class Catalog:
 
 
 def _edges(records: Sequence[RunRecord]) -> set[tuple[str, str]]:
-    """Producer node -> consumer node, wherever one component read what another wrote."""
+    """Producer node -> consumer node, wherever one component read what another wrote.
+
+    A resolver writes nothing: it records what it resolved as INTERNAL_OUTPUT events. What it resolved
+    from this run (the Trainer's candidate, the StatisticsGen's statistics) makes an edge into it; what
+    it resolved from an earlier run (the baseline model) and a node of this run read makes an edge out of it.
+    """
     producers: dict[int, set[str]] = {}
     for record in records:
         for event in record.events:
@@ -381,10 +393,20 @@ def _edges(records: Sequence[RunRecord]) -> set[tuple[str, str]]:
                 producers.setdefault(event.artifact_id, set()).add(record.node_of.get(event.execution_id, ""))
     edges = set()
     for record in records:
+        made_here = {e.artifact_id for e in record.events if e.type in run_records.OUTPUT_EVENTS}
+        resolved: dict[int, set[str]] = {}  # artifact id -> the resolvers that passed it on in this run
+        for event in record.events:
+            if event.type == metadata_store_pb2.Event.INTERNAL_OUTPUT:
+                resolver = record.node_of.get(event.execution_id, "")
+                resolved.setdefault(event.artifact_id, set()).add(resolver)
+                if event.artifact_id in made_here:
+                    edges.update((p, resolver) for p in producers.get(event.artifact_id, ()) if p and p != resolver)
         for event in record.events:
             if event.type == metadata_store_pb2.Event.INPUT:
                 consumer = record.node_of.get(event.execution_id, "")
                 edges.update((p, consumer) for p in producers.get(event.artifact_id, ()) if p and p != consumer)
+                if event.artifact_id not in made_here:
+                    edges.update((r, consumer) for r in resolved.get(event.artifact_id, ()) if r and r != consumer)
     return edges
 
 

@@ -110,14 +110,14 @@ class RunPage(_Page):
     def get(self, pipeline: str, run_id: str) -> None:
         """The run's DAG and components."""
         run = self.find_run(pipeline, run_id)
-        nodes, edges = self.catalog.dag(pipeline)
+        nodes, edges, declared = self.catalog.dag(pipeline)
         drawn = [
             (node, run.summary.components.get(node, "NOT_RUN"), run.summary.seconds.get(node),
              f"{run_url(run)}/component/{_quote(node)}")
             for node in [*nodes, *(n for n in run.summary.components if n not in nodes)]
         ]  # fmt: skip
         try:
-            dag_svg = graphs.render(graphs.dag_source(drawn, edges))
+            dag_svg = graphs.render(graphs.dag_source(drawn, edges, declared))
         except graphs.GraphvizMissingError as err:
             dag_svg = f"<p>{graphs.escape(str(err))}</p>"
         pushed = [
