@@ -16,6 +16,7 @@ from pipelines.keras_config import configure_keras
 
 configure_keras()
 
+from PIL import Image  # noqa: E402
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -33,6 +34,12 @@ def browser(width: int = 1400, height: int = 900) -> webdriver.Chrome:
     return webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
 
 
+def save(driver: webdriver.Chrome, path: str) -> None:
+    """A screenshot as a 256-colour PNG: the pages are flat colours and text, and the PNGs are committed."""
+    driver.save_screenshot(path)
+    Image.open(path).convert("RGB").quantize(colors=256).save(path, optimize=True)
+
+
 def main() -> None:
     """Open each page of the UI and save a PNG of it."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -46,21 +53,21 @@ def main() -> None:
     try:
         base = ui.url.rstrip("/")
         driver.get(base + "/")
-        driver.save_screenshot(os.path.join(args.out, "ui-runs.png"))
+        save(driver, os.path.join(args.out, "ui-runs.png"))
         pushed = driver.find_element(By.CSS_SELECTOR, 'tr.run[data-outcome="pushed"] a')
         run_url = pushed.get_attribute("href")
         driver.get(run_url)
-        driver.save_screenshot(os.path.join(args.out, "ui-run.png"))
+        save(driver, os.path.join(args.out, "ui-run.png"))
         lineage = driver.find_element(By.ID, "lineage-link").get_attribute("href")
         driver.get(run_url + "/component/Trainer")
-        driver.save_screenshot(os.path.join(args.out, "ui-component.png"))
+        save(driver, os.path.join(args.out, "ui-component.png"))
         driver.get(lineage)
-        driver.save_screenshot(os.path.join(args.out, "ui-lineage.png"))
+        save(driver, os.path.join(args.out, "ui-lineage.png"))
         pipeline = re.search(r"/run/([^/]+)/", run_url).group(1)
         driver.get(f"{base}/history/{pipeline}")
-        driver.save_screenshot(os.path.join(args.out, "ui-history.png"))
+        save(driver, os.path.join(args.out, "ui-history.png"))
         driver.get(base + "/served")
-        driver.save_screenshot(os.path.join(args.out, "ui-served.png"))
+        save(driver, os.path.join(args.out, "ui-served.png"))
     finally:
         driver.quit()
         ui.stop()
