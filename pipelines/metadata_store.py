@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import os
 import re
 import urllib.parse
@@ -73,7 +74,7 @@ def parse_url(url: str) -> MySQLURL:
     except ValueError as err:
         raise _url_error(url, str(err)) from None
     if "://" not in url or parts.scheme.lower() not in SCHEMES:
-        scheme = f"scheme {parts.scheme!r}" if "://" in url else "has no scheme"
+        scheme = f"has scheme {parts.scheme!r}" if "://" in url else "has no scheme"
         raise _url_error(url, f"{scheme}: ML Metadata here is SQLite (no URL) or MariaDB/MySQL (mysql://)")
     if not parts.hostname:
         raise _url_error(url, "names no host")
@@ -241,7 +242,10 @@ def _connect(config: metadata_store_pb2.ConnectionConfig) -> Any:
 
 def lock_name(config: metadata_store_pb2.ConnectionConfig, task: str) -> str:
     """The server-wide lock a run of ``task`` holds on the database of ``config`` (MySQL caps names at 64)."""
-    return f"tfx-keras/{config.mysql.database}/{task}"[:_LOCK_NAME_LIMIT]
+    name = f"tfx-keras/{config.mysql.database}/{task}"
+    if len(name) > _LOCK_NAME_LIMIT:  # a long database name: its digest, so that names stay distinct
+        name = f"tfx-keras/{hashlib.sha256(config.mysql.database.encode()).hexdigest()[:16]}/{task}"
+    return name[:_LOCK_NAME_LIMIT]
 
 
 def check_not_running(config: metadata_store_pb2.ConnectionConfig, task: str) -> None:

@@ -19,10 +19,10 @@ from typing import Any
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
-from tfx.orchestration import metadata as tfx_metadata
 
 from common.contract import TUNING_REPORT_DIR
 from components.file_example_gen.executor import INPUT_PROPERTY
+from pipelines.metadata_store import describe as describe_store
 from pipelines.pipeline import VALIDATOR_ID
 from pipelines.tfma_results import read_overall_metrics, read_validation_failures
 
@@ -208,24 +208,26 @@ def component_state(connection_config: metadata_store_pb2.ConnectionConfig, run_
 
 
 def summarize(
-    metadata_path: str,
+    connection_config: metadata_store_pb2.ConnectionConfig,
     pipeline_name: str,
     run_id: str | None = None,
     node_order: Sequence[str] = (),
     wall_seconds: float = 0.0,
 ) -> RunSummary:
-    """Read run ``run_id`` (default: the latest) of ``pipeline_name`` from the SQLite ML Metadata.
+    """Read run ``run_id`` (default: the latest) of ``pipeline_name`` from ML Metadata (SQLite or MySQL).
 
     Components in ``node_order`` that have no execution in the run are reported as ``NOT_RUN``.
+    ``connection_config`` comes from :func:`pipelines.metadata_store.connection_config`.
     """
-    store = metadata_store.MetadataStore(tfx_metadata.sqlite_metadata_connection_config(metadata_path))
+    store = metadata_store.MetadataStore(connection_config)
+    where = describe_store(connection_config)
     pipeline_ctx = store.get_context_by_type_and_name("pipeline", pipeline_name)
     if pipeline_ctx is None:
-        raise RuntimeError(f"no pipeline {pipeline_name!r} in {metadata_path}")
+        raise RuntimeError(f"no pipeline {pipeline_name!r} in {where}")
     if run_id:
         run = store.get_context_by_type_and_name("pipeline_run", run_id)
         if run is None:
-            raise RuntimeError(f"no run {run_id!r} of {pipeline_name!r} in {metadata_path}")
+            raise RuntimeError(f"no run {run_id!r} of {pipeline_name!r} in {where}")
     else:
         in_pipeline = {e.id for e in store.get_executions_by_context(pipeline_ctx.id)}
         runs = [
