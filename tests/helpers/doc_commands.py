@@ -28,6 +28,8 @@ NOT_RUN = {
     ".venv/bin/python benchmarks/": "a benchmark (minutes, real data): run by hand, results in benchmarks/",
     "git worktree add": "checks out an older commit to benchmark against, by hand",
     "tfx-keras submit": "submits to Vertex AI (network, credentials); tests/test_kubeflow.py submits to a stand-in",
+    "tfx-keras run penguin --metadata mysql://": "needs a MariaDB/MySQL server at the address shown; "
+    "tests/test_metadata_store.py and tests/e2e/test_tabular_e2e.py run --metadata against a real MariaDB they start",
 }
 # Fixture-sized runs of commands that would take minutes on their default data. A pipeline `run`
 # is checked with --dry-run (the checks a run makes before it starts, and its components); the e2e
