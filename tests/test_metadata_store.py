@@ -259,3 +259,12 @@ def test_the_stock_runner_keeps_its_runs_and_cache_in_mysql(mariadb_url: str, tm
     assert not (tmp_path / "unused.sqlite").exists()
     store = metadata_store.open_store(config)
     assert {c.name for c in store.get_contexts_by_type("pipeline")} == {"tiny"}
+
+
+def test_kubeflow_pipelines_refuse_a_metadata_url() -> None:
+    from pipelines.config import ConfigError
+    from pipelines.kubeflow import build_kubeflow_pipeline, load_cloud_config
+
+    cloud = load_cloud_config(str(Path(__file__).resolve().parents[1] / "cloud.example.json"))
+    with pytest.raises(ConfigError, match="metadata.url is for `tfx-keras run`: Kubeflow Pipelines and Vertex AI"):
+        build_kubeflow_pipeline("penguin", cloud, ["metadata.url=mysql://tfx@db.example.com/mlmd"])
