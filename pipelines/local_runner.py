@@ -31,7 +31,14 @@ from components.data_validator import DataValidationError
 from components.file_example_gen import check_input
 from pipelines import metadata_store
 from pipelines.config import TaskConfig
-from pipelines.local_layout import LocalLayout, check_not_running, prepare_output_dir, run_lock
+from pipelines.local_layout import (
+    LocalLayout,
+    check_database_not_running,
+    check_not_running,
+    database_lock,
+    prepare_output_dir,
+    run_lock,
+)
 from pipelines.pipeline import VALIDATOR_ID, create_pipeline, reads_files
 from pipelines.run_summary import ComponentFailure, RunSummary, component_state, summarize
 from pipelines.spec import TaskSpec
@@ -243,9 +250,9 @@ def run_pipeline(
     check_not_running(layout)
     pipeline = local_pipeline(spec, config, layout, workers, enable_cache, extra_beam_args)  # checks, writes nothing
     connection = pipeline.metadata_connection_config
-    metadata_store.check_not_running(connection, spec.name)
+    check_database_not_running(connection, spec.name)
     prepare_output_dir(layout)
-    with run_lock(layout), metadata_store.database_lock(connection, spec.name):
+    with run_lock(layout), database_lock(connection, spec.name):
         start = time.time()
         runner = run_dag(pipeline, Progress(printer or (lambda _line: None)))
         summary = summarize(

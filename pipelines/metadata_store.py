@@ -9,8 +9,9 @@ the store goes through this module:
 - :func:`describe` names that store in a message (never its password);
 - :func:`open_store` opens it, or raises :class:`MetadataConnectionError`: one line naming the problem
   (server down, wrong credentials, missing database) and the fix;
-- :func:`check_connection` does the same check without opening ML Metadata (a run makes it before it starts);
-- :func:`database_lock` / :func:`check_not_running`: one run of a task at a time on a shared database.
+- :func:`check_connection` does the same check without opening ML Metadata (a run makes it before it starts).
+
+One run of a task at a time on a shared database is :func:`pipelines.local_layout.database_lock`.
 
 ML Metadata's own MySQL client reports every failure to connect as ``mysql_real_connect failed:
 errno: , error:`` (no reason), so the server is asked first with PyMySQL, whose errors name it.
@@ -18,26 +19,21 @@ errno: , error:`` (no reason), so the server is asked first with PyMySQL, whose 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import hashlib
 import os
 import re
 import urllib.parse
-from collections.abc import Iterator
 from typing import Any
 
 from ml_metadata.proto import metadata_store_pb2
 
 from common.settings import ConfigError
-from pipelines.local_layout import RunInProgressError
 
 SCHEMES = ("mysql", "mariadb")
 DEFAULT_PORT = 3306
 CONNECT_TIMEOUT_SECONDS = 5
 EXAMPLE = "mysql://user:password@host:3306/database"
 _DATABASE_NAME = re.compile(r"^[A-Za-z0-9_$-]{1,64}$")
-_LOCK_NAME_LIMIT = 64  # MySQL's limit on a GET_LOCK name
 
 
 class MetadataURLError(ConfigError):
@@ -168,7 +164,7 @@ def check_connection(config: metadata_store_pb2.ConnectionConfig) -> None:
             database is missing or the user may not use it.
     """
     if is_mysql(config):
-        _connect(config).close()
+        mysql_connection(config).close()
 
 
 def open_store(config: metadata_store_pb2.ConnectionConfig) -> Any:
@@ -194,8 +190,12 @@ def open_store(config: metadata_store_pb2.ConnectionConfig) -> Any:
         raise MetadataConnectionError(f"cannot open ML Metadata at {describe(config)}: {first}") from None
 
 
-def _connect(config: metadata_store_pb2.ConnectionConfig) -> Any:
-    """A PyMySQL connection to the database of ``config``, its errors made one line naming the fix."""
+def mysql_connection(config: metadata_store_pb2.ConnectionConfig) -> Any:
+    """A PyMySQL connection (autocommit) to the MySQL database of ``config``: for a check, or a lock.
+
+    Raises:
+        MetadataConnectionError: one line naming the problem and the fix.
+    """
     import pymysql
 
     m = config.mysql
@@ -238,76 +238,3 @@ def _connect(config: metadata_store_pb2.ConnectionConfig) -> Any:
         else:
             message = f"cannot use ML Metadata at {describe(config)}: MySQL error {code}: {reason}"
         raise MetadataConnectionError(message) from None
-
-
-def lock_name(config: metadata_store_pb2.ConnectionConfig, task: str) -> str:
-    """The server-wide lock a run of ``task`` holds on the database of ``config`` (MySQL caps names at 64)."""
-    name = f"tfx-keras/{config.mysql.database}/{task}"
-    if len(name) > _LOCK_NAME_LIMIT:  # a long database name: its digest, so that names stay distinct
-        name = f"tfx-keras/{hashlib.sha256(config.mysql.database.encode()).hexdigest()[:16]}/{task}"
-    return name[:_LOCK_NAME_LIMIT]
-
-
-def check_not_running(config: metadata_store_pb2.ConnectionConfig, task: str) -> None:
-    """Refuse at once if a run of ``task`` holds the database's lock (nothing to check on SQLite).
-
-    Raises:
-        MetadataConnectionError: the database cannot be reached or used.
-        RunInProgressError: a run of ``task`` holds the lock.
-    """
-    if not is_mysql(config):
-        return
-    connection = _connect(config)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT IS_USED_LOCK(%s)", (lock_name(config, task),))
-            (holder,) = cursor.fetchone()
-            if holder is not None:
-                _refuse(config, task, cursor, holder)
-    finally:
-        connection.close()
-
-
-@contextlib.contextmanager
-def database_lock(config: metadata_store_pb2.ConnectionConfig, task: str) -> Iterator[None]:
-    """Hold ``task``'s lock in the MySQL database for a run (``GET_LOCK`` on a connection of its own).
-
-    The lock is the server's: it holds across output folders and hosts, and the server drops it if
-    the holder's connection dies with its process. Nothing is done on SQLite, where the output
-    folder's file lock (:func:`pipelines.local_layout.run_lock`) serves.
-
-    Raises:
-        MetadataConnectionError: the database cannot be reached or used.
-        RunInProgressError: another run of ``task`` holds the lock.
-    """
-    if not is_mysql(config):
-        yield
-        return
-    name = lock_name(config, task)
-    connection = _connect(config)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SET SESSION wait_timeout = 31536000")  # an idle lock holder outlives a long run
-            cursor.execute("SELECT GET_LOCK(%s, 0)", (name,))
-            if cursor.fetchone()[0] != 1:
-                cursor.execute("SELECT IS_USED_LOCK(%s)", (name,))
-                _refuse(config, task, cursor, cursor.fetchone()[0])
-        yield
-    finally:
-        with contextlib.suppress(Exception):  # a connection already gone took its lock with it
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT RELEASE_LOCK(%s)", (name,))
-        connection.close()
-
-
-def _refuse(config: metadata_store_pb2.ConnectionConfig, task: str, cursor: Any, holder: int | None) -> None:
-    source = ""
-    if holder is not None:
-        cursor.execute("SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = %s", (holder,))
-        row = cursor.fetchone()  # visible for the same user, or with the PROCESS privilege
-        source = f" from {row[0]}" if row and row[0] else ""
-    raise RunInProgressError(
-        f"a {task} run is already in progress on ML Metadata {describe(config)} (its lock "
-        f"{lock_name(config, task)!r} is held by connection {holder}{source}). Wait for it to finish: two runs "
-        "of a task on one metadata database would race for its cache and its latest blessed model."
-    )

@@ -15,7 +15,7 @@ import pytest
 
 from pipelines import metadata_store
 from pipelines.cli import main
-from pipelines.local_layout import RunInProgressError
+from pipelines.local_layout import RunInProgressError, check_database_not_running, database_lock, lock_name
 from pipelines.metadata_store import MetadataConnectionError, MetadataURLError, connection_config, describe
 
 
@@ -31,7 +31,7 @@ def test_a_mysql_url_becomes_ml_metadatas_mysql_connection() -> None:
 
 def test_each_task_and_database_has_its_own_lock_within_mysqls_limit() -> None:
     def name(database: str, task: str) -> str:
-        return metadata_store.lock_name(connection_config(f"mysql://u@db/{database}", ""), task)
+        return lock_name(connection_config(f"mysql://u@db/{database}", ""), task)
 
     assert name("mlmd", "penguin") == "tfx-keras/mlmd/penguin"
     long_names = {name(database, task) for database in ("a" * 60 + "1", "a" * 60 + "2") for task in ("mnist", "ticket")}
@@ -155,7 +155,7 @@ def test_an_unusable_database_is_one_line_naming_the_fix_before_anything_runs(
 
 
 def _hold_lock(url: str, held: multiprocessing.Event, release: multiprocessing.Event) -> None:
-    with metadata_store.database_lock(connection_config(url, ""), "penguin"):
+    with database_lock(connection_config(url, ""), "penguin"):
         held.set()
         release.wait(60)
 
@@ -177,27 +177,27 @@ def test_a_second_run_on_the_same_database_is_refused_from_any_output_folder(
         err = capsys.readouterr().err
         assert err.startswith(
             f"error: a penguin run is already in progress on ML Metadata {describe(config)} (its lock "
-            f"{metadata_store.lock_name(config, 'penguin')!r} is held by connection "
+            f"{lock_name(config, 'penguin')!r} is held by connection "
         ), err
         assert "from 127.0.0.1:" in err and "Wait for it to finish" in err and "Traceback" not in err
         assert not (elsewhere / "pipelines").exists()
         with pytest.raises(RunInProgressError, match="already in progress on ML Metadata"):
-            with metadata_store.database_lock(config, "penguin"):
+            with database_lock(config, "penguin"):
                 pass
-        with metadata_store.database_lock(config, "ticket"):  # another task may run beside it
+        with database_lock(config, "ticket"):  # another task may run beside it
             pass
     finally:
         release.set()
         first.join(60)
-    metadata_store.check_not_running(config, "penguin")  # free again once the first run ended
-    with metadata_store.database_lock(config, "penguin"):
+    check_database_not_running(config, "penguin")  # free again once the first run ended
+    with database_lock(config, "penguin"):
         pass
 
 
 def _hold_and_die(url: str, held: multiprocessing.Event) -> None:
     import os
 
-    with metadata_store.database_lock(connection_config(url, ""), "penguin"):
+    with database_lock(connection_config(url, ""), "penguin"):
         held.set()
         os._exit(1)  # a crash: no release
 
@@ -213,10 +213,10 @@ def test_a_crashed_run_leaves_no_stale_lock(mariadb_url: str) -> None:
     assert held.wait(60)
     crashed.join(60)
     # The server notices the closed connection on its own thread: wait until it has let the lock go.
-    connection = metadata_store._connect(config)  # noqa: SLF001 - the same connection a run uses
+    connection = metadata_store.mysql_connection(config)  # the kind of connection a run's lock is held on
     try:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT GET_LOCK(%s, 30)", (metadata_store.lock_name(config, "penguin"),))
+            cursor.execute("SELECT GET_LOCK(%s, 30)", (lock_name(config, "penguin"),))
             assert cursor.fetchone()[0] == 1  # granted as soon as the dead holder's session ends
     finally:
         connection.close()
@@ -266,5 +266,5 @@ def test_kubeflow_pipelines_refuse_a_metadata_url() -> None:
     from pipelines.kubeflow import build_kubeflow_pipeline, load_cloud_config
 
     cloud = load_cloud_config(str(Path(__file__).resolve().parents[1] / "cloud.example.json"))
-    with pytest.raises(ConfigError, match="metadata.url is for `tfx-keras run`: Kubeflow Pipelines and Vertex AI"):
+    with pytest.raises(ConfigError, match="metadata.url is for `tfx-keras run`: Kubeflow and Vertex AI keep"):
         build_kubeflow_pipeline("penguin", cloud, ["metadata.url=mysql://tfx@db.example.com/mlmd"])
