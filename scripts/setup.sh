@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything this project needs, idempotently:
-#   - Graphviz (the `dot` binary used by keras.utils.plot_model and the UI) and
-#     Chromium with chromedriver (the UI's browser tests), via apt-get;
+#   - Graphviz (the `dot` binary used by keras.utils.plot_model and the UI's DAGs), Chromium with
+#     chromedriver (the UI's browser tests) and MariaDB's server (the tests start one for ML Metadata
+#     on a shared database), via apt-get;
 #   - a Python 3.10 virtual environment in .venv;
 #   - every Python dependency, pinned by constraints.txt, and this project
 #     installed in editable mode (console command: tfx-keras).
@@ -14,25 +15,29 @@ VENV="${VENV:-$ROOT/.venv}"
 log() { printf '[setup] %s\n' "$*"; }
 
 # --- system packages -------------------------------------------------------
-# Graphviz: `dot` draws model diagrams (keras.utils.plot_model) and the UI's DAGs.
-# Chromium and its driver: the browser the UI's tests drive (headless, through Selenium).
-missing=()
-command -v dot >/dev/null 2>&1 || missing+=(graphviz)
-command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
-if [ ${#missing[@]} -gt 0 ]; then
-  log "installing ${missing[*]} (apt-get install ${missing[*]})"
+# Each installed only when its command is missing: Graphviz (`dot`, for keras.utils.plot_model and the
+# UI's DAGs), Chromium and its driver (the browser the UI's tests drive, headless, through Selenium) and
+# MariaDB's server (`mariadbd`: the tests start one for ML Metadata on a shared database).
+apt_install() {  # apt_install PACKAGE COMMAND: install PACKAGE with apt-get unless COMMAND is there
+  local package=$1 command=$2
+  if PATH="$PATH:/usr/sbin:/sbin" command -v "$command" >/dev/null 2>&1; then return 0; fi
+  log "installing $package (apt-get install $package)"
   SUDO=""
   if [ "$(id -u)" != "0" ]; then
     if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
-      log "ERROR: ${missing[*]} missing and this user cannot run apt-get. Install the Debian package(s) ${missing[*]}, then re-run."; exit 1
+      log "ERROR: $package is missing and this user cannot run apt-get. Install the '$package' package, then re-run."; exit 1
     fi
   fi
-  $SUDO apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}" >/dev/null
-fi
+  if [ -z "${APT_UPDATED:-}" ]; then $SUDO apt-get update -q >/dev/null; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "$package" >/dev/null
+}
+apt_install graphviz dot
 log "graphviz: $(dot -V 2>&1)"
+apt_install chromium chromium
+apt_install chromium-driver chromedriver
 log "browser for the UI tests: $(chromium --version 2>/dev/null | head -1), $(chromedriver --version 2>/dev/null | head -1)"
+apt_install mariadb-server mariadbd
+log "mariadb: $(PATH="$PATH:/usr/sbin:/sbin" mariadbd --version 2>&1)"
 
 # --- Python 3.10 -----------------------------------------------------------
 find_python() {

@@ -6,7 +6,9 @@ Markers: ``e2e`` runs whole pipelines; ``slow`` starts processes or trains for r
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import warnings
 
 from pipelines.keras_config import configure_keras, require_keras2
@@ -36,3 +38,25 @@ def fashion_mnist_data_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 def cifar10_data_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A small CIFAR-10 fixture (binary batches, 40 images per file) imported as `cifar10`."""
     return import_fixture("cifar10", tmp_path_factory.mktemp("cifar10"), size=40)
+
+
+_DATABASES = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def mariadb(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - yields helpers.mariadb.MariaDB
+    """A real MariaDB server for the session (skipped, with the reason, where MariaDB is not installed)."""
+    from helpers.mariadb import mariadb_server, missing_reason
+
+    reason = missing_reason()
+    if reason:
+        pytest.skip(reason)
+    with mariadb_server(tmp_path_factory.mktemp("mariadb")) as server:
+        yield server
+
+
+@pytest.fixture()
+def mariadb_url(mariadb, request: pytest.FixtureRequest) -> str:  # noqa: ANN001
+    """The metadata URL of a new, empty database on the session's MariaDB, for this test alone."""
+    name = re.sub(r"\W", "_", request.node.name)
+    return mariadb.create_database(f"t{next(_DATABASES)}_{name}"[:64])

@@ -42,7 +42,7 @@ def _run_example_gen(input_base: Path, root: Path, *overrides: str) -> tuple[Dag
         enable_cache=True,
     )
     runner = run_dag(pipeline, Progress(lambda _line: None))
-    return runner, summarize(str(root / "m.db"), "penguin-files", runner.run_id, [component.id])
+    return runner, summarize(pipeline.metadata_connection_config, "penguin-files", runner.run_id, [component.id])
 
 
 def _examples(root: Path, component: str) -> list[dict]:

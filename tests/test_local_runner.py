@@ -186,7 +186,7 @@ def test_the_stock_runner_reports_each_component_done_cached_or_failed(
     dag, lines = run(4)
     assert lines == ["[pipeline] WriteNumbers done", "[pipeline] SumNumbers done"] and dag.failure is None
     assert (tmp_path / "root").exists() and dag.components == ["WriteNumbers", "SumNumbers"]
-    summary = summarize(str(tmp_path / "m.db"), "tiny", dag.run_id, dag.components)
+    summary = summarize(_tiny_pipeline(tmp_path, 4).metadata_connection_config, "tiny", dag.run_id, dag.components)
     assert summary.components == {"WriteNumbers": "COMPLETE", "SumNumbers": "COMPLETE"}
 
     dag, lines = run(4)  # nothing changed: both outputs are reused

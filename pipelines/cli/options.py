@@ -45,6 +45,11 @@ def task_config(spec: TaskSpec, args: argparse.Namespace) -> object:
         overrides.append(f"data.data_dir={absolute(args.data_dir)}")
     if getattr(args, "download", False):
         overrides.append("data.download=true")
+    if getattr(args, "metadata", None):
+        from pipelines.metadata_store import parse_url
+
+        parse_url(args.metadata)  # a malformed URL is named as the flag's, before the config's checks
+        overrides.append(f"metadata.url={args.metadata}")
     return apply_overrides(config, overrides)
 
 

@@ -19,9 +19,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """The ``run`` sub-command."""
     p = sub.add_parser(
         "run",
-        help="run a task pipeline locally (LocalDagRunner, SQLite metadata, Beam)",
+        help="run a task pipeline locally (LocalDagRunner, SQLite or MySQL metadata, Beam)",
         description="Run a task pipeline on this machine: Beam DirectRunner, ML Metadata in "
-        "SQLite under --output-dir, blessed models pushed to <output-dir>/serving/<task>/<version>/. "
+        "SQLite under --output-dir (or a shared MariaDB/MySQL database: --metadata), blessed models pushed to "
+        "<output-dir>/serving/<task>/<version>/. "
         "Prints one line per component and a summary; library output goes to a log file under "
         "<output-dir>/logs/ (shown with --verbose). Exit codes: 0 pushed, or nothing to do; 1 a component "
         "failed; 2 usage error; 3 the data was stopped (unreadable files, anomalies, drift); 4 the model "
@@ -32,6 +33,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--output-dir",
         default="outputs",
         help="root of pipeline outputs, metadata and serving models (default: ./outputs)",
+    )
+    p.add_argument(
+        "--metadata",
+        default=None,
+        metavar="URL",
+        help="ML Metadata on a shared MariaDB/MySQL database, mysql://user[:password]@host[:port]/database "
+        "(the same as --set metadata.url=URL; the database must exist); default: SQLite under --output-dir",
     )
     p.add_argument("--data-dir", default=None, help="TFDS data directory (default: TFDS's, ~/tensorflow_datasets)")
     input_base_arg(p)
@@ -98,7 +106,13 @@ def cmd_run(args: argparse.Namespace, err_stream: TextIO) -> int:
         return 2
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     log_file = os.path.join(layout.log_dir, f"{spec.name}-{stamp}.log")
-    print(f"[tfx-keras] running the {spec.name} pipeline; outputs under {layout.output_dir}", flush=True)
+    if config.metadata.url:  # type: ignore[attr-defined]
+        from pipelines.metadata_store import connection_config, describe
+
+        metadata = f"; ML Metadata: {describe(connection_config(config.metadata.url, ''))}"  # type: ignore[attr-defined]
+    else:
+        metadata = ""
+    print(f"[tfx-keras] running the {spec.name} pipeline; outputs under {layout.output_dir}{metadata}", flush=True)
     if not args.verbose:
         print(f"[tfx-keras] library logs: {log_file}", flush=True)
     from absl import logging as absl_logging
@@ -132,10 +146,11 @@ def cmd_run(args: argparse.Namespace, err_stream: TextIO) -> int:
 def _data_errors(spec: TaskSpec, err_stream: TextIO, work: Callable[[], int]) -> int:
     """``work()``, with the errors that stop a run before it starts (data missing, a run in progress) as exit 2."""
     from pipelines import local_layout
+    from pipelines.metadata_store import MetadataConnectionError
 
     try:
         return work()
-    except local_layout.RunInProgressError as err:
+    except (local_layout.RunInProgressError, MetadataConnectionError) as err:
         print(f"error: {err}", file=err_stream)
         return 2
     except Exception as err:  # noqa: BLE001 - a data source's argument error raised before the run

@@ -19,6 +19,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "a run in progress refresh themselves. Ctrl-C stops it.",
     )
     p.add_argument("--output-dir", default="./outputs", help="the runs' --output-dir (default: ./outputs)")
+    p.add_argument(
+        "--metadata",
+        default="",
+        metavar="URL",
+        help="the runs' shared ML Metadata database, mysql://user[:password]@host[:port]/database "
+        "(default: the SQLite files under --output-dir)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080)")
     p.set_defaults(handler=cmd_ui)
@@ -26,16 +33,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     """Open the stores, serve the pages until Ctrl-C; a missing folder, empty metadata or a busy port: one line."""
+    from pipelines.metadata_store import MetadataURLError
     from pipelines.ui.reads import Catalog, warm_up
     from pipelines.ui.server import PortInUseError, serve
     from pipelines.ui.stores import StoreError, sources_for
 
     output_dir = absolute(args.output_dir)
     try:
-        catalog = Catalog(sources_for(output_dir), output_dir)
+        catalog = Catalog(sources_for(output_dir, args.metadata), output_dir)
         warm_up()
         serve(catalog, args.host, args.port, lambda url: print(f"[ui] {url} (read-only; Ctrl-C stops)", flush=True))
-    except (StoreError, PortInUseError) as err:
+    except (StoreError, PortInUseError, MetadataURLError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -140,7 +140,8 @@ def test_the_ui_shows_the_runs_in_a_browser(mnist_run: tuple, mnist_data_dir: st
     from helpers import ui_browser
     from ml_metadata import metadata_store
 
-    from pipelines.run_records import read_runs, sqlite_config
+    from pipelines.metadata_store import connection_config
+    from pipelines.run_records import read_runs
     from pipelines.ui.reads import Catalog
     from pipelines.ui.server import serve_in_background
     from pipelines.ui.stores import sources_for
@@ -149,7 +150,7 @@ def test_the_ui_shows_the_runs_in_a_browser(mnist_run: tuple, mnist_data_dir: st
     layout = LocalLayout(str(output_dir), "mnist")
 
     def cached_runs() -> list[str]:
-        store = metadata_store.MetadataStore(sqlite_config(layout.metadata_path, read_only=True))
+        store = metadata_store.MetadataStore(connection_config(None, layout.metadata_path, read_only=True))
         return [r.run_id for r in read_runs(store, "mnist") if r.states().get("AtomicPusher") == "CACHED"]
 
     if not cached_runs():  # run alone: the re-run of the first test in this module makes one

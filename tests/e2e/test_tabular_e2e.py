@@ -2,7 +2,9 @@
 
 It covers what `penguin` does not: Parquet input, a float label (RMSE thresholds, the `regression`
 signature, the regression report), optional columns missing in some rows (filled and flagged in
-Transform, NaN and "" at serving time), a learned and a declared vocabulary, wide & deep.
+Transform, NaN and "" at serving time), a learned and a declared vocabulary, wide & deep. Its ML
+Metadata is on a real MariaDB (``--metadata mysql://...``; SQLite where MariaDB is not installed), and
+a second run of the command line against it finds everything cached.
 """
 
 from __future__ import annotations
@@ -15,17 +17,26 @@ import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 from helpers import tabular_fixture
+from helpers.mariadb import PASSWORD, missing_reason
+from helpers.tabular_fixture import NAME
 
 from pipelines import tasks
 from pipelines.config import apply_overrides
 from pipelines.local_runner import run_pipeline
+from pipelines.pipeline import BASELINE_STATISTICS_ID, RESOLVER_ID
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tabular")]  # see pytest.ini
 
 
 @pytest.fixture(scope="module")
-def prices_run(tmp_path_factory: pytest.TempPathFactory) -> tuple:
-    """The fixture task's pipeline on 600 rows of Parquet (span 1): (summary, output dir)."""
+def prices_metadata(request: pytest.FixtureRequest) -> str:
+    """The runs' metadata URL: a database on the session's MariaDB ("": SQLite, where MariaDB is not installed)."""
+    return "" if missing_reason() else request.getfixturevalue("mariadb").create_database("prices")
+
+
+@pytest.fixture(scope="module")
+def prices_run(tmp_path_factory: pytest.TempPathFactory, prices_metadata: str) -> tuple:
+    """The fixture task's pipeline on 600 rows of Parquet (span 1): (summary, output dir, input folder)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(tasks.TASKS, tabular_fixture.NAME, tabular_fixture.__name__)  # Transform and Trainer look it up
         folder = tmp_path_factory.mktemp("prices") / "in" / "span-1"
@@ -33,13 +44,14 @@ def prices_run(tmp_path_factory: pytest.TempPathFactory) -> tuple:
         rows = tabular_fixture.rows(600)
         pq.write_table(pa.table({k: [r[k] for r in rows] for k in rows[0]}), str(folder / "prices.parquet"))
         spec = tasks.get(tabular_fixture.NAME)
-        config = apply_overrides(spec.default_config(), [f"data.input_base={folder.parent}"])
+        overrides = [f"data.input_base={folder.parent}", f"metadata.url={prices_metadata}"]
+        config = apply_overrides(spec.default_config(), overrides)
         out = folder.parents[1] / "out"
-        yield run_pipeline(spec, config, str(out)), out
+        yield run_pipeline(spec, config, str(out)), out, folder.parent
 
 
 def test_the_regression_task_is_trained_evaluated_and_pushed(prices_run: tuple) -> None:
-    summary, _ = prices_run
+    summary, *_ = prices_run
     assert summary.succeeded and summary.blessed and summary.infra_blessed and summary.pushed, summary.describe()
     assert summary.components["ParquetExampleGen"] == "COMPLETE"
     # The price's spread is ~3.3; a model that learned the rule is far below it (the noise is 0.1).
@@ -51,7 +63,7 @@ def test_the_regression_task_is_trained_evaluated_and_pushed(prices_run: tuple) 
 
 
 def test_missing_optional_values_and_every_signature(prices_run: tuple) -> None:
-    summary, _ = prices_run
+    summary, *_ = prices_run
     model = tf.saved_model.load(summary.pushed_destination)
     assert {"serving_default", "serving_raw", "regression", "transform_features"} <= set(model.signatures)
     raw = model.signatures["serving_raw"](
@@ -76,3 +88,63 @@ def test_missing_optional_values_and_every_signature(prices_run: tuple) -> None:
     np.testing.assert_allclose(parsed["price"].numpy().reshape(-1), price[1:2], atol=1e-4)  # the raw head, [1, 1]
     regressed = model.signatures["regression"](inputs=tf.constant([one]))["outputs"].numpy()
     np.testing.assert_allclose(regressed, price[1:2], atol=1e-4)
+
+
+def test_on_mariadb_the_summary_and_the_cache_come_from_the_shared_database(
+    prices_run: tuple, prices_metadata: str, capsys: pytest.CaptureFixture
+) -> None:
+    if not prices_metadata:
+        pytest.skip(missing_reason())
+    from pipelines.cli import main
+
+    summary, out, input_base = prices_run
+    assert summary.succeeded and summary.pushed, summary.describe()
+    assert not (out / "metadata" / f"{tabular_fixture.NAME}.sqlite").exists()  # nothing went to SQLite
+    argv = ["run", tabular_fixture.NAME, "--metadata", prices_metadata, "--output-dir", str(out)]
+    assert main([*argv, "--input-base", str(input_base)]) == 0  # nothing changed: nothing to do
+    printed = capsys.readouterr().out
+    assert "; ML Metadata: mysql://tfx@127.0.0.1:" in printed and PASSWORD not in printed
+    states = {line.split()[1]: line.split()[2] for line in printed.splitlines() if line.startswith("[pipeline]")}
+    assert list(states) == list(summary.components), states  # the progress lines read states from MySQL
+    resolvers = {RESOLVER_ID, BASELINE_STATISTICS_ID}  # they resolve again; they have nothing to cache
+    assert {node: "cached" for node in states if node not in resolvers} == {
+        node: state for node, state in states.items() if node not in resolvers
+    }
+    assert "pushed: no (nothing changed since an earlier run, which already pushed or refused this model" in printed
+
+
+def test_the_ui_shows_the_runs_on_mariadb_in_a_browser(prices_run: tuple, prices_metadata: str) -> None:
+    """The UI over the shared database: run list, DAG states, a picture, the pushed model's lineage, metrics."""
+    if not prices_metadata:
+        pytest.skip(missing_reason())
+    from helpers import ui_browser
+    from ml_metadata import metadata_store
+
+    from pipelines.metadata_store import connection_config
+    from pipelines.run_records import read_runs
+    from pipelines.ui.reads import Catalog
+    from pipelines.ui.server import serve_in_background
+    from pipelines.ui.stores import sources_for
+
+    summary, out, input_base = prices_run
+    store = metadata_store.MetadataStore(connection_config(prices_metadata, "", read_only=True))
+    cached = [r.run_id for r in read_runs(store, NAME) if r.states().get("AtomicPusher") == "CACHED"]
+    if not cached:  # run alone: the cached second run of the test above makes one
+        from pipelines.cli import main
+
+        argv = ["run", NAME, "--metadata", prices_metadata, "--output-dir", str(out), "--input-base", str(input_base)]
+        assert main(argv) == 0
+        cached = [r.run_id for r in read_runs(store, NAME) if r.states().get("AtomicPusher") == "CACHED"]
+    executed = {n for n, state in summary.components.items() if state == "COMPLETE"} - {
+        RESOLVER_ID,
+        BASELINE_STATISTICS_ID,
+    }
+    driver = ui_browser.chromium()
+    ui = serve_in_background(Catalog(sources_for(str(out), prices_metadata), str(out)))
+    try:
+        ui_browser.check_ui(
+            driver, ui.url.rstrip("/"), summary.run_id, cached[0], executed, NAME, "root_mean_squared_error"
+        )
+    finally:
+        driver.quit()
+        ui.stop()

@@ -24,7 +24,15 @@ def chromium() -> object:
     return webdriver.Chrome(options=options, service=Service(driver_path))
 
 
-def check_ui(driver: object, base: str, pushed_run: str, cached_run: str, executed: set[str]) -> None:
+def check_ui(
+    driver: object,
+    base: str,
+    pushed_run: str,
+    cached_run: str,
+    executed: set[str],
+    pipeline: str = "mnist",
+    metric: str = "sparse_categorical_accuracy",
+) -> None:
     """Run list, a run's DAG and states, a picture that loaded, the pushed model's lineage, the metrics chart."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
@@ -45,7 +53,7 @@ def check_ui(driver: object, base: str, pushed_run: str, cached_run: str, execut
     assert all(states[node] == "cached" for node in executed), states
     assert len(driver.find_elements(By.CSS_SELECTOR, "#dag svg g.state_cached")) >= len(executed)
 
-    run_page = f"{base}/run/mnist/{urllib.parse.quote(pushed_run, safe='')}"
+    run_page = f"{base}/run/{pipeline}/{urllib.parse.quote(pushed_run, safe='')}"
     driver.get(run_page)
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#dag svg")))
     states = {e.get_attribute("data-node"): e.get_attribute("data-state")
@@ -63,8 +71,8 @@ def check_ui(driver: object, base: str, pushed_run: str, cached_run: str, execut
     items = wait.until(ec.presence_of_all_elements_located((By.CSS_SELECTOR, "tr.lineage-item")))
     kinds = {item.get_attribute("data-type") for item in items}
     assert {"Examples", "Schema", "TransformGraph", "Model", "ModelBlessing", "InfraBlessing", "PushedModel"} <= kinds
-    assert "Served as mnist version" in driver.find_element(By.ID, "served").text
+    assert f"Served as {pipeline} version" in driver.find_element(By.ID, "served").text
 
-    driver.get(base + "/history/mnist")
+    driver.get(f"{base}/history/{pipeline}")
     chart = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#metrics-chart svg")))
-    assert chart.size["width"] > 100 and "sparse_categorical_accuracy" in chart.get_attribute("innerHTML")
+    assert chart.size["width"] > 100 and metric in chart.get_attribute("innerHTML")

@@ -13,7 +13,7 @@ from pathlib import Path
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from pipelines.run_records import sqlite_config
+from pipelines.metadata_store import connection_config
 
 PIPELINE = "tiny"
 NODES = ["ExampleGen", "DataValidator", "Trainer", "Evaluator", "AtomicPusher"]
@@ -81,7 +81,7 @@ class _Writer:
 def make_output_dir(root: Path) -> Path:
     """Write ``root/metadata/tiny.sqlite``, the artifacts' folders (a picture, a report) and ``serving/tiny/5``."""
     (root / "metadata").mkdir(parents=True)
-    store = metadata_store.MetadataStore(sqlite_config(str(root / "metadata" / f"{PIPELINE}.sqlite")))
+    store = metadata_store.MetadataStore(connection_config(None, str(root / "metadata" / f"{PIPELINE}.sqlite")))
     w = _Writer(store, root)
     done, cached, failed = pb.Execution.COMPLETE, pb.Execution.CACHED, pb.Execution.FAILED
     serving = root / "serving" / PIPELINE / "5"
