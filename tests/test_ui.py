@@ -153,6 +153,12 @@ def test_cli_errors_are_one_line_naming_the_fix(
             assert main(["ui", "--output-dir", folder, "--port", str(port)]) == 2
             err = capsys.readouterr().err
             assert err.count("\n") == 1 and message in err and "Traceback" not in err, err
+        closer, closed = _free_port_taken()
+        closer.close()  # a port nothing listens on
+    for url, message in {"postgres://u@h/db": "mysql://", f"mysql://tfx@127.0.0.1:{closed}/mlmd": "127.0.0.1"}.items():
+        assert main(["ui", "--metadata", url, "--port", str(port)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err and "Traceback" not in err, err
 
 
 def test_the_ui_needs_neither_tft_nor_tfx() -> None:

@@ -30,7 +30,8 @@ NOT_RUN = {
     "tfx-keras submit": "submits to Vertex AI (network, credentials); tests/test_kubeflow.py submits to a stand-in",
     ".venv/bin/python -m serving.validate": "needs a pushed model and its requests; every pipeline run runs it "
     "(the InfraValidator), and tests/test_infra_validator.py runs it with these flags",
-    "tfx-keras ui": "a web server that runs until Ctrl-C (--metadata: on a MariaDB the tests start); tests/test_ui.py serves its pages and "
+    "tfx-keras ui": "a web server that runs until Ctrl-C (--metadata: on a MariaDB the tests start); "
+    "tests/test_ui.py serves its pages and "
     "tests/e2e/test_mnist_pipeline_e2e.py opens them in a browser",
     "tfx-keras run penguin --metadata mysql://": "needs a MariaDB/MySQL server at the address shown; "
     "tests/test_metadata_store.py and tests/e2e/test_tabular_e2e.py run --metadata against a real MariaDB they start",
