@@ -10,6 +10,7 @@ import tensorflow_model_analysis as tfma
 from helpers.components import pipeline_components
 
 from common.contract import CONFIG_KEY, TASK_KEY
+from common.metadata_names import DECLARED_EDGES
 from pipelines import tasks
 from pipelines.config import apply_overrides
 from pipelines.evaluation import classifier_eval_config, overall_threshold
@@ -53,6 +54,12 @@ def test_components_and_settings(task: str, mnist_data_dir: str, tmp_path: Path)
     assert by_id["ImportSchemaGen"].exec_properties["schema_file"] == spec.schema_file
     assert by_id["DataValidator"] in by_id["Transform"].upstream_nodes
     assert by_id["DataValidator"].exec_properties["allow_anomalies"] == 0
+    # The wiring the UI draws where ML Metadata shows no event (common/metadata_names.py) is this pipeline's.
+    assert all(source in upstream[target] for source, target in DECLARED_EDGES), DECLARED_EDGES
+    # What infra validation holds the model to: the outputs the task's contract declares (what clients read).
+    contract = json.loads(by_id["InfraValidator"].exec_properties["contract"])
+    assert contract["serving_raw"] == dict(spec.serving(config).declared_outputs) and contract["serving_raw"]
+    assert by_id["InfraValidator"].exec_properties["max_latency_ms"] == config.infra.max_latency_ms
 
 
 def test_an_edited_schema_is_imported_again(tmp_path: Path) -> None:

@@ -207,11 +207,6 @@ def test_edges_the_pipeline_declares_but_no_event_shows_are_drawn_dashed() -> No
     assert (BASELINE_STATISTICS_ID, VALIDATOR_ID) in DECLARED_EDGES and (RESOLVER_ID, "Evaluator") in DECLARED_EDGES
 
 
-def test_a_wide_dag_shrinks_to_the_page_width(ui: Background) -> None:
-    page = get(ui, "/run/tiny/run-1")
-    assert re.search(r"#dag svg[^{]*\{ max-width: 100%; height: auto; \}", page)
-
-
 def test_a_span_kept_as_a_custom_property_is_read() -> None:
     as_custom = pb.Artifact()
     as_custom.custom_properties["span"].int_value = 0  # TFDSExampleGen writes span 0 here

@@ -59,6 +59,8 @@ def check_ui(
     states = {e.get_attribute("data-node"): e.get_attribute("data-state")
               for e in driver.find_elements(By.CSS_SELECTOR, "#components tr[data-node]")}  # fmt: skip
     assert all(states[node] == "done" for node in executed), states
+    dag_width = driver.execute_script("return document.querySelector('#dag svg').getBoundingClientRect().width")
+    assert dag_width <= driver.execute_script("return window.innerWidth"), dag_width  # shrunk to the page
     # A node of the drawn DAG is a link to its component's page: the Trainer's pictures.
     driver.find_element(By.CSS_SELECTOR, "#dag svg g#node-Trainer a").click()
     wait.until(ec.url_contains("/component/Trainer"))
