@@ -124,6 +124,7 @@ def _float_stats(tmp_path: Path, values: list[float]):  # noqa: ANN202
     return tfdv.generate_statistics_from_tfrecord(path)
 
 
+@pytest.mark.slow  # computes statistics with Beam
 @pytest.mark.reliability
 def test_nan_and_infinity_are_anomalies_with_a_count_unless_the_schema_allows_them(tmp_path: Path) -> None:
     schema = schema_pb2.Schema()

@@ -95,6 +95,7 @@ def _read_split(uri: str, split: str) -> list[tf.train.Example]:
     return [tf.train.Example.FromString(r.numpy()) for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
 
 
+@pytest.mark.slow  # runs the executor's Beam pipeline
 def test_executor_writes_exactly_the_tfds_examples_of_each_split(mnist_data_dir: str, tmp_path: Path) -> None:
     component = TFDSExampleGen("mnist", SPLITS, data_dir=mnist_data_dir)
     artifact = _run_executor(component, tmp_path / "examples")
