@@ -106,14 +106,29 @@ def build_warmup_requests(model_dir: str, examples: list[bytes]) -> list[predict
     """Warmup records for every signature of a SavedModel, built from real examples where it takes them.
 
     Signatures that take serialized examples (Predict on ``serving_default``, Classify, Regress) get
-    the examples, one alone and all together (two batch sizes); other signatures (e.g.
-    ``serving_raw``) get one blank example of their input shapes, which traces and allocates the
-    same way. At most ``MAX_WARMUP_RECORDS``.
+    the examples, one alone and all together (two batch sizes); ``serving_raw`` gets the raw form of
+    the same examples (:func:`serving.infra_checks.raw_inputs`), and a signature whose inputs cannot
+    be built from them one blank example of its input shapes, which traces and allocates the same
+    way. At most ``MAX_WARMUP_RECORDS``.
     """
+    from serving.codec import signature_inputs
+    from serving.contract import example_features
+    from serving.infra_checks import RawInputError, raw_inputs
+
+    features = example_features(model_dir)
     records = []
     for name, signature in sorted(read_signature_defs(model_dir).items()):
         takes_examples = set(signature.inputs) in ({EXAMPLES_INPUT}, {INFERENCE_INPUT})
-        for batch in [examples[:1], examples] if takes_examples else [None]:
+        requests: list[tuple[list[bytes] | None, dict[str, Any] | None]]
+        if takes_examples:
+            requests = [(batch, None) for batch in (examples[:1], examples)]
+        else:
+            try:
+                specs = signature_inputs(signature)
+                requests = [(None, raw_inputs(batch, specs, features)) for batch in (examples[:1], examples)]
+            except RawInputError:  # inputs that are not the example features by name: one blank example
+                requests = [(None, None)]
+        for batch, tensors in requests:
             log = prediction_log_pb2.PredictionLog()
             if name in (CLASSIFY_SIGNATURE, REGRESS_SIGNATURE) and signature.method_name.endswith(
                 ("classify", "regress")
@@ -125,7 +140,10 @@ def build_warmup_requests(model_dir: str, examples: list[bytes]) -> list[predict
                 request = log.predict_log.request
                 request.model_spec.signature_name = name
                 for input_name, info in signature.inputs.items():
-                    value = np.array(batch, dtype=object) if batch is not None else _blank_input(info)
+                    if batch is not None:
+                        value = np.array(batch, dtype=object)
+                    else:
+                        value = tensors[input_name] if tensors is not None else _blank_input(info)
                     request.inputs[input_name].CopyFrom(to_proto(value))
             records.append(log)
     return records[:MAX_WARMUP_RECORDS]

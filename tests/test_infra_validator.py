@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import tensorflow as tf
 from helpers.toy_model import toy_example, write_toy_model
@@ -123,6 +124,11 @@ def test_warmup_records_are_tf_serving_prediction_logs_the_server_replays(tmp_pa
     }
     classify = [r.classify_log.request for r in records if r.WhichOneof("log_type") == "classify_log"]
     assert sorted(len(c.input.example_list.examples) for c in classify) == [1, len(EXAMPLES)]  # real examples
+    # serving_raw: the raw form of the same examples (the toy's x), at the same two batch sizes
+    raw = [r.predict_log.request for r in records if _signature(r) == "serving_raw"]
+    xs = [tf.make_ndarray(request.inputs["x"]) for request in raw]
+    assert [x.shape for x in xs] == [(1, 2), (len(EXAMPLES), 2)]
+    np.testing.assert_allclose(xs[1][3], [0.3, -0.15])  # toy_example(3 * 0.1, -3 * 0.05)
 
     path = warmup.write_warmup(model_dir, records)
     assert path == os.path.join(model_dir, WARMUP_FILE)
