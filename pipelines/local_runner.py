@@ -17,6 +17,7 @@ import dataclasses
 import datetime
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -89,10 +90,12 @@ class _ComponentLog(logging.Filter):
     ``LocalDagRunner.run_with_ir`` logs ``Component <id> is running.`` before it launches a component
     and ``Component <id> is finished.`` after; how it ended (done, or cached) is read from ML Metadata.
     A filter on absl's logger sees those INFO records, and passes on only the records the logger
-    would have passed before (``floor``): watching changes nothing of what is logged.
+    would have passed before (``floor``): watching changes nothing of what is logged, except a
+    database password, which the runner's "Using connection config" record would print in clear.
     """
 
     RUNNING, FINISHED = "Component %s is running.", "Component %s is finished."
+    PASSWORD = re.compile(r'(password:\s*)"(?:[^"\\]|\\.)*"')
 
     def __init__(self, progress: Progress, state_of: Callable[[str], str], floor: int) -> None:
         super().__init__()
@@ -104,6 +107,8 @@ class _ComponentLog(logging.Filter):
         self.seen: list[str] = []
 
     def filter(self, record: logging.LogRecord) -> bool:  # noqa: D102 - logging's hook
+        if record.args and "password" in (text := record.getMessage()):  # a ConnectionConfig proto, printed
+            record.msg, record.args = self.PASSWORD.sub(r'\1"***"', text), ()
         try:
             if record.msg == self.RUNNING:
                 self.current, self.started = str(record.args[0]), time.monotonic()  # type: ignore[index]

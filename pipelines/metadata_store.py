@@ -72,6 +72,8 @@ def parse_url(url: str) -> MySQLURL:
     if "://" not in url or parts.scheme.lower() not in SCHEMES:
         scheme = f"has scheme {parts.scheme!r}" if "://" in url else "has no scheme"
         raise _url_error(url, f"{scheme}: ML Metadata here is SQLite (no URL) or MariaDB/MySQL (mysql://)")
+    if "@" in url.split("://", 1)[1] and "@" not in parts.netloc:  # a / ? or # in the password ended the host early
+        raise _url_error(url, "has a password with / ? # or @ in it: percent-encode them (/ is %2F, @ is %40)")
     if not parts.hostname:
         raise _url_error(url, "names no host")
     try:
@@ -103,7 +105,12 @@ def _url_error(url: str, problem: str) -> MetadataURLError:
 
 
 def _hide_password(url: str) -> str:
-    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)
+    """The URL with everything of its user part after the user name hidden (up to its last @)."""
+    scheme, separator, rest = url.partition("://")
+    if not separator or "@" not in rest:
+        return url
+    user_info, _, host_part = rest.rpartition("@")
+    return f"{scheme}://{user_info.split(':', 1)[0]}:***@{host_part}" if ":" in user_info else url
 
 
 def connection_config(

@@ -6,12 +6,14 @@ The server tests start a real MariaDB (``mariadb`` fixture, tests/helpers/mariad
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import socket
 import urllib.parse
 from pathlib import Path
 
 import pytest
+from helpers.mariadb import PASSWORD
 
 from pipelines import metadata_store
 from pipelines.cli import main
@@ -61,6 +63,9 @@ def test_without_a_url_ml_metadata_is_sqlite_in_the_output_folder_and_nothing_is
         ("mysql://u:secret@db:70000/mlmd", "port '70000' is not a number from 1 to 65535"),
         ("mysql://db:3306/mlmd", "names no user"),
         ("mysql://u:secret@db/ml;md", "database name 'ml;md' must be letters, digits"),
+        ("mysql://u:se/cret@db/mlmd", "has a password with / ? # or @ in it: percent-encode them"),
+        ("mysql://u:se#cret@db/mlmd", "has a password with / ? # or @ in it: percent-encode them"),
+        ("mysql://u:s@cret@db/", "names no database"),
     ],
 )
 def test_a_wrong_metadata_url_is_a_usage_error_naming_the_form(
@@ -71,7 +76,7 @@ def test_a_wrong_metadata_url_is_a_usage_error_naming_the_form(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: metadata URL '"), err
     assert problem in err and "the form is mysql://user:password@host:3306/database" in err
-    assert "secret" not in err and "Traceback" not in err
+    assert "cret" not in err and "Traceback" not in err  # no part of the password, however the URL broke
     assert not out.exists()
     with pytest.raises(MetadataURLError, match="the form is"):
         connection_config(url, "")
@@ -223,8 +228,10 @@ def test_a_crashed_run_leaves_no_stale_lock(mariadb_url: str) -> None:
 
 
 @pytest.mark.slow
-def test_the_stock_runner_keeps_its_runs_and_cache_in_mysql(mariadb_url: str, tmp_path: Path) -> None:
-    """Progress, cache and the summary read back from MariaDB: two tiny components, run twice."""
+def test_the_stock_runner_keeps_its_runs_and_cache_in_mysql(
+    mariadb_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Progress, cache and the summary read back from MariaDB: two tiny components, run twice; no password logged."""
     from helpers.tiny_components import SumNumbers, WriteNumbers
     from tfx import v1 as tfx
 
@@ -247,8 +254,11 @@ def test_the_stock_runner_keeps_its_runs_and_cache_in_mysql(mariadb_url: str, tm
         dag = run_dag(pipeline, Progress(lines.append))
         return dag, [" ".join(line.split()[:3]) for line in lines]
 
+    caplog.set_level(logging.INFO)
     dag, lines = run()
     assert lines == ["[pipeline] WriteNumbers done", "[pipeline] SumNumbers done"] and dag.failure is None
+    assert "Using connection config" in caplog.text and 'password: "***"' in caplog.text  # what the log file gets
+    assert PASSWORD not in caplog.text
     assert summarize(config, "tiny", dag.run_id, dag.components).components == {
         "WriteNumbers": "COMPLETE",
         "SumNumbers": "COMPLETE",
