@@ -151,8 +151,9 @@ def _path_of(node: node_def_pb2.NodeDef, inputs: dict[str, node_def_pb2.NodeDef]
 def files_outside(model_dir: str, meta_graph: meta_graph_pb2.MetaGraphDef | None = None) -> list[OutsideFile]:
     """Files the SavedModel in ``model_dir`` opens by a path written in its graph, outside its own folder.
 
-    An absolute path elsewhere (the training host's ``/tmp/vocab.txt``, the export folder) and a
-    relative path (relative to the server's working directory, not the model) are both refused.
+    Every path written into the graph is refused: an absolute one names a file of this host (the
+    training host's ``/tmp/vocab.txt``, the export folder, even the model's own folder where it is
+    now, which is not where it will be served from), a relative one the server's working directory.
     Paths the graph receives as arguments (assets, which TF Serving points at the model's
     ``assets/`` folder) are inside the model by construction.
     """
@@ -179,11 +180,13 @@ def files_outside(model_dir: str, meta_graph: meta_graph_pb2.MetaGraphDef | None
             path = _path_of(node, inputs)
             if path is None:
                 continue
-            full = os.path.realpath(os.path.join(root, path)) if not os.path.isabs(path) else os.path.realpath(path)
-            if os.path.isabs(path) and (full == root or full.startswith(root + os.sep)):
-                continue
+            inside = os.path.isabs(path) and os.path.realpath(path).startswith(root + os.sep)
             why = (
-                "a path outside the model's folder; production TF Serving has only that folder: ship the file "
+                "an absolute path inside the folder the model is in now, which is not where TF Serving will "
+                "find it: ship the file as an asset of the model (tf.saved_model.Asset), which TF Serving "
+                "points at its own copy"
+                if inside
+                else "a path outside the model's folder; production TF Serving has only that folder: ship the file "
                 "as an asset of the model (tf.saved_model.Asset, or a Transform vocabulary)"
                 if os.path.isabs(path)
                 else "a relative path, which TF Serving resolves in its own working directory: ship the file "

@@ -107,6 +107,7 @@ def validate(
     max_latency_ms: float | None = None,
     max_batch: int | None = None,
     on_phase: Callable[[str], None] = lambda _phase: None,
+    scratch_dir: str | None = None,
 ) -> dict[str, Any]:
     """Check ``model_dir`` as production TF Serving would serve it; returns the report.
 
@@ -118,6 +119,7 @@ def validate(
         max_latency_ms: the 99th-percentile budget per request (None: not checked).
         max_batch: the largest batch (default: the server's batching ``max_batch_size``).
         on_phase: told what the validation is doing (for the time limit's message).
+        scratch_dir: where the sealed copy goes (default: the system's temporary folder).
     """
     from serving.batching import BatchingOptions
 
@@ -129,7 +131,7 @@ def validate(
     checks += _static_checks(model_dir, contract)
     report["seconds"]["graph"] = round(time.monotonic() - start, 2)
     if all(c.ok for c in checks):
-        with tempfile.TemporaryDirectory(prefix="infra_") as root:
+        with tempfile.TemporaryDirectory(prefix="infra_", dir=scratch_dir) as root:
             sealed = os.path.join(root, MODEL_NAME, "1")
             shutil.copytree(model_dir, sealed, symlinks=False)
             os.mkdir(os.path.join(root, "cwd"))
@@ -364,8 +366,8 @@ def _read_contract(path: str | None) -> dict[str, dict[str, str]] | None:
 class _TimeLimit:
     """Ends the process with a report naming what was running when ``seconds`` have passed."""
 
-    def __init__(self, seconds: float, model_dir: str, out: str) -> None:
-        self.seconds, self.model_dir, self.out = seconds, model_dir, out
+    def __init__(self, seconds: float, model_dir: str, out: str, scratch: str) -> None:
+        self.seconds, self.model_dir, self.out, self.scratch = seconds, model_dir, out, scratch
         self.phase = "starting"
         self.lock = threading.Lock()
         self.timer = threading.Timer(seconds, self._expire)
@@ -379,6 +381,7 @@ class _TimeLimit:
             )
             _write(self.out, {"model_dir": self.model_dir, "blessed": False, "reason": reason, "failures": [reason]})
             print(f"not blessed: {reason}", flush=True)
+            shutil.rmtree(self.scratch, ignore_errors=True)  # the sealed copy: os._exit skips every cleanup
             os._exit(1)
 
     def write(self, report: dict[str, Any]) -> None:
@@ -408,12 +411,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contract", help="JSON file: signature -> output -> dtype the model must answer")
     parser.add_argument("--max-latency-ms", type=float, help="99th-percentile budget per request (batch 1 and largest)")
     parser.add_argument("--max-batch", type=int, help="the largest batch to send (default: the batching's)")
-    parser.add_argument("--time-limit", type=float, default=120.0, help="seconds for the whole validation")
+    parser.add_argument("--time-limit", type=float, default=180.0, help="seconds for the whole validation")
     args = parser.parse_args(argv)
     model_dir, out = os.path.abspath(args.model_dir), os.path.abspath(args.out)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    limit = _TimeLimit(args.time_limit, model_dir, out)
+    scratch = tempfile.mkdtemp(prefix="infra_validation_")
+    limit = _TimeLimit(args.time_limit, model_dir, out, scratch)
     limit.timer.start()
+    try:
+        return _run(args, model_dir, limit, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, model_dir: str, limit: _TimeLimit, scratch: str) -> int:
+    """The validation of ``main``, under its time limit; the report written, the exit code returned."""
     import tensorflow as tf
 
     try:
@@ -437,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
             write_warmup(model_dir, build_warmup_requests(model_dir, examples))
         report = validate(
             model_dir, examples, args.timeout, contract=contract, max_latency_ms=args.max_latency_ms,
-            max_batch=args.max_batch, on_phase=phase,
+            max_batch=args.max_batch, on_phase=phase, scratch_dir=scratch,
         )  # fmt: skip
     except Exception as err:  # noqa: BLE001 - any failure of the candidate is a verdict, not a crash
         first = (str(err).strip().splitlines() or [""])[0]  # one line: the report is read by people

@@ -125,6 +125,7 @@ def test_outputs_that_follow_no_convention_are_printed_as_they_came_not_as_an_em
     assert str(answer) == "label 1, scores [0.25, 0.75] (model version 3)"
 
 
+@pytest.mark.reliability
 def test_a_huge_image_is_refused_from_its_header_before_it_is_decoded(tmp_path) -> None:  # noqa: ANN001
     """A 20,000 x 20,000 PNG took 20 s and 400 MB to decode before it was refused; a bigger one was a traceback."""
     from helpers.data import png_claiming

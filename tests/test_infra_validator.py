@@ -336,8 +336,12 @@ def test_the_time_limit_counts_warmup_and_ends_the_validation_with_what_it_was_d
     out = tmp_path / "report.json"
     command = [sys.executable, "-m", "serving.validate", "--model-dir", model_dir, "--examples", str(requests),
                "--out", str(out), "--write-warmup", "--time-limit", "12"]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    scratch = tmp_path / "tmp"  # the process's temporary folder: the sealed copy goes there
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 1, result.stderr
+    assert list(scratch.iterdir()) == []  # ended at its time limit, the sealed copy removed all the same
     report = json.loads(out.read_text())
     assert not report["blessed"]
     assert report["reason"].startswith("time limit: the validation did not finish within 12 s (it was ")
@@ -377,3 +381,42 @@ def test_a_model_the_evaluator_did_not_bless_is_not_tried(tmp_path: Path) -> Non
     assert blessing.get_int_custom_property("blessed") == 0
     assert "did not bless" in blessing.get_string_custom_property("reason")
     assert not os.listdir(blessing.uri)  # no server started, nothing stamped
+
+
+def test_one_slow_request_among_fewer_than_a_hundred_is_not_the_verdict_two_are() -> None:
+    from serving.infra_checks import Latency
+
+    assert Latency(32, [0.05] * 19 + [2.0], budget_ms=500).p99_ms == pytest.approx(50)  # a noisy machine
+    assert Latency(32, [0.05] * 18 + [2.0, 0.9], budget_ms=500).p99_ms == pytest.approx(900)
+
+
+def test_raw_inputs_that_cannot_be_made_from_the_examples_are_named_not_a_crash() -> None:
+    from serving.codec import InputSpec
+    from serving.infra_checks import RawInputError, raw_inputs
+
+    image = tf.train.Example()
+    image.features.feature["image"].bytes_list.value.append(b"raw pixels, not a PNG")
+    with pytest.raises(RawInputError, match="'image' cannot be made from the example feature"):
+        raw_inputs([image.SerializeToString()], {"image": InputSpec("image", "uint8", (None, 28, 28, 1))}, {})
+    tags = tf.train.Example()
+    tags.features.feature["tags"].bytes_list.value.extend([b"a", b"b", b"c"])
+    with pytest.raises(RawInputError, match="more than the 2 texts"):
+        raw_inputs([tags.SerializeToString()], {"tags": InputSpec("tags", "string", (None, 2))}, {})
+
+
+@pytest.mark.reliability
+def test_an_absolute_path_into_the_models_own_folder_is_refused_too(tmp_path: Path) -> None:
+    """The folder a model is in at validation is not where production TF Serving will read it from."""
+    from serving.graph_check import files_outside
+
+    model_dir = tmp_path / "model"
+    (model_dir / "extra").mkdir(parents=True)
+    (model_dir / "extra" / "scale.txt").write_text("2")
+    path = str(model_dir / "extra" / "scale.txt")
+    signatures = {
+        EXAMPLE_SIGNATURE: _examples_fn(
+            lambda s: {"y": tf.strings.to_number(tf.io.read_file(path)) + 0 * tf.reduce_sum(_x(s))}
+        )
+    }
+    (found,) = files_outside(_save_signatures(signatures, str(model_dir)))
+    assert found.path == path and "inside the folder the model is in now" in found.why
