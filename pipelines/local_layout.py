@@ -118,9 +118,9 @@ def run_lock(layout: LocalLayout) -> Iterator[None]:
 def lock_name(config: ConnectionConfig, task: str) -> str:
     """The server-wide lock a run of ``task`` holds on the database of ``config`` (MySQL caps names at 64)."""
     name = f"tfx-keras/{config.mysql.database}/{task}"
-    if len(name) > _LOCK_NAME_LIMIT:  # a long database name: its digest, so that names stay distinct
-        name = f"tfx-keras/{hashlib.sha256(config.mysql.database.encode()).hexdigest()[:16]}/{task}"
-    return name[:_LOCK_NAME_LIMIT]
+    if len(name) > _LOCK_NAME_LIMIT:  # long names: a digest of both, so that names stay distinct
+        return f"tfx-keras/{hashlib.sha256(name.encode()).hexdigest()[:40]}"
+    return name
 
 
 def check_database_not_running(config: ConnectionConfig, task: str) -> None:

@@ -38,6 +38,8 @@ def test_each_task_and_database_has_its_own_lock_within_mysqls_limit() -> None:
     assert name("mlmd", "penguin") == "tfx-keras/mlmd/penguin"
     long_names = {name(database, task) for database in ("a" * 60 + "1", "a" * 60 + "2") for task in ("mnist", "ticket")}
     assert len(long_names) == 4 and all(len(n) <= 64 for n in long_names)
+    long_tasks = {name("mlmd", "t" * 60 + suffix) for suffix in ("_a", "_b")}  # the same first 64 characters
+    assert len(long_tasks) == 2 and all(len(n) <= 64 for n in long_tasks)
 
 
 def test_without_a_url_ml_metadata_is_sqlite_in_the_output_folder_and_nothing_is_created(tmp_path: Path) -> None:
