@@ -92,6 +92,19 @@ def _take(layout: LocalLayout, handle: Any) -> None:
         ) from None
 
 
+def run_in_progress(lock_path: str) -> bool:
+    """Whether a run holds the lock file ``lock_path`` now (a reader's question: it takes nothing)."""
+    try:
+        with open(lock_path) as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            return False  # released when the file closes
+    except OSError:  # no lock file: no run ever held it
+        return False
+
+
 def check_not_running(layout: LocalLayout) -> None:
     """Refuse at once if a run of the task holds the output directory; creates nothing (the check before the checks)."""
     if os.path.isfile(layout.lock_path):
@@ -135,12 +148,31 @@ def check_database_not_running(config: ConnectionConfig, task: str) -> None:
     connection = metadata_store.mysql_connection(config)
     try:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT IS_USED_LOCK(%s)", (lock_name(config, task),))
-            (holder,) = cursor.fetchone()
+            holder = _holder(config, task, cursor)
             if holder is not None:
                 _refuse(config, task, cursor, holder)
     finally:
         connection.close()
+
+
+def database_run_in_progress(config: ConnectionConfig, task: str) -> bool:
+    """Whether a run of ``task`` holds its lock on the MySQL database of ``config`` now (it takes nothing).
+
+    Raises:
+        MetadataConnectionError: the database cannot be reached or used.
+    """
+    connection = metadata_store.mysql_connection(config)
+    try:
+        with connection.cursor() as cursor:
+            return _holder(config, task, cursor) is not None
+    finally:
+        connection.close()
+
+
+def _holder(config: ConnectionConfig, task: str, cursor: Any) -> int | None:
+    """The connection id holding ``task``'s lock (None: nobody)."""
+    cursor.execute("SELECT IS_USED_LOCK(%s)", (lock_name(config, task),))
+    return cursor.fetchone()[0]
 
 
 @contextlib.contextmanager
@@ -165,8 +197,7 @@ def database_lock(config: ConnectionConfig, task: str) -> Iterator[None]:
             cursor.execute("SET SESSION wait_timeout = 31536000")  # an idle lock holder outlives a long run
             cursor.execute("SELECT GET_LOCK(%s, 0)", (name,))
             if cursor.fetchone()[0] != 1:
-                cursor.execute("SELECT IS_USED_LOCK(%s)", (name,))
-                _refuse(config, task, cursor, cursor.fetchone()[0])
+                _refuse(config, task, cursor, _holder(config, task, cursor))
         yield
     finally:
         with contextlib.suppress(Exception):  # a connection already gone took its lock with it

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 from tensorflow_model_analysis.proto import metrics_for_slice_pb2
 
-from pipelines.local_layout import LocalLayout, OutputDirError, RunInProgressError, prepare_output_dir, run_lock
+from pipelines.local_layout import (
+    LocalLayout,
+    OutputDirError,
+    RunInProgressError,
+    prepare_output_dir,
+    run_in_progress,
+    run_lock,
+)
 from pipelines.run_summary import ComponentFailure, ExitCode, RunSummary
 from pipelines.tfma_results import slice_name
 
@@ -90,6 +97,17 @@ def _hold_lock(output_dir: str, held: multiprocessing.Event, release: multiproce
 
 
 @pytest.mark.reliability
+def test_a_reader_sees_whether_a_run_holds_the_output_dir_without_taking_it(tmp_path: Path) -> None:
+    """What the UI asks to show a run as running: the lock itself, which a dead process no longer holds."""
+    layout = LocalLayout(str(tmp_path), "mnist")
+    prepare_output_dir(layout)
+    assert not run_in_progress(layout.lock_path)  # no run yet
+    with run_lock(layout):
+        assert run_in_progress(layout.lock_path)
+        assert run_in_progress(layout.lock_path)  # asking took nothing
+    assert not run_in_progress(layout.lock_path)  # the lock file stays; nobody holds it
+
+
 def test_a_second_run_in_the_same_output_dir_is_refused_while_the_first_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -17,7 +17,13 @@ from helpers.mariadb import PASSWORD
 
 from pipelines import metadata_store
 from pipelines.cli import main
-from pipelines.local_layout import RunInProgressError, check_database_not_running, database_lock, lock_name
+from pipelines.local_layout import (
+    RunInProgressError,
+    check_database_not_running,
+    database_lock,
+    database_run_in_progress,
+    lock_name,
+)
 from pipelines.metadata_store import MetadataConnectionError, MetadataURLError, connection_config, describe
 
 
@@ -193,9 +199,12 @@ def test_a_second_run_on_the_same_database_is_refused_from_any_output_folder(
                 pass
         with database_lock(config, "ticket"):  # another task may run beside it
             pass
+        # what the UI asks to show a run as running: the lock, not a process id of another host
+        assert database_run_in_progress(config, "penguin") and not database_run_in_progress(config, "ticket")
     finally:
         release.set()
         first.join(60)
+    assert not database_run_in_progress(config, "penguin")
     check_database_not_running(config, "penguin")  # free again once the first run ended
     with database_lock(config, "penguin"):
         pass

@@ -115,18 +115,17 @@ class _Snapshot:
     edges: set[tuple[str, str]]  # producer node -> consumer node, from the events of every run
 
 
-def _pid_alive(lock_path: str | None) -> bool | None:
-    """Whether the local run that wrote ``lock_path`` is still alive (None: no way to tell)."""
-    if lock_path is None:
-        return None
-    try:
-        with open(lock_path) as handle:
-            words = handle.read().replace(",", " ").split()
-        pid = int(words[words.index("pid") + 1])
-        os.kill(pid, 0)
-    except (OSError, ValueError, IndexError):
-        return False
-    return True
+def _in_progress(source: MetadataSource, pipeline: str) -> bool | None:
+    """Whether a run of ``pipeline`` holds its lock now (None: no way to tell), as a second run would ask."""
+    from pipelines import local_layout
+    from pipelines import metadata_store as stores
+
+    if stores.is_mysql(source.config):
+        try:
+            return local_layout.database_run_in_progress(source.config, pipeline)
+        except stores.MetadataConnectionError:
+            return None
+    return local_layout.run_in_progress(source.lock_path) if source.lock_path else None
 
 
 class Catalog:
@@ -189,7 +188,7 @@ class Catalog:
                 node = record.node(execution)
                 first_seen[node] = min(first_seen.get(node, execution.id), execution.id)
         nodes = sorted(first_seen, key=first_seen.__getitem__)
-        alive = _pid_alive(source.lock_path)
+        alive = _in_progress(source, pipeline)
         runs = []
         for index, record in enumerate(records):
             unfinished = any(run_records.state_name(e) in ("RUNNING", "NEW") for e in record.executions)
