@@ -95,11 +95,25 @@ def test_a_component_shows_its_artifacts_and_the_pictures_it_wrote(ui: Backgroun
 
 
 @pytest.mark.reliability
-def test_only_files_inside_the_output_folder_are_served(ui: Background) -> None:
-    for path in ("/etc/passwd", "/file?path=/etc/passwd", "/file?path=../../etc/passwd"):
+def test_only_files_inside_the_output_folder_are_served(ui: Background, output_dir: Path) -> None:
+    secret = output_dir.parent / "secret.txt"  # beside the output folder
+    secret.write_text("not for the UI")
+    sibling = output_dir.parent / f"{output_dir.name}-x"  # a folder whose name starts like it
+    sibling.mkdir(exist_ok=True)
+    (sibling / "file.txt").write_text("not for the UI")
+    link = output_dir / "pipelines" / "link.txt"  # a link inside it, to a file outside
+    link.unlink(missing_ok=True)
+    link.symlink_to(secret)
+    outside = ["/etc/passwd", "../../../../../../etc/passwd", f"{output_dir}/../secret.txt", str(sibling / "file.txt"),
+               str(link), "pipelines/link.txt"]  # fmt: skip
+    for path in outside:
         with pytest.raises(urllib.error.HTTPError) as err:
             get(ui, "/file?path=" + urllib.parse.quote(path, safe=""))
-        assert err.value.code == 404 and "Traceback" not in err.value.read().decode()
+        assert err.value.code == 404 and "Traceback" not in err.value.read().decode(), path
+    inside = next(p for p in output_dir.rglob("*.png"))
+    for path in (str(inside), str(inside.relative_to(output_dir))):  # absolute, or relative to the output folder
+        with urllib.request.urlopen(ui.url.rstrip("/") + "/file?path=" + urllib.parse.quote(path), timeout=30) as r:
+            assert r.read() == inside.read_bytes()
 
 
 def test_the_lineage_of_the_pushed_model_and_its_served_version(ui: Background, output_dir: Path) -> None:

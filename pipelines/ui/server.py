@@ -209,8 +209,8 @@ class FilePage(_Page):
 
     def get(self) -> None:
         """The file's bytes."""
-        path = os.path.realpath(self.get_query_argument("path", ""))
         root = os.path.realpath(self.catalog.output_dir)
+        path = os.path.realpath(os.path.join(root, self.get_query_argument("path", "")))  # links followed
         if not path.startswith(root + os.sep) or not os.path.isfile(path):
             raise tornado.web.HTTPError(404, reason="no such file in the output folder")
         self.set_header("Content-Type", mimetypes.guess_type(path)[0] or "application/octet-stream")
