@@ -269,9 +269,11 @@ class Background:
     thread: threading.Thread
 
     def stop(self) -> None:
-        """Stop serving and wait for the thread."""
+        """Stop serving, wait for the thread, close the loop (the listening sockets close with the server)."""
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)
+        if not self.thread.is_alive():
+            self.loop.close()
 
 
 def serve_in_background(catalog: Catalog, host: str = "127.0.0.1", port: int = 0) -> Background:
@@ -286,9 +288,11 @@ def serve_in_background(catalog: Catalog, host: str = "127.0.0.1", port: int = 0
         server.add_sockets(sockets)
         loop.call_soon(ready.set)
         loop.run_forever()
-        server.stop()
+        server.stop()  # closes the listening sockets
+        loop.run_until_complete(server.close_all_connections())
 
     thread = threading.Thread(target=run, name="tfx-keras-ui", daemon=True)
     thread.start()
-    ready.wait(timeout=30)
+    if not ready.wait(timeout=30):
+        raise RuntimeError("the UI did not start serving within 30 s")
     return Background(f"http://{host}:{sockets[0].getsockname()[1]}/", loop, thread)
