@@ -255,7 +255,7 @@ class MetadataConfig(Section):
 
     # Empty: SQLite at <output-dir>/metadata/<task>.sqlite. Else a shared MariaDB/MySQL database,
     # mysql://user[:password]@host[:port]/database (the CLI's --metadata); the database must exist.
-    url: str = ""
+    url: str = Field("", json_schema_extra={"shown_without_password": True})
 
     @field_validator("url")
     @classmethod
@@ -347,12 +347,16 @@ def _check_path(model: type[BaseModel], parts: list[str], full: str) -> Any:
 def describe(config: BaseModel, prefix: str = "") -> list[str]:
     """Flatten a config to ``section.field = value`` lines (for ``tfx-keras config`` and run summaries)."""
     lines = []
-    for name in type(config).model_fields:
+    for name, field in type(config).model_fields.items():
         value = getattr(config, name)
         if isinstance(value, BaseModel):
             lines.extend(describe(value, f"{prefix}{name}."))
-        else:
-            lines.append(f"{prefix}{name} = {value!r}")
+            continue
+        if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("shown_without_password"):
+            from pipelines.metadata_store import hide_password
+
+            value = hide_password(value)
+        lines.append(f"{prefix}{name} = {value!r}")
     return lines
 
 

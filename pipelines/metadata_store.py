@@ -101,11 +101,11 @@ def parse_url(url: str) -> MySQLURL:
 
 
 def _url_error(url: str, problem: str) -> MetadataURLError:
-    return MetadataURLError(f"metadata URL {_hide_password(url)!r} {problem}; the form is {EXAMPLE}")
+    return MetadataURLError(f"metadata URL {hide_password(url)!r} {problem}; the form is {EXAMPLE}")
 
 
-def _hide_password(url: str) -> str:
-    """The URL with everything of its user part after the user name hidden (up to its last @)."""
+def hide_password(url: str) -> str:
+    """``url`` with everything of its user part after the user name hidden (up to its last @), to show it."""
     scheme, separator, rest = url.partition("://")
     if not separator or "@" not in rest:
         return url

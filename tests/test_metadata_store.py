@@ -104,6 +104,9 @@ def test_the_config_field_is_checked_too_and_never_reaches_the_components(capsys
     pipeline = create_pipeline(spec, config, "/root", "/serving", connection_config(url, ""))
     for component in pipeline.components:  # execution properties are stored in ML Metadata in clear text
         assert "hunter2" not in str(component.exec_properties), component.id
+    assert main(["config", "penguin", "--set", f"metadata.url={url}"]) == 0  # shown, without the password
+    printed = capsys.readouterr().out
+    assert "metadata.url = 'mysql://tfx:***@db.example.com/mlmd'" in printed and "hunter2" not in printed
 
 
 def _unused_port() -> int:
