@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything this project needs, idempotently:
-#   - Graphviz (the `dot` binary used by keras.utils.plot_model and the UI's DAGs), Chromium with
-#     chromedriver (the UI's browser tests) and MariaDB's server (the tests start one for ML Metadata
-#     on a shared database), via apt-get;
+#   - Graphviz (the `dot` binary used by keras.utils.plot_model and the UI's DAGs) via apt-get; with
+#     --for-tests (scripts/test.sh) also Chromium with chromedriver (the UI's browser tests) and
+#     MariaDB's server (the tests start one for ML Metadata on a shared database);
 #   - a Python 3.10 virtual environment in .venv;
 #   - every Python dependency, pinned by constraints.txt, and this project
 #     installed in editable mode (console command: tfx-keras).
@@ -11,13 +11,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 VENV="${VENV:-$ROOT/.venv}"
+FOR_TESTS=""
+case "${1:-}" in
+  --for-tests) FOR_TESTS=1 ;;
+  "") ;;
+  *) printf '[setup] ERROR: unknown argument %s (the only one is --for-tests)\n' "$1"; exit 2 ;;
+esac
 
 log() { printf '[setup] %s\n' "$*"; }
 
 # --- system packages -------------------------------------------------------
 # Each installed only when its command is missing: Graphviz (`dot`, for keras.utils.plot_model and the
-# UI's DAGs), Chromium and its driver (the browser the UI's tests drive, headless, through Selenium) and
-# MariaDB's server (`mariadbd`: the tests start one for ML Metadata on a shared database).
+# UI's DAGs); for the tests, Chromium and its driver (the browser the UI's tests drive, headless, through
+# Selenium) and MariaDB's server (`mariadbd`: the tests start one for ML Metadata on a shared database).
 apt_install() {  # apt_install PACKAGE COMMAND: install PACKAGE with apt-get unless COMMAND is there
   local package=$1 command=$2
   if PATH="$PATH:/usr/sbin:/sbin" command -v "$command" >/dev/null 2>&1; then return 0; fi
@@ -33,11 +39,13 @@ apt_install() {  # apt_install PACKAGE COMMAND: install PACKAGE with apt-get unl
 }
 apt_install graphviz dot
 log "graphviz: $(dot -V 2>&1)"
-apt_install chromium chromium
-apt_install chromium-driver chromedriver
-log "browser for the UI tests: $(chromium --version 2>/dev/null | head -1), $(chromedriver --version 2>/dev/null | head -1)"
-apt_install mariadb-server mariadbd
-log "mariadb: $(PATH="$PATH:/usr/sbin:/sbin" mariadbd --version 2>&1)"
+if [ -n "$FOR_TESTS" ]; then
+  apt_install chromium chromium
+  apt_install chromium-driver chromedriver
+  log "browser for the UI tests: $(chromium --version 2>/dev/null | head -1), $(chromedriver --version 2>/dev/null | head -1)"
+  apt_install mariadb-server mariadbd
+  log "mariadb for the metadata tests: $(PATH="$PATH:/usr/sbin:/sbin" mariadbd --version 2>&1)"
+fi
 
 # --- Python 3.10 -----------------------------------------------------------
 find_python() {

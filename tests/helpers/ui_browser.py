@@ -14,7 +14,7 @@ def chromium() -> object:
     """A headless Chromium driven by Debian's chromedriver; skips the test when they are not installed."""
     driver_path = shutil.which("chromedriver")
     if driver_path is None or shutil.which("chromium") is None:
-        pytest.skip("chromium and chromium-driver are not installed: run ./scripts/setup.sh")
+        pytest.skip("chromium and chromium-driver are not installed: run ./scripts/setup.sh --for-tests")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
