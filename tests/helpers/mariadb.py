@@ -1,9 +1,9 @@
 """A real MariaDB server for tests: Debian's ``mariadb-server`` binaries on a temporary data directory.
 
 ``scripts/setup.sh --for-tests`` (what ``scripts/test.sh`` runs) installs them. The server listens
-on 127.0.0.1 on a free port and on its own socket, with a user ``tfx`` (password :data:`PASSWORD`) who may use every database, and is stopped
-when the context ends. Writes are not flushed to disk at each commit: a test server need not survive
-a power cut, and ML Metadata commits often.
+on 127.0.0.1 on a free port and on its own socket, with a user ``tfx`` (password :data:`PASSWORD`)
+who may use every database, and is stopped when the context ends. Writes are not flushed to disk at
+each commit: a test server need not survive a power cut, and ML Metadata commits often.
 """
 
 from __future__ import annotations
@@ -31,7 +31,11 @@ def binaries() -> dict[str, str | None]:
 def missing_reason() -> str | None:
     """Why no MariaDB can start here (None: it can)."""
     absent = [name for name, path in binaries().items() if path is None]
-    return f"MariaDB is not installed ({', '.join(absent)} missing): run ./scripts/setup.sh --for-tests" if absent else None
+    return (
+        f"MariaDB is not installed ({', '.join(absent)} missing): run ./scripts/setup.sh --for-tests"
+        if absent
+        else None
+    )
 
 
 @dataclasses.dataclass
