@@ -84,18 +84,27 @@ class Progress:
         self.printer(f"[pipeline] {node:30s} {state:7s} {seconds:7.1f} s")
 
 
+class _HidePasswords(logging.Filter):
+    """Hides a database password in a record: the runner logs its ``ConnectionConfig`` ("Using connection config")."""
+
+    PASSWORD = re.compile(r'(password:\s*)"(?:[^"\\]|\\.)*"')
+
+    def filter(self, record: logging.LogRecord) -> bool:  # noqa: D102 - logging's hook
+        if record.args and "password" in (text := record.getMessage()):
+            record.msg, record.args = self.PASSWORD.sub(r'\1"***"', text), ()
+        return True
+
+
 class _ComponentLog(logging.Filter):
     """Progress from TFX's own records: the stock runner logs each component as it starts and finishes.
 
     ``LocalDagRunner.run_with_ir`` logs ``Component <id> is running.`` before it launches a component
     and ``Component <id> is finished.`` after; how it ended (done, or cached) is read from ML Metadata.
     A filter on absl's logger sees those INFO records, and passes on only the records the logger
-    would have passed before (``floor``): watching changes nothing of what is logged, except a
-    database password, which the runner's "Using connection config" record would print in clear.
+    would have passed before (``floor``): watching changes nothing of what is logged.
     """
 
     RUNNING, FINISHED = "Component %s is running.", "Component %s is finished."
-    PASSWORD = re.compile(r'(password:\s*)"(?:[^"\\]|\\.)*"')
 
     def __init__(self, progress: Progress, state_of: Callable[[str], str], floor: int) -> None:
         super().__init__()
@@ -107,8 +116,6 @@ class _ComponentLog(logging.Filter):
         self.seen: list[str] = []
 
     def filter(self, record: logging.LogRecord) -> bool:  # noqa: D102 - logging's hook
-        if record.args and "password" in (text := record.getMessage()):  # a ConnectionConfig proto, printed
-            record.msg, record.args = self.PASSWORD.sub(r'\1"***"', text), ()
         try:
             if record.msg == self.RUNNING:
                 self.current, self.started = str(record.args[0]), time.monotonic()  # type: ignore[index]
@@ -159,6 +166,8 @@ def run_dag(pipeline: Any, progress: Progress) -> DagRun:
     watcher = _ComponentLog(
         progress, lambda node: component_state(connection_config, run.run_id, node), tfx_logger.getEffectiveLevel()
     )
+    hide_passwords = _HidePasswords()
+    tfx_logger.addFilter(hide_passwords)
     tfx_logger.addFilter(watcher)
     tfx_logger.setLevel(min(logging.INFO, tfx_logger.getEffectiveLevel()))
     try:
@@ -172,6 +181,7 @@ def run_dag(pipeline: Any, progress: Progress) -> DagRun:
         run.error = err
     finally:
         tfx_logger.removeFilter(watcher)
+        tfx_logger.removeFilter(hide_passwords)
         tfx_logger.setLevel(level)
     run.components = watcher.seen
     return run

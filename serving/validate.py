@@ -207,12 +207,13 @@ def _serve_and_check(
                 if not all(c.ok for c in checks):
                     return
             started = time.monotonic()
-            _check_signatures(model_dir, model, examples, max_batch, clients, on_phase, report, checks)
+            loaded = store.get(MODEL_NAME)  # its SignatureDefs, read once when the server loaded it
+            _check_signatures(loaded, model, examples, max_batch, clients, on_phase, report, checks)
             report["seconds"]["signatures"] = round(time.monotonic() - started, 2)
 
 
 def _check_signatures(
-    model_dir: str,
+    loaded: Any,
     model: Any,
     examples: list[bytes],
     max_batch: int,
@@ -236,13 +237,12 @@ def _check_signatures(
     from serving.client import ServingError
     from serving.codec import signature_inputs
     from serving.contract import example_features
-    from serving.servable import read_signature_defs
 
-    signature_defs = read_signature_defs(model_dir)
+    signature_defs = loaded.signature_defs
     signatures = set(model.signatures)
     sizes = sorted({1, max(1, max_batch // 4), max_batch})
     raw_specs = signature_inputs(signature_defs[RAW_SIGNATURE]) if RAW_SIGNATURE in signatures else None
-    features = example_features(model_dir)
+    features = example_features(loaded.path)
 
     def in_process(signature: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
         return _numpy(model.signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()}))
