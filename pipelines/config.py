@@ -55,7 +55,14 @@ class ValidationConfig(Section):
 
     # An explicit opt-in: record the anomalies in the summary but train (and maybe push) anyway.
     allow_anomalies: bool = False
-    drift_split: str = "train"  # the split whose drift against the previous validated span is measured
+    drift_split: str = "train"  # the split whose drift against the baseline span is measured
+    # The drift baseline (docs/data-validation.md): by default the newest span of the data the serving model
+    # was trained on (before any push: the newest validated span), never a span whose files are gone.
+    # A number pins it to that span's validated statistics for this run.
+    baseline_span: int | None = Field(None, ge=0)
+    # Every split of a span needs at least this many rows (a hard stop, even with allow_anomalies): a span of
+    # a few rows measures nothing and trains nothing. 0 turns the check off.
+    min_rows: int = Field(20, ge=0)
 
 
 class EvaluatorConfig(Section):
@@ -78,19 +85,99 @@ class ClassifierEval(Section):
     max_accuracy_drop: float = Field(0.0, ge=0, le=1)  # allowed drop vs. the last blessed model (0: none)
 
 
-class TfdsData(Section):
-    """Where TFDS data comes from and how it is split (each split a TFDS split expression)."""
+ImageFormat = Literal["images", "tfrecord"]
+# An image task's files, by format: a folder per class in each span folder, or TFRecord files of tf.Examples.
+IMAGE_PATTERNS = {"images": "span-{SPAN}/*/*", "tfrecord": "span-{SPAN}/*"}
+# How an image task's files are split when the splits are still TFDS split expressions (the task's defaults).
+IMAGE_FILE_SPLITS = {"train": 0.8, "eval": 0.1, "test": 0.1}
+_TFDS_SPLIT = re.compile(r"^\s*\w+(\[[^\]]*\])?(\s*\+\s*\w+(\[[^\]]*\])?)*\s*$")  # train, train[:90%], a+b
 
-    splits: dict[str, str]
+
+def is_tfds_split(value: object) -> bool:
+    """True if ``value`` is a TFDS split expression (``train``, ``train[:90%]``, ``train+test``), not a file pattern."""
+    return isinstance(value, str) and bool(_TFDS_SPLIT.match(value))
+
+
+class TfdsData(Section):
+    """An image task's data: a TFDS data set (the default), or the user's images when ``input_base`` is set.
+
+    From TFDS, each split is a TFDS split expression (``train[:90%]``). From files (``input_base``: a
+    folder of span folders, as :class:`FileData` reads them), ``format`` is ``images`` (a folder per class:
+    ``span-3/<class>/*.png``) or ``tfrecord`` (tf.Examples with the features TFDSExampleGen writes), and
+    ``splits`` are proportions (hash buckets) or one pattern per split. Split expressions mean nothing for
+    files: while the splits are TFDS expressions (the task's defaults), files are split
+    :data:`IMAGE_FILE_SPLITS`. The TFDS fields (``version``, ``data_dir``, ``download``) are not read then.
+    """
+
+    splits: dict[str, float | str]
     train_split: str = "train"
     eval_split: str = "eval"
     version: str | None = None
     data_dir: str | None = None
     download: bool = False
+    # The user's images instead of TFDS: a folder, local or gs:// (the CLI's --input-base).
+    input_base: str | None = None
+    format: ImageFormat = "images"
+    pattern: str | None = None  # one span's files; None: the format's (IMAGE_PATTERNS)
+    partition_feature: str | None = None  # hash on this feature (e.g. id) instead of the whole example
+    span: int | None = Field(None, ge=0)  # the span to read (None: the latest)
+    window_spans: int = Field(1, ge=1)  # train on the last N spans read
+    allow_duplicate_spans: bool = False  # a span holding exactly the files of an earlier one is refused
+
+    @property
+    def file_pattern(self) -> str:
+        """One span's files, relative to ``input_base``: ``pattern``, or the format's default."""
+        return self.pattern or IMAGE_PATTERNS[self.format]
+
+    @property
+    def splits_by_pattern(self) -> bool:
+        """True if each split has its own pattern (sub-folders), False for hash buckets."""
+        return all(isinstance(v, str) for v in self.splits.values())
+
+    @property
+    def split_patterns(self) -> dict[str, str]:
+        """Split name -> pattern of its files (one entry, the span's pattern, when hash buckets split)."""
+        if self.splits_by_pattern:
+            return {name: str(p) for name, p in self.splits.items()}
+        return {"all": self.file_pattern}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _files_are_not_split_by_tfds(cls, values: Any) -> Any:
+        if isinstance(values, dict) and values.get("input_base") and isinstance(values.get("splits"), dict):
+            if values["splits"] and all(is_tfds_split(v) for v in values["splits"].values()):
+                return {**values, "splits": dict(IMAGE_FILE_SPLITS)}
+        return values
 
     @model_validator(mode="after")
-    def _splits_are_named(self) -> TfdsData:
+    def _check(self) -> TfdsData:
         check_split_names(self.splits, self.train_split, self.eval_split)
+        if not self.input_base:
+            shares = [name for name, v in self.splits.items() if not isinstance(v, str)]
+            if shares:
+                raise ValueError(
+                    f"splits {shares} are proportions, which split files: set data.input_base (--input-base) to "
+                    "read your images, or give TFDS split expressions such as 'train[:90%]'"
+                )
+            if self.span is not None or self.window_spans > 1:
+                raise ValueError("data.span and data.window_spans are for span folders: set data.input_base too")
+            return self
+        if len({isinstance(v, str) for v in self.splits.values()}) > 1:
+            raise ValueError(
+                "splits mixes proportions and patterns: give every split a proportion (hash buckets of "
+                "data.pattern) or every split its own pattern (sub-folders)"
+            )
+        for name, value in self.splits.items():
+            if not isinstance(value, str) and not value > 0:
+                raise ValueError(f"data.splits: split {name!r} has proportion {value}; proportions must be > 0")
+        for pattern in self.split_patterns.values():
+            if pattern.startswith("/") or "://" in pattern:
+                raise ValueError(f"pattern {pattern!r} must be relative to data.input_base")
+            if self.span is not None and not _PLACEHOLDER.search(pattern):
+                raise ValueError(
+                    f"span={self.span} needs a {{SPAN}} (or {{YYYY}}{{MM}}{{DD}}) placeholder in the pattern "
+                    f"{pattern!r}; drop data.span or put the placeholder in data.pattern"
+                )
         return self
 
 

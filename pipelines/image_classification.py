@@ -5,10 +5,16 @@ config class and model builder, and gets a complete :class:`~pipelines.spec.Task
 step (pixels / 255, one-hot labels), the TFMA config, an optional augmentation, and the serving
 contract (uint8 images in; probabilities, class ids and class names out). The softmax head's loss,
 metrics and report (with sample images) are :mod:`pipelines.heads`'.
+
+The data comes from TFDS, or from the user's own images (``data.input_base``: span folders of a
+folder per class, or TFRecord files): the spec's :class:`ImageDeclaration` says what the files must
+be (the class names, one folder each, and the image shape), and the ExampleGen writes the same
+features as TFDSExampleGen (``components/file_example_gen/images.py``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -20,6 +26,20 @@ from pipelines.spec import ServingContract, TaskSpec, TfdsSource
 
 IMAGE_KEY = "image"
 LABEL_KEY = "label"
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageDeclaration:
+    """What an image task's own files must be (the spec's ``declaration``; the pipeline reads it).
+
+    Attributes:
+        image_shape: (height, width, channels) of every image.
+        class_names: the class names in label order; a span holds a folder per class, named after it
+            (``components.file_example_gen.images.class_folder``: ``T-shirt/top`` -> ``T-shirt_top``).
+    """
+
+    image_shape: tuple[int, int, int]
+    class_names: tuple[str, ...]
 
 
 def decode_images(encoded: Any, image_shape: Sequence[int]) -> Any:
@@ -142,7 +162,7 @@ def image_classification_task(
     schema_file: str,
     raw_format: str | None = None,
 ) -> TaskSpec:
-    """The spec of a single-label image classification task read from TFDS.
+    """The spec of a single-label image classification task read from TFDS (or the user's images).
 
     Args:
         name: the task name.
@@ -150,8 +170,8 @@ def image_classification_task(
         dataset: the TFDS builder name.
         image_shape: (H, W, C) of the images.
         class_names: a name per class, in label order.
-        config_class: the task's config class; it has ``data`` (TfdsData), ``training`` and ``eval``
-            (ClassifierEval) sections.
+        config_class: the task's config class; it has ``data`` (TfdsData: TFDS, or files with
+            ``input_base``), ``training`` and ``eval`` (ClassifierEval) sections.
         build_model: config -> uncompiled model with input ``image`` and softmax output ``label``.
         preprocessing_fn: dotted path of the task's ``preprocessing_fn`` (a call of :func:`preprocess`).
         schema_file: the task's curated schema.
@@ -181,4 +201,5 @@ def image_classification_task(
         report=classifier_report(class_names, LABEL_KEY, image_input=IMAGE_KEY),
         augment=augment,
         tflite=tflite_function(image_shape),
+        declaration=ImageDeclaration(image_shape=tuple(image_shape), class_names=class_names),
     )

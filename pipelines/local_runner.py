@@ -31,7 +31,7 @@ from tfx.orchestration.portable import runtime_parameter_utils, tfx_runner
 from components.data_validator import DataValidationError
 from components.file_example_gen import check_input
 from pipelines import metadata_store
-from pipelines.config import TaskConfig
+from pipelines.config import ConfigError, TaskConfig
 from pipelines.local_layout import (
     LocalLayout,
     check_database_not_running,
@@ -198,6 +198,36 @@ def _more_lines(err: BaseException, limit: int = 40) -> list[str]:
     return lines[:limit] + ([f"... {len(lines) - limit} more lines in the log"] if len(lines) > limit else [])
 
 
+def check_baseline_span(connection: Any, pipeline_name: str, span: int) -> None:
+    """Refuse ``validation.baseline_span=span`` before anything runs unless that span has validated statistics.
+
+    Raises:
+        ConfigError: no validated data of that span in ML Metadata (the message names the spans that have some).
+    """
+    import copy
+
+    from components import lineage
+
+    spans: set[int] = set()
+    config = copy.deepcopy(connection)
+    if metadata_store.is_mysql(config) or os.path.isfile(config.sqlite.filename_uri):
+        if not metadata_store.is_mysql(config):
+            config.sqlite.connection_mode = config.sqlite.READONLY
+        store = metadata_store.open_store(config)
+        validated = lineage.node_examples(store, pipeline_name, VALIDATOR_ID, "ExampleStatistics")
+        spans = {
+            s
+            for a in validated
+            if lineage.int_property(a, lineage.SOURCE_STATISTICS_ID) and (s := lineage.span_of(a)) is not None
+        }
+    if span not in spans:
+        raise ConfigError(
+            f"validation.baseline_span={span}: span {span} has no validated data in this task's ML Metadata; the spans "
+            f"that have are {', '.join(map(str, sorted(spans))) or 'none yet'}. Pin one of them, or drop "
+            "validation.baseline_span to use the rule (the data of the serving model)"
+        )
+
+
 def local_pipeline(
     spec: TaskSpec,
     config: TaskConfig,
@@ -220,6 +250,8 @@ def local_pipeline(
     metadata_store.check_connection(connection)
     if reads_files(spec, config):  # the ExampleGen's driver checks the same; here it stops before anything starts
         check_input(config.data.input_base, config.data.split_patterns, config.data.span)
+    if config.validation.baseline_span is not None:
+        check_baseline_span(connection, spec.name, config.validation.baseline_span)
     return create_pipeline(
         spec,
         config,
@@ -276,6 +308,7 @@ def run_pipeline(
             run_id=runner.run_id,
             node_order=[c.id for c in pipeline.components],
             wall_seconds=time.time() - start,
+            window_spans=getattr(config.data, "window_spans", 1),
         )
     summary.failure = runner.failure
     if runner.failure is not None:  # a driver's failure leaves its execution RUNNING in ML Metadata

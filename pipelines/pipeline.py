@@ -23,16 +23,15 @@ from tfx.components import StatisticsGen, Transform
 from tfx.dsl.components.base.base_node import BaseNode
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
-from tfx.dsl.input_resolution.strategies.span_range_strategy import SpanRangeStrategy
 from tfx.orchestration.pipeline import Pipeline
-from tfx.proto import pusher_pb2, range_config_pb2, trainer_pb2, transform_pb2
+from tfx.proto import pusher_pb2, trainer_pb2, transform_pb2
 from tfx.types import standard_artifacts
 from tfx.types.channel import Channel
 
 from common.contract import CONFIG_KEY, TASK_KEY
-from common.metadata_names import BASELINE_STATISTICS_ID, RESOLVER_ID, VALIDATOR_ID
+from common.metadata_names import BASELINE_STATISTICS_ID, PUSHER_ID, RESOLVER_ID, VALIDATOR_ID
 from components.atomic_pusher import AtomicPusher
-from components.baseline_resolver import LatestBlessedBaselineStrategy, PreviousValidatedStatisticsStrategy
+from components.baseline_resolver import BASELINE_SPAN_KEY, DriftBaselineStrategy, LatestBlessedBaselineStrategy
 from components.data_validator import DataValidator
 from components.data_validator.component import VALIDATED_KEY
 from components.epochs_trainer import Trainer
@@ -41,6 +40,7 @@ from components.file_example_gen import file_example_gen
 from components.generator_example_gen import GeneratorExampleGen
 from components.infra_validator import InfraValidator
 from components.schema_importer import ImportSchemaGen
+from components.span_window import ValidatedSpanWindowStrategy
 from components.tfds_example_gen import TFDSExampleGen
 from components.tuner import Tuner
 from pipelines.config import JUDGING_SECTIONS, RUNNER_SECTIONS, ConfigError, TaskConfig, to_json
@@ -54,7 +54,7 @@ TUNER_FN = "pipelines.tuning.tuner_fn"
 
 
 def reads_files(spec: TaskSpec, config: TaskConfig) -> bool:
-    """True if this run's examples come from files (a file task, or a generator task given ``input_base``)."""
+    """True if this run's examples come from files (a file task, or a generator or image task given ``input_base``)."""
     return isinstance(spec.source, FileSource) or bool(getattr(config.data, "input_base", None))
 
 
@@ -66,11 +66,27 @@ def example_gen(spec: TaskSpec, config: TaskConfig, use_schema: bool = True) -> 
         config: its configuration.
         use_schema: type and check file columns by the curated schema (False: infer them, for a first schema).
     """
+    from pipelines.image_classification import ImageDeclaration
+
     data = config.data
     if reads_files(spec, config):
         if not data.input_base:
             raise ConfigError(
                 f"task {spec.name} reads files: give their folder with --input-base DIR (or --set data.input_base=DIR)"
+            )
+        if isinstance(spec.declaration, ImageDeclaration):  # an image task's own images (or TFRecord files)
+            return file_example_gen(
+                data.format,
+                data.input_base,
+                data.file_pattern,
+                dict(data.splits),
+                span=data.span,
+                columns=schema_columns(spec.schema_file) if use_schema else None,
+                partition_feature=data.partition_feature,
+                allow_duplicate_spans=data.allow_duplicate_spans,
+                window_spans=data.window_spans,
+                class_names=spec.declaration.class_names,
+                image_shape=spec.declaration.image_shape,
             )
         return file_example_gen(
             data.format,
@@ -82,6 +98,7 @@ def example_gen(spec: TaskSpec, config: TaskConfig, use_schema: bool = True) -> 
             list_delimiter=data.list_delimiter,
             partition_feature=data.partition_feature,
             allow_duplicate_spans=data.allow_duplicate_spans,
+            window_spans=data.window_spans,
         )
     if isinstance(spec.source, TfdsSource):
         return TFDSExampleGen(
@@ -128,15 +145,21 @@ def standard_components(
         raise ValueError(f"orchestrator {orchestrator!r} is not one of {ORCHESTRATORS}")
     train_split, eval_split = config.data.train_split, config.data.eval_split
     examples = example_gen(spec, config)
-    statistics_gen = StatisticsGen(examples=examples.outputs["examples"])
     schema_gen = ImportSchemaGen(schema_file=schema_file or spec.schema_file, local_schema_file=spec.schema_file)
-    # The statistics of the last data that passed validation (a previous run's), to measure drift against.
+    # Given the schema, TFDV gives an integer marked categorical (a class id) categorical statistics, so its
+    # drift comparator and the vanished-value check measure something (without: numeric statistics, L-inf 0).
+    statistics_gen = StatisticsGen(examples=examples.outputs["examples"], schema=schema_gen.outputs["schema"])
+    # The drift baseline: validated statistics of an earlier run, by the rule of
+    # components.baseline_resolver.select_drift_baseline (the data of the serving model, or a pinned span).
     # Locally only: Kubeflow v2 compiles a resolver's query by artifact type alone, which cannot tell
     # this pipeline's validated statistics from any other's (there the drift check is skipped).
     baseline: list[BaseNode] = []
     if orchestrator == "local":
         previous_statistics = Resolver(
-            strategy_class=PreviousValidatedStatisticsStrategy,
+            strategy_class=DriftBaselineStrategy,
+            config={}
+            if config.validation.baseline_span is None
+            else {BASELINE_SPAN_KEY: config.validation.baseline_span},
             statistics=Channel(
                 type=standard_artifacts.ExampleStatistics,
                 producer_component_id=VALIDATOR_ID,
@@ -145,33 +168,41 @@ def standard_components(
             current=statistics_gen.outputs["statistics"],
             # and the examples those statistics were computed from: yesterday's traffic, for the Evaluator
             examples=Channel(type=standard_artifacts.Examples, producer_component_id=examples.id),
+            pushed_model=Channel(type=standard_artifacts.PushedModel, producer_component_id=PUSHER_ID),
         ).with_id(BASELINE_STATISTICS_ID)
         baseline = [previous_statistics]
     data_validator = DataValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"],
         baseline_statistics=previous_statistics.outputs["statistics"] if baseline else None,
+        baseline_model=previous_statistics.outputs["pushed_model"] if baseline else None,
         examples=examples.outputs["examples"],
         allow_anomalies=config.validation.allow_anomalies,
         drift_split=config.validation.drift_split,
+        min_rows=config.validation.min_rows,
+        baseline_span=config.validation.baseline_span,
+        schema_source=schema_file or spec.schema_file,
     ).with_id(VALIDATOR_ID)
     training_examples, window = examples.outputs["examples"], []
     if getattr(config.data, "window_spans", 1) > 1:
         if orchestrator != "local":
             raise ValueError(
-                f"data.window_spans={config.data.window_spans}: a rolling window of spans needs TFX's "
-                "SpanRangeStrategy, which Kubeflow v2 does not compile; use window_spans=1 there"
+                f"data.window_spans={config.data.window_spans}: a window of validated spans needs a resolver "
+                "that reads ML Metadata's lineage, which Kubeflow v2 does not compile; use window_spans=1 there"
             )
+        # The newest window_spans spans read, of which only those that passed validation (this run's too).
         span_window = Resolver(
-            strategy_class=SpanRangeStrategy,
-            config={
-                "range_config": range_config_pb2.RangeConfig(
-                    rolling_range=range_config_pb2.RollingRange(num_spans=config.data.window_spans)
-                )
-            },
+            strategy_class=ValidatedSpanWindowStrategy,
+            config={"num_spans": config.data.window_spans},
             examples=Channel(type=standard_artifacts.Examples, producer_component_id=examples.id),
+            validated=Channel(
+                type=standard_artifacts.ExampleStatistics,
+                producer_component_id=VALIDATOR_ID,
+                output_key=VALIDATED_KEY,
+            ),
+            current=examples.outputs["examples"],
         ).with_id(WINDOW_ID)
-        span_window.add_upstream_node(examples)
+        span_window.add_upstream_node(data_validator)  # this run's span is validated before the window is read
         training_examples, window = span_window.outputs["examples"], [span_window]
     transform = Transform(
         examples=training_examples,

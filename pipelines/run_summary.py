@@ -79,6 +79,10 @@ class RunSummary:
     margins: dict[str, float] = dataclasses.field(default_factory=dict)  # no-regression margin used per metric
     eval_examples: int | None = None  # the eval split's size the margins follow
     previous_traffic: dict[str, Any] = dataclasses.field(default_factory=dict)  # scores on yesterday's eval split
+    baseline: str = ""  # what the drift was measured against, e.g. "span 5 (the data of the serving model, ...)"
+    skipped_spans: dict[int, str] = dataclasses.field(default_factory=dict)  # window spans left out, and why
+    allowed_spans: list[int] = dataclasses.field(default_factory=list)  # trained on by validation.allow_anomalies
+    span_notes: list[str] = dataclasses.field(default_factory=list)  # late spans: read now, or how to read them
 
     @property
     def succeeded(self) -> bool:
@@ -89,9 +93,11 @@ class RunSummary:
     def exit_code(self) -> ExitCode:
         """The run's outcome as :class:`ExitCode`."""
         if self.failure is not None:
-            data_errors = ("DataValidationError", "FileInputError")
+            data_errors = ("DataValidationError", "FileInputError", "EmptySpanError")
             if self.failure.component == VALIDATOR_ID or self.failure.reason.startswith(data_errors):
                 return ExitCode.DATA_REFUSED
+            if self.failure.reason.startswith("BaselineError"):  # validation.baseline_span names no usable span
+                return ExitCode.USAGE
             return ExitCode.FAILED
         if not self.succeeded:
             return ExitCode.FAILED
@@ -122,8 +128,14 @@ class RunSummary:
             lines.append(f"   {node:32s} {state.lower():9s} {shown}".rstrip())
         if self.span:
             lines.append(f"   span: {self.span}")
-        if len(self.trained_on_spans) > 1:
-            lines.append(f"   trained on spans: {', '.join(map(str, self.trained_on_spans))}")
+        lines.extend(f"   note: {note}" for note in self.span_notes)
+        if len(self.trained_on_spans) > 1 or self.skipped_spans or self.allowed_spans:
+            shown = ", ".join(
+                f"{span}{' (passed only by validation.allow_anomalies)' if span in self.allowed_spans else ''}"
+                for span in self.trained_on_spans
+            )
+            left_out = f" ({'; '.join(self.skipped_spans.values())})" if self.skipped_spans else ""
+            lines.append(f"   trained on spans: {shown}{left_out}")
         if self.input:
             splits = self.input.get("splits", {})
             files = sorted({f for split in splits.values() for f in split["files"]})
@@ -138,10 +150,12 @@ class RunSummary:
             lines.extend(f"     {detail.strip()}" for detail in self.failure.details)
             if self.failure.hint:
                 lines.append(f"     {self.failure.hint}")
+        if self.baseline:
+            lines.append(f"   drift vs {self.baseline}")
         for measurement in self.drift:
             above = measurement["value"] > measurement["threshold"]
             lines.append(
-                f"   drift vs the previous span: {measurement['feature']} {measurement['measure'].lower()} "
+                f"   drift: {measurement['feature']} {measurement['measure'].lower()} "
                 f"{measurement['value']:.4f} (threshold {measurement['threshold']}){' ABOVE' if above else ''}"
             )
         if self.data_anomalies:
@@ -201,18 +215,45 @@ def summarize(
     run_id: str | None = None,
     node_order: Sequence[str] = (),
     wall_seconds: float = 0.0,
+    window_spans: int = 1,
 ) -> RunSummary:
     """Read run ``run_id`` (default: the latest) of ``pipeline_name`` from ML Metadata (SQLite or MySQL).
 
     Components in ``node_order`` that have no execution in the run are reported as ``NOT_RUN``.
-    ``connection_config`` comes from :func:`pipelines.metadata_store.connection_config`.
+    ``connection_config`` comes from :func:`pipelines.metadata_store.connection_config`. With
+    ``window_spans`` (``data.window_spans``), the spans of the training window left out are named.
     """
     store = metadata_store.MetadataStore(connection_config)
     try:
         record = run_records.read_run(store, pipeline_name, run_id)
     except RuntimeError as err:
         raise RuntimeError(f"{err} ({describe_store(connection_config)})") from None
-    return summary_of(record, node_order, wall_seconds)
+    summary = summary_of(record, node_order, wall_seconds)
+    if summary.trained_on_spans:
+        read_window_of(store, record, summary, window_spans)
+    return summary
+
+
+def read_window_of(
+    store: metadata_store.MetadataStore, record: run_records.RunRecord, summary: RunSummary, window_spans: int
+) -> None:
+    """Fill the summary's spans left out of the training window (and why) and those trained only by the opt-in."""
+    from components import lineage, span_window
+
+    outputs = record.outputs()
+    example_gen = next((n for n, arts in outputs.items() if any(record.type_name(a) == "Examples" for a in arts)), None)
+    if example_gen is None or example_gen == TRANSFORM:
+        return
+    examples = lineage.node_examples(store, record.pipeline, example_gen)
+    validated = [
+        a
+        for a in lineage.node_examples(store, record.pipeline, VALIDATOR_ID, "ExampleStatistics")
+        if lineage.int_property(a, lineage.SOURCE_STATISTICS_ID)
+    ]
+    current = {a.id for a in outputs.get(example_gen, [])}
+    window = span_window.read_window(store, examples, validated, current, max(window_spans, 1))
+    summary.skipped_spans = window.skipped
+    summary.allowed_spans = [s for s in window.allowed if s in summary.trained_on_spans]
 
 
 def summary_of(
@@ -247,6 +288,8 @@ def summary_of(
     ceiling: dict[str, dict[str, float]] = {}
     data_anomalies: list[str] = []
     drift: list[dict[str, Any]] = []
+    baseline = ""
+    span_notes: list[str] = []
     blessed = pushed = infra_blessed = eval_examples = None
     margins: dict[str, float] = {}
     previous_traffic: dict[str, Any] = {}
@@ -287,9 +330,11 @@ def summary_of(
                     ceiling = json.loads(prop(artifact, "summary"))
                 if prop(artifact, INPUT_PROPERTY):
                     input_files = json.loads(prop(artifact, INPUT_PROPERTY))
+                span_notes = json.loads(prop(artifact, "span_notes") or "[]")
             elif kind == "ExampleAnomalies":
                 data_anomalies = json.loads(prop(artifact, "anomalies") or "[]")
                 drift = json.loads(prop(artifact, "drift") or "[]")
+                baseline = prop(artifact, "baseline") or ""
                 artifacts["data report"] = prop(artifact, "report") or os.path.join(
                     artifact.uri, "report", "data_report.html"
                 )
@@ -316,6 +361,8 @@ def summary_of(
         margins=margins,
         eval_examples=eval_examples,
         previous_traffic=previous_traffic,
+        baseline=baseline,
+        span_notes=span_notes,
     )
 
 

@@ -10,7 +10,7 @@ import pytest
 from tfx.types import standard_artifacts
 
 from components import atomic_pusher
-from components.baseline_resolver import select_baseline, select_previous_statistics
+from components.baseline_resolver import BaselineError, Candidate, select_baseline, select_drift_baseline
 
 
 def _saved_model(path: Path, payload: str = "x") -> Path:
@@ -95,24 +95,49 @@ def test_baseline_is_the_latest_blessed_model_other_than_the_candidate() -> None
     assert result["model"] == [] and result["model_blessing"] == []
 
 
-def test_drift_baseline_is_the_last_validated_data_other_than_the_current() -> None:
-    current = _artifact(standard_artifacts.ExampleStatistics, 30)
-    validated = [
-        _artifact(standard_artifacts.ExampleStatistics, 40 + i, source_statistics_id=source)
-        for i, source in ((1, 10), (2, 20), (3, 30))
-    ]
-    # A re-run on unchanged data (its statistics 30 were validated before): compared with 20, not with itself.
-    assert [a.id for a in select_previous_statistics(validated, [current])["statistics"]] == [42]
-    # New data: compared with the newest validated.
-    new = _artifact(standard_artifacts.ExampleStatistics, 50)
-    assert [a.id for a in select_previous_statistics(validated, [new])["statistics"]] == [43]
+def _candidate(stats_id: int, span: int, examples_id: int | None = None, **flags: bool) -> Candidate:
+    examples = _artifact(standard_artifacts.Examples, examples_id) if examples_id else None
+    return Candidate(_artifact(standard_artifacts.ExampleStatistics, stats_id), examples, span, **flags)
+
+
+def test_drift_baseline_rule_serving_model_data_then_newest_validated() -> None:
+    day1, day2, day3 = _candidate(41, 1, 11), _candidate(42, 2, 12), _candidate(43, 3, 13)
+    # Before any push: the newest validated span.
+    choice = select_drift_baseline([day1, day2, day3])
+    assert (choice.candidate, choice.rule) == (day3, "newest")
+    # Span 3 passed validation but its model was refused; the serving model was trained on spans 1-2:
+    # later days are compared with span 2, not locked out by span 3.
+    choice = select_drift_baseline([day1, day2, day3], served_examples={11, 12})
+    assert (choice.candidate, choice.rule) == (day2, "served")
+    # The serving model's span 2 was deleted from the input folder: never the baseline; its older span 1 is.
+    gone = _candidate(42, 2, 12, present=False)
+    assert select_drift_baseline([day1, gone, day3], served_examples={11, 12}).candidate == day1
+    # ... and a span deleted before any push is never the newest validated either.
+    assert select_drift_baseline([day1, day2, _candidate(43, 3, 13, present=False)]).candidate == day2
+    # A re-run on unchanged data never compares with itself.
+    rerun = _candidate(43, 3, 13, current=True)
+    assert select_drift_baseline([day1, day2, rerun]).candidate == day2
+    # Data that broke training later, or passed only by allow_anomalies, is not the newest validated baseline.
+    assert select_drift_baseline([day1, day2, _candidate(43, 3, 13, failed=True)]).candidate == day2
+    assert select_drift_baseline([day1, day2, _candidate(43, 3, 13, allowed=True)]).candidate == day2
+    # ... but the serving model's data is its baseline even if the user let its anomalies through (they accepted it).
+    allowed = _candidate(43, 3, 13, allowed=True)
+    assert select_drift_baseline([day1, day2, allowed], served_examples={13}).candidate == allowed
     # The first run: nothing to compare with, and that is not an error.
-    assert select_previous_statistics([], [new])["statistics"] == []
-    # Statistics validated in a run that failed later are no baseline: the one before them is.
-    assert [a.id for a in select_previous_statistics(validated, [new], {43})["statistics"]] == [42]
-    # Nor are statistics whose anomalies were allowed (validation.allow_anomalies): the last clean span is.
-    allowed = _artifact(standard_artifacts.ExampleStatistics, 44, source_statistics_id=40, allowed_anomalies=3)
-    assert [a.id for a in select_previous_statistics([*validated, allowed], [new])["statistics"]] == [43]
+    assert select_drift_baseline([]).rule == "none" and select_drift_baseline([]).candidate is None
+
+
+@pytest.mark.reliability
+def test_a_pinned_baseline_is_that_span_or_a_clear_error() -> None:
+    day1, day2, day3 = _candidate(41, 1, 11), _candidate(42, 2, 12), _candidate(43, 3, 13, current=True)
+    choice = select_drift_baseline([day1, day2, day3], served_examples={12}, pinned=1)
+    assert (choice.candidate, choice.rule) == (day1, "pinned")
+    with pytest.raises(BaselineError, match=r"baseline_span=3: span 3 is this run's own data; .* are 1, 2"):
+        select_drift_baseline([day1, day2, day3], pinned=3)
+    with pytest.raises(BaselineError, match=r"span 7 has no validated data"):
+        select_drift_baseline([day1, day2], pinned=7)
+    with pytest.raises(BaselineError, match=r"span 2 has its files gone"):
+        select_drift_baseline([day1, _candidate(42, 2, 12, present=False)], pinned=2)
 
 
 def _sqlite_store(tmp_path: Path) -> object:
@@ -130,7 +155,7 @@ def test_runs_that_failed_after_validation_are_found_in_ml_metadata(tmp_path: Pa
     """A real SQLite ML Metadata store: runs, their executions and the statistics each validated."""
     from ml_metadata.proto import metadata_store_pb2
 
-    from components.baseline_resolver import validated_in_failed_runs
+    from components.lineage import failed_run_artifacts
 
     store = _sqlite_store(tmp_path)
     artifact_type = store.put_artifact_type(metadata_store_pb2.ArtifactType(name="ExampleStatistics"))
@@ -156,15 +181,15 @@ def test_runs_that_failed_after_validation_are_found_in_ml_metadata(tmp_path: Pa
         return artifact
 
     good, broken, killed = run("run-1", State.COMPLETE), run("run-2", State.FAILED), run("run-3", State.RUNNING)
-    assert validated_in_failed_runs(store, [good, broken, killed]) == {broken, killed}
-    assert validated_in_failed_runs(store, []) == set() and validated_in_failed_runs(None, [good]) == set()
+    assert failed_run_artifacts(store, [good, broken, killed]) == {broken, killed}
+    assert failed_run_artifacts(store, []) == set() and failed_run_artifacts(None, [good]) == set()
 
 
 def test_yesterdays_traffic_is_the_examples_the_validated_statistics_came_from(tmp_path: Path) -> None:
     """A real SQLite ML Metadata store: ExampleGen -> examples -> StatisticsGen -> statistics."""
     from ml_metadata.proto import metadata_store_pb2
 
-    from components.baseline_resolver import source_examples
+    from components.lineage import examples_behind
 
     store = _sqlite_store(tmp_path)
     examples_type = store.put_artifact_type(metadata_store_pb2.ArtifactType(name="Examples"))
@@ -190,7 +215,7 @@ def test_yesterdays_traffic_is_the_examples_the_validated_statistics_came_from(t
         return examples, stats
 
     (examples_1, stats_1), (examples_2, _) = day("day-1"), day("day-2")
-    all_examples = [_artifact(standard_artifacts.Examples, i) for i in (examples_1, examples_2)]
     validated = _artifact(standard_artifacts.ExampleStatistics, 99, source_statistics_id=stats_1)
-    assert [a.id for a in source_examples(store, validated, all_examples)] == [examples_1]
-    assert source_examples(None, validated, all_examples) == []  # no store: no yesterday's traffic
+    assert examples_behind(store, [validated.mlmd_artifact]) == {99: {examples_1}}
+    assert examples_behind(None, [validated.mlmd_artifact]) == {99: set()}  # no store: no yesterday's traffic
+    assert examples_2 not in examples_behind(store, [validated.mlmd_artifact])[99]

@@ -51,7 +51,10 @@ def test_config_prints_every_field(capsys: pytest.CaptureFixture) -> None:
         (["run", "mnist", "--set", "training.batch_size=0"], "training.batch_size='0' is invalid: must be >= 1"),
         (["run", "ticket", "--set", "data.num_examples=0"], "data.num_examples='0' is invalid: must be >= 1"),
         (["run", "ticket", "--data-dir", "x"], "--data-dir does not apply to ticket: its data is not a TFDS data set"),
-        (["run", "mnist", "--input-base", "x"], "--input-base does not apply to mnist: its data comes from TFDS"),
+        (
+            ["run", "mnist", "--input-base", "x", "--data-dir", "y"],
+            "--data-dir is for TFDS data, and --input-base reads your files instead",
+        ),
         (["run", "penguin", "--input-base", "/no/such/folder"], "input folder /no/such/folder does not exist"),
         (["data", "generate", "penguin", "--span", "1", "--out", "x"], "task penguin has no generator"),
         (["data", "generate", "ticket", "--span", "-1", "--out", "x"], "--span -1 is invalid: must be >= 0"),

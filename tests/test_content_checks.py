@@ -3,6 +3,8 @@
 Day-2 quiet failures that TFDV's statistics let pass: inverted and all-black images (an image is only
 bytes to TFDV) and a vocabulary shift (a text is only whole strings). Each case is a day's span
 validated against the profile of the previous validated span, as the pipeline does.
+Also the checks on their own, on real profiles and TFDV statistics: truncated texts (their length
+histogram) and a categorical value that disappears (``categories.vanished_values``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 import tensorflow_data_validation as tfdv
@@ -18,7 +21,7 @@ from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.types import artifact_utils, standard_artifacts
 
-from components.data_validator import content
+from components.data_validator import categories, content
 from components.data_validator.executor import DataValidationError, Executor
 from pipelines import tasks
 from pipelines.ticket.generator import make_record, to_example
@@ -170,3 +173,140 @@ def test_a_vocabulary_shift_is_stopped_naming_the_new_words(tmp_path: Path) -> N
     assert "split train, feature body: Unknown vocabulary." in message, message
     assert "of the tokens are new words, not in the last validated span (at most 3.0%)" in message
     assert "most frequent new:" in message
+
+
+def _ticket_schema() -> schema_pb2.Schema:
+    return text_format.Parse(Path(tasks.get("ticket").schema_file).read_text(), schema_pb2.Schema())
+
+
+def _ticket_records(span: int, count: int, truncated: float = 0.0) -> list[dict]:
+    """A day of generated tickets; ``truncated`` of the bodies cut to their first 5 characters (a broken export)."""
+    rng = np.random.default_rng(span)
+    records = [make_record(0, i, {"span": span}) for i in range(count)]
+    for record in records:
+        if rng.random() < truncated:
+            record["body"] = record["body"][:5]
+    return records
+
+
+def _text_profile(records: list[dict]) -> dict:
+    return content.profile(
+        [to_example(r).SerializeToString() for r in records], content.content_features(_ticket_schema())
+    )
+
+
+def _length_drift(new: dict, old: dict, schema: schema_pb2.Schema) -> dict[str, tuple[float, float, str]]:
+    return {
+        name: (value, threshold, why)
+        for name, measure, value, threshold, why in content.content_drift(new, old, schema)
+        if measure == content.TEXT_LENGTH_MEASURE
+    }
+
+
+@pytest.fixture(scope="module")
+def tickets_day1() -> dict:
+    return _text_profile(_ticket_records(1, 1000))
+
+
+def test_a_normal_day_of_texts_keeps_its_length_well_below_the_threshold(tickets_day1) -> None:  # noqa: ANN001
+    schema = _ticket_schema()
+    measured = _length_drift(_text_profile(_ticket_records(2, 1000)), tickets_day1, schema)
+    assert set(measured) == {"title", "body"}  # every natural_language_domain feature, without a tag
+    for value, threshold, _ in measured.values():
+        assert threshold == content.DEFAULT_MAX_LENGTH_JSD and value < threshold / 5, measured
+    assert tickets_day1["body"]["texts"] == 1000 and 30 < tickets_day1["body"]["length_mean"] < 40
+    assert len(tickets_day1["body"]["lengths"]) == content.LENGTH_BINS == len(content.length_bin_labels())
+
+
+def test_truncated_bodies_are_measured_by_their_length(tickets_day1) -> None:  # noqa: ANN001
+    schema = _ticket_schema()
+    truncated = _text_profile(_ticket_records(2, 1000, truncated=0.3))
+    measured = _length_drift(truncated, tickets_day1, schema)
+    value, threshold, why = measured["body"]
+    assert value > 3 * threshold, measured
+    assert measured["title"][0] < threshold  # the titles were not cut
+    assert why.startswith(f"The number of tokens per text moved (Jensen-Shannon {value:.3f} > 0.03): ")
+    assert f"{tickets_day1['body']['length_mean']:.1f} -> {truncated['body']['length_mean']:.1f} tokens" in why
+    assert "texts of at most 2 tokens 0.0% -> 3" in why and "fix the export" in why
+    assert content.short_description(content.TEXT_LENGTH_MEASURE) == "Text length drift"
+    assert content.short_description(content.UNKNOWN_MEASURE) == "Unknown vocabulary"
+    assert content.short_description(content.PIXEL_MEASURE) == "Pixel drift"
+    # The checks that let it pass: few new words, and whole strings that are nearly all different.
+    assert content.unknown_share(truncated["body"], tickets_day1["body"]) < 0.03
+    # An annotation tag sets the feature's own bound.
+    (body,) = [f for f in schema.feature if f.name == "body"]
+    body.annotation.tag.append("max_length_jsd: 0.5")
+    assert _length_drift(truncated, tickets_day1, schema)["body"][1] == 0.5
+
+
+def test_a_profile_written_before_the_length_histogram_is_skipped(tickets_day1) -> None:  # noqa: ANN001
+    old = {
+        name: {k: v for k, v in entry.items() if k not in ("texts", "length_mean", "lengths")}
+        for name, entry in tickets_day1.items()
+    }
+    new = _text_profile(_ticket_records(2, 300, truncated=0.3))
+    measured = content.content_drift(new, old, _ticket_schema())
+    assert {m[1] for m in measured} == {content.UNKNOWN_MEASURE}  # the vocabulary is still compared
+    assert content.content_drift(old, new, _ticket_schema())  # and the other way round, neither crashes
+
+
+def _statistics(frame: pd.DataFrame, schema: schema_pb2.Schema | None):  # noqa: ANN202
+    """TFDV's statistics of a data frame, with the schema as StatisticsGen computes them (or without)."""
+    options = tfdv.StatsOptions(schema=schema) if schema is not None else tfdv.StatsOptions()
+    return tfdv.generate_statistics_from_dataframe(frame, stats_options=options)
+
+
+def _ticket_frame(records: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame([{k: r[k] for k in ("title", "body", "department", "difficulty", "priority")} for r in records])
+
+
+def test_a_department_that_disappears_is_found_whatever_the_l_infinity_threshold() -> None:
+    schema = _ticket_schema()
+    old = _statistics(_ticket_frame(_ticket_records(1, 1200)), schema)
+    normal = _statistics(_ticket_frame(_ticket_records(2, 1200)), schema)
+    assert categories.vanished_values(normal, old, schema) == []
+    without = [r for r in _ticket_records(2, 1200) if r["department"] != "billing"]
+    new = _statistics(_ticket_frame(without), schema)
+    ((feature, short, detail),) = categories.vanished_values(new, old, schema)
+    assert (feature, short) == ("department", "Value disappeared")
+    billing = sum(r["department"] == "billing" for r in _ticket_records(1, 1200))
+    expected = billing / 1200 * len(without)
+    assert detail.startswith(
+        f"Value 'billing' held {billing / 1200:.1%} of the baseline's values ({billing} of 1200) and holds 0.0% now "
+        f"(0 of {len(without)}, {expected:.0f} expected)."
+    ), detail
+    assert "Restore the value in the export" in detail and "validation.allow_anomalies=true" in detail
+    # TFDV's L-infinity of the same pair stays at about the share of the value: a threshold of 0.25 is a coin toss.
+    result = tfdv.validate_statistics(new, content.schema_for_tfdv(schema), previous_statistics=old)
+    (l_infinity,) = [i.drift_measurements[0].value for i in result.drift_skew_info if i.path.step == ["department"]]
+    assert abs(l_infinity - billing / 1200) < 0.01
+    # Nearly gone counts too (at most 10% of the expected count), a quarter left does not.
+    few = [r for r in _ticket_records(2, 1200) if r["department"] != "billing" or r["ticket_id"].endswith("00")]
+    assert categories.vanished_values(_statistics(_ticket_frame(few), schema), old, schema)
+    some = [r for r in _ticket_records(2, 1200) if r["department"] != "billing" or int(r["ticket_id"][-1]) < 3]
+    assert categories.vanished_values(_statistics(_ticket_frame(some), schema), old, schema) == []
+    # A span too small to expect 10 rows of the value says nothing; a min_value_share above its share neither.
+    assert categories.vanished_values(_statistics(_ticket_frame(without[:30]), schema), old, schema) == []
+    (department,) = [f for f in schema.feature if f.name == "department"]
+    department.annotation.tag.append("min_value_share: 0.3")
+    assert categories.vanished_values(new, old, schema) == []
+
+
+def test_a_species_that_disappears_needs_statistics_computed_with_the_schema() -> None:
+    schema = text_format.Parse(Path(tasks.get("penguin").schema_file).read_text(), schema_pb2.Schema())
+    data = Path(tasks.get("penguin").schema_file).parent / "data" / "span-1" / "penguins_processed.csv"
+    frame = pd.read_csv(data)
+    without = frame[frame["species"] != 1]  # no Chinstrap (a fifth of the birds)
+    old, new = _statistics(frame, schema), _statistics(without, schema)
+    ((feature, short, detail),) = categories.vanished_values(new, old, schema)
+    chinstrap = int((frame["species"] == 1).sum())
+    assert (feature, short) == ("species", "Value disappeared")
+    assert (
+        f"Value '1' held {chinstrap / len(frame):.1%} of the baseline's values ({chinstrap} of {len(frame)})" in detail
+    )
+    # The L-infinity comparator (0.25) lets it pass: the largest move is the vanished share itself.
+    result = tfdv.validate_statistics(new, content.schema_for_tfdv(schema), previous_statistics=old)
+    (l_infinity,) = [i.drift_measurements[0].value for i in result.drift_skew_info if i.path.step == ["species"]]
+    assert l_infinity < 0.25
+    # Without the schema TFDV writes numbers for species: no value counts to read, nothing to find.
+    assert categories.vanished_values(_statistics(without, None), _statistics(frame, None), schema) == []

@@ -72,16 +72,20 @@ def test_an_edited_schema_is_imported_again(tmp_path: Path) -> None:
     assert ImportSchemaGen(schema_file=str(schema)).exec_properties["content_hash"] != first
 
 
-def test_a_rolling_window_of_spans_feeds_transform() -> None:
+def test_a_window_of_validated_spans_feeds_transform_after_the_data_validator() -> None:
     spec = tasks.get("ticket")
     config = apply_overrides(spec.default_config(), ["data.span=3", "data.window_spans=2"])
-    by_id = {c.id: c for c in create_pipeline(spec, config, "/tmp/root", "/tmp/serving").components}
+    pipeline = create_pipeline(spec, config, "/tmp/root", "/tmp/serving")
+    by_id = {c.id: c for c in pipeline.components}
     window = by_id["span_window"]
-    assert window._strategy_class.__name__ == "SpanRangeStrategy"
-    assert window._config["range_config"].rolling_range.num_spans == 2
+    assert window._strategy_class.__name__ == "ValidatedSpanWindowStrategy"
+    assert window._config == {"num_spans": 2}
     assert by_id["Transform"].inputs["examples"].producer_component_id == "span_window"
+    # The window is read once this run's span has passed (or failed) validation.
+    order = [c.id for c in pipeline.components]
+    assert by_id["DataValidator"] in window.upstream_nodes and order.index("DataValidator") < order.index("span_window")
     assert by_id["GeneratorExampleGen"].exec_properties["range_config"]  # this run's span: 3
-    with pytest.raises(ValueError, match="window_spans=2: a rolling window of spans needs"):
+    with pytest.raises(ValueError, match="window_spans=2: a window of validated spans needs"):
         create_pipeline(spec, config, "/tmp/root", "/tmp/serving", orchestrator="kubeflow_v2")
 
 

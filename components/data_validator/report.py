@@ -270,6 +270,7 @@ def write_data_report(
     title: str,
     profiles: dict[str, dict[str, Any]] | None = None,
     old_profiles: dict[str, dict[str, Any]] | None = None,
+    baseline: str = "",
 ) -> str:
     """Write the pictures and ``data_report.html`` into ``report_dir``; returns the page's path.
 
@@ -283,6 +284,7 @@ def write_data_report(
         title: the page's title.
         profiles: split -> feature -> content profile (images, texts).
         old_profiles: the previous span's profiles.
+        baseline: what the drift was measured against, e.g. ``drift vs span 5 (the data of the serving model, ...)``.
     """
     tf.io.gfile.makedirs(report_dir)
     profiles = profiles or {}
@@ -330,7 +332,7 @@ def write_data_report(
 td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}}img{{max-width:100%}}</style></head>
 <body><h1>Data report: {html.escape(title)}</h1>
 <h2>Anomalies</h2><ul>{anomaly_items}</ul>
-<h2>Drift of split {html.escape(drift_split)} against the previous validated span</h2>
+<h2>Drift of split {html.escape(drift_split)}: {html.escape(baseline or "against the previous validated span")}</h2>
 {drift_section}
 <h2>Pictures</h2>{pictures}
 <h2>Features</h2>{features}</body></html>

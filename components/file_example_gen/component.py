@@ -1,4 +1,4 @@
-"""The user's own files as examples: CSV, TFRecord (tf.Example) or Parquet, one span per run.
+"""The user's own files as examples: CSV, TFRecord (tf.Example), Parquet or image folders, one span per run.
 
 TFX's file-based ExampleGens (``FileBasedExampleGen``: its component spec, span resolution, hash
 splitting and output), one class per format, with this project's driver (clear input errors, a
@@ -7,7 +7,9 @@ content fingerprint) and executors (the files checked first, values typed by the
 * :class:`CsvExampleGen`: CSV files with a header line (TFX's ``CsvExampleGen``);
 * :class:`ImportExampleGen`: TFRecord files of ``tf.train.Example``, gzip if named ``*.gz`` (TFX's
   ``ImportExampleGen``);
-* :class:`ParquetExampleGen`: Parquet files (TFX's ``FileBasedExampleGen`` with its Parquet executor).
+* :class:`ParquetExampleGen`: Parquet files (TFX's ``FileBasedExampleGen`` with its Parquet executor);
+* :class:`ImageExampleGen`: PNG or JPEG files in one folder per class, written as TFDSExampleGen writes
+  an image classification data set (TFX's ``FileBasedExampleGen`` with :mod:`.images`' executor).
 
 :func:`file_example_gen` builds the right one from plain arguments: the folder, the pattern of one
 span's files (TFX's ``{SPAN}``, ``{YYYY}{MM}{DD}`` and ``{VERSION}`` placeholders), and the splits,
@@ -24,8 +26,8 @@ from tfx.proto import example_gen_pb2, range_config_pb2
 
 from common.splits import SPLIT_NAME, split_ranges
 from components.example_gen_options import pack_options
-from components.file_example_gen import executor
-from components.file_example_gen.checks import FORMATS, Column
+from components.file_example_gen import executor, images
+from components.file_example_gen.checks import Column
 from components.file_example_gen.driver import FileDriver
 
 HASH_BUCKETS = 1000  # proportions become shares of this many hash buckets
@@ -56,7 +58,19 @@ class ParquetExampleGen(FileBasedExampleGen):
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.ParquetExecutor)
 
 
-COMPONENTS = {"csv": CsvExampleGen, "tfrecord": ImportExampleGen, "parquet": ParquetExampleGen}
+class ImageExampleGen(FileBasedExampleGen):
+    """PNG/JPEG files, a folder per class -> tf.Example TFRecords with the features TFDSExampleGen writes."""
+
+    DRIVER_CLASS = FileDriver
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(images.ImageExecutor)
+
+
+COMPONENTS = {
+    "csv": CsvExampleGen,
+    "tfrecord": ImportExampleGen,
+    "parquet": ParquetExampleGen,
+    images.IMAGE_FORMAT: ImageExampleGen,
+}
 
 
 def split_configs(
@@ -108,11 +122,14 @@ def file_example_gen(
     list_delimiter: str = "|",
     partition_feature: str | None = None,
     allow_duplicate_spans: bool = False,
+    window_spans: int = 1,
+    class_names: Sequence[str] | None = None,
+    image_shape: Sequence[int] | None = None,
 ) -> FileBasedExampleGen:
     """The ExampleGen for files of format ``fmt`` under ``input_base``.
 
     Args:
-        fmt: ``csv``, ``tfrecord`` or ``parquet``.
+        fmt: ``csv``, ``tfrecord``, ``parquet`` or ``images`` (a folder per class).
         input_base: the folder (local or ``gs://``); patterns are relative to it.
         pattern: one span's files, e.g. ``span-{SPAN}/*.csv`` (used when ``splits`` are proportions).
         splits: split name -> proportion (hash buckets) or pattern (one per split).
@@ -122,16 +139,21 @@ def file_example_gen(
         partition_feature: hash on this feature instead of the whole example (e.g. an id, so that all
             rows of one customer land in one split).
         allow_duplicate_spans: read a span whose content equals an earlier span's (refused by default).
+        window_spans: the training window (``data.window_spans``): a span that arrives late and belongs in it
+            is read by the next run instead of the newest (see :func:`spans.late_spans`).
+        class_names: ``images``: the class names in label order (a folder each, see :func:`images.class_folder`).
+        image_shape: ``images``: (height, width, channels) every image must have.
 
     Raises:
-        FileExampleGenError: an unknown format, bad splits or span.
+        FileExampleGenError: an unknown format, bad splits or span, or images without classes or shape.
     """
-    if fmt not in FORMATS:
-        raise FileExampleGenError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+    if fmt not in COMPONENTS:
+        raise FileExampleGenError(f"format {fmt!r} is not one of {', '.join(COMPONENTS)}")
     if span is not None and (isinstance(span, bool) or not isinstance(span, int) or span < 0):
         raise FileExampleGenError(f"span={span!r} must be an integer >= 0, or None for the latest")
     if not list_delimiter or list_delimiter in ',\n"':
         raise FileExampleGenError(f'list_delimiter={list_delimiter!r} must be a character other than , " or newline')
+    image_options = _image_options(class_names, image_shape) if fmt == images.IMAGE_FORMAT else {}
     input_config, output_config = split_configs(pattern, splits, partition_feature)
     range_config = None
     if span is not None:
@@ -144,6 +166,8 @@ def file_example_gen(
             "columns": [c.to_dict() for c in columns] if columns is not None else None,
             "list_delimiter": list_delimiter,
             "allow_duplicate_spans": bool(allow_duplicate_spans),
+            "window_spans": int(window_spans),
+            **image_options,
         }
     )
     return COMPONENTS[fmt](
@@ -153,3 +177,17 @@ def file_example_gen(
         custom_config=custom_config,
         range_config=range_config,
     )
+
+
+def _image_options(class_names: Sequence[str] | None, image_shape: Sequence[int] | None) -> dict[str, list]:
+    """The class names and image shape of format ``images``, checked."""
+    if not class_names:
+        raise FileExampleGenError("format 'images' needs the class names (a folder per class); give class_names")
+    try:
+        images.class_keys(class_names)
+    except ValueError as err:
+        raise FileExampleGenError(str(err)) from None
+    shape = list(image_shape or ())
+    if len(shape) != 3 or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+        raise FileExampleGenError(f"image_shape={image_shape!r} must be (height, width, channels), positive integers")
+    return {"class_names": [str(name) for name in class_names], "image_shape": shape}

@@ -20,9 +20,11 @@ Kubeflow v2 runs TFX's own driver in its own container; there the fingerprint is
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from typing import Any
 
+from absl import logging
 from tfx.components.example_gen import driver as tfx_driver
 from tfx.components.example_gen import utils
 from tfx.dsl.io import fileio
@@ -33,7 +35,8 @@ from tfx.utils import proto_utils
 
 from components import example_gen_options
 from components.file_example_gen.checks import FileInputError
-from components.file_example_gen.spans import check_input
+from components.file_example_gen.spans import check_input, late_spans
+from components.lineage import node_examples
 
 HASHED_BYTES = 256 * 2**20  # larger files are fingerprinted by name, size and modification time only
 CONTENT_DIGEST = "content_digest"  # exec property and Examples custom property: the span's content
@@ -77,9 +80,9 @@ def splits_fingerprint(input_base: str, splits: list[example_gen_pb2.Input.Split
     return "\n".join(lines), content
 
 
-def earlier_span_with(store: Any, digest: str, span: int) -> int | None:
-    """The span of an earlier Examples artifact whose files had this content digest (another span), if any."""
-    for artifact in store.get_artifacts_by_type("Examples"):
+def earlier_span_with(examples: list[Any], digest: str, span: int) -> int | None:
+    """The span of an earlier Examples artifact (ML Metadata protos) whose files had this content digest, if any."""
+    for artifact in examples:
         value = artifact.custom_properties.get(CONTENT_DIGEST)
         if value is None or value.string_value != digest:
             continue
@@ -89,8 +92,26 @@ def earlier_span_with(store: Any, digest: str, span: int) -> int | None:
     return None
 
 
+SPAN_NOTES = "span_notes"  # exec property and Examples custom property: late spans, one line each (JSON)
+
+
 class FileDriver(tfx_driver.FileBasedDriver):
-    """TFX's file-based driver with clear input errors and a content fingerprint."""
+    """TFX's file-based driver with clear input errors, a content fingerprint, and late spans read or named."""
+
+    _pipeline = ""
+    _node = ""
+
+    def run(self, execution_info: Any) -> Any:
+        """TFX's ``run``, remembering which pipeline and node this is (to find the spans it read before)."""
+        if execution_info.pipeline_info is not None:
+            self._pipeline = execution_info.pipeline_info.id
+        if execution_info.pipeline_node is not None:
+            self._node = execution_info.pipeline_node.node_info.id
+        return super().run(execution_info)
+
+    def _read_before(self) -> list[Any]:
+        with self._metadata_handle as handle:
+            return node_examples(handle.store, self._pipeline, self._node)
 
     def resolve_exec_properties(
         self,
@@ -102,13 +123,33 @@ class FileDriver(tfx_driver.FileBasedDriver):
         input_config = example_gen_pb2.Input()
         proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
         input_base = exec_properties.get(standard_component_specs.INPUT_BASE_KEY)
+        options = example_gen_options.unpack_options(exec_properties, "file-based ExampleGen")
         span = None
         if exec_properties.get(standard_component_specs.RANGE_CONFIG_KEY):
             range_config = range_config_pb2.RangeConfig()
             proto_utils.json_to_proto(exec_properties[standard_component_specs.RANGE_CONFIG_KEY], range_config)
             if range_config.HasField("static_range"):
                 span = range_config.static_range.start_span_number
-        check_input(input_base, {s.name: s.pattern for s in input_config.splits}, span)
+        found = check_input(input_base, {s.name: s.pattern for s in input_config.splits}, span)
+        read_before = self._read_before()
+        notes: list[str] = []
+        if span is None:  # the latest: unless a span arrived late and belongs in the training window
+            read: dict[int, int] = {}
+            for artifact in read_before:
+                if "span" in artifact.properties:
+                    number = int(artifact.properties["span"].int_value)
+                    read[number] = max(read.get(number, 0), int(artifact.create_time_since_epoch))
+            modified = {n: max(fileio.stat(f).mtime_nsec for f in files) // 10**6 for n, files in found.items()}
+            late, notes = late_spans(found, read, int(options.get("window_spans") or 1), modified)
+            for line in notes:
+                logging.warning("%s", line)
+            if late is not None:
+                exec_properties = dict(exec_properties)
+                exec_properties[standard_component_specs.RANGE_CONFIG_KEY] = proto_utils.proto_to_json(
+                    range_config_pb2.RangeConfig(
+                        static_range=range_config_pb2.StaticRange(start_span_number=late, end_span_number=late)
+                    )
+                )
         try:
             resolved = super().resolve_exec_properties(exec_properties, pipeline_info, component_info)
         except ValueError as err:
@@ -122,10 +163,9 @@ class FileDriver(tfx_driver.FileBasedDriver):
         fingerprint, digest = splits_fingerprint(input_base, list(resolved_config.splits))
         resolved[utils.FINGERPRINT_PROPERTY_NAME] = fingerprint
         resolved[CONTENT_DIGEST] = digest
-        options = example_gen_options.unpack_options(exec_properties, "file-based ExampleGen")
+        resolved[SPAN_NOTES] = json.dumps(notes)
         if digest and not options.get("allow_duplicate_spans"):
-            with self._metadata_handle as handle:
-                earlier = earlier_span_with(handle.store, digest, int(resolved[utils.SPAN_PROPERTY_NAME]))
+            earlier = earlier_span_with(read_before, digest, int(resolved[utils.SPAN_PROPERTY_NAME]))
             if earlier is not None:
                 raise FileInputError(
                     f"span {resolved[utils.SPAN_PROPERTY_NAME]} under {input_base} holds exactly the data of span "

@@ -43,7 +43,7 @@ from tfx.utils import proto_utils
 from common.metadata_names import INPUT_PROPERTY
 from components import example_gen_options
 from components.file_example_gen.checks import Column, FileInputError, check_files, columns_from_dicts
-from components.file_example_gen.driver import CONTENT_DIGEST
+from components.file_example_gen.driver import CONTENT_DIGEST, SPAN_NOTES
 
 
 def read_options(exec_properties: Mapping[str, Any]) -> dict[str, Any]:
@@ -167,6 +167,11 @@ def _ParquetToExample(  # noqa: N802 - Beam's naming
 class _CheckedFiles(base_example_gen_executor.BaseExampleGenExecutor):
     """Checks the input files, then writes the examples; records the span and what was read."""
 
+    def check_split(self, exec_properties: Mapping[str, Any], files: Sequence[str]) -> int:
+        """Check one split's files in the options' format; returns their rows (a format's executor may override)."""
+        options = read_options(exec_properties)
+        return check_files(options["format"], files, options["columns"], options["list_delimiter"])
+
     def Do(  # noqa: N802 - TFX's API
         self,
         input_dict: dict[str, list[Any]],
@@ -183,7 +188,7 @@ class _CheckedFiles(base_example_gen_executor.BaseExampleGenExecutor):
             files = sorted(fileio.glob(os.path.join(input_base, split.pattern)))
             if not files:
                 raise FileInputError(f"no file under {input_base} matches {split.pattern}")
-            rows = check_files(options["format"], files, options["columns"], options["list_delimiter"])
+            rows = self.check_split(exec_properties, files)
             read[split.name] = {"files": [os.path.relpath(f, input_base) for f in files], "rows": rows}
         artifact = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
         artifact.span = int(exec_properties.get("span") or 0)
@@ -191,6 +196,8 @@ class _CheckedFiles(base_example_gen_executor.BaseExampleGenExecutor):
             artifact.version = int(exec_properties["version"])
         if exec_properties.get(CONTENT_DIGEST):
             artifact.set_string_custom_property(CONTENT_DIGEST, str(exec_properties[CONTENT_DIGEST]))
+        if exec_properties.get(SPAN_NOTES) and exec_properties[SPAN_NOTES] != "[]":  # late spans, for the summary
+            artifact.set_string_custom_property(SPAN_NOTES, str(exec_properties[SPAN_NOTES]))
         artifact.set_string_custom_property(
             INPUT_PROPERTY, json.dumps({"input_base": input_base, "format": options["format"], "splits": read})
         )

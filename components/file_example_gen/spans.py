@@ -16,6 +16,11 @@ from collections.abc import Mapping
 
 from components.file_example_gen.checks import FileInputError
 
+
+class EmptySpanError(FileInputError):
+    """The newest span's folder is there but holds no file to read: the day's export did not arrive (exit 3)."""
+
+
 _PLACEHOLDER = re.compile(r"\{(SPAN|VERSION)(?::(\d+))?\}|\{(YYYY|MM|DD)\}")
 
 
@@ -80,6 +85,34 @@ def find_spans(input_base: str, pattern: str) -> dict[int, list[str]]:
     return spans
 
 
+def empty_span_folders(input_base: str, pattern: str) -> dict[int, str]:
+    """Span -> folder, for the span folders of ``pattern`` (e.g. ``span-{SPAN}/*.csv``) that hold no matching file."""
+    import tensorflow as tf
+
+    folder_pattern, _, files = pattern.rpartition("/")
+    if not folder_pattern or not uses_spans(folder_pattern):
+        return {}
+    regex = _pattern_regex(folder_pattern)
+    empty = {}
+    for path in sorted(tf.io.gfile.glob(os.path.join(input_base, pattern_glob(folder_pattern)))):
+        relative = os.path.relpath(path, input_base) if "://" not in path else path[len(input_base) :].lstrip("/")
+        match = regex.match(relative.rstrip("/"))
+        if match is None or not tf.io.gfile.isdir(path):
+            continue
+        found = match.groupdict()
+        try:
+            span = (
+                int(found["SPAN"])
+                if found.get("SPAN") is not None
+                else date_to_span(int(found["YYYY"]), int(found["MM"]), int(found["DD"]))
+            )
+        except (ValueError, TypeError, KeyError):
+            continue
+        if not tf.io.gfile.glob(os.path.join(path, pattern_glob(files))):
+            empty[span] = path
+    return empty
+
+
 def _listing(folder: str, limit: int = 6) -> str:
     import tensorflow as tf
 
@@ -126,9 +159,74 @@ def check_input(input_base: str | None, patterns: Mapping[str, str], span: int |
             )
         for number, files in spans.items():
             found.setdefault(number, []).extend(files)
+    if span is None and found:
+        for pattern in patterns.values():
+            newer = {n: folder for n, folder in empty_span_folders(input_base, pattern).items() if n > max(found)}
+            if newer:
+                newest = max(newer)
+                raise EmptySpanError(
+                    f"span {newest} under {input_base} is empty: {newer[newest]} holds no file matching "
+                    f"{pattern.rpartition('/')[2]}: this run would read span {max(found)} again. "
+                    f"Put the day's files into {newer[newest]} (an export that did not arrive?), or remove the "
+                    "empty folder"
+                )
     if span is not None and span not in found:
         raise FileInputError(
             f"span {span} is not under {input_base} (spans found: {', '.join(map(str, sorted(found)))}); "
             "drop data.span to take the latest"
         )
     return dict(sorted(found.items()))
+
+
+def late_spans(
+    found: Mapping[int, list[str]], read: Mapping[int, int], window_spans: int, modified: Mapping[int, int]
+) -> tuple[int | None, list[str]]:
+    """Spans that arrived after a newer span was read: which one to read now, and a line for each other one.
+
+    A span is late when it was never read, its number is below the newest span read, and its files were
+    written after that newer span was read (a folder of old spans that was there from the start is not
+    late: only the newest span is read by default). A late span that belongs in the training window
+    (the ``window_spans`` newest spans) is read now, when the newest span has been read already; one
+    that does not belong there is named in a line with the way to read it. Never silently ignored.
+
+    Args:
+        found: span -> its files, as :func:`check_input` returns.
+        read: span -> when the newest Examples of it were written (ms since the epoch), for spans read before.
+        window_spans: ``data.window_spans``.
+        modified: span -> when its files were last written (ms since the epoch).
+
+    Returns:
+        (the span to read instead of the newest, or None; the lines to show).
+    """
+    if not read or not found:
+        return None, []
+    newest_read = max(read)
+    late = [
+        n
+        for n in found
+        if n not in read and n < newest_read and modified.get(n, 0) > min(t for s, t in read.items() if s > n)
+    ]
+    if not late:
+        return None, []
+    window = sorted(set(found) | set(read), reverse=True)[:window_spans]
+    newest_new = max(found) not in read  # a new day arrived too: it is read first, as every day
+    to_read = None if newest_new else max((n for n in late if n in window), default=None)
+    lines = []
+    for n in sorted(late):
+        if n == to_read:
+            lines.append(
+                f"span {n} arrived after span {newest_read} was read: read now into the training window "
+                f"(data.window_spans={window_spans})"
+            )
+        elif n in window:
+            lines.append(
+                f"span {n} arrived after span {newest_read} was read and belongs in the training window: this run "
+                f"reads the new span {max(found)}; run again to read span {n}"
+            )
+        else:
+            lines.append(
+                f"span {n} arrived after span {newest_read} was read but is older than the training window "
+                f"(spans {', '.join(map(str, sorted(window)))}): it is not read; read it with --set data.span={n}, "
+                "or widen data.window_spans"
+            )
+    return to_read, lines

@@ -64,8 +64,9 @@ def files_status(data: object) -> str:
     numbers = sorted(spans)
     files = sum(len(found) for found in spans.values())
     shown = ", ".join(map(str, numbers[-8:])) + (f" (and {len(numbers) - 8} earlier)" if len(numbers) > 8 else "")
+    kind = "image" if data.format == "images" else data.format  # an image task's folders of class folders
     return (
-        f"{data.format} files in {data.input_base}: {'span' if len(numbers) == 1 else 'spans'} {shown}, "
+        f"{kind} files in {data.input_base}: {'span' if len(numbers) == 1 else 'spans'} {shown}, "
         f"{files} file(s); a run reads span {data.span if data.span is not None else numbers[-1]}"
     )
 

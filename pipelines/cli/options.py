@@ -22,7 +22,7 @@ def input_base_arg(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="DIR",
         help="folder of the task's data files, local or gs:// (the same as --set data.input_base=DIR); "
-        "each span's files in data.pattern, by default span-<N>/",
+        "each span's files in data.pattern, by default span-<N>/ (image tasks: span-<N>/<class>/*.png)",
     )
 
 
@@ -39,7 +39,13 @@ def task_config(spec: TaskSpec, args: argparse.Namespace) -> object:
             )
     if getattr(args, "input_base", None):
         if "input_base" not in type(config.data).model_fields:
-            raise ConfigError(f"--input-base does not apply to {spec.name}: its data comes from TFDS (see --data-dir)")
+            raise ConfigError(f"--input-base does not apply to {spec.name}: its data section reads no files")
+        for flag in ("data_dir", "download"):  # an image task reads TFDS or your files, not both
+            if getattr(args, flag, None):
+                raise ConfigError(
+                    f"--{flag.replace('_', '-')} is for TFDS data, and --input-base reads your files instead: "
+                    "give one of the two"
+                )
         overrides.append(f"data.input_base={location(args.input_base)}")
     if getattr(args, "data_dir", None):
         overrides.append(f"data.data_dir={absolute(args.data_dir)}")

@@ -160,6 +160,11 @@ def _data_errors(spec: TaskSpec, err_stream: TextIO, work: Callable[[], int]) ->
         if isinstance(err, (DatasetNotPreparedError, DatasetDownloadError)):
             print(f"error: {_dataset_fix(spec, err)}", file=err_stream)
             return 2
+        from components.file_example_gen.spans import EmptySpanError
+
+        if isinstance(err, EmptySpanError):  # the data is there but the day's span is empty: the data was stopped
+            print(f"error: {err}", file=err_stream)
+            return 3
         if isinstance(err, (TFDSExampleGenError, FileInputError, FileExampleGenError)):
             print(f"error: {err}", file=err_stream)
             return 2

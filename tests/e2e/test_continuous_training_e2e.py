@@ -9,8 +9,11 @@ tf.Examples per span, written as ``tfx-keras data generate`` writes it) and one 
    new span, pushed only because it is better;
 3. span 3, a broken export -> stopped by the DataValidator with every anomaly named; nothing
    transformed, trained or pushed; the serving directory byte for byte unchanged;
-4. span 3 again, fixed (the export delivered again into the same folder) -> read again, validated
-   against span 2 (the last *validated* span, not the broken one) and run to the end.
+4. span 4, a normal day -> its drift measured against span 2 (the data of the serving model, named),
+   trained on span 4 alone: the stopped span 3 keeps its place in the window of two but is never
+   trained on, and the summary says why;
+5. span 3 again, fixed (the export delivered again into the same folder, after span 4) -> a late span
+   that belongs in the window: read now, validated, and span 3 and 4 are trained on.
 """
 
 from __future__ import annotations
@@ -52,7 +55,8 @@ def days(ticket_run: tuple, ticket_input: Path) -> dict:
     results["before_broken"] = _tree(serving)
     results["span3_broken"] = day(3, "broken_export")
     results["after_broken"] = _tree(serving)
-    results["span3_fixed"] = day(3, "new_product_line")
+    results["span4"] = day(4, "new_product_line")
+    results["span3_fixed"] = day(3, "new_product_line")  # written after span 4 was read: a late span
     results["serving"] = serving
     return results
 
@@ -75,8 +79,14 @@ def test_span_2_with_benign_drift_is_retrained_compared_and_pushed_because_it_is
         ("priority", "JENSEN_SHANNON_DIVERGENCE"),
         ("title", "UNKNOWN_SHARE"),
         ("body", "UNKNOWN_SHARE"),
+        ("title", "TEXT_LENGTH_JSD"),
+        ("body", "TEXT_LENGTH_JSD"),
     }
-    drift = {feature: d for (feature, measure), d in measured.items() if measure != "UNKNOWN_SHARE"}
+    for text in ("title", "body"):  # tokens per text: the same on a benign day
+        assert measured[(text, "TEXT_LENGTH_JSD")]["value"] < measured[(text, "TEXT_LENGTH_JSD")]["threshold"] / 3
+    drift = {
+        feature: d for (feature, measure), d in measured.items() if measure in ("L_INFTY", "JENSEN_SHANNON_DIVERGENCE")
+    }
     assert 0.05 < drift["department"]["value"] < drift["department"]["threshold"]  # moved, within bounds
     assert drift["body"]["value"] < 0.01 and drift["priority"]["value"] < 0.05
     # The product line's ten new words: measured, below the new-word thresholds (a real, benign change).
@@ -121,11 +131,48 @@ def test_span_3_broken_is_stopped_at_validation_and_nothing_is_pushed(days: dict
     assert str(latest) == Path(days["span2"].pushed_destination).name  # span 2's model is still served
 
 
-def test_span_3_fixed_runs_again_against_the_last_validated_span(days: dict) -> None:
+@pytest.mark.reliability
+def test_span_4_after_the_stopped_span_trains_without_it_and_says_why(days: dict) -> None:
+    fourth = days["span4"]
+    assert fourth.succeeded and fourth.span == 4
+    # The window of two spans is 3 and 4; span 3 was stopped, so only span 4 is trained on, never "3, 4".
+    assert fourth.trained_on_spans == [4]
+    assert set(fourth.skipped_spans) == {3}
+    assert fourth.skipped_spans[3].startswith("span 3 was stopped on ")
+    assert "feature body: High Linfty distance" in fourth.skipped_spans[3] or "anomal" in fourth.skipped_spans[3]
+    text = fourth.describe()
+    assert "trained on spans: 4 (span 3 was stopped on " in text
+    # The drift baseline is named: span 2, the newest span of the serving model's data (not the broken span 3).
+    served = Path(days["span2"].pushed_destination).name
+    assert fourth.baseline == f"span 2 (the data of the serving model, version {served})"
+    assert f"drift vs span 2 (the data of the serving model, version {served})" in text
+    drift = {d["feature"]: d["value"] for d in fourth.drift if d["measure"] == "L_INFTY"}
+    assert drift["department"] < 0.06  # span 4 is like span 2
+
+
+def test_span_3_fixed_after_span_4_is_a_late_span_read_into_the_window(days: dict) -> None:
     fixed = days["span3_fixed"]
     assert fixed.succeeded and fixed.span == 3 and fixed.failure is None
-    assert fixed.components["ImportExampleGen"] == "COMPLETE"  # the re-delivered file is read again, not cached
+    assert fixed.components["ImportExampleGen"] == "COMPLETE"  # the re-delivered file is read, not the cached span 4
+    assert fixed.span_notes == [
+        "span 3 arrived after span 4 was read: read now into the training window (data.window_spans=2)"
+    ]
+    assert fixed.trained_on_spans == [3, 4] and fixed.skipped_spans == {}
     assert all(fixed.components[c] in ("COMPLETE", "CACHED") for c in STOPPED_BEFORE)
-    drift = {d["feature"]: d["value"] for d in fixed.drift}
-    # Compared with span 2 (same distribution), not with the rejected broken span.
+    drift = {d["feature"]: d["value"] for d in fixed.drift if d["measure"] in ("L_INFTY", "JENSEN_SHANNON_DIVERGENCE")}
+    # Compared with the serving model's data (span 4's model, or span 2's if it was refused), never the broken span.
+    assert fixed.baseline.startswith(("span 4 (the data of the serving model", "span 2 (the data of the serving model"))
     assert drift["department"] < 0.06 and drift["body"] < 0.01 and drift["priority"] < 0.05
+
+
+@pytest.mark.reliability
+def test_a_pinned_baseline_must_name_a_validated_span(days: dict) -> None:
+    from pipelines import metadata_store
+    from pipelines.config import ConfigError
+    from pipelines.local_runner import check_baseline_span
+
+    out = Path(days["serving"]).parent.parent
+    connection = metadata_store.connection_config("", str(out / "metadata" / "ticket.sqlite"))
+    check_baseline_span(connection, "ticket", 2)  # validated: accepted
+    with pytest.raises(ConfigError, match=r"baseline_span=9: span 9 has no validated data .* are 1, 2, 3, 4\."):
+        check_baseline_span(connection, "ticket", 9)

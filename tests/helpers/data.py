@@ -106,3 +106,49 @@ def png_claiming(width: int, height: int) -> bytes:
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+def write_image_span(
+    input_base: Path,
+    span: int,
+    class_folders: list[str],
+    per_class: int,
+    shape: tuple[int, int, int],
+    fmt: str = "png",
+    seed: int = 0,
+) -> dict[str, tuple[int, object]]:
+    """Write span ``span`` of an image task as files: ``span-<N>/<class folder>/<i>.<fmt>``, random pixels.
+
+    Each image is noise over a per-class brightness (never blank). Returns the path of each file
+    relative to ``input_base`` -> (its label, its uint8 pixels [H, W, C] as written; JPEG is lossy).
+    """
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed + span)
+    written = {}
+    for label, folder in enumerate(class_folders):
+        (input_base / f"span-{span}" / folder).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            base = 20 + 20 * label
+            pixels = np.clip(base + rng.integers(0, 60, size=shape), 0, 255).astype(np.uint8)
+            relative = f"span-{span}/{folder}/{i:03d}.{fmt}"
+            image = Image.fromarray(pixels[..., 0] if shape[-1] == 1 else pixels)
+            image.save(input_base / relative, format="JPEG" if fmt in ("jpg", "jpeg") else "PNG", quality=95)
+            written[relative] = (label, pixels)
+    return written
+
+
+def write_image_tfrecord_span(input_base: Path, span: int, images: dict[str, tuple[int, object]]) -> Path:
+    """Write ``images`` (path -> (label, pixels)) as one gzip TFRecord of tf.Examples, as TFDSExampleGen writes them."""
+    import tensorflow as tf
+
+    from components.file_example_gen.images import image_example
+
+    folder = input_base / f"span-{span}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "images.tfrecord.gz"
+    with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
+        for label, pixels in images.values():
+            writer.write(image_example(pixels, label).SerializeToString())
+    return path
