@@ -23,6 +23,7 @@ from typing import Any
 from tfx import types
 from tfx.dsl.components.common import resolver
 
+from common.settings import ConfigError
 from components import lineage
 
 MODEL_KEY = "model"
@@ -72,8 +73,27 @@ PUSHED_KEY = "pushed_model"
 BASELINE_SPAN_KEY = "baseline_span"  # the strategy's config: validation.baseline_span (None: the rule)
 
 
-class BaselineError(ValueError):
-    """The pinned drift baseline cannot be used; the message names the spans that can."""
+class BaselineError(ConfigError):
+    """The pinned drift baseline cannot be used; the message names the spans that can (exit 2: a usage error)."""
+
+
+def check_pinned_span(store: Any, pipeline: str, validator: str, span: int) -> None:
+    """Refuse ``validation.baseline_span=span`` unless the DataValidator ``validator`` validated data of that span.
+
+    ``store`` None: no ML Metadata yet (a first run), so nothing was validated.
+    """
+    validated = lineage.node_examples(store, pipeline, validator, "ExampleStatistics") if store is not None else []
+    spans = {
+        s
+        for a in validated
+        if lineage.int_property(a, lineage.SOURCE_STATISTICS_ID) and (s := lineage.span_of(a)) is not None
+    }
+    if span not in spans:
+        raise BaselineError(
+            f"validation.baseline_span={span}: span {span} has no validated data in this task's ML Metadata; the spans "
+            f"that have are {', '.join(map(str, sorted(spans))) or 'none yet'}. Pin one of them, or drop "
+            "validation.baseline_span to use the rule (the data of the serving model)"
+        )
 
 
 @dataclasses.dataclass(frozen=True)

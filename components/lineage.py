@@ -28,7 +28,7 @@ from typing import Any
 
 from ml_metadata.proto import metadata_store_pb2
 
-from common.metadata_names import INPUT_PROPERTY
+from common.metadata_names import INPUT_PROPERTY, VALIDATOR_ID
 
 SOURCE_STATISTICS_ID = "source_statistics_id"  # set by DataValidator on the statistics it re-publishes
 ALLOWED_ANOMALIES_KEY = "allowed_anomalies"  # set by DataValidator when validation.allow_anomalies let them pass
@@ -174,21 +174,30 @@ def stopped_by_validation(store: Any, examples_ids: Sequence[int], validator_typ
     for event in store.get_events_by_execution_ids([e.id for e in failed]) if failed else []:
         if event.type in _OUTPUTS:
             outputs.setdefault(event.execution_id, []).append(event.artifact_id)
-    uris = {a.id: a.uri for a in store.get_artifacts_by_id(sorted({i for v in outputs.values() for i in v}))}
+    wanted = sorted({i for v in outputs.values() for i in v} | set(examples_ids))
+    artifacts = {a.id: a for a in store.get_artifacts_by_id(wanted)}
+    uris = {i: a.uri for i, a in artifacts.items()}
     found: dict[int, StoppedSpan] = {}
     for execution in sorted(failed, key=lambda e: e.id):
+        # Where the DataValidator kept the verdict: beside its outputs (<root>/<node>/rejected/<execution>); TFX
+        # records no output of a failed execution, so the root is found from the examples' URI as well.
+        places = [rejected_dir(uris[a]) for a in outputs.get(execution.id, []) if uris.get(a)]
+        for examples in readers[execution.id]:
+            root = os.path.dirname(os.path.dirname(os.path.dirname(uris.get(examples, "").rstrip("/"))))
+            places.append(os.path.join(root, VALIDATOR_ID, "rejected", str(execution.id)))
         verdict: dict[str, Any] = {}
-        for artifact in outputs.get(execution.id, []):
-            path = os.path.join(rejected_dir(uris.get(artifact, "")), VERDICT_FILE)
-            if uris.get(artifact) and tf.io.gfile.exists(path):
+        for place in places:
+            path = os.path.join(place, VERDICT_FILE)
+            if tf.io.gfile.exists(path):
                 with tf.io.gfile.GFile(path) as f:
                     verdict = json.load(f)
                 break
         anomalies = list(verdict.get("anomalies") or [])
         when = datetime.datetime.fromtimestamp(execution.create_time_since_epoch / 1000, tz=datetime.timezone.utc)
         for examples in readers[execution.id]:
+            span = span_of(artifacts[examples]) if examples in artifacts else None
             found[examples] = StoppedSpan(
-                span=int(verdict.get("span", -1)),
+                span=int(verdict.get("span", span if span is not None else -1)),
                 when=when.strftime("%Y-%m-%d %H:%M UTC"),
                 first_anomaly=anomalies[0] if anomalies else "its data did not pass validation",
                 anomalies=len(anomalies),

@@ -28,10 +28,11 @@ from tfx.dsl.compiler import constants
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 from tfx.orchestration.portable import runtime_parameter_utils, tfx_runner
 
+from components.baseline_resolver import check_pinned_span
 from components.data_validator import DataValidationError
 from components.file_example_gen import check_input
 from pipelines import metadata_store
-from pipelines.config import ConfigError, TaskConfig
+from pipelines.config import TaskConfig
 from pipelines.local_layout import (
     LocalLayout,
     check_database_not_running,
@@ -198,36 +199,6 @@ def _more_lines(err: BaseException, limit: int = 40) -> list[str]:
     return lines[:limit] + ([f"... {len(lines) - limit} more lines in the log"] if len(lines) > limit else [])
 
 
-def check_baseline_span(connection: Any, pipeline_name: str, span: int) -> None:
-    """Refuse ``validation.baseline_span=span`` before anything runs unless that span has validated statistics.
-
-    Raises:
-        ConfigError: no validated data of that span in ML Metadata (the message names the spans that have some).
-    """
-    import copy
-
-    from components import lineage
-
-    spans: set[int] = set()
-    config = copy.deepcopy(connection)
-    if metadata_store.is_mysql(config) or os.path.isfile(config.sqlite.filename_uri):
-        if not metadata_store.is_mysql(config):
-            config.sqlite.connection_mode = config.sqlite.READONLY
-        store = metadata_store.open_store(config)
-        validated = lineage.node_examples(store, pipeline_name, VALIDATOR_ID, "ExampleStatistics")
-        spans = {
-            s
-            for a in validated
-            if lineage.int_property(a, lineage.SOURCE_STATISTICS_ID) and (s := lineage.span_of(a)) is not None
-        }
-    if span not in spans:
-        raise ConfigError(
-            f"validation.baseline_span={span}: span {span} has no validated data in this task's ML Metadata; the spans "
-            f"that have are {', '.join(map(str, sorted(spans))) or 'none yet'}. Pin one of them, or drop "
-            "validation.baseline_span to use the rule (the data of the serving model)"
-        )
-
-
 def local_pipeline(
     spec: TaskSpec,
     config: TaskConfig,
@@ -251,7 +222,9 @@ def local_pipeline(
     if reads_files(spec, config):  # the ExampleGen's driver checks the same; here it stops before anything starts
         check_input(config.data.input_base, config.data.split_patterns, config.data.span)
     if config.validation.baseline_span is not None:
-        check_baseline_span(connection, spec.name, config.validation.baseline_span)
+        check_pinned_span(
+            metadata_store.open_existing(connection), spec.name, VALIDATOR_ID, config.validation.baseline_span
+        )
     return create_pipeline(
         spec,
         config,

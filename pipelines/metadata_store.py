@@ -197,6 +197,18 @@ def open_store(config: metadata_store_pb2.ConnectionConfig) -> Any:
         raise MetadataConnectionError(f"cannot open ML Metadata at {describe(config)}: {first}") from None
 
 
+def open_existing(config: metadata_store_pb2.ConnectionConfig) -> Any:
+    """The store on ``config`` read-only, or None when it is a SQLite file that does not exist yet (a first run)."""
+    if is_mysql(config):
+        return open_store(config)
+    if not os.path.isfile(config.sqlite.filename_uri):
+        return None
+    read_only = metadata_store_pb2.ConnectionConfig()
+    read_only.CopyFrom(config)
+    read_only.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return open_store(read_only)
+
+
 def mysql_connection(config: metadata_store_pb2.ConnectionConfig) -> Any:
     """A PyMySQL connection (autocommit) to the MySQL database of ``config``: for a check, or a lock.
 

@@ -241,8 +241,15 @@ def read_window_of(
     from components import lineage, span_window
 
     outputs = record.outputs()
-    example_gen = next((n for n, arts in outputs.items() if any(record.type_name(a) == "Examples" for a in arts)), None)
-    if example_gen is None or example_gen == TRANSFORM:
+    example_gen = next(
+        (
+            n
+            for n, arts in outputs.items()
+            if n.endswith("ExampleGen") and any(record.type_name(a) == "Examples" for a in arts)
+        ),
+        None,
+    )
+    if example_gen is None:
         return
     examples = lineage.node_examples(store, record.pipeline, example_gen)
     validated = [

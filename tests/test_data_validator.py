@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import pandas as pd
@@ -140,3 +141,117 @@ def test_nan_and_infinity_are_anomalies_with_a_count_unless_the_schema_allows_th
     found = list_anomalies(tfdv.validate_statistics(infinite, guard_floats(schema)), "train", infinite)
     assert any("Inf values" in a.detail for a in found), found
     assert guard_floats(schema).feature[0].float_domain.disallow_inf and not schema.feature[0].float_domain.disallow_inf
+
+
+def _penguin_statistics(root: Path, splits: dict[str, pd.DataFrame], span: int) -> object:
+    """An ExampleStatistics artifact of penguin rows per split, computed with the schema as StatisticsGen does."""
+    from tfx.types import artifact_utils, standard_artifacts
+
+    schema = text_format.Parse(Path(tasks.get("penguin").schema_file).read_text(), schema_pb2.Schema())
+    artifact = standard_artifacts.ExampleStatistics()
+    artifact.uri = str(root)
+    artifact.split_names = artifact_utils.encode_split_names(list(splits))
+    artifact.span = span
+    for split, frame in splits.items():
+        stats = tfdv.generate_statistics_from_dataframe(frame, stats_options=tfdv.StatsOptions(schema=schema))
+        (root / f"Split-{split}").mkdir(parents=True)
+        (root / f"Split-{split}" / "FeatureStats.pb").write_bytes(stats.SerializeToString())
+    return artifact
+
+
+def _penguins(rows: int, species: list[int] | None = None, seed: int = 0) -> pd.DataFrame:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    from pipelines.penguin import MEASUREMENTS
+
+    frame = pd.DataFrame({name: rng.uniform(0.2, 0.8, rows) for name in MEASUREMENTS})
+    frame["species"] = species if species is not None else [i % 3 for i in range(rows)]
+    return frame
+
+
+def _run_validator(tmp_path: Path, statistics: object, **exec_properties: object) -> tuple[object, Exception | None]:
+    """The DataValidator's executor on ``statistics`` with the penguin schema; (anomalies artifact, error or None)."""
+    from tfx.types import standard_artifacts
+
+    from components.data_validator.executor import DataValidationError, Executor
+
+    schema = standard_artifacts.Schema()
+    schema.uri = str(tmp_path / "schema")
+    (tmp_path / "schema").mkdir(parents=True)
+    (tmp_path / "schema" / "schema.pbtxt").write_text(Path(tasks.get("penguin").schema_file).read_text())
+    anomalies, validated = standard_artifacts.ExampleAnomalies(), standard_artifacts.ExampleStatistics()
+    anomalies.uri = str(tmp_path / "DataValidator" / "anomalies" / "7")
+    validated.uri = str(tmp_path / "DataValidator" / "validated_statistics" / "7")
+    inputs = {"statistics": [statistics], "schema": [schema]}
+    for key in ("baseline_statistics", "baseline_model"):
+        if exec_properties.get(key) is not None:
+            inputs[key] = [exec_properties.pop(key)]
+    try:
+        Executor().Do(inputs, {"anomalies": [anomalies], "validated_statistics": [validated]}, exec_properties)
+    except DataValidationError as err:
+        return anomalies, err
+    return anomalies, None
+
+
+@pytest.mark.reliability
+def test_a_split_of_a_few_rows_is_stopped_in_one_line_even_under_allow_anomalies(tmp_path: Path) -> None:
+    import json
+
+    statistics = _penguin_statistics(tmp_path / "stats", {"train": _penguins(60), "eval": _penguins(3)}, span=4)
+    _, error = _run_validator(tmp_path, statistics, allow_anomalies=1, min_rows=20, drift_split="train")
+    assert error is not None
+    lines = str(error).splitlines()
+    assert lines[1] == (
+        "  split eval, feature (data set): Too few rows. 3 rows, the minimum is 20 (validation.min_rows): a split "
+        "this small measures no drift and trains or evaluates nothing. Deliver the whole span (a cut-off export?), "
+        "or lower validation.min_rows"
+    )
+    assert len(lines) == 3 and "allow_anomalies does not let these through" in lines[2]
+    # The verdict the next runs' summaries read: the span and its anomalies, beside the rejected report.
+    verdict = json.loads((tmp_path / "DataValidator" / "rejected" / "7" / "verdict.json").read_text())
+    assert verdict["span"] == 4 and "Too few rows" in verdict["anomalies"][0]
+    # The same span with enough rows passes.
+    statistics = _penguin_statistics(tmp_path / "ok", {"train": _penguins(60), "eval": _penguins(30)}, span=4)
+    assert _run_validator(tmp_path / "ok-run", statistics, min_rows=20, drift_split="train")[1] is None
+
+
+@pytest.mark.reliability
+def test_a_new_label_class_is_refused_even_under_allow_anomalies_naming_where_classes_are_declared(
+    tmp_path: Path,
+) -> None:
+    frames = {"train": _penguins(60, [i % 4 for i in range(60)]), "eval": _penguins(30)}  # species 3: a fourth class
+    statistics = _penguin_statistics(tmp_path / "stats", frames, span=2)
+    _, error = _run_validator(
+        tmp_path, statistics, allow_anomalies=1, drift_split="train", schema_source="pipelines/penguin/schema.pbtxt"
+    )
+    assert error is not None
+    text = str(error)
+    assert "split train, feature species: Out-of-range values" in text
+    assert "A new class of the label species" in text and "pipelines/penguin/schema.pbtxt" in text
+    assert "allow_anomalies does not let these through" in text
+
+
+def test_the_drift_baseline_is_named_with_the_rule_that_chose_it(tmp_path: Path) -> None:
+    from tfx.types import standard_artifacts
+
+    frames = {"train": _penguins(60), "eval": _penguins(30)}
+    baseline = _penguin_statistics(tmp_path / "base", frames, span=5)
+    new = _penguin_statistics(tmp_path / "new", {"train": _penguins(60, seed=1), "eval": _penguins(30, seed=1)}, 6)
+    served = standard_artifacts.PushedModel()
+    served.set_string_custom_property("pushed_version", "1796520375")
+    cases = {
+        "span 5 (the data of the serving model, version 1796520375)": {"baseline_model": served},
+        "span 5 (pinned by validation.baseline_span)": {"baseline_span": 5},
+        "span 5 (the newest earlier validated span: no served model's data to compare with)": {},
+    }
+    for i, (expected, extra) in enumerate(cases.items()):
+        anomalies, error = _run_validator(
+            tmp_path / str(i), new, baseline_statistics=baseline, drift_split="train", **extra
+        )
+        assert error is None, error
+        assert anomalies.get_string_custom_property("baseline") == expected
+        page = Path(anomalies.get_string_custom_property("report")).read_text()
+        assert html.escape(f"drift vs {expected}") in page
+    first, _ = _run_validator(tmp_path / "first", new, drift_split="train")
+    assert first.get_string_custom_property("baseline") == "nothing (no earlier validated span to compare with)"

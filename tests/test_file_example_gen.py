@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import random
 from pathlib import Path
 
 import pyarrow as pa
@@ -21,10 +23,17 @@ from components.file_example_gen import (
     file_example_gen,
     find_spans,
 )
-from components.file_example_gen.checks import check_csv, check_parquet, check_tfrecord
+from components.file_example_gen.checks import (
+    check_csv,
+    check_files,
+    check_parquet,
+    check_required_columns,
+    check_tfrecord,
+    format_of,
+)
 from components.file_example_gen.component import split_configs
-from components.file_example_gen.driver import splits_fingerprint
-from components.file_example_gen.executor import cell_feature, record_to_example
+from components.file_example_gen.driver import content_digest, content_hash, splits_fingerprint
+from components.file_example_gen.executor import _CsvFileToExamples, cell_feature, record_to_example
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = [
@@ -85,6 +94,11 @@ def test_a_good_csv_passes_and_counts_its_rows(tmp_path: Path) -> None:
         ("species,mass\n1.5,3\n", "a.csv, line 2, column species: '1.5' is not an integer"),
         ("species,mass\n0,3.5,7\n", "a.csv, line 2: 3 values for 2 columns"),
         ("species,species\n0,1\n", "the header names species more than once"),
+        ("species,mass\n0,1\n2,3\x004\n", "a.csv, line 3: a NUL byte; the file is binary or not UTF-8"),
+        (
+            'species,mass\n0,1\n2,"3\n' + "x" * 140_000 + "\n4,5\n",
+            'a.csv, line 3: a cell of more than 131072 characters (the record runs to line 4), most often a quote (")',
+        ),
     ],
 )
 def test_a_bad_csv_is_one_line_naming_the_file_and_the_fix(tmp_path: Path, content: str, message: str) -> None:
@@ -229,3 +243,127 @@ def test_the_content_digest_sees_the_same_data_under_other_names_and_times(tmp_p
         return splits_fingerprint(str(tmp_path), [split])[1]
 
     assert digest(1) == digest(2) != digest(3)
+
+
+PENGUIN_TEXT = 'species,mass,island,note,tags\n0,3.5,,"a, quoted note",x|y\n2,4,Biscoe,,\n1,0,Dream,"two\nlines",z\n'
+
+
+def _csv_examples(path: str) -> list[str]:
+    return sorted(str(e) for e in _CsvFileToExamples(COLUMNS, "|").process(path))
+
+
+def test_a_gzip_csv_is_read_as_the_same_csv(tmp_path: Path) -> None:
+    """A ``*.csv.gz`` file was refused as 'not UTF-8 text (byte 1)'; it is read as gzip-compressed CSV."""
+    plain = _write(tmp_path / "a.csv", PENGUIN_TEXT)
+    zipped = tmp_path / "a.csv.gz"
+    zipped.write_bytes(gzip.compress(PENGUIN_TEXT.encode()))
+    assert format_of(str(zipped)) == "csv"
+    assert check_csv(str(zipped), COLUMNS) == check_csv(plain, COLUMNS) == 3
+    assert _csv_examples(str(zipped)) == _csv_examples(plain) and len(_csv_examples(plain)) == 3
+    bom = tmp_path / "b.csv.gz"  # a BOM and CRLF line ends inside the gzip
+    bom.write_bytes(gzip.compress(b"\xef\xbb\xbf" + PENGUIN_TEXT.replace("\n", "\r\n").encode()))
+    examples = _csv_examples(str(bom))  # the quoted cell keeps its CRLF, as the csv module reads it
+    assert [e.replace("two\\r\\nlines", "two\\nlines") for e in examples] == _csv_examples(plain)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("cut.csv.gz", gzip.compress(random.Random(0).randbytes(4000))[:2000], "Compressed file ended before the end"),
+        ("plain.csv.gz", b"species\n0\n", "is not a readable gzip file (Not a gzipped file"),
+        ("zipped.csv", gzip.compress(b"species\n0\n"), "is gzip-compressed but its name does not end in .gz"),
+    ],
+)
+def test_a_bad_gzip_csv_is_one_line_naming_the_file(tmp_path: Path, name: str, content: bytes, message: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(FileInputError) as err:
+        check_csv(str(path), COLUMNS)
+    assert str(err.value).startswith(str(path)) and message in str(err.value) and "\n" not in str(err.value)
+    if name.endswith(".gz"):
+        assert "export and compress it again, or drop .gz from its name" in str(err.value)
+
+
+def test_a_file_lacking_a_required_column_that_the_span_s_other_files_have_is_named(tmp_path: Path) -> None:
+    full = _write(tmp_path / "span-1" / "a.csv", "species,mass,note\n0,3.5,x\n")
+    short = _write(tmp_path / "span-1" / "b.csv", "mass,note\n4.5,y\n")  # species (required) left out
+    optional = _write(tmp_path / "span-1" / "c.csv", "species,mass,note,island\n1,2.5,z,Dream\n")
+    check_files("csv", [full, short, optional], COLUMNS)  # each file is fine on its own
+    with pytest.raises(FileInputError) as err:
+        check_required_columns("csv", [full, short, optional], COLUMNS)
+    assert str(err.value).startswith(
+        f"{short}: the header lacks the required column(s) species (the span's other files have it); "
+    )
+    assert "make it optional in the curated schema (presence.min_fraction below 1)" in str(err.value)
+    check_required_columns("csv", [full, optional], COLUMNS)  # island is optional: a.csv may lack it
+    # Every file lacks note: a column dropped upstream, left to the DataValidator's anomalies (see the docstring).
+    check_required_columns(
+        "csv", [_write(tmp_path / "d.csv", "species\n0\n"), _write(tmp_path / "e.csv", "species\n1\n")], COLUMNS
+    )
+    parquet_full, parquet_short = str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")
+    pq.write_table(pa.table({"species": [0], "note": ["x"]}), parquet_full)
+    pq.write_table(pa.table({"species": [1]}), parquet_short)
+    with pytest.raises(FileInputError, match=r"b.parquet: the file lacks the required column\(s\) note \(the span's"):
+        check_required_columns("parquet", [parquet_full, parquet_short], COLUMNS)
+    species = tf.train.Feature(int64_list=tf.train.Int64List(value=[0]))
+    note = tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"x"]))
+    records = [
+        _tfrecord(tmp_path / "a.tfrecord", [_example(species=species, note=note)]),
+        _tfrecord(tmp_path / "b.tfrecord.gz", [_example(species=species)] * 3, gzip=True),
+        _tfrecord(tmp_path / "c.tfrecord", [_example(note=note), _example(species=species, note=note)]),
+    ]
+    with pytest.raises(FileInputError) as err:
+        check_required_columns("tfrecord", records, COLUMNS)
+    assert str(err.value).startswith(
+        f"{records[1]}: its records (up to the first 1000) lack the required feature(s) note (the span's other files"
+    )
+
+
+def _digest(path: Path, content: bytes | str) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    return content_digest(str(path))
+
+
+def test_the_content_digest_is_of_the_records_whatever_their_order_and_encoding(tmp_path: Path) -> None:
+    """An old span re-sent with its columns in another order was not seen as a duplicate."""
+    text = 'species,mass,note\n0,3.5,a\n1,4.5,"b, c"\n1,4.5,"b, c"\n'
+    same = [
+        ("a.csv", text),
+        ("reordered.csv", 'note,species,mass\n"b, c",1,4.5\na,0,3.5\n\n"b, c",1,4.5\n'),  # columns, rows, a blank line
+        ("windows.csv", b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode()),  # a BOM, CRLF
+        ("zipped.csv.gz", gzip.compress(text.encode())),
+    ]
+    digests = {name: _digest(tmp_path / name, content) for name, content in same}
+    assert len(set(digests.values())) == 1 and digests["a.csv"].startswith("csv:"), digests
+    different = [
+        ("value.csv", text.replace("3.5", "3.6")),
+        ("once.csv", 'species,mass,note\n0,3.5,a\n1,4.5,"b, c"\n'),  # a repeated row is a row
+        ("renamed.csv", text.replace("note", "notes")),
+        ("moved.csv", 'species,mass,note\n0,3.5,"b, c"\n1,4.5,a\n1,4.5,"b, c"\n'),  # a value in another row
+    ]
+    for name, content in different:
+        assert _digest(tmp_path / name, content) != digests["a.csv"], name
+    assert content_hash(str(tmp_path / "a.csv")) != content_hash(str(tmp_path / "reordered.csv"))  # the cache sees it
+    assert _digest(tmp_path / "broken.csv.gz", b"not gzip").startswith("bytes:")  # left to the checks to name
+    first, second = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    pq.write_table(pa.table({"species": [0, 1], "tags": [["x"], []]}), str(first))
+    pq.write_table(pa.table({"tags": [[], ["x"]], "species": [1, 0]}), str(second))
+    assert content_digest(str(first)) == content_digest(str(second)) != content_digest(str(first), "bytes")
+    one = _example(species=tf.train.Feature(int64_list=tf.train.Int64List(value=[0])))
+    two = _example(species=tf.train.Feature(int64_list=tf.train.Int64List(value=[1])))
+    records = content_digest(_tfrecord(tmp_path / "a.tfrecord", [one, two]))
+    assert records == content_digest(_tfrecord(tmp_path / "b.tfrecord.gz", [two, one], gzip=True)), "order, gzip"
+    assert records != content_digest(_tfrecord(tmp_path / "c.tfrecord", [one, one]))
+
+
+def test_the_span_digest_sees_a_span_re_sent_with_its_columns_reordered(tmp_path: Path) -> None:
+    from tfx.proto import example_gen_pb2
+
+    _write(tmp_path / "span-1" / "a.csv", "species,mass\n0,1.5\n1,2.5\n")
+    _write(tmp_path / "span-2" / "export.csv", "mass,species\n2.5,1\n1.5,0\n")
+    splits = {span: [example_gen_pb2.Input.Split(name="single_split", pattern=f"span-{span}/*")] for span in (1, 2)}
+    (first, digest), (second, again) = (splits_fingerprint(str(tmp_path), splits[s]) for s in (1, 2))
+    assert digest == again and first != second
+    assert splits_fingerprint(str(tmp_path), splits[2], "csv") == (second, again)  # the format the options give
+    assert splits_fingerprint(str(tmp_path), splits[2], "tfrecord")[1] != again  # not records of that format: bytes

@@ -6,7 +6,10 @@ and cache), on penguin rows written by the test; the whole penguin pipeline runs
 
 from __future__ import annotations
 
+import csv
 import glob
+import gzip
+import io
 import json
 import os
 from pathlib import Path
@@ -135,6 +138,91 @@ def test_a_span_delivered_twice_is_refused_naming_both_spans(formats: dict) -> N
     assert "data.allow_duplicate_spans=true" in runner.failure.reason
     runner, allowed = _run_example_gen(base / "in", base, "data.format=parquet", "data.allow_duplicate_spans=true")
     assert runner.failure is None and allowed.span == 5
+
+
+@pytest.fixture(scope="module")
+def gzip_csv(tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """The rows of the ``formats`` fixture's CSV spans, each file gzip-compressed (``penguins.csv.gz``)."""
+    base = tmp_path_factory.mktemp("csv_gz")
+    for span, rows in ((1, ROWS[:20]), (2, ROWS)):
+        path = write_penguin_span(base / "in", span, "csv", rows)
+        path.with_name(path.name + ".gz").write_bytes(gzip.compress(path.read_bytes()))
+        path.unlink()
+    runner, summary = _run_example_gen(base / "in", base)
+    return runner, summary, _examples(base, "CsvExampleGen"), base
+
+
+def test_gzip_csv_files_give_the_same_examples_as_the_plain_files(formats: dict, gzip_csv: tuple) -> None:
+    """A span of ``*.csv.gz`` files was refused by the checks as 'not UTF-8 text (byte 1)'."""
+    runner, summary, examples, _ = gzip_csv
+    assert runner.failure is None and summary.components == {"CsvExampleGen": "COMPLETE"} and summary.span == 2
+    assert summary.input["splits"]["single_split"] == {"files": ["span-2/penguins.csv.gz"], "rows": len(ROWS)}
+    assert examples == formats["csv"][2]
+
+
+@pytest.mark.reliability
+def test_a_span_re_sent_with_its_columns_and_rows_reordered_is_a_duplicate(gzip_csv: tuple) -> None:
+    """The duplicate check digested the bytes: yesterday's export with its columns in another order passed."""
+    base = gzip_csv[3]
+    header, *rows = list(
+        csv.reader(io.StringIO(gzip.decompress((base / "in/span-2/penguins.csv.gz").read_bytes()).decode()))
+    )
+    (base / "in" / "span-3").mkdir()
+    with open(base / "in" / "span-3" / "export.csv", "w", newline="", encoding="utf-8") as f:  # plain, CRLF
+        csv.writer(f, lineterminator="\r\n").writerows([row[::-1] for row in [header, *reversed(rows)]])
+    runner, repeated = _run_example_gen(base / "in", base)
+    assert repeated.components["CsvExampleGen"] != "COMPLETE"
+    assert "span 3 under" in runner.failure.reason and "holds exactly the data of span 2" in runner.failure.reason
+
+
+@pytest.mark.reliability
+def test_a_span_file_lacking_a_required_column_that_the_other_files_have_is_named(tmp_path: Path) -> None:
+    """The DataValidator saw a column present in part of the split, and could not say which file lacked it."""
+    write_penguin_span(tmp_path / "in", 1, "csv", ROWS[:30])
+    second = write_penguin_span(
+        tmp_path / "other", 1, "csv", [{k: v for k, v in r.items() if k != "body_mass_g"} for r in ROWS[30:]]
+    )
+    second.rename(tmp_path / "in" / "span-1" / "second.csv")
+    runner, summary = _run_example_gen(tmp_path / "in", tmp_path)
+    assert summary.components == {"CsvExampleGen": "FAILED"}
+    reason = runner.failure.reason  # the middle of a long reason is elided
+    assert reason.startswith(f"FileInputError: {tmp_path}/in/span-1/second.csv: the header lacks the required column")
+    assert reason.endswith("make it optional in the curated schema (presence.min_fraction below 1)")
+
+
+def test_csv_gz_without_a_schema_is_read_as_tfx_reads_the_plain_file(tmp_path: Path) -> None:
+    """The no-schema path (``schema infer``): TFX 1.16 reads neither the header nor the rows of a ``.csv.gz`` file."""
+    import apache_beam as beam
+    from tfx.types import standard_component_specs
+    from tfx.utils import proto_utils
+
+    from components.example_gen_options import pack_options
+    from components.file_example_gen.executor import _CsvToExample
+
+    path = write_penguin_span(tmp_path / "in", 1, "csv", ROWS)
+    path.with_name("penguins.csv.gz").write_bytes(gzip.compress(path.read_bytes()))
+    custom_config = proto_utils.proto_to_json(pack_options({"format": "csv", "columns": None}))
+    read = {}
+    for pattern in ("span-1/*.csv", "span-1/*.csv.gz"):
+        exec_properties = {
+            standard_component_specs.INPUT_BASE_KEY: str(tmp_path / "in"),
+            standard_component_specs.CUSTOM_CONFIG_KEY: custom_config,
+        }
+        out = tmp_path / "out" / ("zipped" if pattern.endswith(".gz") else "plain")
+        with beam.Pipeline() as pipeline:
+            _ = (
+                pipeline
+                | _CsvToExample(exec_properties, pattern)
+                | beam.Map(lambda e: e.SerializeToString())
+                | beam.io.WriteToTFRecord(str(out))
+            )
+        read[pattern] = sorted(
+            str(tf.train.Example.FromString(r.numpy()))
+            for f in glob.glob(f"{out}-*")
+            for r in tf.data.TFRecordDataset(f)
+        )
+    assert len(read["span-1/*.csv"]) == len(ROWS) and read["span-1/*.csv.gz"] == read["span-1/*.csv"]
+    assert "int64_list" in read["span-1/*.csv"][0]  # species: TFX's inferred INT
 
 
 @pytest.mark.reliability

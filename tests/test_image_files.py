@@ -276,3 +276,49 @@ def test_a_bad_file_stops_the_example_gen_with_one_line(kind: str, tmp_path: Pat
     assert summary.components == {"ImageExampleGen": "FAILED"}
     assert runner.failure.reason.startswith("FileInputError: ") and expected in runner.failure.reason
     assert "\n" not in runner.failure.reason
+
+
+@pytest.mark.slow
+@pytest.mark.reliability
+def test_an_inverted_scanner_day_on_image_files_is_stopped_by_the_data_validator(tmp_path: Path) -> None:
+    """ExampleGen -> StatisticsGen -> DataValidator on two span folders of PNGs; span 2 is span 1 inverted."""
+    from pipelines.pipeline import standard_components
+
+    spec = tasks.get("mnist")
+    folders = [class_folder(name) for name in spec.declaration.class_names]
+    written = write_image_span(tmp_path / "in", 1, folders, per_class=30, shape=(28, 28, 1))
+    for relative, (_, pixels) in written.items():
+        target = tmp_path / "in" / relative.replace("span-1/", "span-2/", 1)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(255 - pixels[..., 0]).save(target)
+
+    def day(span: int) -> object:
+        config = apply_overrides(spec.default_config(), [f"data.input_base={tmp_path / 'in'}", f"data.span={span}"])
+        nodes = standard_components(spec, config, str(tmp_path / "serving" / "mnist"))
+        wanted = {
+            "ImageExampleGen",
+            "StatisticsGen",
+            "ImportSchemaGen",
+            "previous_validated_statistics",
+            "DataValidator",
+        }
+        for node in nodes:  # the pipeline up to the gate: cut the edges to the components left out
+            if node.id not in wanted:
+                for upstream in list(node.upstream_nodes):
+                    node.remove_upstream_node(upstream)
+        pipeline = tfx.dsl.Pipeline(
+            pipeline_name="mnist",
+            pipeline_root=str(tmp_path / "root"),
+            components=[n for n in nodes if n.id in wanted],
+            metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+                str(tmp_path / "m.db")
+            ),
+            beam_pipeline_args=beam_args(1),
+        )
+        return run_dag(pipeline, Progress(lambda _line: None))
+
+    assert day(1).failure is None  # a normal first day of the user's own digits passes
+    inverted = day(2)
+    assert inverted.failure is not None and inverted.failure.component == "DataValidator"
+    found = "\n".join(inverted.failure.details)
+    assert "feature image: Pixel drift. The pixel intensity histogram moved" in found, found

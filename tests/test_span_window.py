@@ -64,6 +64,11 @@ def test_a_late_span_is_read_into_the_window_or_named() -> None:
     # Old spans that were there before the first run are history, not late: nothing to say.
     assert late_spans({5: ["x"], 8: ["y"]}, {8: 1000}, 2, {5: 10, 8: 10}) == (None, [])
     assert late_spans(files, {}, 2, {}) == (None, [])  # the first run
+    # A span stopped, then delivered again (fixed) after a newer span was read: read into the window.
+    to_read, _ = late_spans({3: ["a"], 4: ["b"]}, {3: 500, 4: 1000}, window_spans=2, modified={3: 2000, 4: 900})
+    assert to_read == 3
+    # ... but not when its files did not change since it was read.
+    assert late_spans({3: ["a"], 4: ["b"]}, {3: 500, 4: 1000}, 2, {3: 400, 4: 900}) == (None, [])
 
 
 @pytest.mark.reliability

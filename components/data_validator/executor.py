@@ -191,8 +191,9 @@ class Executor(base_executor.BaseExecutor):
         if found:
             if not allowed or hard:
                 # A failed execution's outputs are deleted by TFX: keep the evidence beside them.
-                kept = keep_verdict(anomalies_artifact.uri, statistics.span, found)
-                io_utils.copy_dir(anomalies_artifact.uri, kept)
+                kept = lineage.rejected_dir(anomalies_artifact.uri)
+                io_utils.copy_dir(anomalies_artifact.uri, kept)  # (replaces the folder: the verdict goes in after)
+                keep_verdict(anomalies_artifact.uri, statistics.span, found)
                 page = os.path.join(kept, REPORT_DIR, os.path.basename(page))
                 shown = hard if allowed else found
                 raise DataValidationError(

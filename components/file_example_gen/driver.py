@@ -19,10 +19,15 @@ Kubeflow v2 runs TFX's own driver in its own container; there the fingerprint is
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import hashlib
 import json
 import os
-from typing import Any
+import struct
+import zlib
+from collections.abc import Iterable, Iterator
+from typing import Any, BinaryIO
 
 from absl import logging
 from tfx.components.example_gen import driver as tfx_driver
@@ -34,7 +39,7 @@ from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
 from components import example_gen_options
-from components.file_example_gen.checks import FileInputError
+from components.file_example_gen.checks import FileInputError, csv_records, format_of, is_gzip, parquet_file
 from components.file_example_gen.spans import check_input, late_spans
 from components.lineage import node_examples
 
@@ -53,6 +58,106 @@ def content_hash(path: str) -> str:
     return sha.hexdigest()
 
 
+class _Hashing:
+    """A binary stream that hashes (SHA-256) every byte read through it."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream, self.sha = stream, hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.sha.update(data)
+        return data
+
+
+def _records_digest(fmt: str, names: Iterable[str], keys: Iterable[bytes]) -> str:
+    """A digest of the multiset of ``keys``: the sum of their SHA-256 modulo 2**256 and their number."""
+    total, count = 0, 0
+    for key in keys:
+        total = (total + int.from_bytes(hashlib.sha256(key).digest(), "big")) % 2**256
+        count += 1
+    text = "\0".join([fmt, *sorted(names), str(count), f"{total:064x}"])
+    return f"{fmt}:{hashlib.sha256(text.encode()).hexdigest()}"
+
+
+def _csv_digest(path: str, stream: BinaryIO) -> str:
+    """Rows as records: cells in the order of their sorted column names, joined by NUL (which no cell holds)."""
+    records = csv_records(path, stream)
+    try:
+        names = [name.strip() for name in next(records, (0, []))[1]]
+        order = sorted(range(len(names)), key=names.__getitem__)
+
+        def keys() -> Iterator[bytes]:
+            for _, cells in records:
+                if cells and len(cells) != len(names):
+                    raise ValueError(f"{path}: not records")
+                if cells:  # a blank line is no row, as TFX reads it
+                    yield "\0".join(cells[i] for i in order).encode()
+
+        return _records_digest("csv", names, keys())
+    finally:
+        records.close()
+
+
+def _tfrecord_keys(path: str, stream: BinaryIO) -> Iterator[bytes]:
+    """The records of a TFRecord file as they are written (length, its CRC, the record, its CRC)."""
+    while header := stream.read(12):
+        (length,) = struct.unpack("<Q", header[:8]) if len(header) == 12 else (HASHED_BYTES + 1,)
+        record = stream.read(length) if length <= HASHED_BYTES else b""
+        if len(record) != length or len(stream.read(4)) != 4:
+            raise ValueError(f"{path}: not records")
+        yield record
+
+
+def _parquet_digest(path: str) -> str:
+    """Rows as records: the values in the order of the sorted column names."""
+    with parquet_file(path) as parquet:
+        names = sorted(parquet.schema_arrow.names)
+        batches = parquet.iter_batches(batch_size=8192, columns=names)
+        keys = (repr(row).encode() for b in batches for row in zip(*(c.to_pylist() for c in b.columns), strict=True))
+        return _records_digest("parquet", names, keys)
+
+
+def file_digests(path: str, fmt: str | None = None) -> tuple[str, str]:
+    """The SHA-256 of a file's bytes and its content digest, both "" for a file over ``HASHED_BYTES``.
+
+    The content digest is of the records the file holds, whatever their order: CSV rows whatever the
+    order of their columns, with or without a BOM, any line ends, gzip or not; TFRecord records as
+    written; Parquet rows whatever the order of their columns. A file of another format (``fmt``, or
+    the one its name says), or one that cannot be read as records, is digested by its bytes. CSV and
+    TFRecord files are read once, streaming; Parquet files twice (pyarrow reads the footer first).
+    """
+    if fileio.stat(path).length > HASHED_BYTES:
+        return "", ""
+    fmt = fmt or format_of(path)
+    if fmt == "parquet":
+        sha = content_hash(path)
+        try:
+            return sha, _parquet_digest(path)
+        except Exception:  # noqa: BLE001 - pyarrow raises several types for a file that is not Parquet
+            return sha, f"bytes:{sha}"
+    digest = ""
+    with fileio.open(path, "rb") as raw:
+        stream = _Hashing(raw)
+        try:
+            if fmt == "csv":
+                digest = _csv_digest(path, stream)
+            elif fmt == "tfrecord":
+                with gzip.GzipFile(fileobj=stream, mode="rb") if is_gzip(path) else contextlib.nullcontext(stream) as f:
+                    digest = _records_digest("tfrecord", [], _tfrecord_keys(path, f))
+        except (ValueError, gzip.BadGzipFile, EOFError, zlib.error):  # not records (FileInputError too): by bytes
+            digest = ""
+        for _ in iter(lambda: stream.read(1 << 20), b""):  # the rest of the bytes, for their SHA-256
+            pass
+    sha = stream.sha.hexdigest()
+    return sha, digest or f"bytes:{sha}"
+
+
+def content_digest(path: str, fmt: str | None = None) -> str:
+    """The digest of the records a file holds, whatever their order (see :func:`file_digests`)."""
+    return file_digests(path, fmt)[1]
+
+
 def file_fingerprint(path: str, digest: str | None = None) -> str:
     """Name, size, modification time (ns) and, up to ``HASHED_BYTES``, the SHA-256 of the content."""
     stat = fileio.stat(path)
@@ -60,21 +165,25 @@ def file_fingerprint(path: str, digest: str | None = None) -> str:
     return f"{os.path.basename(path)}:{stat.length}:{stat.mtime_nsec}:{digest}"
 
 
-def splits_fingerprint(input_base: str, splits: list[example_gen_pb2.Input.Split]) -> tuple[str, str]:
+def splits_fingerprint(
+    input_base: str, splits: list[example_gen_pb2.Input.Split], fmt: str | None = None
+) -> tuple[str, str]:
     """The fingerprint of every file of every (resolved) split pattern, and the span's content digest.
 
-    The content digest depends on the files' contents only (not their names, times or order): the
-    same export delivered again under another span has the same digest. Empty if a file is too large
-    to hash.
+    The fingerprint, which decides whether the cached examples still hold, sees any change of a
+    file's bytes. The content digest depends on the records the files hold only (not the files'
+    names, times or order, nor a CSV file's column order, row order, BOM, line ends or gzip, see
+    :func:`file_digests`): the same export delivered again under another span has the same digest.
+    Empty if a file is too large to hash. ``fmt``: the files' format (None: the one each name says).
     """
     lines, hashes = [], []
     for split in splits:
         files = sorted(fileio.glob(os.path.join(input_base, split.pattern)))
         lines.append(f"split:{split.name},num_files:{len(files)}")
         for path in files:
-            digest = content_hash(path)
+            sha, digest = file_digests(path, fmt)
             hashes.append(f"{split.name}:{digest}")
-            lines.append(file_fingerprint(path, digest))
+            lines.append(file_fingerprint(path, sha))
     complete = all(not h.endswith(":") for h in hashes)
     content = hashlib.sha256("\n".join(sorted(hashes)).encode()).hexdigest() if hashes and complete else ""
     return "\n".join(lines), content

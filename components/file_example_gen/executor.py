@@ -17,13 +17,12 @@ Each executor subclasses TFX's executor for its format and changes what TFX leav
   what was read (files and rows per split) for the run summary.
 
 Without columns (``tfx-keras schema infer`` on data that has no schema yet), files are checked for
-emptiness only and read as TFX reads them.
+emptiness only and read as TFX reads them. A CSV file whose name ends in ``.gz`` is gzip-compressed,
+with a schema or without.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -39,10 +38,19 @@ from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
+from tfx_bsl.coders import csv_decoder
 
 from common.metadata_names import INPUT_PROPERTY
 from components import example_gen_options
-from components.file_example_gen.checks import Column, FileInputError, check_files, columns_from_dicts
+from components.file_example_gen.checks import (
+    Column,
+    FileInputError,
+    check_files,
+    check_required_columns,
+    columns_from_dicts,
+    csv_header,
+    csv_records,
+)
 from components.file_example_gen.driver import CONTENT_DIGEST, SPAN_NOTES
 
 
@@ -115,21 +123,59 @@ class _CsvFileToExamples(beam.DoFn):
         self.list_delimiter = list_delimiter
 
     def process(self, path: str) -> Iterator[tf.train.Example]:
-        with beam.io.filesystems.FileSystems.open(path) as raw:
-            reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
-            names = [name.strip() for name in next(reader, [])]
-            columns = [self.columns[name] for name in names]
-            for cells in reader:
-                if not cells:
-                    continue
-                yield tf.train.Example(
-                    features=tf.train.Features(
-                        feature={
-                            column.name: cell_feature(cell, column, self.list_delimiter)
-                            for column, cell in zip(columns, cells, strict=True)
-                        }
-                    )
+        records = csv_records(path)  # as the checks read it: gzip if named .gz, a BOM dropped, any line ends
+        names = [name.strip() for name in next(records, (0, []))[1]]
+        columns = [self.columns[name] for name in names]
+        for _, cells in records:
+            if not cells:
+                continue
+            yield tf.train.Example(
+                features=tf.train.Features(
+                    feature={
+                        column.name: cell_feature(cell, column, self.list_delimiter)
+                        for column, cell in zip(columns, cells, strict=True)
+                    }
                 )
+            )
+
+
+@beam.typehints.with_input_types(str)
+@beam.typehints.with_output_types(list[bytes])
+class _CsvFileCells(beam.DoFn):
+    """One CSV file's rows, its header skipped, as TFX's ``ParseCSVLine`` gives them: a row's cells as bytes."""
+
+    def process(self, path: str) -> Iterator[list[bytes]]:
+        records = csv_records(path)
+        next(records, None)
+        for _, cells in records:
+            yield [cell.encode("utf-8") for cell in cells]
+
+
+@beam.ptransform_fn
+@beam.typehints.with_input_types(beam.Pipeline)
+@beam.typehints.with_output_types(tf.train.Example)
+def _InferredCsvToExample(  # noqa: N802 - Beam's naming
+    pipeline: beam.Pipeline, files: Sequence[str]
+) -> beam.pvalue.PCollection:
+    """TFX's ``_CsvToExample`` (types inferred from the values), the files read by :func:`csv_records`.
+
+    TFX 1.16 reads a ``.csv.gz`` file neither way: the header with ``load_csv_column_names``, which
+    does not decompress, and the rows by iterating Beam's ``CompressedFile``, which is not iterable.
+    The rows are parsed by Python's csv module in both, as TFX's ``ParseCSVLine`` does.
+    """
+    names = csv_header(files[0])
+    for path in files[1:]:
+        if (header := csv_header(path)) != names:
+            raise FileInputError(
+                f"{path}: its header ({', '.join(header)}) differs from {files[0]}'s ({', '.join(names)}); "
+                "without a schema every file of a split must have the same columns in the same order"
+            )
+    parsed = pipeline | "CreateFilenames" >> beam.Create(files) | "ReadCsvRows" >> beam.ParDo(_CsvFileCells())
+    column_infos = beam.pvalue.AsSingleton(
+        parsed
+        | "InferColumnTypes" >> beam.CombineGlobally(csv_decoder.ColumnTypeInferrer(names, skip_blank_lines=True))
+    )
+    return parsed | "ToTFExample" >> beam.ParDo(csv_executor._ParsedCsvToTfExample(), column_infos)  # noqa: SLF001
 
 
 @beam.ptransform_fn
@@ -139,9 +185,13 @@ def _CsvToExample(  # noqa: N802 - Beam's naming
     pipeline: beam.Pipeline, exec_properties: dict[str, Any], split_pattern: str
 ) -> beam.pvalue.PCollection:
     options = read_options(exec_properties)
-    if options["columns"] is None:  # no schema yet: TFX's own reading, types inferred from the values
-        return pipeline | "TfxCsvToExample" >> csv_executor._CsvToExample(exec_properties, split_pattern)  # noqa: SLF001
     files = fileio.glob(os.path.join(exec_properties[standard_component_specs.INPUT_BASE_KEY], split_pattern))
+    if not files:
+        raise FileInputError(
+            f"no file under {exec_properties[standard_component_specs.INPUT_BASE_KEY]} matches {split_pattern}"
+        )
+    if options["columns"] is None:  # no schema yet: TFX's reading (types inferred from the values), gzip too
+        return pipeline | "TfxCsvToExample" >> _InferredCsvToExample(sorted(files))
     return (
         pipeline
         | "CsvFiles" >> beam.Create(sorted(files))
@@ -184,12 +234,15 @@ class _CheckedFiles(base_example_gen_executor.BaseExampleGenExecutor):
         input_config = example_gen_pb2.Input()
         proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
         read: dict[str, dict[str, Any]] = {}
+        span_files: list[str] = []
         for split in input_config.splits:
             files = sorted(fileio.glob(os.path.join(input_base, split.pattern)))
             if not files:
                 raise FileInputError(f"no file under {input_base} matches {split.pattern}")
             rows = self.check_split(exec_properties, files)
             read[split.name] = {"files": [os.path.relpath(f, input_base) for f in files], "rows": rows}
+            span_files.extend(files)
+        check_required_columns(options["format"], span_files, options["columns"])  # a file lacking its siblings' column
         artifact = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
         artifact.span = int(exec_properties.get("span") or 0)
         if exec_properties.get("version") is not None:

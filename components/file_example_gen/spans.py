@@ -183,8 +183,9 @@ def late_spans(
 ) -> tuple[int | None, list[str]]:
     """Spans that arrived after a newer span was read: which one to read now, and a line for each other one.
 
-    A span is late when it was never read, its number is below the newest span read, and its files were
-    written after that newer span was read (a folder of old spans that was there from the start is not
+    A span is late when its number is below the newest span read, it was never read (or its files were
+    written again since it was read: an export delivered again), and its files were written after that
+    newer span was read (a folder of old spans that was there from the start is not
     late: only the newest span is read by default). A late span that belongs in the training window
     (the ``window_spans`` newest spans) is read now, when the newest span has been read already; one
     that does not belong there is named in a line with the way to read it. Never silently ignored.
@@ -204,7 +205,9 @@ def late_spans(
     late = [
         n
         for n in found
-        if n not in read and n < newest_read and modified.get(n, 0) > min(t for s, t in read.items() if s > n)
+        if n < newest_read
+        and (n not in read or modified.get(n, 0) > read[n])  # never read, or delivered again since
+        and modified.get(n, 0) > min(t for s, t in read.items() if s > n)
     ]
     if not late:
         return None, []

@@ -100,9 +100,7 @@ def test_span_2_with_benign_drift_is_retrained_compared_and_pushed_because_it_is
     assert second.trained_on_spans == [1, 2]  # a window of two file spans (data.window_spans=2)
     assert "trained on spans: 1, 2" in second.describe()
     text = second.describe()
-    assert (
-        "drift vs the previous span: department l_infty" in text and "input: 1000 rows from 1 tfrecord file(s)" in text
-    )
+    assert "drift: department l_infty" in text and "input: 1000 rows from 1 tfrecord file(s)" in text
 
 
 @pytest.mark.reliability
@@ -167,12 +165,14 @@ def test_span_3_fixed_after_span_4_is_a_late_span_read_into_the_window(days: dic
 
 @pytest.mark.reliability
 def test_a_pinned_baseline_must_name_a_validated_span(days: dict) -> None:
+    from components.baseline_resolver import check_pinned_span
     from pipelines import metadata_store
-    from pipelines.config import ConfigError
-    from pipelines.local_runner import check_baseline_span
+    from pipelines.config import ConfigError  # what the CLI maps to exit 2
 
     out = Path(days["serving"]).parent.parent
-    connection = metadata_store.connection_config("", str(out / "metadata" / "ticket.sqlite"))
-    check_baseline_span(connection, "ticket", 2)  # validated: accepted
+    store = metadata_store.open_existing(metadata_store.connection_config("", str(out / "metadata" / "ticket.sqlite")))
+    check_pinned_span(store, "ticket", "DataValidator", 2)  # validated: accepted
     with pytest.raises(ConfigError, match=r"baseline_span=9: span 9 has no validated data .* are 1, 2, 3, 4\."):
-        check_baseline_span(connection, "ticket", 9)
+        check_pinned_span(store, "ticket", "DataValidator", 9)
+    with pytest.raises(ConfigError, match=r"spans that have are none yet"):
+        check_pinned_span(None, "ticket", "DataValidator", 1)  # before the first run
