@@ -187,6 +187,7 @@ class Executor(base_executor.BaseExecutor):
             profiles=profiles,
             old_profiles=old_profiles,
             baseline=f"drift vs {named}",
+            schema=curated,
         )
         if found:
             if not allowed or hard:

@@ -48,9 +48,9 @@ MEANINGS = {  # what each measure is; the report adds what the measured value sa
 }
 # Jensen-Shannon divergence (base 2) in words: the upper bound of each wording.
 JSD_WORDS = (
-    (0.05, "nearly the same distributions"),
-    (0.15, "slightly different distributions"),
-    (0.4, "clearly different distributions"),
+    (0.1, "nearly the same distributions"),
+    (0.25, "somewhat different distributions"),
+    (0.5, "clearly different distributions"),
     (0.8, "very different distributions that overlap little"),
     (1.01, "distributions that hardly overlap at all"),
 )
@@ -227,15 +227,10 @@ def compare(feature: Any, previous: Any = None, domain: Sequence[str] = ()) -> B
             edges.tolist(),
         )
     if kind == "bytes":
-        sizes = [
-            feature.bytes_stats.min_num_bytes,
-            feature.bytes_stats.avg_num_bytes,
-            feature.bytes_stats.max_num_bytes,
-        ]
+        b = feature.bytes_stats
         o = previous.bytes_stats if previous is not None and previous.HasField("bytes_stats") else None
-        return Bars(
-            kind, ["min", "mean", "max"], sizes, [o.min_num_bytes, o.avg_num_bytes, o.max_num_bytes] if o else None
-        )
+        old_sizes = [o.min_num_bytes, o.avg_num_bytes, o.max_num_bytes] if o is not None else None
+        return Bars(kind, ["min", "mean", "max"], [b.min_num_bytes, b.avg_num_bytes, b.max_num_bytes], old_sizes)
     return Bars(kind, [], [])
 
 
@@ -332,10 +327,10 @@ def _panel(
         if bars.old is not None:
             ax.bar(x - 0.2, bars.old, 0.4, label=old_label, color="tab:gray")
             ax.bar(x + 0.2, bars.new, 0.4, label="new", color="tab:blue")
-            ax.set_xticks(x, bars.labels, rotation=60, ha="right", fontsize=6)
         else:
             ax.bar(x, bars.new, color="tab:blue")
-            ax.set_xticks(x, bars.labels, rotation=60, ha="right", fontsize=6)
+        turned = max(len(label) for label in bars.labels) > 3  # words turned, numbers upright
+        ax.set_xticks(x, bars.labels, rotation=60 if turned else 0, ha="right" if turned else "center", fontsize=6)
         if bars.kind == "bytes":
             ax.set_ylabel("bytes", fontsize=7)
     if bars.old is not None and bars.labels:
@@ -497,7 +492,7 @@ def meaning(
             return f"{what}: {value:.3f}, one value's share moved {100 * value:.0f} points"
         name, before, after = moved
         return (
-            f"{what}: {value:.3f}, the share of {(name or '(the empty string)')} moved most: "
+            f"{what}: {value:.3f}, the value whose share moved most: {name or '(the empty string)'} "
             f"{_share(before)} -> {_share(after)} ({_points(after - before)})"
         )
     if measure in ("JENSEN_SHANNON_DIVERGENCE", "PIXEL_HISTOGRAM_JSD", "TEXT_LENGTH_JSD"):
@@ -551,11 +546,11 @@ def _feature_rows(stats: statistics_pb2.DatasetFeatureStatisticsList, profiles: 
 
 def _baseline_line(baseline: str, previous: Any, drift_split: str) -> str:
     """The page's first line: what the new data was compared with, or that nothing was."""
+    said = html.escape(baseline[:1].upper() + baseline[1:])
     if previous is None:
-        why = baseline or f"the first validated span, or a baseline without split {drift_split}"
-        return f'<p class="baseline"><b>No baseline: nothing was compared</b> ({html.escape(why)}).</p>'
-    named = baseline or "drift vs the previous validated span"
-    return f'<p class="baseline"><b>{html.escape(named[:1].upper() + named[1:])}</b> (gray in the pictures)</p>'
+        why = said or f"The first validated span, or a baseline without split {html.escape(drift_split)}."
+        return f'<p class="baseline"><b>No baseline: nothing was compared.</b> {why}</p>'
+    return f'<p class="baseline"><b>{said or "Drift vs the previous validated span"}</b> (gray in the pictures)</p>'
 
 
 def write_data_report(
@@ -615,22 +610,14 @@ def write_data_report(
         )
         images.insert(0, picture)
     anomaly_items = "".join(f"<li>{html.escape(str(a))}</li>" for a in anomalies) or "<li>none</li>"
-    new_profiles, old_split_profiles = profiles.get(drift_split, {}), (old_profiles or {}).get(drift_split, {})
-    drift_rows = "".join(
-        f"<tr><td>{html.escape(d.feature)}</td><td>{d.measure}</td><td>{d.value:.4f}</td><td>{d.threshold:.4f}</td>"
-        f"<td>{'above' if d.exceeded else 'below'}</td><td>"
-        + html.escape(
-            meaning(
-                d,
-                new.get(d.feature),
-                old.get(d.feature),
-                new_profiles.get(d.feature),
-                old_split_profiles.get(d.feature),
-            )
+    new_profiles, old_by = profiles.get(drift_split, {}), (old_profiles or {}).get(drift_split, {})
+    rows = []
+    for d in drift:
+        why = meaning(d, new.get(d.feature), old.get(d.feature), new_profiles.get(d.feature), old_by.get(d.feature))
+        rows.append(
+            f"<tr><td>{html.escape(d.feature)}</td><td>{d.measure}</td><td>{d.value:.4f}</td><td>{d.threshold:.4f}"
+            f"</td><td>{'above' if d.exceeded else 'below'}</td><td>{html.escape(why)}</td></tr>"
         )
-        + "</td></tr>"
-        for d in drift
-    )
     pictures = "".join(
         f'<p><img alt="data" src="data:image/png;base64,{base64.b64encode(png).decode()}"></p>' for png in images
     )
@@ -642,7 +629,7 @@ def write_data_report(
     if drift:
         drift_section = (
             "<table><tr><th>feature</th><th>measure</th><th>value</th><th>threshold</th><th></th>"
-            f"<th>what it means</th></tr>{drift_rows}</table>"
+            f"<th>what it means</th></tr>{''.join(rows)}</table>"
         )
     elif previous is None:
         drift_section = "<p>No baseline span: nothing was compared.</p>"
