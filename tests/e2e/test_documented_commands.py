@@ -122,7 +122,22 @@ def test_every_documented_command_that_needs_no_server_works(
     ticket_dir = scratch / "ticket_files"
     assert cli_main(["data", "generate", "ticket", "--span", "1", "--out", str(ticket_dir), "--format", "tfrecord",
                      "--set", "data.num_examples=100"]) == 0  # fmt: skip
+    from helpers.data import write_image_span, write_image_tfrecord_span
+
+    from components.file_example_gen.images import class_folder
+
+    def image_folders(task: str) -> list[str]:
+        return [class_folder(c) for c in tasks.get(task).declaration.class_names]
+
+    # Your own images (docs/your-data.md): a span of PNG files per class, and one TFRecord span.
+    write_image_span(scratch / "digits", 1, image_folders("mnist"), per_class=3, shape=(28, 28, 1))
+    write_image_span(scratch / "clothes", 1, image_folders("fashion_mnist"), per_class=3, shape=(28, 28, 1))
+    photos = write_image_span(scratch / "photo_files", 1, image_folders("cifar10"), per_class=3, shape=(32, 32, 3))
+    write_image_tfrecord_span(scratch / "photos", 1, photos)
     places = {
+        "/data/digits": str(scratch / "digits"),
+        "/data/clothes": str(scratch / "clothes"),
+        "/data/photos": str(scratch / "photos"),
         "/data/penguins": str(penguin_input),
         "cloud.example.json": str(ROOT / "cloud.example.json"),
         "../shared/data/cifar10-subset/cifar-10-binary-subset.tar.gz": "cifar-10-binary.tar.gz",
