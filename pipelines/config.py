@@ -162,22 +162,7 @@ class TfdsData(Section):
             if self.span is not None or self.window_spans > 1:
                 raise ValueError("data.span and data.window_spans are for span folders: set data.input_base too")
             return self
-        if len({isinstance(v, str) for v in self.splits.values()}) > 1:
-            raise ValueError(
-                "splits mixes proportions and patterns: give every split a proportion (hash buckets of "
-                "data.pattern) or every split its own pattern (sub-folders)"
-            )
-        for name, value in self.splits.items():
-            if not isinstance(value, str) and not value > 0:
-                raise ValueError(f"data.splits: split {name!r} has proportion {value}; proportions must be > 0")
-        for pattern in self.split_patterns.values():
-            if pattern.startswith("/") or "://" in pattern:
-                raise ValueError(f"pattern {pattern!r} must be relative to data.input_base")
-            if self.span is not None and not _PLACEHOLDER.search(pattern):
-                raise ValueError(
-                    f"span={self.span} needs a {{SPAN}} (or {{YYYY}}{{MM}}{{DD}}) placeholder in the pattern "
-                    f"{pattern!r}; drop data.span or put the placeholder in data.pattern"
-                )
+        check_file_splits(self.splits, self.split_patterns, self.span)
         return self
 
 
@@ -225,23 +210,7 @@ class FileData(Section):
     @model_validator(mode="after")
     def _check_files(self) -> FileData:
         check_split_names(self.splits, self.train_split, self.eval_split)
-        kinds = {isinstance(v, str) for v in self.splits.values()}
-        if len(kinds) > 1:
-            raise ValueError(
-                "splits mixes proportions and patterns: give every split a proportion (hash buckets of "
-                "data.pattern) or every split its own pattern (sub-folders)"
-            )
-        for name, value in self.splits.items():
-            if not isinstance(value, str) and not value > 0:
-                raise ValueError(f"data.splits: split {name!r} has proportion {value}; proportions must be > 0")
-        for pattern in self.split_patterns.values():
-            if pattern.startswith("/") or "://" in pattern:
-                raise ValueError(f"pattern {pattern!r} must be relative to data.input_base")
-            if self.span is not None and not _PLACEHOLDER.search(pattern):
-                raise ValueError(
-                    f"span={self.span} needs a {{SPAN}} (or {{YYYY}}{{MM}}{{DD}}) placeholder in the pattern "
-                    f"{pattern!r}; drop data.span or put the placeholder in data.pattern"
-                )
+        check_file_splits(self.splits, self.split_patterns, self.span)
         if self.list_delimiter in ',"\n':
             raise ValueError(f'list_delimiter={self.list_delimiter!r} must be a character other than , and "')
         return self
@@ -279,6 +248,26 @@ class GeneratorData(FileData):
         if empty:
             raise ValueError(f"splits {empty} get no records out of num_examples={self.num_examples}; make more")
         return self
+
+
+def check_file_splits(splits: Mapping[str, Any], patterns: Mapping[str, str], span: int | None) -> None:
+    """Splits of files: all proportions (> 0) or all patterns, relative patterns, a placeholder for ``span``."""
+    if len({isinstance(v, str) for v in splits.values()}) > 1:
+        raise ValueError(
+            "splits mixes proportions and patterns: give every split a proportion (hash buckets of "
+            "data.pattern) or every split its own pattern (sub-folders)"
+        )
+    for name, value in splits.items():
+        if not isinstance(value, str) and not value > 0:
+            raise ValueError(f"data.splits: split {name!r} has proportion {value}; proportions must be > 0")
+    for pattern in patterns.values():
+        if pattern.startswith("/") or "://" in pattern:
+            raise ValueError(f"pattern {pattern!r} must be relative to data.input_base")
+        if span is not None and not _PLACEHOLDER.search(pattern):
+            raise ValueError(
+                f"span={span} needs a {{SPAN}} (or {{YYYY}}{{MM}}{{DD}}) placeholder in the pattern "
+                f"{pattern!r}; drop data.span or put the placeholder in data.pattern"
+            )
 
 
 def check_split_names(splits: Mapping[str, Any], train_split: str, eval_split: str) -> None:

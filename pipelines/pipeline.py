@@ -74,31 +74,20 @@ def example_gen(spec: TaskSpec, config: TaskConfig, use_schema: bool = True) -> 
             raise ConfigError(
                 f"task {spec.name} reads files: give their folder with --input-base DIR (or --set data.input_base=DIR)"
             )
-        if isinstance(spec.declaration, ImageDeclaration):  # an image task's own images (or TFRecord files)
-            return file_example_gen(
-                data.format,
-                data.input_base,
-                data.file_pattern,
-                dict(data.splits),
-                span=data.span,
-                columns=schema_columns(spec.schema_file) if use_schema else None,
-                partition_feature=data.partition_feature,
-                allow_duplicate_spans=data.allow_duplicate_spans,
-                window_spans=data.window_spans,
-                class_names=spec.declaration.class_names,
-                image_shape=spec.declaration.image_shape,
-            )
+        images = isinstance(spec.declaration, ImageDeclaration)  # an image task's own images (or TFRecord files)
         return file_example_gen(
             data.format,
             data.input_base,
-            data.pattern,
+            data.file_pattern if images else data.pattern,
             dict(data.splits),
             span=data.span,
             columns=schema_columns(spec.schema_file) if use_schema else None,
-            list_delimiter=data.list_delimiter,
+            list_delimiter=getattr(data, "list_delimiter", "|"),
             partition_feature=data.partition_feature,
             allow_duplicate_spans=data.allow_duplicate_spans,
             window_spans=data.window_spans,
+            class_names=spec.declaration.class_names if images else None,
+            image_shape=spec.declaration.image_shape if images else None,
         )
     if isinstance(spec.source, TfdsSource):
         return TFDSExampleGen(
