@@ -48,6 +48,7 @@ setup(
         "google-cloud-aiplatform",
         "pydot",
         "matplotlib",
+        "pillow",  # the image ExampleGen decodes and checks PNG/JPEG files
         "pydantic",
         "tornado",
         "jinja2",
