@@ -2,14 +2,17 @@
 
     .venv/bin/python benchmarks/day2_checks.py --task penguin --baseline-repo /tmp/old [--rounds 2]
     .venv/bin/python benchmarks/day2_checks.py --task ticket --baseline-repo /tmp/old --set data.num_examples=2000
+    .venv/bin/python benchmarks/day2_checks.py --task mnist --baseline-repo /tmp/old --set training.epochs=1
 
 Each round runs ``tfx-keras run TASK --json`` twice in a fresh output folder, as a user's first and
-second day (day 2 is a copy of day 1's files as a new span, so the second run measures drift
-against the first), once with this checkout's code and once with the older checkout's (``git
-worktree add /tmp/old <commit>``; both use this virtual environment), in alternating order. The
-day-2 checks (StatisticsGen given the schema, the drift-baseline and window resolvers reading ML
-Metadata's lineage, the DataValidator's new checks) show in the components' seconds and the run's
-wall time; the medians are written to ``benchmarks/results/day2_checks.md`` and ``.json``.
+second day, once with this checkout's code and once with the older checkout's (``git worktree add
+/tmp/old <commit>``; both use this virtual environment), in alternating order. Day 2 of a file
+task is day 1's files as a new span (one row less), so the second run measures drift against the
+first; MNIST reads the TFDS data set ``../shared/data/mnist`` imported offline, day 2 with its eval
+split one percent larger so that nothing is cached. The day-2 checks (StatisticsGen given the
+schema, the drift-baseline and window resolvers reading ML Metadata's lineage, the DataValidator's
+new checks) show in the components' seconds and the run's wall time; the medians are written to
+``benchmarks/results/day2_checks_<task>.md`` and ``.json``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,26 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 WATCHED = ("StatisticsGen", "previous_validated_statistics", "DataValidator", "span_window")
+SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
+# MNIST's two days: the same TFDS data set, the second day's eval split 1% larger (so ExampleGen runs again).
+MNIST_DAYS = {
+    1: 'data.splits={"train": "train[:90%]", "eval": "train[90%:]", "test": "test"}',
+    2: 'data.splits={"train": "train[:89%]", "eval": "train[89%:]", "test": "test"}',
+}
+
+
+def _mnist_data(work: Path) -> Path:
+    """The full MNIST data set imported offline into a TFDS data_dir under ``work`` (once per benchmark)."""
+    data_dir = work / "tfds"
+    if not (data_dir / "mnist").is_dir():
+        if not SHARED_MNIST.is_dir():
+            raise SystemExit(f"SKIP: {SHARED_MNIST} does not exist (the MNIST upstream files)")
+        subprocess.run(
+            [sys.executable, "-m", "pipelines.cli", "data", "import", "mnist", "--source", str(SHARED_MNIST),
+             "--data-dir", str(data_dir)],
+            check=True, cwd=ROOT, capture_output=True,
+        )  # fmt: skip
+    return data_dir
 
 
 def _days(task: str, work: Path, overrides: list[str]) -> Path:
@@ -51,10 +74,13 @@ def _days(task: str, work: Path, overrides: list[str]) -> Path:
 
 def _run(repo: Path, task: str, base: Path, out: Path, span: int, overrides: list[str]) -> dict:
     env = {**os.environ, "PYTHONPATH": str(repo)}
-    sets = sum((["--set", o] for o in [*overrides, f"data.span={span}"]), [])
+    if task == "mnist":
+        source, day = ["--data-dir", str(base)], MNIST_DAYS[span]
+    else:
+        source, day = ["--input-base", str(base)], f"data.span={span}"
+    sets = sum((["--set", o] for o in [*overrides, day]), [])
     done = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "run", task, "--input-base", str(base), "--output-dir", str(out),
-         "--json", *sets],
+        [sys.executable, "-m", "pipelines.cli", "run", task, *source, "--output-dir", str(out), "--json", *sets],
         cwd=repo, env=env, capture_output=True, text=True,
     )  # fmt: skip
     start = done.stdout.find("{")
@@ -66,7 +92,7 @@ def _run(repo: Path, task: str, base: Path, out: Path, span: int, overrides: lis
 def main(argv: list[str] | None = None) -> int:
     """Run the rounds; print one JSON line per run and the medians; write the results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", default="penguin", choices=("penguin", "ticket"))
+    parser.add_argument("--task", default="penguin", choices=("penguin", "ticket", "mnist"))
     parser.add_argument("--baseline-repo", help="a checkout of an older commit (git worktree add DIR COMMIT)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="SECTION.FIELD=VALUE")
@@ -76,11 +102,12 @@ def main(argv: list[str] | None = None) -> int:
         [("baseline", Path(args.baseline_repo).resolve())] if args.baseline_repo else []
     )
     results: dict[str, list[dict]] = {name: [] for name, _ in sides}
+    data_home = Path(tempfile.mkdtemp(prefix="day2_bench_data_"))  # MNIST's TFDS data_dir, shared by all runs
     for round_number in range(args.rounds):
         for name, repo in sides if round_number % 2 == 0 else list(reversed(sides)):
             with tempfile.TemporaryDirectory(prefix="day2_bench_") as tmp:
                 work = Path(tmp)
-                base = _days(args.task, work, overrides)
+                base = _mnist_data(data_home) if args.task == "mnist" else _days(args.task, work, overrides)
                 for span in (1, 2):
                     summary = _run(repo, args.task, base, work / "out", span, overrides)
                     row = {

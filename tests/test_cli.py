@@ -56,7 +56,11 @@ def test_config_prints_every_field(capsys: pytest.CaptureFixture) -> None:
             "--data-dir is for TFDS data, and --input-base reads your files instead",
         ),
         (["run", "penguin", "--input-base", "/no/such/folder"], "input folder /no/such/folder does not exist"),
-        (["data", "generate", "penguin", "--span", "1", "--out", "x"], "task penguin has no generator"),
+        (["data", "generate", "penguin", "--span", "1", "--out", "x"], "task penguin has no data generator"),
+        (
+            ["data", "generate", "mnist", "--span", "2", "--out", "x"],
+            "task mnist has no data generator: `data generate` writes spans of ticket. Put mnist's own files",
+        ),
         (["data", "generate", "ticket", "--span", "-1", "--out", "x"], "--span -1 is invalid: must be >= 0"),
         (["run", "ticket", "--workers", "-4"], "--workers -4 is invalid: must be an integer >= 1"),
         (["data", "import", "ticket", "--source", "x"], "task ticket has no upstream data set to import"),

@@ -293,7 +293,9 @@ def test_an_inverted_scanner_day_on_image_files_is_stopped_by_the_data_validator
         Image.fromarray(255 - pixels[..., 0]).save(target)
 
     def day(span: int) -> object:
-        config = apply_overrides(spec.default_config(), [f"data.input_base={tmp_path / 'in'}", f"data.span={span}"])
+        config = apply_overrides(
+            spec.default_config(), [f"data.input_base={tmp_path / 'in'}", f"data.span={span}", "validation.min_rows=10"]
+        )
         nodes = standard_components(spec, config, str(tmp_path / "serving" / "mnist"))
         wanted = {
             "ImageExampleGen",

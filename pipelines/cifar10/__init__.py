@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pipelines.config import ClassifierEval, TaskConfig, TfdsData, TrainingConfig
+from pipelines.config import ClassifierEval, TaskConfig, TfdsData, TrainingConfig, ValidationConfig
 from pipelines.image_classification import image_classification_task, preprocess
 
 IMAGE_SHAPE = (32, 32, 3)
@@ -22,6 +22,8 @@ class Cifar10Config(TaskConfig):
     data: TfdsData = TfdsData(splits={"train": "train[:80%]", "eval": "train[80%:]", "test": "test"})
     training: TrainingConfig = TrainingConfig(epochs=30, early_stopping_patience=5, reduce_lr_patience=3, augment=True)
     eval: ClassifierEval = ClassifierEval(min_accuracy=0.3)
+    # At least 10 rows per class in every split (a hard stop, docs/data-validation.md).
+    validation: ValidationConfig = ValidationConfig(min_rows=100)
 
 
 def preprocessing_fn(inputs: dict[str, Any]) -> dict[str, Any]:

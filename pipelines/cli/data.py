@@ -50,8 +50,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_generate(args: argparse.Namespace) -> int:
     """Write one span of a generator task's data as files."""
     from pipelines.datagen import write_span
+    from pipelines.spec import GeneratorSource
 
     spec = tasks.get(args.task)
+    if not isinstance(spec.source, GeneratorSource):
+        generated = [name for name in tasks.names() if isinstance(tasks.get(name).source, GeneratorSource)]
+        raise ConfigError(
+            f"task {spec.name} has no data generator: `data generate` writes spans of {', '.join(generated)}. "
+            f"Put {spec.name}'s own files in span folders and run it with --input-base (docs/your-data.md)"
+        )
     if args.span < 0:
         raise ConfigError(f"--span {args.span} is invalid: must be >= 0")
     config = apply_overrides(task_config(spec, args), [f"data.span={args.span}", f"data.format={args.format}"])

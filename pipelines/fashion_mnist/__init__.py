@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pipelines.config import ClassifierEval, TaskConfig, TfdsData, TrainingConfig
+from pipelines.config import ClassifierEval, TaskConfig, TfdsData, TrainingConfig, ValidationConfig
 from pipelines.image_classification import image_classification_task, preprocess
 
 IMAGE_SHAPE = (28, 28, 1)
@@ -33,6 +33,8 @@ class FashionMnistConfig(TaskConfig):
     data: TfdsData = TfdsData(splits={"train": "train[5000:]", "eval": "train[:5000]", "test": "test"})
     training: TrainingConfig = TrainingConfig(epochs=30, early_stopping_patience=5)
     eval: ClassifierEval = ClassifierEval(min_accuracy=0.85)
+    # At least 10 rows per class in every split (a hard stop, docs/data-validation.md).
+    validation: ValidationConfig = ValidationConfig(min_rows=100)
 
 
 def preprocessing_fn(inputs: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from pipelines.config import ClassifierEval, Section, TaskConfig, TfdsData, TrainingConfig
+from pipelines.config import ClassifierEval, Section, TaskConfig, TfdsData, TrainingConfig, ValidationConfig
 from pipelines.image_classification import image_classification_task, preprocess
 
 IMAGE_SHAPE = (28, 28, 1)
@@ -29,6 +29,8 @@ class MnistConfig(TaskConfig):
     model: MnistModelConfig = MnistModelConfig()
     training: TrainingConfig = TrainingConfig()
     eval: ClassifierEval = ClassifierEval(min_accuracy=0.98)
+    # At least 10 rows per class in every split (a hard stop, docs/data-validation.md).
+    validation: ValidationConfig = ValidationConfig(min_rows=100)
 
 
 def preprocessing_fn(inputs: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from pipelines.config import ClassifierEval, FileData, TrainingConfig
+from pipelines.config import ClassifierEval, FileData, TrainingConfig, ValidationConfig
 from pipelines.tabular import Label, Numeric, TabularConfig, tabular_task
 
 HERE = os.path.dirname(__file__)
@@ -27,6 +27,8 @@ class PenguinConfig(TabularConfig):
         epochs=60, batch_size=16, optimizer="adam", learning_rate=0.01, early_stopping_patience=10
     )
     eval: ClassifierEval = ClassifierEval(min_accuracy=0.9)
+    # At least 10 rows per class in every split (a hard stop, docs/data-validation.md).
+    validation: ValidationConfig = ValidationConfig(min_rows=30)
 
 
 SPEC = tabular_task(

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from pipelines.config import GeneratorData, Section, TaskConfig, TrainingConfig
+from pipelines.config import GeneratorData, Section, TaskConfig, TrainingConfig, ValidationConfig
 from pipelines.ticket.generator import DEPARTMENTS, DIFFICULTIES
 
 TITLE_KEY, BODY_KEY, TAGS_KEY = "title", "body", "tags"
@@ -73,6 +73,8 @@ class TicketConfig(TaskConfig):
     # (eval split, 50,000 tickets: priority RMSE / ideal 1.090 after 20 epochs, 1.072 after 40).
     training: TrainingConfig = TrainingConfig(epochs=40, batch_size=256)
     eval: TicketEvalConfig = TicketEvalConfig()
+    # At least 10 rows per department in every split (a hard stop, docs/data-validation.md).
+    validation: ValidationConfig = ValidationConfig(min_rows=40)
 
 
 __all__ = ["DEPARTMENTS", "DIFFICULTIES", "TicketConfig"]
