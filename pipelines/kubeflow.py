@@ -149,22 +149,21 @@ def build_kubeflow_pipeline(task: str, cloud: CloudConfig, overrides: Sequence[s
         overrides = [f"data.data_dir={data_dir}", f"data.download={str(cloud.download).lower()}", *overrides]
     if isinstance(spec.source, FileSource):  # the files are in the bucket (a generator task: --set data.input_base)
         data_root = cloud.data_root or f"{cloud.bucket.rstrip('/')}/data"
-        overrides = [f"data.input_base={data_root.rstrip('/')}/{task}", *overrides]
+        overrides = [f"data.input_base={data_root.rstrip('/')}/{spec.name}", *overrides]
     config = apply_overrides(config, list(overrides))
     if config.metadata.url:
         raise ConfigError("metadata.url is for `tfx-keras run`: Kubeflow and Vertex AI keep ML Metadata themselves")
     epochs = data_types.RuntimeParameter(name=EPOCHS_PARAMETER, ptype=int, default=config.training.epochs)
-    project_root = os.path.dirname(os.path.dirname(os.path.abspath(tasks.__file__)))
-    schema_in_image = posixpath.join(cloud.image_project_root, os.path.relpath(spec.schema_file, project_root))
+    schema_in_image = posixpath.join(cloud.image_project_root, *tasks.path_in_package(spec, spec.schema_file))
     return create_pipeline(
         spec,
         config,
-        pipeline_root=f"{cloud.pipeline_root}/{task}",
+        pipeline_root=f"{cloud.pipeline_root}/{spec.name}",
         serving_root=cloud.serving_root,
         beam_pipeline_args=cloud.beam_pipeline_args(),
         orchestrator="kubeflow_v2",
         epochs=epochs,
-        pipeline_name=kfp_name(task),
+        pipeline_name=kfp_name(spec.name),
         schema_file=schema_in_image,
     )
 
@@ -179,10 +178,11 @@ def compile_pipeline(task: str, cloud: CloudConfig, output_dir: str, overrides: 
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
     os.makedirs(output_dir, exist_ok=True)
-    filename = f"{task}_pipeline.json"
+    name = tasks.get(task).name  # a task of your own is named by its module path here
+    filename = f"{name}_pipeline.json"
     runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
         config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
-            display_name=f"tfx-keras-{kfp_name(task)}", default_image=cloud.image
+            display_name=f"tfx-keras-{kfp_name(name)}", default_image=cloud.image
         ),
         output_dir=output_dir,
         output_filename=filename,
@@ -284,9 +284,8 @@ def run_command(args: Any) -> int:
     cloud = load_cloud_config(args.cloud_config, flags)
     if args.command == "compile":
         names = args.tasks or tasks.names()
-        unknown = sorted(set(names) - set(tasks.names()))
-        if unknown:
-            raise ConfigError(f"unknown tasks {unknown}; known: {tasks.names()}")
+        for name in names:  # every task is found before any is compiled
+            tasks.get(name)
         for name in names:
             print(f"compiled {name}: {compile_pipeline(name, cloud, args.out, args.overrides)}")
         return 0

@@ -43,6 +43,7 @@ from components.schema_importer import ImportSchemaGen
 from components.span_window import ValidatedSpanWindowStrategy
 from components.tfds_example_gen import TFDSExampleGen
 from components.tuner import Tuner
+from pipelines import tasks
 from pipelines.config import JUDGING_SECTIONS, RUNNER_SECTIONS, ConfigError, TaskConfig, to_json
 from pipelines.schema import schema_columns
 from pipelines.spec import FileSource, GeneratorSource, TaskSpec, TfdsSource
@@ -198,7 +199,7 @@ def standard_components(
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=spec.preprocessing_fn,
         custom_config={
-            TASK_KEY: spec.name,
+            TASK_KEY: tasks.reference(spec),  # the task's module: Transform finds it by this path
             CONFIG_KEY: to_json(config, JUDGING_SECTIONS | RUNNER_SECTIONS),
         },  # for a preprocessing_fn that reads them
         splits_config=transform_pb2.SplitsConfig(analyze=[train_split], transform=[train_split, eval_split]),
@@ -211,7 +212,10 @@ def standard_components(
         "schema": schema_gen.outputs["schema"],
         "train_args": trainer_pb2.TrainArgs(splits=[train_split]),
         "eval_args": trainer_pb2.EvalArgs(splits=[eval_split]),
-        "custom_config": {TASK_KEY: spec.name, CONFIG_KEY: to_json(config, JUDGING_SECTIONS | RUNNER_SECTIONS)},
+        "custom_config": {
+            TASK_KEY: tasks.reference(spec),
+            CONFIG_KEY: to_json(config, JUDGING_SECTIONS | RUNNER_SECTIONS),
+        },
     }
     tuning: list[BaseNode] = []
     if config.tuning.enabled:  # searches optimizer and learning rate; the Trainer takes the best

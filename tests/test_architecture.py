@@ -16,7 +16,7 @@ from pipelines import tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("common", "models", "data_import", "components", "pipelines", "serving")
-TASK_FOLDERS = {Path("pipelines") / name for name in tasks.names()}
+TASK_FOLDERS = {Path("pipelines") / name for name in sorted(tasks.TASKS)}
 
 
 def _sources(package: str) -> list[Path]:
@@ -116,7 +116,7 @@ def test_only_task_folders_and_the_registry_name_a_task() -> None:
     # A task's name as a word in code or strings ("mnist", "ticket", ... in any case), outside docstrings
     # and comments; "fashion_mnist" does not count as "mnist".
     boundary = r"(?<![A-Za-z0-9])", r"(?![A-Za-z0-9])"
-    patterns = {name: re.compile(rf"{boundary[0]}{re.escape(name)}{boundary[1]}", re.I) for name in tasks.names()}
+    patterns = {name: re.compile(rf"{boundary[0]}{re.escape(name)}{boundary[1]}", re.I) for name in sorted(tasks.TASKS)}
     offenders = []
     for package in PACKAGES:
         for path in _sources(package):

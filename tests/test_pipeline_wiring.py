@@ -44,7 +44,8 @@ def test_components_and_settings(task: str, mnist_data_dir: str, tmp_path: Path)
     assert by_id["Transform"].exec_properties.get("module_file") is None
     assert by_id["Trainer"].exec_properties["run_fn"] == "pipelines.training.run_fn"
     custom = json.loads(by_id["Trainer"].exec_properties["custom_config"])
-    assert custom[TASK_KEY] == task
+    assert custom[TASK_KEY] == f"pipelines.{task}"  # the task's module: the Trainer imports it by this path
+    assert tasks.get(custom[TASK_KEY]) is spec
     sent = json.loads(custom[CONFIG_KEY])
     assert sent["training"]["epochs"] == 7 and sent["training"]["batch_size"] == config.training.batch_size
     push = json.loads(by_id["AtomicPusher"].exec_properties["push_destination"])

@@ -11,8 +11,12 @@ from pipelines.spec import TaskSpec
 
 
 def task_arg(parser: argparse.ArgumentParser) -> None:
-    """The positional ``task`` argument, one of the registered tasks."""
-    parser.add_argument("task", choices=tasks.names(), help="which task")
+    """The positional ``task`` argument: a shipped or installed task's name, or a task module's path."""
+    parser.add_argument(
+        "task",
+        metavar="TASK",
+        help=f"which task: {', '.join(tasks.names())}, or the module path of your own (mypkg.churn)",
+    )
 
 
 def input_base_arg(parser: argparse.ArgumentParser) -> None:

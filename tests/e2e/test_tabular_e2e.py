@@ -26,6 +26,7 @@ from pipelines.local_runner import run_pipeline
 from pipelines.pipeline import BASELINE_STATISTICS_ID, RESOLVER_ID
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tabular")]  # see pytest.ini
+MODULE = tabular_fixture.__name__  # helpers.tabular_fixture: a task by module path, not a shipped one
 
 
 @pytest.fixture(scope="module")
@@ -37,17 +38,15 @@ def prices_metadata(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="module")
 def prices_run(tmp_path_factory: pytest.TempPathFactory, prices_metadata: str) -> tuple:
     """The fixture task's pipeline on 600 rows of Parquet (span 1): (summary, output dir, input folder)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(tasks.TASKS, tabular_fixture.NAME, tabular_fixture.__name__)  # Transform and Trainer look it up
-        folder = tmp_path_factory.mktemp("prices") / "in" / "span-1"
-        folder.mkdir(parents=True)
-        rows = tabular_fixture.rows(600)
-        pq.write_table(pa.table({k: [r[k] for r in rows] for k in rows[0]}), str(folder / "prices.parquet"))
-        spec = tasks.get(tabular_fixture.NAME)
-        overrides = [f"data.input_base={folder.parent}", f"metadata.url={prices_metadata}"]
-        config = apply_overrides(spec.default_config(), overrides)
-        out = folder.parents[1] / "out"
-        yield run_pipeline(spec, config, str(out)), out, folder.parent
+    folder = tmp_path_factory.mktemp("prices") / "in" / "span-1"
+    folder.mkdir(parents=True)
+    rows = tabular_fixture.rows(600)
+    pq.write_table(pa.table({k: [r[k] for r in rows] for k in rows[0]}), str(folder / "prices.parquet"))
+    spec = tasks.get(MODULE)  # a task by module path: Transform and the Trainer find it by the same path
+    overrides = [f"data.input_base={folder.parent}", f"metadata.url={prices_metadata}"]
+    config = apply_overrides(spec.default_config(), overrides)
+    out = folder.parents[1] / "out"
+    return run_pipeline(spec, config, str(out)), out, folder.parent
 
 
 def test_the_regression_task_is_trained_evaluated_and_pushed(prices_run: tuple) -> None:
@@ -100,7 +99,7 @@ def test_on_mariadb_the_summary_and_the_cache_come_from_the_shared_database(
     summary, out, input_base = prices_run
     assert summary.succeeded and summary.pushed, summary.describe()
     assert not (out / "metadata" / f"{tabular_fixture.NAME}.sqlite").exists()  # nothing went to SQLite
-    argv = ["run", tabular_fixture.NAME, "--metadata", prices_metadata, "--output-dir", str(out)]
+    argv = ["run", MODULE, "--metadata", prices_metadata, "--output-dir", str(out)]
     assert main([*argv, "--input-base", str(input_base)]) == 0  # nothing changed: nothing to do
     printed = capsys.readouterr().out
     assert "; ML Metadata: mysql://tfx@127.0.0.1:" in printed and PASSWORD not in printed
@@ -132,7 +131,7 @@ def test_the_ui_shows_the_runs_on_mariadb_in_a_browser(prices_run: tuple, prices
     if not cached:  # run alone: the cached second run of the test above makes one
         from pipelines.cli import main
 
-        argv = ["run", NAME, "--metadata", prices_metadata, "--output-dir", str(out), "--input-base", str(input_base)]
+        argv = ["run", MODULE, "--metadata", prices_metadata, "--output-dir", str(out), "--input-base", str(input_base)]
         assert main(argv) == 0
         cached = [r.run_id for r in read_runs(store, NAME) if r.states().get("AtomicPusher") == "CACHED"]
     executed = {n for n, state in summary.components.items() if state == "COMPLETE"} - {

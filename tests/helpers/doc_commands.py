@@ -49,6 +49,8 @@ FIXTURE_FLAGS = {
 # A ```python block whose doc and first line match is not run, for the reason given.
 PYTHON_NOT_RUN = {
     ("docs/adding-a-task.md", "class MyConfig(TaskConfig):"): "a template with blanks to fill in (``...``)",
+    ("docs/adding-a-task.md", "from pipelines import tasks"): "a test of the user's package (REPO, write_rows are "
+    "theirs); tests/e2e/test_task_plugins.py makes the same calls on a package of its own",
     ("docs/your-data.md", "class PenguinConfig(TabularConfig):"): "an excerpt of pipelines/penguin/__init__.py, "
     "which the penguin e2e tests run",
 }
