@@ -227,3 +227,134 @@ def test_a_span_kept_as_a_custom_property_is_read() -> None:
     as_property = pb.Artifact()
     as_property.properties["span"].int_value = 3
     assert [span_of(as_custom), span_of(as_property), span_of(pb.Artifact())] == [0, 3, None]
+
+
+@pytest.mark.reliability
+def test_a_host_the_ui_does_not_serve_is_refused(ui: Background, output_dir: Path) -> None:
+    """DNS rebinding: a page of attacker.example resolving to 127.0.0.1 must not read the UI."""
+    for host in ("attacker.example", "attacker.example:8080"):
+        request = urllib.request.Request(ui.url, headers={"Host": host})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(request, timeout=30)
+        assert err.value.code == 403
+        assert (
+            "does not serve the host name 'attacker.example': start it with --allow-host" in err.value.read().decode()
+        )
+    for host in ("localhost", "127.0.0.1", f"localhost:{urllib.parse.urlparse(ui.url).port}", "[::1]"):
+        with urllib.request.urlopen(urllib.request.Request(ui.url, headers={"Host": host}), timeout=30) as r:
+            assert r.status == 200, host
+    extra = serve_in_background(Catalog(sources_for(str(output_dir)), str(output_dir)), extra_hosts=["ui.corp"])
+    try:
+        with urllib.request.urlopen(urllib.request.Request(extra.url, headers={"Host": "ui.corp"}), timeout=30) as r:
+            assert r.status == 200
+    finally:
+        extra.stop()
+
+
+@pytest.mark.reliability
+def test_only_the_pictures_and_reports_pages_link_are_served(ui: Background, output_dir: Path) -> None:
+    """Not ML Metadata's database, logs or anything else under the output folder."""
+    for path in ("metadata/tiny.sqlite", "logs/tiny.log", str(output_dir / "metadata" / "tiny.sqlite")):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            get(ui, "/file?path=" + urllib.parse.quote(path, safe=""))
+        assert err.value.code == 404, path
+
+
+@pytest.mark.reliability
+def test_a_big_file_is_streamed_in_pieces(ui: Background, output_dir: Path) -> None:
+    from pipelines.ui import server
+
+    report = next(output_dir.rglob("data_report.html"))
+    original = report.read_bytes()
+    report.write_bytes(b"<html>" + b"x" * (5 * server.FILE_CHUNK) + b"</html>")
+    try:
+        url = ui.url.rstrip("/") + "/file?path=" + urllib.parse.quote(str(report))
+        with urllib.request.urlopen(url, timeout=30) as response:
+            assert int(response.headers["Content-Length"]) == report.stat().st_size
+            assert response.read() == report.read_bytes()
+    finally:
+        report.write_bytes(original)
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize("artifact", [str(2**63), str(2**64 + 5), "9" * 40])
+def test_a_lineage_id_beyond_int64_is_not_found(ui: Background, artifact: str) -> None:
+    with pytest.raises(urllib.error.HTTPError) as err:
+        get(ui, f"/lineage/tiny/{artifact}")
+    assert err.value.code == 404
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize("port", ["70000", "-1", "http"])
+def test_a_port_out_of_range_is_refused(port: str, capsys: pytest.CaptureFixture) -> None:
+    from pipelines.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["ui", "--port", port])
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --port: {port!r} is not a port: give a number from 0 (any free port) to 65535" in err
+
+
+@pytest.mark.reliability
+def test_a_stopped_span_shows_its_anomalies_and_its_data_report(ui: Background) -> None:
+    page = get(ui, "/run/tiny/run-3/component/DataValidator")
+    assert 'id="stopped"' in page and "Stopped: span 2 did not pass" in page
+    assert ui_store.STOPPED_BECAUSE.replace(">", "&gt;") in page
+    [link] = re.findall(r'<a href="(/file\?path=[^"]+data_report.html)"', page)
+    assert "the stopped span" in get(ui, link.replace("&amp;", "&"))
+
+
+@pytest.mark.reliability
+def test_metadata_that_cannot_be_read_is_one_line_not_a_hang(output_dir: Path, tmp_path: Path) -> None:
+    """A page whose reads fail says why in one line; one whose reads hang ends at the time limit."""
+    import shutil
+    import threading
+
+    from pipelines.ui import server
+
+    copy = tmp_path / "outputs"
+    shutil.copytree(output_dir, copy, symlinks=True)
+    catalog = Catalog(sources_for(str(copy)), str(copy), read_metrics=lambda _: {}, read_failures=lambda _: [])
+    release = threading.Event()
+    original = catalog.runs
+    broken = {"how": "hang"}
+
+    def runs(*args: object) -> object:
+        if broken["how"] == "hang":
+            release.wait(30)
+        elif broken["how"] == "fail":
+            raise RuntimeError("database disk image is malformed\nmore detail")
+        return original(*args)
+
+    catalog.runs = runs  # type: ignore[method-assign]
+    old_timeout, server.READ_TIMEOUT_S = server.READ_TIMEOUT_S, 0.5
+    ui = serve_in_background(catalog)
+    try:
+        with pytest.raises(urllib.error.HTTPError) as err:
+            get(ui, "/")
+        assert err.value.code == 503 and "ML Metadata did not answer within 0.5 s" in err.value.read().decode()
+        release.set()
+        broken["how"] = "fail"
+        with pytest.raises(urllib.error.HTTPError) as err:
+            get(ui, "/")
+        text = err.value.read().decode()
+        assert err.value.code == 500 and "cannot read ML Metadata (database disk image is malformed)" in text, text
+    finally:
+        server.READ_TIMEOUT_S = old_timeout
+        ui.stop()
+
+
+@pytest.mark.reliability
+def test_pictures_of_runs_from_another_output_folder_are_served(output_dir: Path, tmp_path: Path) -> None:
+    """A shared database shows runs of several output folders: their artifacts' pictures are served too."""
+    catalog = Catalog(
+        sources_for(str(output_dir)), str(tmp_path), read_metrics=lambda _: {}, read_failures=lambda _: []
+    )
+    ui = serve_in_background(catalog)
+    try:
+        picture = next(output_dir.rglob("drift.png"))
+        with urllib.request.urlopen(ui.url.rstrip("/") + "/file?path=" + urllib.parse.quote(str(picture))) as r:
+            assert r.read() == picture.read_bytes()
+    finally:
+        ui.stop()

@@ -87,3 +87,14 @@ def writable(path: str, flag: str, folder: bool = False) -> str:
     if not os.access(where, os.W_OK | os.X_OK):
         raise ConfigError(f"{flag} {path}: {where} is not writable by this user: choose another {flag}")
     return path
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 0 (any free port) to 65535; anything else is refused in one line."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: give a number from 0 (any free port) to 65535")
+    return port

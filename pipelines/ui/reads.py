@@ -26,6 +26,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from common.layout import model_folders, version_dirs
 from common.metadata_names import DECLARED_EDGES, PUSHER_ID, VALIDATOR_ID
+from components.lineage import VERDICT_FILE, rejected_dir
 from pipelines import run_records
 from pipelines.run_records import RunRecord
 from pipelines.run_summary import RunSummary, summary_of
@@ -113,6 +114,14 @@ class _Snapshot:
     runs: list[Run]
     nodes: list[str]  # every node seen, in the order they first ran
     edges: set[tuple[str, str]]  # producer node -> consumer node, from the events of every run
+    _folders: set[str] | None = None
+
+    def folders(self) -> set[str]:
+        """The real paths of every output artifact's folder, and of the DataValidator's rejected copies."""
+        if self._folders is None:
+            uris = {a.uri for run in self.runs for found in run.record.outputs().values() for a in found if a.uri}
+            self._folders = {os.path.realpath(u) for u in uris} | {os.path.realpath(rejected_dir(u)) for u in uris}
+        return self._folders
 
 
 def _in_progress(source: MetadataSource, pipeline: str) -> bool | None:
@@ -247,7 +256,28 @@ class Catalog:
             "properties": props,
             "inputs": [self.describe_artifact(record, a) for a in inputs],
             "outputs": [self.describe_artifact(record, a, with_files=True) for a in outputs],
+            "rejected": [found for a in outputs if (found := rejected_data(a.uri))],
         }
+
+    def linked_file(self, path: str) -> str | None:
+        """``path`` as a real path if a page links it: a picture or document in an artifact's folder, else None.
+
+        Nothing else under the output folder is served (ML Metadata's files, logs, model weights), and
+        an artifact of any store the UI shows counts, wherever its folder is (a shared database's runs
+        from other output folders too).
+        """
+        real = os.path.realpath(path)
+        if not real.lower().endswith((*PICTURES, *DOCUMENTS)) or not os.path.isfile(real):
+            return None
+        folders = set()
+        for pipeline in self.pipelines:
+            folders |= self._snapshot(pipeline).folders()
+        parent = os.path.dirname(real)
+        while parent and parent != os.path.dirname(parent):
+            if parent in folders:
+                return real
+            parent = os.path.dirname(parent)
+        return None
 
     def describe_artifact(
         self, record: RunRecord, artifact: metadata_store_pb2.Artifact, with_files: bool = False
@@ -429,6 +459,25 @@ def find_files(uri: str, max_depth: int = 3, max_entries: int = 2000) -> dict[st
             elif name.lower().endswith(DOCUMENTS) and os.path.getsize(path) < 5_000_000:
                 documents.append(path)
     return {"pictures": pictures, "documents": documents}
+
+
+def rejected_data(uri: str) -> dict[str, Any] | None:
+    """What the DataValidator kept of a span it stopped (its anomalies, the data report), or None."""
+    folder = rejected_dir(uri)
+    verdict_path = os.path.join(folder, VERDICT_FILE)
+    if not os.path.isfile(verdict_path):
+        return None
+    try:
+        with open(verdict_path, encoding="utf-8") as f:
+            verdict = json.load(f)
+    except (OSError, ValueError):
+        verdict = {}
+    return {
+        "folder": folder,
+        "span": verdict.get("span"),
+        "anomalies": verdict.get("anomalies", []),
+        **find_files(folder),
+    }
 
 
 def warm_up() -> None:

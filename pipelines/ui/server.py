@@ -1,27 +1,33 @@
 """The UI's HTTP side: tornado handlers that render Jinja2 templates from :class:`pipelines.ui.reads.Catalog`.
 
-Read-only: every route is a GET, and files are served only from inside the output folder.
+Read-only: every route is a GET; the only files served are the pictures and documents the pages link
+(in the folders of the shown artifacts). A request is answered only for the host names the UI serves
+(a DNS-rebinding page cannot read it), and ML Metadata is read off the event loop with a time limit,
+so a writer holding SQLite's lock slows one page, not the UI.
+
+Long because every page is here: a handler of a few lines per page over the catalog's reads, the
+application that routes them, and its two ways to run (until Ctrl-C, or on a thread for the tests).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
-import errno
 import mimetypes
 import os
 import socket
 import threading
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jinja2
 import tornado.httpserver
-import tornado.netutil
 import tornado.web
 
 from pipelines.ui import charts, graphs
+from pipelines.ui.listen import allowed_hosts, bind, is_ip
 from pipelines.ui.reads import Catalog, Run, json_preview
 
 TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
@@ -31,8 +37,8 @@ LINEAGE_KEYS = ("span", "split_names", "version", "blessed", "pushed_version", "
                 "noise_margins", "anomalies")  # fmt: skip
 
 
-class PortInUseError(RuntimeError):
-    """The port is taken, with the fix in the message."""
+READ_TIMEOUT_S = 15  # a page whose ML Metadata reads take longer says so (a writer holding the lock?)
+FILE_CHUNK = 256 * 1024  # files are streamed in pieces of this size, never read whole
 
 
 def _quote(value: object) -> str:
@@ -65,10 +71,45 @@ def _environment() -> jinja2.Environment:
 class _Page(tornado.web.RequestHandler):
     """Common to every page: the catalog, the templates, one-line errors."""
 
-    def initialize(self, catalog: Catalog, env: jinja2.Environment) -> None:
-        """Handlers share one catalog and one template environment."""
+    def initialize(
+        self,
+        catalog: Catalog,
+        env: jinja2.Environment,
+        hosts: frozenset[str] | None,
+        reader: concurrent.futures.ThreadPoolExecutor,
+    ) -> None:
+        """Handlers share one catalog, one template environment, the allowed hosts and the reading thread."""
         self.catalog = catalog
         self.env = env
+        self.hosts = hosts
+        self.reader = reader
+
+    def prepare(self) -> None:
+        """Refuse a Host header the UI does not serve (DNS rebinding), before anything is read."""
+        name = self.request.host_name.lower()
+        if self.hosts is not None and name not in self.hosts and not is_ip(name):
+            raise tornado.web.HTTPError(
+                403, reason=f"this UI does not serve the host name {name!r}: start it with --allow-host {name}"
+            )
+
+    async def read(self, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(*args)`` on the reading thread (ML Metadata, files), within READ_TIMEOUT_S."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(loop.run_in_executor(self.reader, function, *args), READ_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            raise tornado.web.HTTPError(
+                503,
+                reason=f"ML Metadata did not answer within {READ_TIMEOUT_S} s (a run writing to it holds "
+                "its lock?): reload the page in a moment",
+            ) from None
+        except (KeyError, tornado.web.HTTPError):
+            raise
+        except Exception as err:  # noqa: BLE001 - SQLite, MySQL and ML Metadata raise their own errors
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise tornado.web.HTTPError(
+                500, reason=f"cannot read ML Metadata ({first}): is the file damaged, or the server down?"
+            ) from None
 
     def page(self, template: str, title: str, refresh: int | None = None, **context: Any) -> None:
         """Render ``template`` inside the common layout."""
@@ -81,10 +122,10 @@ class _Page(tornado.web.RequestHandler):
         )
         self.write(html)
 
-    def find_run(self, pipeline: str, run_id: str) -> Run:
+    async def find_run(self, pipeline: str, run_id: str) -> Run:
         """The run named in the URL, or a 404."""
         try:
-            return self.catalog.run(pipeline, run_id)
+            return await self.read(self.catalog.run, pipeline, run_id)
         except KeyError:
             raise tornado.web.HTTPError(404, reason=f"no run {run_id} of {pipeline}") from None
 
@@ -97,9 +138,9 @@ class _Page(tornado.web.RequestHandler):
 class RunsPage(_Page):
     """Every run of every pipeline, newest first."""
 
-    def get(self) -> None:
+    async def get(self) -> None:
         """The run list."""
-        runs = self.catalog.runs()
+        runs = await self.read(self.catalog.runs)
         refresh = RUNNING_REFRESH_S if any(r.running for r in runs) else IDLE_REFRESH_S
         self.page("runs.html", "Runs", refresh, runs=runs)
 
@@ -107,10 +148,10 @@ class RunsPage(_Page):
 class RunPage(_Page):
     """One run: its DAG with each component's state and seconds."""
 
-    def get(self, pipeline: str, run_id: str) -> None:
+    async def get(self, pipeline: str, run_id: str) -> None:
         """The run's DAG and components."""
-        run = self.find_run(pipeline, run_id)
-        nodes, edges, declared = self.catalog.dag(pipeline)
+        run = await self.find_run(pipeline, run_id)
+        nodes, edges, declared = await self.read(self.catalog.dag, pipeline)
         drawn = [
             (node, run.summary.components.get(node, "NOT_RUN"), run.summary.seconds.get(node),
              f"{run_url(run)}/component/{_quote(node)}")
@@ -120,9 +161,10 @@ class RunPage(_Page):
             dag_svg = graphs.render(graphs.dag_source(drawn, edges, declared))
         except graphs.GraphvizMissingError as err:
             dag_svg = f"<p>{graphs.escape(str(err))}</p>"
+        outputs = await self.read(run.record.outputs)
         pushed = [
             a.id
-            for node, artifacts in run.record.outputs().items()
+            for node, artifacts in outputs.items()
             for a in artifacts
             if run.record.type_name(a) == "PushedModel" and run.summary.pushed
         ]
@@ -134,10 +176,10 @@ class RunPage(_Page):
 class ComponentPage(_Page):
     """One component of a run: its artifacts, their properties, the pictures it wrote."""
 
-    def get(self, pipeline: str, run_id: str, node: str) -> None:
+    async def get(self, pipeline: str, run_id: str, node: str) -> None:
         """The component's page."""
-        run = self.find_run(pipeline, run_id)
-        component = self.catalog.component(run, node)
+        run = await self.find_run(pipeline, run_id)
+        component = await self.read(self.catalog.component, run, node)
         refresh = RUNNING_REFRESH_S if run.running else None
         self.page("component.html", f"{node} · {pipeline} {run_id}", refresh, run=run, component=component)
 
@@ -145,11 +187,13 @@ class ComponentPage(_Page):
 class LineagePage(_Page):
     """What a pushed model came from, and which served version it is."""
 
-    def get(self, pipeline: str, artifact_id: str) -> None:
+    async def get(self, pipeline: str, artifact_id: str) -> None:
         """The lineage graph and table."""
         if pipeline not in self.catalog.pipelines:
             raise tornado.web.HTTPError(404, reason=f"no pipeline {pipeline}")
-        lineage = self.catalog.lineage(pipeline, int(artifact_id))
+        if int(artifact_id) >= 2**63:  # ML Metadata's ids are int64
+            raise tornado.web.HTTPError(404, reason=f"no artifact {artifact_id}")
+        lineage = await self.read(self.catalog.lineage, pipeline, int(artifact_id))
         if not lineage["artifacts"]:
             raise tornado.web.HTTPError(404, reason=f"no artifact {artifact_id}")
         artifacts = lineage["artifacts"]
@@ -179,11 +223,11 @@ class LineagePage(_Page):
 class HistoryPage(_Page):
     """Across runs: metrics over time, drift and anomalies per span."""
 
-    def get(self, pipeline: str) -> None:
+    async def get(self, pipeline: str) -> None:
         """The charts."""
         if pipeline not in self.catalog.pipelines:
             raise tornado.web.HTTPError(404, reason=f"no pipeline {pipeline}")
-        history = self.catalog.history(pipeline)
+        history = await self.read(self.catalog.history, pipeline)
         self.page(
             "history.html",
             f"{pipeline} history",
@@ -198,29 +242,34 @@ class HistoryPage(_Page):
 class ServedPage(_Page):
     """The versions in the serving folder, each with the run that pushed it."""
 
-    def get(self) -> None:
+    async def get(self) -> None:
         """The served versions."""
         serving_root = os.path.join(self.catalog.output_dir, "serving")
-        self.page("served.html", "Served", IDLE_REFRESH_S, served=self.catalog.served(), serving_root=serving_root)
+        served = await self.read(self.catalog.served)
+        self.page("served.html", "Served", IDLE_REFRESH_S, served=served, serving_root=serving_root)
 
 
 class FilePage(_Page):
-    """A file a component wrote (a picture, a report), from inside the output folder only."""
+    """A picture or report a page links (in a shown artifact's folder), streamed in pieces."""
 
-    def get(self) -> None:
+    async def get(self) -> None:
         """The file's bytes."""
-        root = os.path.realpath(self.catalog.output_dir)
-        path = os.path.realpath(os.path.join(root, self.get_query_argument("path", "")))  # links followed
-        if not path.startswith(root + os.sep) or not os.path.isfile(path):
-            raise tornado.web.HTTPError(404, reason="no such file in the output folder")
+        asked = os.path.join(self.catalog.output_dir, self.get_query_argument("path", ""))
+        path = await self.read(self.catalog.linked_file, asked)  # links followed, then checked
+        if path is None:
+            raise tornado.web.HTTPError(404, reason="no such picture or report of a shown artifact")
         self.set_header("Content-Type", mimetypes.guess_type(path)[0] or "application/octet-stream")
+        self.set_header("Content-Length", str(os.path.getsize(path)))
         with open(path, "rb") as handle:
-            self.write(handle.read())
+            while chunk := await self.read(handle.read, FILE_CHUNK):
+                self.write(chunk)
+                await self.flush()  # one piece in memory at a time, at the client's pace
 
 
-def make_app(catalog: Catalog) -> tornado.web.Application:
-    """The tornado application of the UI over ``catalog``."""
-    shared = {"catalog": catalog, "env": _environment()}
+def make_app(catalog: Catalog, hosts: frozenset[str] | None = None) -> tornado.web.Application:
+    """The tornado application of the UI over ``catalog``, answering for ``hosts`` (None: any host)."""
+    reader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="tfx-keras-ui-read")
+    shared = {"catalog": catalog, "env": _environment(), "hosts": hosts, "reader": reader}
     name = r"([^/]+)"
     return tornado.web.Application(
         [
@@ -235,17 +284,6 @@ def make_app(catalog: Catalog) -> tornado.web.Application:
     )
 
 
-def bind(host: str, port: int) -> list[socket.socket]:
-    """Listening sockets on ``host:port`` (0: any free port); PortInUseError names the fix."""
-    try:
-        return tornado.netutil.bind_sockets(port, host)
-    except OSError as err:
-        if err.errno == errno.EADDRINUSE:
-            raise PortInUseError(f"port {port} on {host} is in use: pass another --port") from None
-        message = f"cannot listen on {host}:{port} ({err.strerror}): pass another --host or --port"
-        raise PortInUseError(message) from None
-
-
 async def _serve(app: tornado.web.Application, sockets: list[socket.socket], started: Callable[[], None]) -> None:
     server = tornado.httpserver.HTTPServer(app)
     server.add_sockets(sockets)
@@ -253,11 +291,14 @@ async def _serve(app: tornado.web.Application, sockets: list[socket.socket], sta
     await asyncio.Event().wait()
 
 
-def serve(catalog: Catalog, host: str, port: int, started: Callable[[str], None] = print) -> None:
+def serve(
+    catalog: Catalog, host: str, port: int, started: Callable[[str], None] = print, extra_hosts: Sequence[str] = ()
+) -> None:
     """Serve the UI until interrupted (Ctrl-C raises KeyboardInterrupt out of here)."""
     sockets = bind(host, port)
     bound = sockets[0].getsockname()[1]
-    asyncio.run(_serve(make_app(catalog), sockets, lambda: started(f"http://{host}:{bound}/")))
+    app = make_app(catalog, allowed_hosts(host, extra_hosts))
+    asyncio.run(_serve(app, sockets, lambda: started(f"http://{host}:{bound}/")))
 
 
 @dataclasses.dataclass
@@ -276,7 +317,9 @@ class Background:
             self.loop.close()
 
 
-def serve_in_background(catalog: Catalog, host: str = "127.0.0.1", port: int = 0) -> Background:
+def serve_in_background(
+    catalog: Catalog, host: str = "127.0.0.1", port: int = 0, extra_hosts: Sequence[str] = ()
+) -> Background:
     """Start the UI on a thread; returns once it listens."""
     sockets = bind(host, port)
     loop = asyncio.new_event_loop()
@@ -284,7 +327,7 @@ def serve_in_background(catalog: Catalog, host: str = "127.0.0.1", port: int = 0
 
     def run() -> None:
         asyncio.set_event_loop(loop)
-        server = tornado.httpserver.HTTPServer(make_app(catalog))
+        server = tornado.httpserver.HTTPServer(make_app(catalog, allowed_hosts(host, extra_hosts)))
         server.add_sockets(sockets)
         loop.call_soon(ready.set)
         loop.run_forever()

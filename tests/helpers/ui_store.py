@@ -13,9 +13,11 @@ from pathlib import Path
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 
+from components.lineage import VERDICT_FILE, rejected_dir
 from pipelines.metadata_store import connection_config
 
 PIPELINE = "tiny"
+STOPPED_BECAUSE = "split train, feature x: Drift. jensen_shannon 0.4 > 0.1"
 NODES = ["ExampleGen", "DataValidator", "Trainer", "Evaluator", "AtomicPusher"]
 # A 1x1 PNG.
 PNG = bytes.fromhex(
@@ -111,5 +113,12 @@ def make_output_dir(root: Path) -> Path:
 
     run = w.run("run-3")  # span 2 drifted: the validator failed, nothing after it ran
     [examples] = w.execute(run, "ExampleGen", done, [], {"Examples": {"span": 2}})
-    w.execute(run, "DataValidator", failed, [examples], {})
+    [rejected] = w.execute(run, "DataValidator", failed, [examples], {"ExampleAnomalies": {}})
+    kept = Path(rejected_dir(rejected.uri))  # what the DataValidator keeps of a span it stopped
+    (kept / "report").mkdir(parents=True)
+    (kept / "report" / "data_report.html").write_text("<html><body>the stopped span</body></html>")
+    verdict = {"span": 2, "anomalies": [STOPPED_BECAUSE], "time": 0}
+    (kept / VERDICT_FILE).write_text(json.dumps(verdict))
+    (root / "logs").mkdir()
+    (root / "logs" / "tiny.log").write_text("a log: not a page's picture or report")
     return root
