@@ -263,6 +263,8 @@ def check_file_splits(splits: Mapping[str, Any], patterns: Mapping[str, str], sp
     for pattern in patterns.values():
         if pattern.startswith("/") or "://" in pattern:
             raise ValueError(f"pattern {pattern!r} must be relative to data.input_base")
+        if ".." in pattern.replace("\\", "/").split("/"):
+            raise ValueError(f"pattern {pattern!r} must stay inside data.input_base: no '..' in it")
         if span is not None and not _PLACEHOLDER.search(pattern):
             raise ValueError(
                 f"span={span} needs a {{SPAN}} (or {{YYYY}}{{MM}}{{DD}}) placeholder in the pattern "

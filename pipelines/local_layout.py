@@ -65,8 +65,15 @@ class OutputDirError(RuntimeError):
     """The output directory cannot be created or written."""
 
 
+def check_output_dir(layout: LocalLayout) -> None:
+    """Refuse an output directory that is a file (before a dry run's plan, or a run's first folder)."""
+    if os.path.exists(layout.output_dir) and not os.path.isdir(layout.output_dir):
+        raise OutputDirError(f"--output-dir {layout.output_dir} is a file, not a folder: choose a folder")
+
+
 def prepare_output_dir(layout: LocalLayout) -> None:
     """Create the output folders, or explain why they cannot be."""
+    check_output_dir(layout)
     for folder in (os.path.dirname(layout.metadata_path), layout.log_dir, layout.serving_root):
         try:
             os.makedirs(folder, exist_ok=True)

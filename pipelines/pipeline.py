@@ -76,13 +76,21 @@ def example_gen(spec: TaskSpec, config: TaskConfig, use_schema: bool = True) -> 
                 f"task {spec.name} reads files: give their folder with --input-base DIR (or --set data.input_base=DIR)"
             )
         images = isinstance(spec.declaration, ImageDeclaration)  # an image task's own images (or TFRecord files)
+        columns = schema_columns(spec.schema_file) if use_schema else None
+        if data.partition_feature and columns is not None:
+            names = [c.name for c in columns]
+            if data.partition_feature not in names:
+                raise ConfigError(
+                    f"data.partition_feature={data.partition_feature!r} is not a column of the curated schema "
+                    f"{spec.schema_file}: give one of {', '.join(names)} (an id, so that a row's split never changes)"
+                )
         return file_example_gen(
             data.format,
             data.input_base,
             data.file_pattern if images else data.pattern,
             dict(data.splits),
             span=data.span,
-            columns=schema_columns(spec.schema_file) if use_schema else None,
+            columns=columns,
             list_delimiter=getattr(data, "list_delimiter", "|"),
             partition_feature=data.partition_feature,
             allow_duplicate_spans=data.allow_duplicate_spans,

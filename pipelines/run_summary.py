@@ -93,7 +93,7 @@ class RunSummary:
     def exit_code(self) -> ExitCode:
         """The run's outcome as :class:`ExitCode`."""
         if self.failure is not None:
-            data_errors = ("DataValidationError", "FileInputError", "EmptySpanError")
+            data_errors = ("DataValidationError", "FileInputError", "EmptySpanError", "UnreadableFileError")
             if self.failure.component == VALIDATOR_ID or self.failure.reason.startswith(data_errors):
                 return ExitCode.DATA_REFUSED
             if self.failure.reason.startswith("BaselineError"):  # validation.baseline_span names no usable span

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -56,6 +57,13 @@ def test_config_prints_every_field(capsys: pytest.CaptureFixture) -> None:
             "--data-dir is for TFDS data, and --input-base reads your files instead",
         ),
         (["run", "penguin", "--input-base", "/no/such/folder"], "input folder /no/such/folder does not exist"),
+        (["run", "penguin", "--input-base", ""], "--input-base '' names no folder: give the folder of your data files"),
+        (
+            ["run", "penguin", "--set", "data.partition_feature=bird_id", "--dry-run"],
+            "data.partition_feature='bird_id' is not a column of the curated schema",
+        ),
+        (["run", "penguin", "--output-dir", __file__, "--dry-run"], f"--output-dir {__file__} is a file, not a folder"),
+        (["run", "penguin", "--output-dir", __file__], f"--output-dir {__file__} is a file, not a folder"),
         (["data", "generate", "penguin", "--span", "1", "--out", "x"], "task penguin has no data generator"),
         (
             ["data", "generate", "mnist", "--span", "2", "--out", "x"],
@@ -272,3 +280,10 @@ def test_a_damaged_prepared_data_set_is_named_by_list_and_run(
     assert main(run) == 2
     err = capsys.readouterr().err
     assert "is damaged: its metadata cannot be read" in err and "Traceback" not in err
+
+
+@pytest.mark.reliability
+def test_a_dry_run_with_json_prints_one_json_object(capsys: pytest.CaptureFixture) -> None:
+    assert main(["run", "penguin", "--dry-run", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["task"] == "penguin" and plan["dry_run"] is True and plan["components"][0] == "CsvExampleGen"

@@ -367,3 +367,33 @@ def test_the_span_digest_sees_a_span_re_sent_with_its_columns_reordered(tmp_path
     assert digest == again and first != second
     assert splits_fingerprint(str(tmp_path), splits[2], "csv") == (second, again)  # the format the options give
     assert splits_fingerprint(str(tmp_path), splits[2], "tfrecord")[1] != again  # not records of that format: bytes
+
+
+@pytest.mark.reliability
+def test_a_path_that_is_not_a_readable_file_stops_the_data_before_anything_reads_it(tmp_path: Path) -> None:
+    """A pipe would hang the digest forever, a folder named x.csv fail the read: both are named, exit 3."""
+    from components.file_example_gen.spans import UnreadableFileError
+
+    span = tmp_path / "span-1"
+    span.mkdir()
+    (span / "good.csv").write_text("a\n1\n")
+    os.mkfifo(span / "pipe.csv")
+    with pytest.raises(UnreadableFileError, match=r"pipe.csv matches the pattern but is a pipe, not a file"):
+        check_input(str(tmp_path), {"all": "span-{SPAN}/*.csv"})
+    (span / "pipe.csv").unlink()
+    (span / "folder.csv").mkdir()
+    with pytest.raises(UnreadableFileError, match=r"folder.csv matches the pattern but is a folder, not a file"):
+        check_input(str(tmp_path), {"all": "span-{SPAN}/*.csv"})
+    (span / "folder.csv").rmdir()
+    if os.geteuid() != 0:  # root reads any file
+        (span / "good.csv").chmod(0)
+        with pytest.raises(UnreadableFileError, match="cannot be read by this user"):
+            check_input(str(tmp_path), {"all": "span-{SPAN}/*.csv"})
+
+
+@pytest.mark.reliability
+def test_a_span_number_ml_metadata_cannot_keep_is_named(tmp_path: Path) -> None:
+    (tmp_path / "span-99999999999999999999").mkdir()
+    (tmp_path / "span-99999999999999999999" / "a.csv").write_text("a\n1\n")
+    with pytest.raises(FileInputError, match=r"span 99999999999999999999 is over the largest span ML Metadata can"):
+        check_input(str(tmp_path), {"all": "span-{SPAN}/*.csv"})

@@ -143,6 +143,9 @@ def test_file_data_settings_are_checked() -> None:
         FileData(pattern="*.csv", span=2)
     with pytest.raises(ValueError, match="must be relative to data.input_base"):
         FileData(pattern="/data/*.csv")
+    for escaping in ("../other/span-{SPAN}/*.csv", "span-{SPAN}/../../*.csv", "..\\x\\*.csv"):
+        with pytest.raises(ValueError, match="must stay inside data.input_base: no '..' in it"):
+            FileData(pattern=escaping)  # neither a run reads, nor `data generate` writes, outside the folder
     config = tasks.get("penguin").default_config()
     with pytest.raises(ConfigError, match="data.format='xlsx' is invalid"):
         apply_overrides(config, ["data.format=xlsx"])

@@ -17,8 +17,39 @@ from collections.abc import Mapping
 from components.file_example_gen.checks import FileInputError
 
 
-class EmptySpanError(FileInputError):
+class DataStoppedError(FileInputError):
+    """The input is there but cannot be trained on: the data is stopped (exit 3), as a failed validation."""
+
+
+class EmptySpanError(DataStoppedError):
     """The newest span's folder is there but holds no file to read: the day's export did not arrive (exit 3)."""
+
+
+class UnreadableFileError(DataStoppedError):
+    """A matching path is not a regular file this user can read (a pipe, a device, a folder, no permission)."""
+
+
+MAX_SPAN = 2**63 - 1  # ML Metadata keeps a span as an int64
+
+
+def _check_readable(path: str) -> None:
+    """Refuse a local path that a run could not read to its end: not a regular file, or not readable."""
+    import stat
+
+    if "://" in path:
+        return
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as err:
+        raise UnreadableFileError(f"{path} cannot be read ({err.strerror}): fix the file, or move it away") from None
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a pipe" if stat.S_ISFIFO(mode) else "a device or socket"
+        raise UnreadableFileError(
+            f"{path} matches the pattern but is {kind}, not a file: move it out of the span folder, or set "
+            "data.pattern to match the data files only"
+        )
+    if not os.access(path, os.R_OK):
+        raise UnreadableFileError(f"{path} cannot be read by this user (permission denied): fix its permissions")
 
 
 _PLACEHOLDER = re.compile(r"\{(SPAN|VERSION)(?::(\d+))?\}|\{(YYYY|MM|DD)\}")
@@ -74,6 +105,11 @@ def find_spans(input_base: str, pattern: str) -> dict[int, list[str]]:
         found = match.groupdict()
         if found.get("SPAN") is not None:
             span = int(found["SPAN"])
+            if span > MAX_SPAN:
+                raise FileInputError(
+                    f"{path}: span {span} is over the largest span ML Metadata can keep (2^63 - 1): number "
+                    "the span folders 1, 2, 3 ..., or by date with {YYYY}{MM}{DD} in data.pattern"
+                )
         elif found.get("YYYY") is not None:
             try:
                 span = date_to_span(int(found["YYYY"]), int(found["MM"]), int(found["DD"]))
@@ -81,6 +117,7 @@ def find_spans(input_base: str, pattern: str) -> dict[int, list[str]]:
                 continue
         else:
             span = 0
+        _check_readable(path)  # a pipe would hang the digest, a folder fail the read
         spans.setdefault(span, []).append(path)
     return spans
 

@@ -41,6 +41,8 @@ def task_config(spec: TaskSpec, args: argparse.Namespace) -> object:
             raise ConfigError(
                 f"--{flag.replace('_', '-')} does not apply to {spec.name}: its data is not a TFDS data set"
             )
+    if getattr(args, "input_base", None) is not None and not args.input_base.strip():
+        raise ConfigError("--input-base '' names no folder: give the folder of your data files")
     if getattr(args, "input_base", None):
         if "input_base" not in type(config.data).model_fields:
             raise ConfigError(f"--input-base does not apply to {spec.name}: its data section reads no files")

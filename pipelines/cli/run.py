@@ -97,9 +97,10 @@ def cmd_run(args: argparse.Namespace, err_stream: TextIO) -> int:
     if args.workers < 1:
         raise ConfigError(f"--workers {args.workers} is invalid: must be an integer >= 1")
     layout = local_layout.LocalLayout(absolute(args.output_dir), spec.name)
-    if args.dry_run:  # the checks a run makes before it starts, then the plan; nothing is written
-        return _data_errors(spec, err_stream, lambda: _dry_run(spec, config, layout, args.workers))
     try:
+        local_layout.check_output_dir(layout)
+        if args.dry_run:  # the checks a run makes before it starts, then the plan; nothing is written
+            return _data_errors(spec, err_stream, lambda: _dry_run(spec, config, layout, args.workers, args.json))
         local_layout.prepare_output_dir(layout)
     except local_layout.OutputDirError as err:
         print(f"error: {err}", file=err_stream)
@@ -160,9 +161,9 @@ def _data_errors(spec: TaskSpec, err_stream: TextIO, work: Callable[[], int]) ->
         if isinstance(err, (DatasetNotPreparedError, DatasetDownloadError)):
             print(f"error: {_dataset_fix(spec, err)}", file=err_stream)
             return 2
-        from components.file_example_gen.spans import EmptySpanError
+        from components.file_example_gen.spans import DataStoppedError
 
-        if isinstance(err, EmptySpanError):  # the data is there but the day's span is empty: the data was stopped
+        if isinstance(err, DataStoppedError):  # an empty newest span, an unreadable file: the data was stopped
             print(f"error: {err}", file=err_stream)
             return 3
         if isinstance(err, (TFDSExampleGenError, FileInputError, FileExampleGenError)):
@@ -171,13 +172,19 @@ def _data_errors(spec: TaskSpec, err_stream: TextIO, work: Callable[[], int]) ->
         raise
 
 
-def _dry_run(spec: TaskSpec, config: object, layout: object, workers: int) -> int:
-    """Print what a run would do, after the checks a run makes before it starts."""
+def _dry_run(spec: TaskSpec, config: object, layout: object, workers: int, as_json: bool = False) -> int:
+    """Print what a run would do (as one JSON object with ``--json``), after the checks a run makes first."""
+    import json
+
     from pipelines import local_runner
 
     pipeline = local_runner.local_pipeline(spec, config, layout, workers)  # type: ignore[arg-type]
     data = config.data  # type: ignore[attr-defined]
     source = getattr(data, "input_base", None) or getattr(data, "data_dir", None) or "its generator"
+    if as_json:
+        plan = {"task": spec.name, "dry_run": True, "data": source, "output_dir": layout.output_dir}  # type: ignore[attr-defined]
+        print(json.dumps({**plan, "components": [c.id for c in pipeline.components]}))
+        return 0
     print(f"[tfx-keras] dry run of the {spec.name} pipeline: nothing runs")
     print(f"  data:       {source}")
     print(f"  components: {' -> '.join(c.id for c in pipeline.components)}")
