@@ -296,3 +296,16 @@ def test_schema_infer_on_a_folder_of_files_is_a_first_schema(tmp_path: Path, cap
     assert "Traceback" not in err
     assert main(["schema", "infer", "penguin", "--input-base", str(tmp_path / "nowhere")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.reliability
+def test_schema_infer_on_a_csv_the_csv_module_refuses_is_one_line(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    """A NUL byte: the file is named, the component's traceback goes to the log, not the console."""
+    from pipelines.cli import main
+
+    path = write_penguin_span(tmp_path / "in", 1, "csv", ROWS[:10])
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\x00\n", 3))
+    assert main(["schema", "infer", "penguin", "--input-base", str(tmp_path / "in"), "--out", str(tmp_path / "s")]) == 1
+    err = capfd.readouterr().err
+    assert f"error: CsvExampleGen failed: FileInputError: {path}, line " in err and "a NUL byte" in err, err
+    assert "Traceback" not in err and "(library logs: " in err

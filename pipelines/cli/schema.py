@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from pipelines import tasks
 from pipelines.cli.options import input_base_arg, task_arg, task_config, writable
@@ -29,12 +30,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     """Infer and write the schema; say how to compare it."""
-    from pipelines.schema_inference import infer_schema
+    import tempfile
+
+    from pipelines.cli.quiet import quiet_output
+    from pipelines.schema_inference import SchemaInferenceError, infer_schema
 
     spec = tasks.get(args.task)
     config = task_config(spec, args)
     out = writable(args.out or f"{spec.name}.schema.inferred.pbtxt", "--out")  # before minutes of work
-    out = infer_schema(spec, config, out)
+    log = os.path.join(tempfile.gettempdir(), f"tfx-keras-schema-{spec.name}.log")
+    with quiet_output(log):  # TFX's and Beam's logs (a failed component's traceback): in the log, not here
+        try:
+            out = infer_schema(spec, config, out)
+        except SchemaInferenceError as err:
+            raise SchemaInferenceError(f"{err} (library logs: {log})") from None
     print(f"wrote {out}")
     print(f"compare it with the curated schema: diff {spec.schema_file} {out}")
     return 0
