@@ -9,7 +9,8 @@ The parts, as TF Serving splits them: the versions on disk and their loading
 services (:mod:`serving.prediction_service`, :mod:`serving.model_service`), the REST handler and its
 JSON (:mod:`serving.rest_handler`, :mod:`serving.json_tensor`), errors to status codes
 (:mod:`serving.status`), batching (:mod:`serving.batching`) and Prometheus metrics
-(:mod:`serving.metrics`). This module binds the ports and runs both APIs on one event loop.
+(:mod:`serving.metrics`), the REST port (:mod:`serving.rest_server`). This module binds the ports
+and runs both APIs on one event loop.
 """
 
 from __future__ import annotations
@@ -21,9 +22,6 @@ from concurrent import futures
 from typing import TypeVar
 
 import grpc
-import tornado.httpserver
-import tornado.netutil
-import tornado.web
 from pydantic import Field, model_validator
 from tensorflow_serving.apis import model_service_pb2_grpc
 
@@ -35,7 +33,7 @@ from serving.metrics import ServingMetrics
 from serving.model_service import ModelService
 from serving.model_store import AVAILABLE, ModelStore
 from serving.prediction_service import PredictionService
-from serving.rest_handler import RestHandler
+from serving.rest_server import RestServer
 from serving.status import ServableNotFoundError
 from serving.tls import server_credentials
 
@@ -65,6 +63,10 @@ class ServerOptions(Settings):
     # ModelService.HandleReloadConfigRequest: TF Serving accepts it from any client; here it is off
     # unless asked for, since it changes which folders are served.
     allow_reload_config: bool = False
+    # REST connections: one idle (or sending its body) longer than this is closed; at most this many open
+    # at once (a slow-loris client cannot hold every file descriptor).
+    rest_idle_seconds: float = Field(60.0, gt=0)
+    rest_max_connections: int = Field(512, ge=1)
 
     @model_validator(mode="after")
     def _consistent(self) -> ServerOptions:
@@ -75,67 +77,6 @@ class ServerOptions(Settings):
         if self.tls_client_ca and not self.tls_cert:
             raise ValueError("--tls-client-ca needs --tls-cert and --tls-key")
         return self
-
-
-class RestServer:
-    """TF Serving's REST API for a :class:`serving.core.ServingCore`, on a port of its own (tornado).
-
-    It runs on the event loop it is given (the gRPC server's), and the work of each request on
-    ``executor``'s threads. The port is bound when this object is made, so a port in use fails at
-    once with OSError.
-    """
-
-    def __init__(
-        self,
-        core: ServingCore,
-        host: str,
-        port: int,
-        executor: futures.Executor,
-        loop: asyncio.AbstractEventLoop,
-        max_body_bytes: int = DEFAULT_MAX_MESSAGE_MB * 1024 * 1024,
-    ) -> None:
-        self.core = core
-        self.max_body_bytes = max_body_bytes
-        self.host = host
-        try:
-            self._sockets = tornado.netutil.bind_sockets(port, address=host, reuse_port=False)
-        except OSError as err:
-            raise OSError(
-                f"could not listen on {host}:{port} for the REST API ({err.strerror}): the port is in use "
-                "(another server?); choose another --rest-api-port, or 0 to turn the REST API off"
-            ) from None
-        self.port = self._sockets[0].getsockname()[1]
-        self.executor = executor
-        self._loop = loop
-        self._http: tornado.httpserver.HTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        """``http://host:port``."""
-        return f"http://{self.host}:{self.port}"
-
-    def start(self) -> None:
-        """Accept connections; returns once it does."""
-
-        async def listen() -> None:
-            app = tornado.web.Application([(r"/.*", RestHandler, {"core": self.core, "executor": self.executor})])
-            # --max-message-mb bounds a REST body as it bounds a gRPC message: a larger one is refused unread.
-            self._http = tornado.httpserver.HTTPServer(app, max_body_size=self.max_body_bytes)
-            self._http.add_sockets(self._sockets)
-
-        asyncio.run_coroutine_threadsafe(listen(), self._loop).result(timeout=30)
-
-    def stop(self) -> None:
-        """Stop accepting requests."""
-
-        async def close() -> None:
-            if self._http is not None:
-                self._http.stop()
-
-        if self._loop.is_running():
-            asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=30)
-        for sock in self._sockets:
-            sock.close()
 
 
 class PortInUseError(OSError):
@@ -168,7 +109,14 @@ class ServingServer:
             if options.rest_api_port:
                 port = max(options.rest_api_port, 0)  # -1: any free port (tests, infra validation)
                 self.rest = RestServer(
-                    self.core, options.host, port, self.executor, self._loop, options.max_message_mb * 1024 * 1024
+                    self.core,
+                    options.host,
+                    port,
+                    self.executor,
+                    self._loop,
+                    options.max_message_mb * 1024 * 1024,
+                    idle_seconds=options.rest_idle_seconds,
+                    max_connections=options.rest_max_connections,
                 )
         except BaseException:
             self._close()

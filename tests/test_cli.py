@@ -59,6 +59,14 @@ def test_config_prints_every_field(capsys: pytest.CaptureFixture) -> None:
         (["run", "penguin", "--input-base", "/no/such/folder"], "input folder /no/such/folder does not exist"),
         (["run", "penguin", "--input-base", ""], "--input-base '' names no folder: give the folder of your data files"),
         (
+            ["run", "penguin", "--input-base", "a", "--set", "data.input_base=b"],
+            "--input-base a and --set data.input_base=b disagree: give one of the two",
+        ),
+        (
+            ["run", "penguin", "--metadata", "mysql://u@h/x", "--set", "metadata.url=mysql://u@h/y"],
+            "--metadata mysql://u@h/x and --set metadata.url=mysql://u@h/y disagree",
+        ),
+        (
             ["run", "penguin", "--set", "data.partition_feature=bird_id", "--dry-run"],
             "data.partition_feature='bird_id' is not a column of the curated schema",
         ),

@@ -522,3 +522,50 @@ def test_a_body_longer_than_its_signature_could_need_is_refused_unparsed(
     assert "signature 'serving_raw' takes at most 100 rows, 200 numbers" in json.loads(answer)["error"]
     ok = {"signature_name": "serving_raw", "instances": [[-1.2345678901234567e-300, 2.0]] * 100}  # the most it takes
     assert http(server, "POST", "/v1/models/toy:predict", ok)[0] == 200
+
+
+@pytest.mark.reliability
+def test_a_gzip_body_is_uncompressed_as_tf_serving_does_and_a_bomb_is_refused(root: Path) -> None:
+    import gzip
+
+    with serving(root, rest_api_port=-1, max_message_mb=1) as running:
+        rows = {"signature_name": "serving_raw", "instances": [[1.0, 2.0], [0.5, 0.0]]}
+        request = urllib.request.Request(
+            f"{running.rest_url}/v1/models/toy:predict",
+            data=gzip.compress(json.dumps(rows).encode()),
+            headers={"Content-Encoding": "gzip"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert [p["y"] for p in json.loads(response.read())["predictions"]] == [3.0, 0.5]
+        bomb = gzip.compress(b"[" + b" " * (8 * 1024 * 1024) + b"]")  # 8 MB once uncompressed, over the 1 MB limit
+        request = urllib.request.Request(
+            f"{running.rest_url}/v1/models/toy:predict", data=bomb, headers={"Content-Encoding": "gzip"}, method="POST"
+        )
+        with pytest.raises((urllib.error.HTTPError, urllib.error.URLError, ConnectionError)):
+            urllib.request.urlopen(request, timeout=30)
+        assert http(running, "GET", "/v1/models/toy")[0] == 200  # and the server goes on
+
+
+@pytest.mark.reliability
+def test_idle_connections_are_closed_and_their_number_is_bounded(root: Path) -> None:
+    """A slow-loris client: sockets that never finish a request are closed, and cannot hold every descriptor."""
+    import socket
+    import time
+
+    with serving(root, rest_api_port=-1, rest_idle_seconds=0.5, rest_max_connections=4) as running:
+        host, port = running.rest_url.removeprefix("http://").rsplit(":", 1)
+        dribbling = [socket.create_connection((host, int(port)), timeout=10) for _ in range(6)]
+        for sock in dribbling:
+            sock.sendall(b"POST /v1/models/toy:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        closed = 0
+        deadline = time.monotonic() + 10
+        for sock in dribbling:  # every one is closed by the server: over the limit at once, the others when idle
+            sock.settimeout(max(0.1, deadline - time.monotonic()))
+            try:
+                closed += sock.recv(1024) == b""
+            except ConnectionResetError:
+                closed += 1
+            sock.close()
+        assert closed == 6
+        assert http(running, "GET", "/v1/models/toy")[0] == 200  # a new client is served

@@ -34,6 +34,7 @@ def task_config(spec: TaskSpec, args: argparse.Namespace) -> object:
     """The task's config with the command line's overrides applied and validated."""
     config = spec.default_config()
     overrides = list(getattr(args, "overrides", []) or [])
+    _refuse_disagreeing_flags(args, overrides)
     if getattr(args, "epochs", None) is not None:
         overrides.append(f"training.epochs={args.epochs}")
     for flag in ("data_dir", "download"):
@@ -100,3 +101,25 @@ def port_number(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port: give a number from 0 (any free port) to 65535")
     return port
+
+
+# A flag and the config field it sets: both given with different values is refused, not resolved silently.
+FLAG_FIELDS = {
+    "input_base": "data.input_base",
+    "data_dir": "data.data_dir",
+    "metadata": "metadata.url",
+    "epochs": "training.epochs",
+}
+
+
+def _refuse_disagreeing_flags(args: argparse.Namespace, overrides: list[str]) -> None:
+    """ConfigError if ``--input-base X`` and ``--set data.input_base=Y`` (or another pair) are both given."""
+    for flag, field in FLAG_FIELDS.items():
+        value = getattr(args, flag, None)
+        if value is None or value is False:
+            continue
+        for override in overrides:
+            name, _, given = override.partition("=")
+            if name.strip() == field and given.strip() != str(value):
+                shown = f"--{flag.replace('_', '-')} {value}"
+                raise ConfigError(f"{shown} and --set {field}={given.strip()} disagree: give one of the two")
