@@ -32,8 +32,13 @@ from common.settings import ConfigError
 SCHEMES = ("mysql", "mariadb")
 DEFAULT_PORT = 3306
 CONNECT_TIMEOUT_SECONDS = 5
+# Every read and write of a check or of the lock's queries: a server (or something else on its port)
+# that accepts and never answers ends the check instead of hanging the run.
+READ_TIMEOUT_SECONDS = 20
 EXAMPLE = "mysql://user:password@host:3306/database"
-_DATABASE_NAME = re.compile(r"^[A-Za-z0-9_$-]{1,64}$")
+# ML Metadata writes the name into SQL unquoted: a letter or _ first, then letters, digits, _ or $.
+_DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,63}$")
+PASSWORD_VARIABLE = "MYSQL_PWD"  # MySQL's own: the password, when the URL has none (not on the command line)
 
 
 class MetadataURLError(ConfigError):
@@ -88,12 +93,18 @@ def parse_url(url: str) -> MySQLURL:
     if not database:
         raise _url_error(url, "names no database (the path after the host)")
     if not _DATABASE_NAME.match(database):
-        raise _url_error(url, f"database name {database!r} must be letters, digits, _, $ or - (64 at most)")
+        raise _url_error(
+            url,
+            f"database name {database!r} must start with a letter or _ and hold only letters, digits, _ or $ "
+            "(64 at most; ML Metadata does not quote it)",
+        )
     if parts.query or parts.fragment:
         raise _url_error(url, "takes no ?query or #fragment")
     return MySQLURL(
         user=urllib.parse.unquote(parts.username),
-        password=urllib.parse.unquote(parts.password or ""),
+        password=urllib.parse.unquote(parts.password)
+        if parts.password is not None
+        else os.environ.get(PASSWORD_VARIABLE, ""),
         host=parts.hostname,
         port=port or DEFAULT_PORT,
         database=database,
@@ -227,6 +238,8 @@ def mysql_connection(config: metadata_store_pb2.ConnectionConfig) -> Any:
             password=m.password,
             database=m.database,
             connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            read_timeout=READ_TIMEOUT_SECONDS,
+            write_timeout=READ_TIMEOUT_SECONDS,
             autocommit=True,
         )
     except pymysql.err.MySQLError as err:

@@ -70,7 +70,9 @@ def test_without_a_url_ml_metadata_is_sqlite_in_the_output_folder_and_nothing_is
         ("mysql://u:secret@db:33o6/mlmd", "port '33o6' is not a number from 1 to 65535"),
         ("mysql://u:secret@db:70000/mlmd", "port '70000' is not a number from 1 to 65535"),
         ("mysql://db:3306/mlmd", "names no user"),
-        ("mysql://u:secret@db/ml;md", "database name 'ml;md' must be letters, digits"),
+        ("mysql://u:secret@db/ml;md", "database name 'ml;md' must start with a letter or _ and hold only letters"),
+        ("mysql://u:secret@db/ml-md", "database name 'ml-md' must start with a letter or _ and hold only letters"),
+        ("mysql://u:secret@db/12345", "database name '12345' must start with a letter or _"),
         ("mysql://u:se/cret@db/mlmd", "has a password with / ? # or @ in it: percent-encode them"),
         ("mysql://u:se#cret@db/mlmd", "has a password with / ? # or @ in it: percent-encode them"),
         ("mysql://u:s@cret@db/", "names no database"),
@@ -292,3 +294,30 @@ def test_kubeflow_pipelines_refuse_a_metadata_url() -> None:
     cloud = load_cloud_config(str(Path(__file__).resolve().parents[1] / "cloud.example.json"))
     with pytest.raises(ConfigError, match="metadata.url is for `tfx-keras run`: Kubeflow and Vertex AI keep"):
         build_kubeflow_pipeline("penguin", cloud, ["metadata.url=mysql://tfx@db.example.com/mlmd"])
+
+
+@pytest.mark.reliability
+def test_the_password_can_come_from_mysql_pwd_instead_of_the_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.metadata_store import parse_url
+
+    monkeypatch.setenv("MYSQL_PWD", "from-the-environment")
+    assert parse_url("mysql://tfx@db/mlmd").password == "from-the-environment"
+    assert parse_url("mysql://tfx:given@db/mlmd").password == "given"  # the URL's own wins
+    assert connection_config("mysql://tfx@db/mlmd", "").mysql.password == "from-the-environment"
+
+
+@pytest.mark.reliability
+def test_a_server_that_accepts_and_never_answers_ends_the_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Something on the port that is not MySQL (or a hung server): one line, not a run hung forever."""
+    import socket
+
+    from pipelines import metadata_store
+
+    monkeypatch.setattr(metadata_store, "READ_TIMEOUT_SECONDS", 1)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        config = connection_config(f"mysql://tfx:pw@127.0.0.1:{port}/mlmd", "")
+        with pytest.raises(MetadataConnectionError, match=rf"cannot reach the MySQL server at 127.0.0.1:{port}"):
+            metadata_store.check_connection(config)

@@ -354,14 +354,15 @@ def _arrow_kind(arrow_type: Any) -> tuple[str | None, bool]:
 
 def check_parquet(path: str, columns: Sequence[Column] | None) -> int:
     """Check a Parquet file: readable, not empty, known columns of a convertible type. Returns its rows."""
-    import pyarrow.parquet as pq
     import tensorflow as tf
 
     if tf.io.gfile.stat(path).length == 0:
         raise FileInputError(f"{path} is empty: remove it, or write the day's rows into it")
     try:
-        with tf.io.gfile.GFile(path, "rb") as f:
-            parquet = pq.ParquetFile(io.BytesIO(f.read()))
+        with parquet_file(path) as opened:  # its footer only: the rows are not read here
+            parquet = opened
+            rows = parquet.metadata.num_rows
+            arrow_schema = parquet.schema_arrow
     except Exception as err:  # noqa: BLE001 - pyarrow raises several types for a file that is not Parquet
         hint = (
             f" (its name says {format_of(path)}: set data.format={format_of(path)})"
@@ -373,13 +374,11 @@ def check_parquet(path: str, columns: Sequence[Column] | None) -> int:
             else ""
         )
         raise FileInputError(f"{path} is not a Parquet file{hint}: {str(err).splitlines()[0]}") from None
-    rows = parquet.metadata.num_rows
     if rows == 0:
         raise FileInputError(f"{path} has no rows: remove it, or write the day's rows into it")
     if columns is None:
         return rows
     by_name = {c.name: c for c in columns}
-    arrow_schema = parquet.schema_arrow
     unknown = [name for name in arrow_schema.names if name not in by_name]
     if unknown:
         raise FileInputError(_unknown_columns_message(path, unknown, columns, "has columns"))
