@@ -92,8 +92,6 @@ def write_span(spec: TaskSpec, config: TaskConfig, out_dir: str, fmt: str, overw
     """
     import tensorflow as tf
 
-    from pipelines.schema import schema_columns
-
     if not isinstance(spec.source, GeneratorSource):
         raise ConfigError(f"task {spec.name} has no generator: its data comes from {type(spec.source).__name__}")
     if fmt not in SUFFIXES:
@@ -102,6 +100,22 @@ def write_span(spec: TaskSpec, config: TaskConfig, out_dir: str, fmt: str, overw
     if data.span is None:
         raise ConfigError("which day? give the span number with --span N")
     folder = os.path.join(out_dir, span_folder(data.pattern, data.span))
+    try:
+        return _write(spec, data, folder, out_dir, fmt, overwrite)
+    except tf.errors.OpError as err:  # a bucket without credentials or network, a scheme TensorFlow cannot write
+        first = (err.message or str(err)).strip().splitlines()[0]
+        raise ConfigError(
+            f"cannot write the span under {out_dir} ({first}): check the path, and for gs:// the credentials "
+            "(gcloud auth application-default login) and the network"
+        ) from None
+
+
+def _write(spec: TaskSpec, data: Any, folder: str, out_dir: str, fmt: str, overwrite: bool) -> str:
+    """Write the span's file into ``folder`` through a partial file beside it (removed if anything fails)."""
+    import tensorflow as tf
+
+    from pipelines.schema import schema_columns
+
     if tf.io.gfile.exists(folder) and tf.io.gfile.listdir(folder) and not overwrite:
         raise ConfigError(
             f"{folder} already holds files: a span that was read must not change under the runs that read it. "
@@ -116,17 +130,22 @@ def write_span(spec: TaskSpec, config: TaskConfig, out_dir: str, fmt: str, overw
     path = os.path.join(folder, f"{spec.name}-{data.span}{SUFFIXES[fmt]}")
     tf.io.gfile.makedirs(folder)
     partial = os.path.join(out_dir, f".{os.path.basename(path)}.partial")  # outside the span's folder
-    if fmt == "tfrecord":
-        with tf.io.TFRecordWriter(partial, options="GZIP") as writer:
-            for example in examples:
-                writer.write(example.SerializeToString())
-    else:
-        content = (
-            _csv_bytes(examples, columns, multivalued, data.list_delimiter)
-            if fmt == "csv"
-            else _parquet_bytes(examples, columns, multivalued)
-        )
-        with tf.io.gfile.GFile(partial, "wb") as f:
-            f.write(content)
-    tf.io.gfile.rename(partial, path, overwrite=True)
+    try:
+        if fmt == "tfrecord":
+            with tf.io.TFRecordWriter(partial, options="GZIP") as writer:
+                for example in examples:
+                    writer.write(example.SerializeToString())
+        else:
+            content = (
+                _csv_bytes(examples, columns, multivalued, data.list_delimiter)
+                if fmt == "csv"
+                else _parquet_bytes(examples, columns, multivalued)
+            )
+            with tf.io.gfile.GFile(partial, "wb") as f:
+                f.write(content)
+        tf.io.gfile.rename(partial, path, overwrite=True)
+    except BaseException:  # Ctrl-C included: no partial file is left behind
+        if tf.io.gfile.exists(partial):
+            tf.io.gfile.remove(partial)
+        raise
     return path

@@ -295,3 +295,28 @@ def test_a_dry_run_with_json_prints_one_json_object(capsys: pytest.CaptureFixtur
     assert main(["run", "penguin", "--dry-run", "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["task"] == "penguin" and plan["dry_run"] is True and plan["components"][0] == "CsvExampleGen"
+
+
+@pytest.mark.reliability
+def test_data_generate_interrupted_leaves_no_partial_file_and_no_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from pipelines import datagen
+
+    def interrupted(*args: object, **kwargs: object) -> bytes:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(datagen, "_csv_bytes", interrupted)
+    argv = ["data", "generate", "ticket", "--span", "1", "--out", str(tmp_path), "--set", "data.num_examples=20"]
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert "interrupted: tfx-keras data stopped (Ctrl-C)" in err and "Traceback" not in err
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == []  # no partial file, no half a span
+
+
+@pytest.mark.reliability
+def test_data_generate_to_a_place_tensorflow_cannot_write_is_one_line(capsys: pytest.CaptureFixture) -> None:
+    argv = ["data", "generate", "ticket", "--span", "1", "--out", "nosuchscheme://bucket/in"]
+    assert main([*argv, "--set", "data.num_examples=20"]) == 2
+    err = capsys.readouterr().err
+    assert "error: cannot write the span under nosuchscheme://bucket/in (" in err and "Traceback" not in err, err

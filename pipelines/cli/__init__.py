@@ -70,6 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.handler(args)
+    except KeyboardInterrupt:  # Ctrl-C: one line; what the command was writing is removed or left whole
+        print(f"interrupted: tfx-keras {args.command} stopped (Ctrl-C)", file=sys.stderr)
+        return 130
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
