@@ -325,6 +325,9 @@ class InfraConfig(Section):
 
     max_latency_ms: float = Field(500.0, gt=0)
     timeout_seconds: int = Field(180, ge=10)
+    # The resident memory the serving process may reach while it loads and answers (a host's limit would
+    # kill TF Serving); an MNIST CNN peaks near 1 GB, TensorFlow itself included.
+    max_memory_mb: float = Field(4096.0, gt=0)
     num_examples: int = Field(16, ge=1, le=1000)  # evaluation examples the requests are built from
 
 

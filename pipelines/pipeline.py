@@ -262,6 +262,7 @@ def standard_components(
         num_examples=config.infra.num_examples,
         timeout_seconds=config.infra.timeout_seconds,
         max_latency_ms=config.infra.max_latency_ms,
+        max_memory_mb=config.infra.max_memory_mb,
         contract=json.dumps(spec.serving(config).output_contract(), sort_keys=True),
     )
     pusher = AtomicPusher(

@@ -78,9 +78,14 @@ def _batch(examples: Sequence[bytes], size: int) -> list[bytes]:
 def _static_checks(model_dir: str, contract: Mapping[str, Mapping[str, str]] | None) -> list[Check]:
     """What the graph shows without running it: ops, files, signatures, the contract."""
     from common.contract import EXAMPLE_SIGNATURE
+    from common.model_files import unsafe_entries
     from serving.graph_check import files_outside, unservable_ops
     from serving.servable import read_serving_meta_graph, signature_defs_of
 
+    unsafe = unsafe_entries(model_dir)
+    if unsafe:  # nothing in the folder is read (a link to /dev/zero would fill the disk of the copy)
+        why = "TF Serving on another host would not find it, and a copy would read it without end"
+        return [Check("files", entry.split(" is ", 1)[0], False, f"{entry}: {why}") for entry in unsafe]
     meta_graph = read_serving_meta_graph(model_dir)
     checks = [Check("ops", op.signature, False, f"op {op.op} is {op.why}") for op in unservable_ops(meta_graph)]
     for outside in files_outside(model_dir, meta_graph):
@@ -363,31 +368,71 @@ def _read_contract(path: str | None) -> dict[str, dict[str, str]] | None:
     return contract
 
 
-class _TimeLimit:
-    """Ends the process with a report naming what was running when ``seconds`` have passed."""
+def _resident_mb() -> float:
+    """This process's resident memory in MB (Linux ``/proc``; 0 where it cannot be read)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            pages = int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
-    def __init__(self, seconds: float, model_dir: str, out: str, scratch: str) -> None:
+
+class _TimeLimit:
+    """Ends the process with a report naming what was running: at ``seconds``, or past ``max_memory_mb``.
+
+    The resident memory is sampled every ``MEMORY_SAMPLE_S``, as a host's memory limit would end TF Serving.
+    """
+
+    MEMORY_SAMPLE_S = 0.05
+
+    def __init__(
+        self, seconds: float, model_dir: str, out: str, scratch: str, max_memory_mb: float | None = None
+    ) -> None:
         self.seconds, self.model_dir, self.out, self.scratch = seconds, model_dir, out, scratch
+        self.max_memory_mb, self.peak_mb = max_memory_mb, 0.0
         self.phase = "starting"
         self.lock = threading.Lock()
         self.timer = threading.Timer(seconds, self._expire)
         self.timer.daemon = True
+        self.watch = threading.Thread(target=self._watch_memory, name="memory-limit", daemon=True)
+
+    def start(self) -> None:
+        """Start the clock and the memory watch."""
+        self.timer.start()
+        if self.max_memory_mb:
+            self.watch.start()
+
+    def _watch_memory(self) -> None:
+        while not self.timer.finished.is_set():
+            self.peak_mb = max(self.peak_mb, _resident_mb())
+            if self.peak_mb > self.max_memory_mb:  # type: ignore[operator]
+                self._end(
+                    f"memory limit: the serving process passed {self.max_memory_mb:g} MB ({self.peak_mb:.0f} MB "
+                    f"resident, while {self.phase}; infra.max_memory_mb): a host with that much memory would "
+                    "kill TF Serving"
+                )
+            time.sleep(self.MEMORY_SAMPLE_S)
 
     def _expire(self) -> None:
+        self._end(
+            f"time limit: the validation did not finish within {self.seconds:g} s (it was {self.phase}); "
+            "warmup replay and every request count: a model this slow would not serve in time"
+        )
+
+    def _end(self, reason: str) -> None:
         with self.lock:
-            reason = (
-                f"time limit: the validation did not finish within {self.seconds:g} s (it was {self.phase}); "
-                "warmup replay and every request count: a model this slow would not serve in time"
-            )
             _write(self.out, {"model_dir": self.model_dir, "blessed": False, "reason": reason, "failures": [reason]})
             print(f"not blessed: {reason}", flush=True)
             shutil.rmtree(self.scratch, ignore_errors=True)  # the sealed copy: os._exit skips every cleanup
             os._exit(1)
 
     def write(self, report: dict[str, Any]) -> None:
-        """Write the final report unless the time limit has already."""
+        """Write the final report (with the peak memory seen) unless a limit has already."""
         with self.lock:
             self.timer.cancel()
+            if self.max_memory_mb:
+                report["peak_memory_mb"] = round(max(self.peak_mb, _resident_mb()), 1)
             _write(self.out, report)
 
 
@@ -396,28 +441,51 @@ def _write(path: str, report: dict[str, Any]) -> None:
         json.dump(report, f, indent=2)
 
 
+def _positive(kind: type) -> Callable[[str], Any]:
+    """An argparse type: a finite number above 0 of ``kind`` (0, a negative, NaN or infinity is refused)."""
+    import math
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be a number above 0")
+        return value
+
+    return parse
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: validate, write the report, exit 0 when blessed."""
     parser = argparse.ArgumentParser(prog="python -m serving.validate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-dir", required=True, help="the candidate SavedModel")
     parser.add_argument("--examples", required=True, help="TFRecord file of serialized tf.Examples to send")
     parser.add_argument("--out", required=True, help="where to write the JSON report")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    parser.add_argument("--timeout", type=_positive(float), default=30.0, help="seconds per request")
     parser.add_argument(
         "--write-warmup",
         action="store_true",
         help="first add assets.extra/tf_serving_warmup_requests built from the examples (TF Serving's format)",
     )
     parser.add_argument("--contract", help="JSON file: signature -> output -> dtype the model must answer")
-    parser.add_argument("--max-latency-ms", type=float, help="99th-percentile budget per request (batch 1 and largest)")
-    parser.add_argument("--max-batch", type=int, help="the largest batch to send (default: the batching's)")
-    parser.add_argument("--time-limit", type=float, default=180.0, help="seconds for the whole validation")
+    parser.add_argument(
+        "--max-latency-ms", type=_positive(float), help="99th-percentile budget per request (batch 1 and largest)"
+    )
+    parser.add_argument("--max-batch", type=_positive(int), help="the largest batch to send (default: the batching's)")
+    parser.add_argument("--time-limit", type=_positive(float), default=180.0, help="seconds for the whole validation")
+    parser.add_argument(
+        "--max-memory-mb", type=_positive(float), default=None, help="resident memory the serving process may use"
+    )
     args = parser.parse_args(argv)
     model_dir, out = os.path.abspath(args.model_dir), os.path.abspath(args.out)
+    if not os.path.isdir(os.path.dirname(out)) or not os.access(os.path.dirname(out), os.W_OK):
+        parser.error(f"--out {args.out}: {os.path.dirname(out)} is not a folder this user can write")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     scratch = tempfile.mkdtemp(prefix="infra_validation_")
-    limit = _TimeLimit(args.time_limit, model_dir, out, scratch)
-    limit.timer.start()
+    limit = _TimeLimit(args.time_limit, model_dir, out, scratch, args.max_memory_mb)
+    limit.start()
     try:
         return _run(args, model_dir, limit, scratch)
     finally:

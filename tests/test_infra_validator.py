@@ -52,7 +52,9 @@ class _Forgetful(tf.Module):
 def _model_artifact(tmp_path: Path, model_dir: str) -> standard_artifacts.Model:
     model = standard_artifacts.Model()
     model.uri = str(tmp_path / "trainer_model")
-    shutil.copytree(model_dir, os.path.join(model.uri, "Format-Serving"))
+    shutil.copytree(
+        model_dir, os.path.join(model.uri, "Format-Serving"), symlinks=True
+    )  # links as the Trainer left them
     return model
 
 
@@ -420,3 +422,73 @@ def test_an_absolute_path_into_the_models_own_folder_is_refused_too(tmp_path: Pa
     }
     (found,) = files_outside(_save_signatures(signatures, str(model_dir)))
     assert found.path == path and "inside the folder the model is in now" in found.why
+
+
+@pytest.mark.reliability
+def test_a_model_folder_with_a_link_out_of_it_or_a_pipe_is_refused_before_any_copy(tmp_path: Path) -> None:
+    """``assets/zero -> /dev/zero`` filled a tmpfs in seconds when the sealed copy followed it."""
+    model_dir = write_toy_model(str(tmp_path / "toy"), 1)
+    os.makedirs(os.path.join(model_dir, "assets"), exist_ok=True)
+    os.symlink("/dev/zero", os.path.join(model_dir, "assets", "zero"))
+    report = validate(model_dir, EXAMPLES, scratch_dir=str(tmp_path))
+    assert not report["blessed"]
+    assert "assets/zero is a link out of the model folder (to /dev/zero)" in report["reason"]
+    blessing = _run_infra_validator(tmp_path / "run", model_dir)  # the executor refuses it before copying too
+    assert blessing.get_int_custom_property("blessed") == 0
+    assert "assets/zero is a link out of the model folder" in blessing.get_string_custom_property("reason")
+    os.remove(os.path.join(model_dir, "assets", "zero"))
+    os.mkfifo(os.path.join(model_dir, "assets", "pipe"))
+    assert "assets/pipe is a pipe, not a file" in validate(model_dir, EXAMPLES, scratch_dir=str(tmp_path))["reason"]
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--time-limit", "0"], "argument --time-limit: '0' must be a number above 0"),
+        (["--time-limit", "nan"], "argument --time-limit: 'nan' must be a number above 0"),
+        (["--max-batch", "-1"], "argument --max-batch: '-1' must be a number above 0"),
+        (["--max-memory-mb", "inf"], "argument --max-memory-mb: 'inf' must be a number above 0"),
+    ],
+)
+def test_validate_refuses_limits_that_judge_nothing(
+    tmp_path: Path, flags: list[str], message: str, capsys: pytest.CaptureFixture
+) -> None:
+    from serving.validate import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--model-dir", str(tmp_path), "--examples", "x", "--out", str(tmp_path / "r.json"), *flags])
+    assert done.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.reliability
+def test_validate_refuses_an_out_it_could_not_write_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from serving.validate import main
+
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit) as done:
+        main(["--model-dir", str(tmp_path), "--examples", "x", "--out", str(tmp_path / "file" / "r.json")])
+    assert done.value.code == 2 and "is not a folder this user can write" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.reliability
+def test_a_serving_process_over_its_memory_limit_is_ended_with_a_report(tmp_path: Path) -> None:
+    """The limit is the resident memory of the serving process (TensorFlow itself counts, some 400 MB)."""
+    model_dir = write_toy_model(str(tmp_path / "toy"), 1)
+    requests = tmp_path / "requests.tfrecord"
+    with tf.io.TFRecordWriter(str(requests)) as writer:
+        for example in EXAMPLES:
+            writer.write(example)
+    out = tmp_path / "report.json"
+    command = [sys.executable, "-m", "serving.validate", "--model-dir", model_dir, "--examples", str(requests),
+               "--out", str(out), "--write-warmup", "--max-memory-mb", "150"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    report = json.loads(out.read_text())
+    assert report["reason"].startswith("memory limit: the serving process passed 150 MB ("), report["reason"]
+    command[-1] = "4096"  # the default: the toy model is served well within it, and the peak is reported
+    assert subprocess.run(command, capture_output=True, text=True, timeout=120).returncode == 0
+    assert 100 < json.loads(out.read_text())["peak_memory_mb"] < 4096

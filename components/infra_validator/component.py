@@ -37,6 +37,7 @@ class InfraValidatorSpec(ComponentSpec):
         "num_examples": ExecutionParameter(type=int),
         "timeout_seconds": ExecutionParameter(type=int),
         "max_latency_ms": ExecutionParameter(type=float),
+        "max_memory_mb": ExecutionParameter(type=float, optional=True),
         "contract": ExecutionParameter(type=str),
     }
     INPUTS = {
@@ -63,6 +64,7 @@ class InfraValidator(base_component.BaseComponent):
         timeout_seconds: int = 180,
         max_latency_ms: float = 500.0,
         contract: str = "{}",
+        max_memory_mb: float | None = None,
     ) -> None:
         """Build the component.
 
@@ -75,6 +77,7 @@ class InfraValidator(base_component.BaseComponent):
             timeout_seconds: the whole validation's time limit (load, warmup, requests).
             max_latency_ms: the 99th-percentile budget of a Predict request at batch 1 and the largest batch.
             contract: JSON, signature -> output -> dtype the task declares (what clients read); "{}": none.
+            max_memory_mb: the resident memory the serving process may reach (None: no limit).
         """
         super().__init__(
             spec=InfraValidatorSpec(
@@ -86,6 +89,7 @@ class InfraValidator(base_component.BaseComponent):
                 timeout_seconds=timeout_seconds,
                 max_latency_ms=max_latency_ms,
                 contract=contract,
+                max_memory_mb=max_memory_mb,
                 blessing=types.Channel(type=standard_artifacts.InfraBlessing),
             )
         )

@@ -15,6 +15,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
+from common.model_files import unsafe_entries
 from components.examples_io import read_examples
 
 REPORT_FILE = "infra_validation.json"
@@ -46,6 +47,10 @@ class Executor(base_executor.BaseExecutor):
         contract = exec_properties.get("contract") or "{}"
         # Validated in a local folder (the serving code reads local files; on Kubeflow the artifacts are in
         # a bucket); the model that passed, warmup requests included, is then copied into the blessing.
+        unsafe = unsafe_entries(model_path)
+        if unsafe:  # not copied: a link to /dev/zero would be read without end
+            self._verdict(blessing, False, f"the model folder holds what TF Serving would not serve: {unsafe[0]}")
+            return
         with tempfile.TemporaryDirectory(prefix="infra_validation_") as local:
             candidate = os.path.join(local, "model")
             io_utils.copy_dir(model_path, candidate)
@@ -62,6 +67,8 @@ class Executor(base_executor.BaseExecutor):
             ]  # fmt: skip
             if exec_properties.get("max_latency_ms"):
                 command += ["--max-latency-ms", str(float(exec_properties["max_latency_ms"]))]
+            if exec_properties.get("max_memory_mb"):
+                command += ["--max-memory-mb", str(float(exec_properties["max_memory_mb"]))]
             try:  # the validation ends itself at its time limit, with a report; this is the backstop
                 result = subprocess.run(command, capture_output=True, text=True, timeout=timeout + BACKSTOP_SECONDS)
             except subprocess.TimeoutExpired:
