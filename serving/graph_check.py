@@ -46,6 +46,31 @@ PYTHON_OPS = {
 }
 
 
+# Ops that write files. A served model writes nothing: a write on a path computed at run time cannot be
+# checked for where it lands, so infra validation refuses any write a signature reaches.
+WRITE_OPS = frozenset({
+    "WriteFile", "Save", "SaveV2", "SaveSlices", "MergeV2Checkpoints", "CreateSummaryFileWriter",
+    "WriteSummary", "WriteScalarSummary", "WriteHistogramSummary", "WriteImageSummary", "WriteAudioSummary",
+    "WriteRawProtoSummary", "WriteGraphSummary", "DatasetToTFRecord", "SaveDataset", "SaveDatasetV2",
+})  # fmt: skip
+
+
+def file_writes(meta_graph: meta_graph_pb2.MetaGraphDef) -> list[UnservableOp]:
+    """The ops that write files which a serving signature reaches, by signature (empty: none)."""
+    graph = meta_graph.graph_def
+    by_name = {node.name: node for node in graph.node}
+    found = []
+    for signature_name, signature in sorted(signature_defs_of(meta_graph).items()):
+        outputs = [by_name.get(info.name.split(":")[0]) for info in signature.outputs.values()]
+        ops, _ = _reach(graph, [node for node in outputs if node is not None])
+        why = (
+            "writes files while serving: TF Serving gives a model its own folder to read, and a path computed at "
+            "run time could land anywhere; remove the write from the serving function"
+        )
+        found += [UnservableOp(op, signature_name, why) for op in sorted(ops & WRITE_OPS)]
+    return found
+
+
 class UnservableModelError(ValueError):
     """The model's graph has an op TF Serving cannot run; the version is not loaded."""
 

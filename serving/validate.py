@@ -79,7 +79,7 @@ def _static_checks(model_dir: str, contract: Mapping[str, Mapping[str, str]] | N
     """What the graph shows without running it: ops, files, signatures, the contract."""
     from common.contract import EXAMPLE_SIGNATURE
     from common.model_files import unsafe_entries
-    from serving.graph_check import files_outside, unservable_ops
+    from serving.graph_check import file_writes, files_outside, unservable_ops
     from serving.servable import read_serving_meta_graph, signature_defs_of
 
     unsafe = unsafe_entries(model_dir)
@@ -88,6 +88,7 @@ def _static_checks(model_dir: str, contract: Mapping[str, Mapping[str, str]] | N
         return [Check("files", entry.split(" is ", 1)[0], False, f"{entry}: {why}") for entry in unsafe]
     meta_graph = read_serving_meta_graph(model_dir)
     checks = [Check("ops", op.signature, False, f"op {op.op} is {op.why}") for op in unservable_ops(meta_graph)]
+    checks += [Check("files", op.signature, False, f"op {op.op} {op.why}") for op in file_writes(meta_graph)]
     for outside in files_outside(model_dir, meta_graph):
         where = outside.where.removeprefix("signature ")
         checks.append(Check("files", where, False, f"opens {outside.path!r} with op {outside.op}: {outside.why}"))

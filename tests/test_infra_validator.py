@@ -261,6 +261,17 @@ def _no_serving_default(tmp_path: Path) -> dict[str, Any]:
     return {"predict": _examples_fn(lambda serialized: {"y": tf.reduce_sum(_x(serialized), axis=-1)})}
 
 
+def _writes_files(tmp_path: Path) -> dict[str, Any]:
+    """Right answers, and a file written at a path made from the request (where it lands is unknown)."""
+
+    def examples(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+        path = tf.strings.join([str(tmp_path / "written-"), tf.strings.as_string(tf.size(serialized))])
+        with tf.control_dependencies([tf.io.write_file(path, serialized[0])]):
+            return {"y": tf.reduce_sum(_x(serialized), axis=-1)}
+
+    return {EXAMPLE_SIGNATURE: _examples_fn(examples)}
+
+
 def _save_signatures(signatures: dict[str, Any], model_dir: str) -> str:
     tf.saved_model.save(
         tf.Module(), model_dir, signatures={k: f.get_concrete_function() for k, f in signatures.items()}
@@ -293,6 +304,10 @@ UNSERVABLE = {
     "NaN outputs": (
         _nan, {},
         "answers serving_default y (gRPC Predict, batch 1): NaN or infinite outputs (1 of 1 values)",
+    ),
+    "writes a file at a path computed at run time": (
+        _writes_files, {},
+        "files serving_default: op WriteFile writes files while serving: TF Serving gives a model its own folder",
     ),
     "no serving_default": (
         _no_serving_default, {},
