@@ -49,6 +49,9 @@ MAX_WARMUP_RECORDS = 1000
 # feature -> {"kind": "fixed" | "var", "dtype", "shape", "default"}. TF Serving ignores it; the serving
 # contract in the docs is generated from it and the SignatureDefs.
 EXAMPLE_FEATURES_FILE = "assets.extra/example_features.json"
+# What the task promises of the model, written at export as JSON: {"outputs": {signature: {output: dtype}},
+# "max_latency_ms": budget}. Infra validation run by hand on the folder judges what the pipeline's judges.
+SERVING_PROMISE_FILE = "assets.extra/serving_promise.json"
 
 # Optional TensorFlow Lite model beside the SavedModel (``export.tflite``): the ``serving_raw`` inputs
 # that need no string ops (uint8 images) in, probabilities and class ids out. TF Serving ignores it.

@@ -26,6 +26,7 @@ from common.contract import (
     RAW_SIGNATURE,
     REGRESS_METHOD_NAME,
     REGRESS_SIGNATURE,
+    SERVING_PROMISE_FILE,
     TRANSFORM_SIGNATURE,
 )
 from pipelines.spec import ServingContract
@@ -53,6 +54,7 @@ def export_model(
     serving_dir: str,
     inputs: Mapping[str, str],
     contract: ServingContract,
+    max_latency_ms: float | None = None,
 ) -> None:
     """Save ``model`` with the Transform graph and the contract's signatures into ``serving_dir``.
 
@@ -62,6 +64,7 @@ def export_model(
         serving_dir: where to write the SavedModel (the Trainer's ``serving_model_dir``).
         inputs: model input name -> transformed feature key (sparse features are densified).
         contract: the task's serving signatures.
+        max_latency_ms: the task's latency budget, kept with its output contract (``SERVING_PROMISE_FILE``).
     """
     model.tft_layer = tf_transform_output.transform_features_layer()  # tracked, so saved with the model
     example_spec = _example_features(contract, tf_transform_output)
@@ -135,6 +138,9 @@ def export_model(
     if method_names:
         set_signature_method_names(serving_dir, method_names)
     write_example_features(serving_dir, example_spec)
+    promise = {"outputs": contract.output_contract(), "max_latency_ms": max_latency_ms}
+    with tf.io.gfile.GFile(os.path.join(serving_dir, SERVING_PROMISE_FILE), "w") as f:
+        json.dump(promise, f, indent=1, sort_keys=True)
 
 
 def write_example_features(saved_model_dir: str, spec: Mapping[str, Any]) -> None:

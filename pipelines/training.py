@@ -104,7 +104,7 @@ def train_and_export(fn_args: FnArgs, spec: TaskSpec, config: TaskConfig) -> ker
     report_seconds = time.time() - start
     start = time.time()
     saved_model_dir = export_dir(fn_args.serving_model_dir, fn_args.model_run_dir)
-    export_model(model, tft_output, saved_model_dir, inputs, spec.serving(config))
+    export_model(model, tft_output, saved_model_dir, inputs, spec.serving(config), config.infra.max_latency_ms)
     if config.export.tflite and spec.tflite is not None:
         size = write_tflite(spec.tflite(model, config), model, os.path.join(saved_model_dir, TFLITE_FILE))
         print(f"[trainer] TensorFlow Lite model: {TFLITE_FILE}, {size / 1e6:.2f} MB", flush=True)

@@ -358,9 +358,21 @@ def _verdict(report: dict[str, Any], checks: list[Check]) -> dict[str, Any]:
     return report
 
 
-def _read_contract(path: str | None) -> dict[str, dict[str, str]] | None:
-    if not path:
-        return None
+def _promise(model_dir: str) -> dict[str, Any]:
+    """What the exported model says its task promises (``SERVING_PROMISE_FILE``); {} for a model without it."""
+    from common.contract import SERVING_PROMISE_FILE
+
+    path = os.path.join(model_dir, SERVING_PROMISE_FILE)
+    if not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        promise = json.load(f)
+    return promise if isinstance(promise, dict) else {}
+
+
+def _read_contract(path: str | None, model_dir: str = "") -> dict[str, dict[str, str]] | None:
+    if not path:  # the contract the model carries, if it carries one
+        return (_promise(model_dir).get("outputs") or None) if model_dir else None
     with open(path, encoding="utf-8") as f:
         contract = json.load(f)
     if not isinstance(contract, dict) or not all(isinstance(v, dict) for v in contract.values()):
@@ -498,7 +510,9 @@ def _run(args: argparse.Namespace, model_dir: str, limit: _TimeLimit, scratch: s
     import tensorflow as tf
 
     try:
-        contract = _read_contract(args.contract)
+        contract = _read_contract(args.contract, model_dir)  # without --contract: the one the model carries
+        if args.max_latency_ms is None:
+            args.max_latency_ms = _promise(model_dir).get("max_latency_ms")
         examples = list(tf.data.TFRecordDataset(args.examples).as_numpy_iterator())
     except (OSError, ValueError, tf.errors.OpError) as err:
         print(f"error: {str(err).splitlines()[0]}", file=sys.stderr)

@@ -507,3 +507,25 @@ def test_a_serving_process_over_its_memory_limit_is_ended_with_a_report(tmp_path
     command[-1] = "4096"  # the default: the toy model is served well within it, and the peak is reported
     assert subprocess.run(command, capture_output=True, text=True, timeout=120).returncode == 0
     assert 100 < json.loads(out.read_text())["peak_memory_mb"] < 4096
+
+
+@pytest.mark.slow
+@pytest.mark.reliability
+def test_validate_by_hand_judges_the_contract_and_budget_the_model_carries(tmp_path: Path) -> None:
+    """Without --contract or --max-latency-ms, the promise written at export is judged, as the pipeline judges it."""
+    from common.contract import SERVING_PROMISE_FILE
+
+    model_dir = _save_signatures(_renamed_outputs(tmp_path), str(tmp_path / "model"))
+    promise = {"outputs": CONTRACT, "max_latency_ms": 2000.0}
+    Path(model_dir, SERVING_PROMISE_FILE).parent.mkdir(exist_ok=True)
+    Path(model_dir, SERVING_PROMISE_FILE).write_text(json.dumps(promise))
+    requests = tmp_path / "requests.tfrecord"
+    with tf.io.TFRecordWriter(str(requests)) as writer:
+        for example in EXAMPLES:
+            writer.write(example)
+    out = tmp_path / "report.json"
+    command = [sys.executable, "-m", "serving.validate", "--model-dir", model_dir, "--examples", str(requests),
+               "--out", str(out)]  # fmt: skip
+    assert subprocess.run(command, capture_output=True, text=True, timeout=120).returncode == 1
+    reason = json.loads(out.read_text())["reason"]
+    assert "contract serving_raw: output class_ids, probabilities missing (the model answers label, scores)" in reason

@@ -8,6 +8,7 @@ TFX's ``skewed/penguins_processed.csv`` changes (a culmen length of -1).
 from __future__ import annotations
 
 import glob
+import json
 import os
 from pathlib import Path
 
@@ -41,6 +42,10 @@ def test_every_component_ran_and_the_model_was_pushed(penguin_run: tuple) -> Non
     report = Path(summary.artifacts["report"])
     for name in ("model.png", "training_curves.png", "confusion_matrix.png", "per_class_accuracy.png"):
         assert (report / name).stat().st_size > 1000, name
+    from common.contract import RAW_SIGNATURE, SERVING_PROMISE_FILE
+
+    promise = json.loads(Path(summary.pushed_destination, SERVING_PROMISE_FILE).read_text())  # for a by-hand check
+    assert promise["max_latency_ms"] == 500.0 and "probabilities" in promise["outputs"][RAW_SIGNATURE]
 
 
 def test_held_out_accuracy_and_both_signatures_agree(penguin_run: tuple) -> None:
