@@ -397,3 +397,18 @@ def test_a_span_number_ml_metadata_cannot_keep_is_named(tmp_path: Path) -> None:
     (tmp_path / "span-99999999999999999999" / "a.csv").write_text("a\n1\n")
     with pytest.raises(FileInputError, match=r"span 99999999999999999999 is over the largest span ML Metadata can"):
         check_input(str(tmp_path), {"all": "span-{SPAN}/*.csv"})
+
+
+@pytest.mark.reliability
+def test_a_cloud_storage_folder_that_cannot_be_reached_is_not_said_to_be_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+
+    def no_dns(*args: object, **kwargs: object) -> None:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(tf.io.gfile, "isdir", lambda path: False)  # what TensorFlow answers without network
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    with pytest.raises(FileInputError, match=r"cannot reach Cloud Storage for gs://bucket/in \(Name or service"):
+        check_input("gs://bucket/in", {"all": "span-{SPAN}/*"})

@@ -163,6 +163,31 @@ def _listing(folder: str, limit: int = 6) -> str:
     return shown + (f" and {len(entries) - limit} more" if len(entries) > limit else "")
 
 
+def _check_cloud_storage(path: str) -> None:
+    """FileInputError if Cloud Storage cannot be reached from here, or no Google Cloud credentials are set."""
+    import socket
+
+    try:
+        socket.getaddrinfo("storage.googleapis.com", 443)
+    except OSError as err:
+        raise FileInputError(
+            f"cannot reach Cloud Storage for {path} ({err.strerror or err}): gs:// input needs the network; "
+            "copy the files to a local folder, or run where Cloud Storage is reachable"
+        ) from None
+    try:
+        import google.auth
+
+        google.auth.default()
+    except ImportError:
+        return
+    except Exception as err:  # noqa: BLE001 - google.auth's DefaultCredentialsError and transport errors
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise FileInputError(
+            f"no Google Cloud credentials to read {path} ({first[:160]}): run `gcloud auth application-default "
+            "login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service account's key file"
+        ) from None
+
+
 def check_input(input_base: str | None, patterns: Mapping[str, str], span: int | None = None) -> dict[int, list[str]]:
     """Check that ``input_base`` exists and holds files for every split pattern; returns the spans found.
 
@@ -181,6 +206,8 @@ def check_input(input_base: str | None, patterns: Mapping[str, str], span: int |
             "no input folder: give the folder of your data files with --input-base DIR (or --set data.input_base=DIR)"
         )
     if not tf.io.gfile.isdir(input_base):
+        if input_base.startswith("gs://"):
+            _check_cloud_storage(input_base)  # TensorFlow says "not found" for a bucket it cannot reach too
         raise FileInputError(
             f"input folder {input_base} does not exist (or is not a folder): check the path given with --input-base"
         )
