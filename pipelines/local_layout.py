@@ -2,8 +2,8 @@
 
 A second run of a task in the same output directory is refused while the first holds the lock:
 they would share SQLite ML Metadata and the serving folder. With ML Metadata on a shared MySQL
-database, a run also holds a lock in that database (:func:`database_lock`), which other output
-folders and hosts see.
+database, a run also holds a lock in that database (:mod:`pipelines.database_lock`), which other
+output folders and hosts see.
 """
 
 from __future__ import annotations
@@ -12,16 +12,9 @@ import contextlib
 import dataclasses
 import datetime
 import fcntl
-import hashlib
 import os
 from collections.abc import Iterator
 from typing import Any
-
-from ml_metadata.proto.metadata_store_pb2 import ConnectionConfig
-
-from pipelines import metadata_store
-
-_LOCK_NAME_LIMIT = 64  # MySQL's limit on a GET_LOCK name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,94 +126,3 @@ def run_lock(layout: LocalLayout) -> Iterator[None]:
     finally:
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()
-
-
-def lock_name(config: ConnectionConfig, task: str) -> str:
-    """The server-wide lock a run of ``task`` holds on the database of ``config`` (MySQL caps names at 64)."""
-    name = f"tfx-keras/{config.mysql.database}/{task}"
-    if len(name) > _LOCK_NAME_LIMIT:  # long names: a digest of both, so that names stay distinct
-        return f"tfx-keras/{hashlib.sha256(name.encode()).hexdigest()[:40]}"
-    return name
-
-
-def check_database_not_running(config: ConnectionConfig, task: str) -> None:
-    """Refuse at once if a run of ``task`` holds the database's lock (nothing to check on SQLite).
-
-    Raises:
-        MetadataConnectionError: the database cannot be reached or used.
-        RunInProgressError: a run of ``task`` holds the lock.
-    """
-    if not metadata_store.is_mysql(config):
-        return
-    connection = metadata_store.mysql_connection(config)
-    try:
-        with connection.cursor() as cursor:
-            holder = _holder(config, task, cursor)
-            if holder is not None:
-                _refuse(config, task, cursor, holder)
-    finally:
-        connection.close()
-
-
-def database_run_in_progress(config: ConnectionConfig, task: str) -> bool:
-    """Whether a run of ``task`` holds its lock on the MySQL database of ``config`` now (it takes nothing).
-
-    Raises:
-        MetadataConnectionError: the database cannot be reached or used.
-    """
-    connection = metadata_store.mysql_connection(config)
-    try:
-        with connection.cursor() as cursor:
-            return _holder(config, task, cursor) is not None
-    finally:
-        connection.close()
-
-
-def _holder(config: ConnectionConfig, task: str, cursor: Any) -> int | None:
-    """The connection id holding ``task``'s lock (None: nobody)."""
-    cursor.execute("SELECT IS_USED_LOCK(%s)", (lock_name(config, task),))
-    return cursor.fetchone()[0]
-
-
-@contextlib.contextmanager
-def database_lock(config: ConnectionConfig, task: str) -> Iterator[None]:
-    """Hold ``task``'s lock in the MySQL database for a run (``GET_LOCK`` on a connection of its own).
-
-    The lock is the server's: it holds across output folders and hosts, and the server drops it if
-    the holder's connection dies with its process. Nothing is done on SQLite, where the output
-    folder's file lock (:func:`run_lock`) serves.
-
-    Raises:
-        MetadataConnectionError: the database cannot be reached or used.
-        RunInProgressError: another run of ``task`` holds the lock.
-    """
-    if not metadata_store.is_mysql(config):
-        yield
-        return
-    name = lock_name(config, task)
-    connection = metadata_store.mysql_connection(config)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SET SESSION wait_timeout = 31536000")  # an idle lock holder outlives a long run
-            cursor.execute("SELECT GET_LOCK(%s, 0)", (name,))
-            if cursor.fetchone()[0] != 1:
-                _refuse(config, task, cursor, _holder(config, task, cursor))
-        yield
-    finally:
-        with contextlib.suppress(Exception):  # a connection already gone took its lock with it
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT RELEASE_LOCK(%s)", (name,))
-            connection.close()
-
-
-def _refuse(config: ConnectionConfig, task: str, cursor: Any, holder: int | None) -> None:
-    source = ""
-    if holder is not None:
-        cursor.execute("SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = %s", (holder,))
-        row = cursor.fetchone()  # visible for the same user, or with the PROCESS privilege
-        source = f" from {row[0]}" if row and row[0] else ""
-    raise RunInProgressError(
-        f"a {task} run is already in progress on ML Metadata {metadata_store.describe(config)} (its lock "
-        f"{lock_name(config, task)!r} is held by connection {holder}{source}). Wait for it to finish: two runs "
-        "of a task on one metadata database would race for its cache and its latest blessed model."
-    )

@@ -33,14 +33,8 @@ from components.data_validator import DataValidationError
 from components.file_example_gen import check_input
 from pipelines import metadata_store
 from pipelines.config import TaskConfig
-from pipelines.local_layout import (
-    LocalLayout,
-    check_database_not_running,
-    check_not_running,
-    database_lock,
-    prepare_output_dir,
-    run_lock,
-)
+from pipelines.database_lock import check_database_not_running, database_lock
+from pipelines.local_layout import LocalLayout, check_not_running, prepare_output_dir, run_lock
 from pipelines.pipeline import VALIDATOR_ID, create_pipeline, reads_files
 from pipelines.run_summary import ComponentFailure, RunSummary, component_state, summarize
 from pipelines.spec import TaskSpec

@@ -11,7 +11,7 @@ the store goes through this module:
   (server down, wrong credentials, missing database) and the fix;
 - :func:`check_connection` does the same check without opening ML Metadata (a run makes it before it starts).
 
-One run of a task at a time on a shared database is :func:`pipelines.local_layout.database_lock`.
+One run of a task at a time on a shared database is :mod:`pipelines.database_lock`.
 
 ML Metadata's own MySQL client reports every failure to connect as ``mysql_real_connect failed:
 errno: , error:`` (no reason), so the server is asked first with PyMySQL, whose errors name it.

@@ -17,13 +17,8 @@ from helpers.mariadb import PASSWORD
 
 from pipelines import metadata_store
 from pipelines.cli import main
-from pipelines.local_layout import (
-    RunInProgressError,
-    check_database_not_running,
-    database_lock,
-    database_run_in_progress,
-    lock_name,
-)
+from pipelines.database_lock import check_database_not_running, database_lock, database_run_in_progress, lock_name
+from pipelines.local_layout import RunInProgressError
 from pipelines.metadata_store import MetadataConnectionError, MetadataURLError, connection_config, describe
 
 
@@ -321,3 +316,47 @@ def test_a_server_that_accepts_and_never_answers_ends_the_check(monkeypatch: pyt
         config = connection_config(f"mysql://tfx:pw@127.0.0.1:{port}/mlmd", "")
         with pytest.raises(MetadataConnectionError, match=rf"cannot reach the MySQL server at 127.0.0.1:{port}"):
             metadata_store.check_connection(config)
+
+
+@pytest.mark.slow
+@pytest.mark.reliability
+def test_the_one_run_lock_survives_a_restart_of_the_database_server(tmp_path: Path) -> None:
+    """A restart ends the holder's session and its GET_LOCK: the run's row refuses a second run meanwhile."""
+    from helpers.mariadb import mariadb_server, missing_reason
+
+    if missing_reason():
+        pytest.skip(missing_reason())
+    with mariadb_server(tmp_path / "db") as server:
+        url = server.create_database("restarted")
+        config = connection_config(url, "")
+        held, release = multiprocessing.Event(), multiprocessing.Event()
+        first = multiprocessing.Process(target=_hold_lock, args=(url, held, release))
+        first.start()
+        try:
+            assert held.wait(60)
+            server.restart()  # run A goes on; its connection is gone
+            with pytest.raises(RunInProgressError, match=r"\(the run .* held it when the server restarted"):
+                with database_lock(config, "penguin"):
+                    pass
+            with pytest.raises(RunInProgressError):
+                check_database_not_running(config, "penguin")  # the check before a run says the same
+            import time
+
+            from pipelines.database_lock import HEARTBEAT_SECONDS, _holder
+
+            deadline = time.monotonic() + 4 * HEARTBEAT_SECONDS  # run A's heartbeat reconnects and locks again
+            while True:
+                connection = metadata_store.mysql_connection(config)
+                with connection.cursor() as cursor:
+                    holder = _holder(config, "penguin", cursor)
+                connection.close()
+                if holder is not None or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            assert holder is not None, "run A did not take its GET_LOCK again after the restart"
+        finally:
+            release.set()
+            first.join(60)
+        assert not database_run_in_progress(config, "penguin")  # run A ended and let go
+        with database_lock(config, "penguin"):
+            pass

@@ -126,12 +126,12 @@ class _Snapshot:
 
 def _in_progress(source: MetadataSource, pipeline: str) -> bool | None:
     """Whether a run of ``pipeline`` holds its lock now (None: no way to tell), as a second run would ask."""
-    from pipelines import local_layout
+    from pipelines import database_lock, local_layout
     from pipelines import metadata_store as stores
 
     if stores.is_mysql(source.config):
         try:
-            return local_layout.database_run_in_progress(source.config, pipeline)
+            return database_lock.database_run_in_progress(source.config, pipeline)
         except stores.MetadataConnectionError:
             return None
     return local_layout.run_in_progress(source.lock_path) if source.lock_path else None

@@ -46,6 +46,22 @@ class MariaDB:
     socket: str
     log: Path
     process: subprocess.Popen
+    command: list[str] = dataclasses.field(default_factory=list)
+
+    def stop(self) -> None:
+        """Stop the server as a shutdown would (its sessions and their locks end)."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def restart(self) -> None:
+        """Stop the server and start it again on the same data and port; returns once it answers."""
+        self.stop()
+        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_until_ready(self)
 
     def url(self, database: str, user: str = USER, password: str = PASSWORD) -> str:
         """The metadata URL of ``database`` on this server."""
@@ -111,41 +127,38 @@ def mariadb_server(folder: Path) -> Iterator[MariaDB]:
         timeout=120,
     )
     port = _free_port()
-    process = subprocess.Popen(
-        [
-            paths["mariadbd"],
-            "--no-defaults",
-            f"--datadir={data}",
-            f"--port={port}",
-            "--bind-address=127.0.0.1",
-            f"--socket={sock}",
-            f"--pid-file={folder / 'mariadb.pid'}",
-            f"--log-error={log}",
-            "--skip-name-resolve",
-            "--innodb-flush-log-at-trx-commit=0",
-            "--innodb-buffer-pool-size=32M",
-            *as_root,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    server = MariaDB(port=port, socket=str(sock), log=log, process=process)
+    command = [
+        paths["mariadbd"],
+        "--no-defaults",
+        f"--datadir={data}",
+        f"--port={port}",
+        "--bind-address=127.0.0.1",
+        f"--socket={sock}",
+        f"--pid-file={folder / 'mariadb.pid'}",
+        f"--log-error={log}",
+        "--skip-name-resolve",
+        "--innodb-flush-log-at-trx-commit=0",
+        "--innodb-buffer-pool-size=32M",
+        *as_root,
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = MariaDB(port=port, socket=str(sock), log=log, process=process, command=command)
     try:
-        deadline = time.monotonic() + START_SECONDS
-        while not _ready(server):  # each try waits on the socket (up to 1 s), not a blind sleep
-            if process.poll() is not None or time.monotonic() > deadline:
-                tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-                raise RuntimeError(f"mariadbd did not start (exit {process.poll()}):\n{tail}")
-            time.sleep(0.05)  # the socket file appears only once the server listens: do not spin
+        _wait_until_ready(server)
         server.execute(
             f"CREATE USER '{USER}'@'%' IDENTIFIED BY '{PASSWORD}'",
             f"GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'%'",
         )
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.stop()
+
+
+def _wait_until_ready(server: MariaDB) -> None:
+    """Return once the server answers on its socket; RuntimeError (with its log's end) if it stops or takes long."""
+    deadline = time.monotonic() + START_SECONDS
+    while not _ready(server):  # each try waits on the socket (up to 1 s), not a blind sleep
+        if server.process.poll() is not None or time.monotonic() > deadline:
+            tail = server.log.read_text(errors="replace")[-2000:] if server.log.exists() else ""
+            raise RuntimeError(f"mariadbd did not start (exit {server.process.poll()}):\n{tail}")
+        time.sleep(0.05)  # the socket file appears only once the server listens: do not spin
