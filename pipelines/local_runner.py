@@ -269,14 +269,19 @@ def run_pipeline(
     with run_lock(layout), database_lock(connection, spec.name):
         start = time.time()
         runner = run_dag(pipeline, Progress(printer or (lambda _line: None)))
-        summary = summarize(
-            connection,
-            pipeline.pipeline_info.pipeline_name,
-            run_id=runner.run_id,
-            node_order=[c.id for c in pipeline.components],
-            wall_seconds=time.time() - start,
-            window_spans=getattr(config.data, "window_spans", 1),
-        )
+        try:
+            summary = summarize(
+                connection,
+                pipeline.pipeline_info.pipeline_name,
+                run_id=runner.run_id,
+                node_order=[c.id for c in pipeline.components],
+                wall_seconds=time.time() - start,
+                window_spans=getattr(config.data, "window_spans", 1),
+            )
+        except RuntimeError as err:  # ML Metadata's client: the server went away during the run
+            if not metadata_store.is_mysql(connection):
+                raise
+            raise metadata_store.lost(connection, err, runner.failure.component if runner.failure else "") from None
     summary.failure = runner.failure
     if runner.failure is not None:  # a driver's failure leaves its execution RUNNING in ML Metadata
         summary.components[runner.failure.component] = "FAILED"

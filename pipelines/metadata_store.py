@@ -49,6 +49,20 @@ class MetadataConnectionError(RuntimeError):
     """ML Metadata's database cannot be reached or used; the message is one line naming the fix."""
 
 
+class MetadataLostError(MetadataConnectionError):
+    """ML Metadata's server stopped answering during a run (exit 1): the run ended where it was."""
+
+
+def lost(config: metadata_store_pb2.ConnectionConfig, err: BaseException, where: str = "") -> MetadataLostError:
+    """The one line for a server that went away during a run, which ended at component ``where``."""
+    at = f" at {where}" if where else ""
+    return MetadataLostError(
+        f"ML Metadata's MySQL server {describe(config)} stopped answering during the run, which ended{at} "
+        f"({str(err).strip().splitlines()[0][:120]}): start the server and run again; the components that "
+        "finished are cached"
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class MySQLURL:
     """A parsed ``mysql://user[:password]@host[:port]/database``."""

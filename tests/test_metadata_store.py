@@ -360,3 +360,33 @@ def test_the_one_run_lock_survives_a_restart_of_the_database_server(tmp_path: Pa
         assert not database_run_in_progress(config, "penguin")  # run A ended and let go
         with database_lock(config, "penguin"):
             pass
+
+
+@pytest.mark.slow
+@pytest.mark.reliability
+def test_a_database_server_that_stops_during_a_run_ends_it_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from helpers.data import penguin_rows, write_penguin_span
+    from helpers.mariadb import mariadb_server, missing_reason
+
+    from pipelines import local_runner
+
+    if missing_reason():
+        pytest.skip(missing_reason())
+    write_penguin_span(tmp_path / "in", 1, "csv", penguin_rows())
+    with mariadb_server(tmp_path / "db") as server:
+        url = server.create_database("stopped")
+        finished = local_runner.Progress.finished
+
+        def stop_after_statistics(self: object, node: str, state: str, seconds: float) -> None:
+            finished(self, node, state, seconds)
+            if node == "StatisticsGen":
+                server.stop()  # the server is shut down while the run goes on
+
+        monkeypatch.setattr(local_runner.Progress, "finished", stop_after_statistics)
+        argv = ["run", "penguin", "--input-base", str(tmp_path / "in"), "--output-dir", str(tmp_path / "out")]
+        assert main([*argv, "--metadata", url, "--set", "training.epochs=2"]) == 1
+    err = capsys.readouterr().err
+    assert f"error: ML Metadata's MySQL server {describe(connection_config(url, ''))} stopped answering" in err
+    assert "start the server and run again" in err and "Traceback" not in err and PASSWORD not in err

@@ -147,10 +147,13 @@ def cmd_run(args: argparse.Namespace, err_stream: TextIO) -> int:
 def _data_errors(spec: TaskSpec, err_stream: TextIO, work: Callable[[], int]) -> int:
     """``work()``, with the errors that stop a run before it starts (data missing, a run in progress) as exit 2."""
     from pipelines import local_layout
-    from pipelines.metadata_store import MetadataConnectionError
+    from pipelines.metadata_store import MetadataConnectionError, MetadataLostError
 
     try:
         return work()
+    except MetadataLostError as err:  # during the run: it failed (exit 1), in one line
+        print(f"error: {err}", file=err_stream)
+        return 1
     except (local_layout.RunInProgressError, MetadataConnectionError) as err:
         print(f"error: {err}", file=err_stream)
         return 2
