@@ -52,6 +52,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--workers", type=int, default=8, help="request worker threads (default: 8)")
     serve.add_argument("--max-message-mb", type=int, default=64, help="largest request/response (default: 64)")
     serve.add_argument(
+        "--rest-idle-seconds",
+        type=float,
+        default=60.0,
+        help="close a REST connection idle, or sending its body, this long (default: 60)",
+    )
+    serve.add_argument(
+        "--rest-max-connections", type=int, default=512, help="most REST connections open at once (default: 512)"
+    )
+    serve.add_argument(
         "--max-batch-size", type=int, default=1000, help="most examples one request may send (default: 1000)"
     )
     serve.add_argument(

@@ -139,8 +139,12 @@ def test_a_second_run_in_the_same_output_dir_is_refused_while_the_first_runs(
 @pytest.mark.reliability
 def test_an_output_dir_that_cannot_be_written_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
-    with pytest.raises(OutputDirError, match="cannot create .*file/metadata .*choose an --output-dir"):
+    with pytest.raises(OutputDirError, match="--output-dir .*file is a file, not a folder: choose a folder"):
         prepare_output_dir(LocalLayout(str(tmp_path / "file"), "mnist"))
+    (tmp_path / "below").mkdir()
+    (tmp_path / "below" / "metadata").write_text("x")  # a file where a folder of the layout goes
+    with pytest.raises(OutputDirError, match="cannot create .*below/metadata .*choose an --output-dir"):
+        prepare_output_dir(LocalLayout(str(tmp_path / "below"), "mnist"))
     prepare_output_dir(LocalLayout(str(tmp_path / "ok"), "mnist"))
     assert {p.name for p in (tmp_path / "ok").iterdir()} == {"metadata", "logs", "serving"}
     assert os.access(tmp_path / "ok" / "serving", os.W_OK)

@@ -94,7 +94,8 @@ def test_a_failed_push_ends_the_run_with_its_own_summary(
 
     monkeypatch.setattr(atomic_pusher, "publish_model", read_only)  # as a read-only serving folder would
     args = ["run", "mnist", "--output-dir", str(output_dir), "--data-dir", mnist_data_dir, "--epochs", "2"]
-    code = cli_main([*args, "--set", "eval.min_accuracy=0", "--set", "eval.max_accuracy_drop=1"])
+    fixture = ["--set", "validation.min_rows=10"]  # the fixture's eval split holds 20 images
+    code = cli_main([*args, *fixture, "--set", "eval.min_accuracy=0", "--set", "eval.max_accuracy_drop=1"])
     out = capsys.readouterr().out
     assert code == 1
     assert "[pipeline] AtomicPusher                   FAILED" in out
