@@ -171,6 +171,9 @@ def as_image_batch(images: Any, shape: Sequence[int], source: str = "input") -> 
     return array.astype(np.uint8)
 
 
+MAX_REQUEST_ROWS = 1000  # TF Serving's default max_batch_size: the most rows one request may carry
+
+
 class ModelClient:
     """A client of one served model's ``serving_raw`` signature, built from its metadata.
 
@@ -241,8 +244,15 @@ class ModelClient:
         return {name: _column(spec, [r.get(name) for r in records]) for name, spec in specs.items()}
 
     # -- calls ---------------------------------------------------------------------------------
-    def predict(self, inputs: Any, version: int | None = None) -> list[Prediction]:
-        """Predict for images (array-like) or records (a list of dicts)."""
+    def predict(self, inputs: Any, version: int | None = None, max_rows: int = MAX_REQUEST_ROWS) -> list[Prediction]:
+        """Predict for images (array-like) or records (a list of dicts), ``max_rows`` rows a request at most.
+
+        TF Serving refuses a request over its ``max_batch_size`` (``Task size N is larger than maximum
+        input batch size``); a longer batch is sent as several requests, answered in order.
+        """
+        if len(inputs) > max_rows:
+            return [p for start in range(0, len(inputs), max_rows) for p in self.predict(
+                inputs[start : start + max_rows], version, max_rows)]  # fmt: skip
         is_records = isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], Mapping)
         tensors = self.encode_records(inputs) if is_records else self.encode_images(inputs)
         count = len(next(iter(tensors.values())))

@@ -123,6 +123,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     predict.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
     predict.add_argument("--tls-ca", help="PEM CA certificate of a TLS server")
     predict.add_argument("--json", action="store_true", help="print JSON lines")
+    predict.add_argument(
+        "--request-rows",
+        type=int,
+        default=1000,
+        help="most rows a request carries; a longer --batch is sent as several (default: 1000, TF Serving's)",
+    )
 
     config = sub.add_parser(
         "serving-config",
@@ -288,7 +294,7 @@ def _predict(args: argparse.Namespace) -> int:
             if model_client.image_input is not None and not args.batch:
                 results = model_client.predict_files(inputs, version=args.version)
             else:
-                results = model_client.predict(inputs, version=args.version)
+                results = model_client.predict(inputs, version=args.version, max_rows=max(1, args.request_rows))
         except (ValueError, InputError, ServingError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2

@@ -569,3 +569,32 @@ def test_idle_connections_are_closed_and_their_number_is_bounded(root: Path) -> 
             sock.close()
         assert closed == 6
         assert http(running, "GET", "/v1/models/toy")[0] == 200  # a new client is served
+
+
+@pytest.mark.reliability
+def test_predict_batch_longer_than_the_servers_limit_is_sent_in_requests_it_takes(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`Task size 250 is larger than maximum input batch size 100` was the answer; now four requests are sent."""
+    from pipelines.cli import main
+
+    class Rows(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="a")])
+        def raw(self, a: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {"y": a + 1.0}
+
+    rows = Rows()
+    models = tmp_path / "models"
+    tf.saved_model.save(
+        rows, str(models / "rows" / "1"), signatures={"serving_default": rows.raw, "serving_raw": rows.raw}
+    )
+    batch = tmp_path / "rows.jsonl"
+    batch.write_text("".join(json.dumps({"a": float(i)}) + "\n" for i in range(250)))
+    with serving(models, max_batch_size=100) as running:
+        argv = ["predict", "rows", "--batch", str(batch), "--server", running.target, "--json"]
+        assert main(argv) == 2  # one request of 250 rows: the server's limit, named
+        assert "larger than maximum input batch size 100" in capsys.readouterr().err
+        assert main([*argv, "--request-rows", "100"]) == 0
+    answers = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(answers) == 250 and answers[249]["input"] == f"{batch}:250"
+    assert [a["values"]["y"] for a in answers[:3]] == [pytest.approx(1.0), pytest.approx(2.0), pytest.approx(3.0)]
