@@ -321,6 +321,13 @@ def create_pipeline(
         ConfigError: the config asks for something this task cannot do (``export.tflite`` without a
             TFLite function).
     """
+    if spec.check_schema is not None and os.path.isfile(spec.schema_file):
+        problems = spec.check_schema(spec.schema_file)
+        if problems:
+            raise ConfigError(
+                f"the declaration of {spec.name} and its curated schema {spec.schema_file} disagree:\n  "
+                + "\n  ".join(problems)
+            )
     if config.export.tflite and spec.tflite is None:
         raise ConfigError(
             f"export.tflite=True is invalid for {spec.name}: this task has no TensorFlow Lite export "

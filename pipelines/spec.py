@@ -130,6 +130,8 @@ class TaskSpec:
             the same preprocessing inside; converted to ``model.tflite`` when ``export.tflite`` is on.
         declaration: what a task family's generic functions read back by the task's name (the tabular
             family's columns and label, for its Transform step); None for a task that is not in a family.
+        check_schema: the curated schema's file -> one line per disagreement with the declaration
+            (checked before a pipeline is built); None: nothing to check.
     """
 
     name: str
@@ -148,6 +150,7 @@ class TaskSpec:
     augment: Callable[..., Any] | None = None
     tflite: Callable[[Any, Any], Any] | None = None
     declaration: Any = None
+    check_schema: Callable[[str], list[str]] | None = None
 
     def default_config(self) -> TaskConfig:
         """The task's configuration with every default."""

@@ -44,6 +44,7 @@ from pipelines.heads import (
     regressor_report,
 )
 from pipelines.spec import FileSource, ServingContract, TaskSpec
+from pipelines.tabular_schema import declaration_problems
 
 AUX_SUFFIX = "_aux"
 
@@ -379,4 +380,5 @@ def tabular_task(
         serving=lambda _config: _serving(table, schema_file),
         report=report,
         declaration=table,
+        check_schema=lambda schema: declaration_problems(table, schema),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -154,3 +155,60 @@ def test_file_data_settings_are_checked() -> None:
     ticket = tasks.get("ticket").default_config()
     with pytest.raises(ConfigError, match="split patterns read files: set data.input_base"):
         apply_overrides(ticket, ['data.splits={"train": "train/*", "eval": "eval/*"}'])
+
+
+DISAGREEING_SCHEMA = """
+default_environment: "TRAINING"
+default_environment: "SERVING"
+feature { name: "mass" type: FLOAT presence { min_fraction: 1 } shape { dim { size: 1 } } }
+feature { name: "age" type: FLOAT presence { min_fraction: 0.8 } }
+feature {
+  name: "island" type: BYTES presence { min_fraction: 1 }
+  string_domain { name: "island" value: "Biscoe" value: "Dream" }
+}
+feature { name: "grade" type: BYTES presence { min_fraction: 1 } }
+feature { name: "kind" type: BYTES presence { min_fraction: 1 } }
+"""
+
+
+@pytest.mark.reliability
+def test_a_declaration_the_curated_schema_disagrees_with_is_refused_before_any_component(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Each disagreement one line with its fix, exit 2; before, a Keras shape error in the Trainer after 47 s."""
+    from pipelines.cli import main
+
+    (tmp_path / "userpkg").mkdir()
+    (tmp_path / "userpkg" / "__init__.py").write_text("")
+    (tmp_path / "userpkg" / "schema.pbtxt").write_text(DISAGREEING_SCHEMA)
+    (tmp_path / "userpkg" / "pets.py").write_text(
+        "import os\n"
+        "from pipelines.config import FileData\n"
+        "from pipelines.tabular import Categorical, Label, Numeric, TabularConfig, tabular_task\n"
+        "class C(TabularConfig):\n"
+        "    data: FileData = FileData(format='csv')\n"
+        "SPEC = tabular_task(name='pets', description='', config_class=C, columns=[Numeric('mass'), Numeric('age'),\n"
+        "    Categorical('island', vocabulary=('Biscoe', 'Torgersen')), Categorical('grade', vocabulary=(1, 2))],\n"
+        "    label=Label('kind', class_names=('cat', 'dog')),\n"
+        "    schema_file=os.path.join(os.path.dirname(__file__), 'schema.pbtxt'))\n"
+    )  # fmt: skip
+    (tmp_path / "in" / "span-1").mkdir(parents=True)
+    (tmp_path / "in" / "span-1" / "pets.csv").write_text("mass,age,island,grade,kind\n1,2,Biscoe,1,cat\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    try:
+        assert main(["run", "userpkg.pets", "--input-base", str(tmp_path / "in"), "--dry-run"]) == 2
+    finally:
+        for name in [m for m in sys.modules if m.split(".")[0] == "userpkg"]:
+            del sys.modules[name]
+    err = capsys.readouterr().err
+    assert f"error: the declaration of pets and its curated schema {tmp_path}/userpkg/schema.pbtxt disagree:" in err
+    for line in (
+        "column age is required in the declaration but optional in the schema (presence.min_fraction 0.8): "
+        "declare it Numeric('age', optional=True), or set presence { min_fraction: 1 }",
+        "column island: vocabulary values ['Torgersen'] are not in the schema's domain ['Biscoe', 'Dream']",
+        "column grade has a vocabulary of integers but the schema says BYTES",
+        'label kind is not marked absent at serving: add not_in_environment: "SERVING" to it in the schema',
+    ):
+        assert f"\n  {line}" in err, err
+    assert "Traceback" not in err
