@@ -78,34 +78,62 @@ with tf.io.TFRecordWriter(sys.argv[2]) as w:
 """
 
 SOCKETS_CASE = """
-import resource, socket, sys, time, urllib.request
+import re, resource, socket, subprocess, sys, time, urllib.request
 sys.path.insert(0, "tests")
-resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
-from helpers.dev_server import serving
 from helpers.toy_model import write_toy_model
 root = sys.argv[1]
 write_toy_model(root + "/toy", 1)
-with serving(__import__("pathlib").Path(root), rest_api_port=-1) as server:
-    host, port = server.rest_url.removeprefix("http://").rsplit(":", 1)
-    held, refused = [], 0
-    for _ in range(1050):
-        try:
-            s = socket.create_connection((host, int(port)), timeout=5)
-            s.sendall(b"POST /v1/models/toy:predict HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 100\\r\\n\\r\\n{")
-            held.append(s)
-        except OSError:
-            refused += 1
-    answers, times = 0, []
-    for _ in range(20):
-        start = time.monotonic()
-        try:
-            with urllib.request.urlopen(server.rest_url + "/v1/models/toy", timeout=10) as r:
-                answers += r.status == 200
-        except OSError:
-            pass
-        times.append(time.monotonic() - start)
-    print({"sockets_opened": len(held), "sockets_refused": refused, "status_answers_of_20": answers,
-           "slowest_answer_s": round(max(times), 3)})
+resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))  # the clients' own limit: not the server's
+def limited():
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))  # the server's, as on a default host
+server = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "serve", "--model-base-path", root,
+                           "--port", "0", "--rest-api-port", "-1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, preexec_fn=limited)
+url = target = None
+while url is None:
+    line = server.stdout.readline()
+    if not line:
+        raise SystemExit("the server did not start")
+    if found := re.search(r"gRPC API on (\\S+)", line):
+        target = found.group(1)
+    match = re.search(r"REST API on (http://[^/ ]+)", line)
+    url = match.group(1) if match else None
+host, port = url.removeprefix("http://").rsplit(":", 1)
+held, refused = [], 0
+for _ in range(1050):
+    try:
+        s = socket.create_connection((host, int(port)), timeout=5)
+        s.sendall(b"POST /v1/models/toy:predict HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 100\\r\\n\\r\\n{")
+        held.append(s)
+    except OSError:
+        refused += 1
+answers, times = 0, []
+for _ in range(20):
+    start = time.monotonic()
+    try:
+        with urllib.request.urlopen(url + "/v1/models/toy", timeout=10) as r:
+            answers += r.status == 200
+    except OSError:
+        pass
+    times.append(time.monotonic() - start)
+def closed_by_server(s):
+    s.setblocking(False)
+    try:
+        return s.recv(1) == b""
+    except BlockingIOError:
+        return False  # still open: held until its idle timeout
+    except OSError:
+        return True
+closed = sum(closed_by_server(s) for s in held)  # the server closed those over its limit
+from serving.client import ServingClient
+with ServingClient(target, timeout=10) as grpc_client:  # the gRPC port meanwhile
+    grpc_answers = sum(grpc_client.status("toy") == {1: "AVAILABLE"} for _ in range(20))
+server.terminate()
+log = server.communicate(timeout=60)[0]
+print({"sockets_sent": len(held), "closed_by_the_server": closed, "rest_status_answers_of_20": answers,
+       "grpc_status_answers_of_20": grpc_answers,
+       "slowest_answer_s": round(max(times), 3), "server_log_lines": len(log.splitlines()),
+       "too_many_open_files_lines": log.count("Too many open files")})
 """
 
 

@@ -61,12 +61,24 @@ def infer_schema(spec: TaskSpec, config: TaskConfig, out: str) -> str:
         schema_dir = os.path.join(scratch, "root", "SchemaGen", "schema")
         (execution,) = os.listdir(schema_dir)
         schema = io_utils.SchemaReader().read(os.path.join(schema_dir, execution, "schema.pbtxt"))
-    header = (
-        f"# Schema of task {spec.name}, INFERRED by `tfx-keras schema infer {spec.name}` on "
-        f"{datetime.date.today().isoformat()}.\n"
-        "# Not used by any pipeline: compare it with the curated schema the pipeline loads\n"
-        f"# ({spec.schema_file}) and carry over what legitimately changed.\n"
-    )
+    inferred = f"INFERRED by `tfx-keras schema infer {spec.name}` on {datetime.date.today().isoformat()}"
+    if is_curated_schema(spec, out):  # a first schema, written where the pipeline reads it
+        header = (
+            f"# The curated schema of task {spec.name}: first {inferred}.\n"
+            "# The pipeline loads this file: curate it (value ranges, the label absent in SERVING, drift\n"
+            "# comparators; docs/data-validation.md) before the first run.\n"
+        )
+    else:
+        header = (
+            f"# Schema of task {spec.name}, {inferred}.\n"
+            "# Not used by any pipeline: compare it with the curated schema the pipeline loads\n"
+            f"# ({spec.schema_file}) and carry over what legitimately changed.\n"
+        )
     with open(out, "w", encoding="utf-8") as f:
         f.write(header + text_format.MessageToString(schema))
     return out
+
+
+def is_curated_schema(spec: TaskSpec, path: str) -> bool:
+    """True if ``path`` is the task's curated schema file (the one its pipeline loads)."""
+    return os.path.realpath(path) == os.path.realpath(spec.schema_file)

@@ -309,3 +309,23 @@ def test_schema_infer_on_a_csv_the_csv_module_refuses_is_one_line(tmp_path: Path
     err = capfd.readouterr().err
     assert f"error: CsvExampleGen failed: FileInputError: {path}, line " in err and "a NUL byte" in err, err
     assert "Traceback" not in err and "(library logs: " in err
+
+
+def test_schema_infer_into_the_curated_schema_file_says_it_is_the_one_loaded(tmp_path: Path) -> None:
+    """A new task's first schema is written where its pipeline reads it: not "used by no pipeline"."""
+    import dataclasses
+
+    from pipelines import tasks
+    from pipelines.config import apply_overrides
+    from pipelines.schema_inference import infer_schema
+
+    write_penguin_span(tmp_path / "in", 1, "csv", ROWS)
+    spec = dataclasses.replace(tasks.get("penguin"), schema_file=str(tmp_path / "task" / "schema.pbtxt"))
+    (tmp_path / "task").mkdir()
+    config = apply_overrides(spec.default_config(), [f"data.input_base={tmp_path / 'in'}"])
+    infer_schema(spec, config, spec.schema_file)
+    text = Path(spec.schema_file).read_text()
+    assert text.startswith("# The curated schema of task penguin: first INFERRED by `tfx-keras schema infer penguin`")
+    assert "Not used by any pipeline" not in text
+    elsewhere = infer_schema(spec, config, str(tmp_path / "inferred.pbtxt"))
+    assert "Not used by any pipeline: compare it with the curated schema" in Path(elsewhere).read_text()

@@ -33,7 +33,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
     import tempfile
 
     from pipelines.cli.quiet import quiet_output
-    from pipelines.schema_inference import SchemaInferenceError, infer_schema
+    from pipelines.schema_inference import SchemaInferenceError, infer_schema, is_curated_schema
 
     spec = tasks.get(args.task)
     config = task_config(spec, args)
@@ -45,5 +45,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
         except SchemaInferenceError as err:
             raise SchemaInferenceError(f"{err} (library logs: {log})") from None
     print(f"wrote {out}")
-    print(f"compare it with the curated schema: diff {spec.schema_file} {out}")
+    if is_curated_schema(spec, out):
+        print("this is the schema the pipeline loads: curate it before the first run (docs/data-validation.md)")
+    else:
+        print(f"compare it with the curated schema: diff {spec.schema_file} {out}")
     return 0
