@@ -7,8 +7,9 @@ A run holds two things on the server:
 - a row in the table :data:`TABLE` (the lock's name, who holds it, a heartbeat the holder renews
   every :data:`HEARTBEAT_SECONDS`): a server restart ends every session and its ``GET_LOCK``, but not
   the row. The holder reconnects and takes its lock again; meanwhile a row from before the restart
-  whose heartbeat is under :data:`STALE_SECONDS` old refuses a second run. A run that crashed on a
-  running server leaves a row too, but its ``GET_LOCK`` went with it: that row refuses nothing.
+  (its server-start token, kept in a MEMORY table that every restart empties, differs) whose
+  heartbeat is under :data:`STALE_SECONDS` old refuses a second run. A run that crashed on a running
+  server leaves a row too, but its ``GET_LOCK`` went with it: that row refuses nothing.
 
 Nothing is done on SQLite, where the output folder's file lock serves (:func:`pipelines.local_layout.run_lock`).
 """
@@ -31,6 +32,7 @@ from pipelines.local_layout import RunInProgressError
 
 _LOCK_NAME_LIMIT = 64  # MySQL's limit on a GET_LOCK name
 TABLE = "tfx_keras_run_locks"
+EPOCH_TABLE = "tfx_keras_server_epoch"  # ENGINE=MEMORY: empty after every start of the server
 HEARTBEAT_SECONDS = 5.0
 STALE_SECONDS = 60.0  # a heartbeat this old: its run is gone (killed with the host, say)
 
@@ -49,18 +51,31 @@ def _holder(config: ConnectionConfig, task: str, cursor: Any) -> int | None:
     return cursor.fetchone()[0]
 
 
+def _epoch(cursor: Any) -> str | None:
+    """A token of the server's current start: a MEMORY table, emptied by every restart (None: cannot tell)."""
+    import pymysql
+
+    try:
+        cursor.execute(f"CREATE TABLE IF NOT EXISTS {EPOCH_TABLE} (id INT PRIMARY KEY, token CHAR(32)) ENGINE=MEMORY")
+        cursor.execute(f"INSERT IGNORE INTO {EPOCH_TABLE} (id, token) VALUES (1, %s)", (uuid.uuid4().hex,))
+        cursor.execute(f"SELECT token FROM {EPOCH_TABLE} WHERE id = 1")
+    except pymysql.err.MySQLError:  # a user who may not create tables (a reader): no restart to tell
+        return None
+    return str(cursor.fetchone()[0])
+
+
 def _live_row(config: ConnectionConfig, task: str, cursor: Any, me: str = "") -> str | None:
     """Who holds ``task``'s row from before the server's last start, with a fresh heartbeat (None: nobody).
 
     Such a run lost its ``GET_LOCK`` with the restart and may not have reconnected yet. A row written
     since the server started whose ``GET_LOCK`` is free is a run that died (a crash): it refuses nothing.
-    Times are the server's (``UNIX_TIMESTAMP()``), whichever host wrote them.
+    The heartbeat's age is the server's clock (``UNIX_TIMESTAMP``), whichever host wrote it.
     """
     import pymysql
 
     try:
         cursor.execute(
-            f"SELECT holder, UNIX_TIMESTAMP(NOW(6)) - heartbeat FROM {TABLE} WHERE name = %s",
+            f"SELECT holder, UNIX_TIMESTAMP(NOW(6)) - heartbeat, epoch FROM {TABLE} WHERE name = %s",
             (lock_name(config, task),),
         )
     except pymysql.err.ProgrammingError as err:
@@ -70,9 +85,8 @@ def _live_row(config: ConnectionConfig, task: str, cursor: Any, me: str = "") ->
     row = cursor.fetchone()
     if row is None or row[0] == me or float(row[1]) > STALE_SECONDS:
         return None
-    cursor.execute("SHOW GLOBAL STATUS LIKE 'Uptime'")
-    uptime = float(cursor.fetchone()[1])
-    return str(row[0]) if float(row[1]) >= uptime else None  # written before the server started (uptime: whole s)
+    epoch = _epoch(cursor)
+    return str(row[0]) if epoch is not None and row[2] != epoch else None  # written before the server started
 
 
 def check_database_not_running(config: ConnectionConfig, task: str) -> None:
@@ -134,8 +148,8 @@ class _Heartbeat(threading.Thread):
     def _beat(self) -> None:
         with self.connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {TABLE} SET heartbeat = UNIX_TIMESTAMP(NOW(6)) WHERE name = %s AND holder = %s",
-                (lock_name(self.config, self.task), self.me),
+                f"UPDATE {TABLE} SET heartbeat = UNIX_TIMESTAMP(NOW(6)), epoch = %s WHERE name = %s AND holder = %s",
+                (_epoch(cursor), lock_name(self.config, self.task), self.me),
             )
 
 
@@ -159,7 +173,7 @@ def database_lock(config: ConnectionConfig, task: str) -> Iterator[None]:
             cursor.execute("SET SESSION wait_timeout = 31536000")  # an idle lock holder outlives a long run
             cursor.execute(
                 f"CREATE TABLE IF NOT EXISTS {TABLE} "
-                "(name VARCHAR(64) PRIMARY KEY, holder VARCHAR(255), heartbeat DOUBLE)"
+                "(name VARCHAR(64) PRIMARY KEY, holder VARCHAR(255), heartbeat DOUBLE, epoch CHAR(32))"
             )
             cursor.execute("SELECT GET_LOCK(%s, 0)", (name,))
             if cursor.fetchone()[0] != 1:
@@ -168,7 +182,8 @@ def database_lock(config: ConnectionConfig, task: str) -> Iterator[None]:
                 cursor.execute("SELECT RELEASE_LOCK(%s)", (name,))
                 _refuse(config, task, cursor, None, row)
             cursor.execute(
-                f"REPLACE INTO {TABLE} (name, holder, heartbeat) VALUES (%s, %s, UNIX_TIMESTAMP(NOW(6)))", (name, me)
+                f"REPLACE INTO {TABLE} (name, holder, heartbeat, epoch) VALUES (%s, %s, UNIX_TIMESTAMP(NOW(6)), %s)",
+                (name, me, _epoch(cursor)),
             )
         heartbeat = _Heartbeat(config, task, me, connection)
         heartbeat.start()
