@@ -283,6 +283,10 @@ class ModelStore:
         """Names of the configured models."""
         return sorted(self._models)
 
+    def readiness(self) -> dict[str, int | None]:
+        """Model name -> the newest version it serves (loaded, warmup replayed), or None while it has none."""
+        return {name: max(state.serving) if state.serving else None for name, state in sorted(self._models.items())}
+
     def has_model(self, name: str) -> bool:
         """Whether ``name`` is a configured model (a dict lookup: cheap enough for every request)."""
         return name in self._models

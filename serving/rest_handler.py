@@ -5,6 +5,8 @@
 * ``POST .../{model}[...]:predict``, ``:classify``, ``:regress``: bodies and answers as
   :mod:`serving.json_tensor` reads and writes them;
 * ``GET /monitoring/prometheus/metrics``: the server's request counts and latencies;
+* ``GET /healthz`` (the process answers) and ``GET /readyz`` (every configured model serves a
+  version, loaded and its warmup replayed; 503 until then): probes that name no model;
 * errors as ``{"error": "..."}`` with TF Serving's HTTP status for the gRPC code
   (:mod:`serving.status`); a wrong method or an unknown ``/v1/`` path is 400 ``Malformed
   request``, any other path 404.
@@ -41,6 +43,7 @@ PREDICT_PATH = re.compile(
 )
 STATUS_PATH = re.compile(r"(?i)/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?")
 METRICS_PATH = "/monitoring/prometheus/metrics"
+HEALTH_PATH, READY_PATH = "/healthz", "/readyz"  # a probe that knows no model name (Kubernetes' liveness, readiness)
 NOT_FOUND_PAGE = "<HTML><HEAD>\n<TITLE>404 Not Found</TITLE>\n</HEAD><BODY>\n<H1>Not Found</H1>\n</BODY></HTML>\n"
 
 
@@ -73,6 +76,20 @@ class RestHandler(tornado.web.RequestHandler):
         if path == METRICS_PATH:
             self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
             self.finish(metrics.exposition() if metrics else b"")
+            return
+        if path in (HEALTH_PATH, READY_PATH) and method == "GET":
+            if path == HEALTH_PATH:  # the process and its event loop answer
+                self._reply(200, {"status": "alive"})
+                return
+            models = self.core.store.readiness()
+            ready = bool(models) and all(version is not None for version in models.values())
+            waiting = [name for name, version in models.items() if version is None]
+            self._reply(200 if ready else 503, {
+                "status": "ready" if ready else "not ready",
+                "models": {name: {"version": version} for name, version in models.items()},
+                **({"waiting_for": waiting} if waiting else {}),
+                **({} if models else {"reason": "no model is configured"}),
+            })  # fmt: skip
             return
         if not re.fullmatch(r"(?i)/v1/.*", path):
             self.set_status(404)

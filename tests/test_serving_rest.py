@@ -598,3 +598,20 @@ def test_predict_batch_longer_than_the_servers_limit_is_sent_in_requests_it_take
     answers = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(answers) == 250 and answers[249]["input"] == f"{batch}:250"
     assert [a["values"]["y"] for a in answers[:3]] == [pytest.approx(1.0), pytest.approx(2.0), pytest.approx(3.0)]
+
+
+def test_liveness_and_readiness_need_no_model_name_and_readiness_waits_for_the_load(tmp_path: Path) -> None:
+    """`/readyz` is 503 while a configured model serves no version (loading, its warmup replaying), then 200."""
+    (tmp_path / "toy").mkdir()  # a model folder without a version yet
+    with serving(tmp_path, rest_api_port=-1) as running:
+        assert http(running, "GET", "/healthz")[:1] == (200,)
+        code, kind, body = http(running, "GET", "/readyz")
+        assert code == 503 and kind == "application/json"
+        assert json.loads(body) == {"status": "not ready", "models": {"toy": {"version": None}}, "waiting_for": ["toy"]}
+        write_toy_model(str(tmp_path / "toy"), 3)
+        running.store.poll()  # seen, not yet settled: LOADING
+        assert http(running, "GET", "/readyz")[0] == 503
+        running.store.poll()  # loaded, its warmup replayed: AVAILABLE
+        code, _, body = http(running, "GET", "/readyz")
+        assert code == 200 and json.loads(body) == {"status": "ready", "models": {"toy": {"version": 3}}}
+        assert http(running, "POST", "/readyz")[0] == 404  # probes are GETs; other methods: any other path
