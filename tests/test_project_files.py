@@ -13,8 +13,12 @@ def test_dockerfile_installs_like_setup_and_chooses_keras_2() -> None:
     assert re.search(r"^FROM tensorflow/tfx:1\.16\.0$", dockerfile, re.M)
     assert "ENV TF_USE_LEGACY_KERAS=1" in dockerfile
     assert "-c constraints.txt" in dockerfile and "-c constraints.txt" in (ROOT / "scripts/setup.sh").read_text()
-    for package in ("components", "models", "pipelines", "serving"):
-        assert f"COPY {package}/ {package}/" in dockerfile
+    # Every top-level package setup.py installs is copied into the image (what find_packages includes).
+    included = (ROOT / "setup.py").read_text().split("include=[", 1)[1].split("]", 1)[0]
+    installed = re.findall(r'"(\w+)"', included)  # the packages, not their "pkg.*" sub-packages
+    assert set(installed) == {"common", "components", "data_import", "models", "pipelines", "serving"}, installed
+    for package in installed:
+        assert f"COPY {package}/ {package}/" in dockerfile, package
 
 
 def test_constraints_pin_the_known_good_stack() -> None:

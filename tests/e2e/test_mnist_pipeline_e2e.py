@@ -25,6 +25,7 @@ EXECUTED = {
     "Tuner",
     "Trainer",
     "Evaluator",
+    "InfraValidator",
     "AtomicPusher",
 }  # the resolvers resolve; they have nothing to cache
 
