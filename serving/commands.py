@@ -277,7 +277,7 @@ def _predict_inputs(args: argparse.Namespace, model_client: Any) -> tuple[list[s
 def _predict(args: argparse.Namespace) -> int:
     from serving.client import ServingError
     from serving.codec import InputError, ModelClient
-    from serving.rest_client import connect
+    from serving.connection import connect
 
     root_certificates = None
     if args.tls_ca:

@@ -188,12 +188,3 @@ def _example_json(example: Any) -> dict[str, Any]:
             values = [{"b64": base64.b64encode(v).decode()} for v in values]
         out[name] = values
     return out
-
-
-def connect(server: str, *, timeout: float = 10.0, root_certificates: bytes | None = None) -> Any:
-    """A client for ``server``: REST for ``http://host:port``, gRPC for ``host:port``."""
-    if server.startswith(("http://", "https://")):
-        return RestClient(server, timeout=timeout)
-    from serving.client import ServingClient
-
-    return ServingClient(server, timeout=timeout, root_certificates=root_certificates)
