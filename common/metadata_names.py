@@ -22,3 +22,6 @@ DECLARED_EDGES = (
     (VALIDATOR_ID, TRANSFORM_ID),  # transform.add_upstream_node(data_validator)
 )
 INPUT_PROPERTY = "input_files"  # custom property of a file ExampleGen's Examples: what was read, per split
+# Custom property of a Model and its PushedModel that `tfx-keras serving rollback` took out of serving:
+# never the Evaluator's baseline again, never pushed again.
+ROLLED_BACK_KEY = "rolled_back"

@@ -31,6 +31,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
 from common.layout import STAGING_PREFIX, version_dirs
+from common.metadata_names import ROLLED_BACK_KEY
 
 STALE_STAGING_SECONDS = 3600
 
@@ -107,6 +108,12 @@ class AtomicPusherExecutor(tfx_pusher_executor.Executor):
         self._log_startup(input_dict, output_dict, exec_properties)
         model_push = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
         if not self.CheckBlessing(input_dict):
+            self._MarkNotPushed(model_push)
+            return
+        judged = [*(input_dict.get(standard_component_specs.MODEL_KEY) or []), *input_dict["model_blessing"]]
+        if any(a.get_int_custom_property(ROLLED_BACK_KEY) == 1 for a in judged):  # `serving rollback` took it out
+            logging.warning("the model was rolled back (tfx-keras serving rollback): it is not pushed again")
+            model_push.set_string_custom_property("reason", "this model was rolled back; it is not pushed again")
             self._MarkNotPushed(model_push)
             return
         model_path = self.GetModelPath(input_dict)

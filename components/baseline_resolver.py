@@ -23,6 +23,7 @@ from typing import Any
 from tfx import types
 from tfx.dsl.components.common import resolver
 
+from common.metadata_names import ROLLED_BACK_KEY
 from common.settings import ConfigError
 from components import lineage
 
@@ -36,8 +37,8 @@ _BLESSED = "blessed"
 def select_baseline(
     models: list[types.Artifact], blessings: list[types.Artifact], candidates: list[types.Artifact]
 ) -> dict[str, list[types.Artifact]]:
-    """Pick the newest blessed model that is not a candidate, with its blessing."""
-    excluded = {c.id for c in candidates}
+    """Pick the newest blessed model that is not a candidate nor rolled back, with its blessing."""
+    excluded = {c.id for c in candidates} | {m.id for m in models if m.get_int_custom_property(ROLLED_BACK_KEY) == 1}
     blessed = {
         b.get_int_custom_property(_CURRENT_MODEL_ID): b for b in blessings if b.get_int_custom_property(_BLESSED) == 1
     }

@@ -28,6 +28,8 @@ NOT_RUN = {
     ".venv/bin/python benchmarks/": "a benchmark (minutes, real data): run by hand, results in benchmarks/",
     "git worktree add": "checks out an older commit to benchmark against, by hand",
     "tfx-keras submit": "submits to Vertex AI (network, credentials); tests/test_kubeflow.py submits to a stand-in",
+    "tfx-keras serving rollback": "moves a pushed version out of the serving folder the other commands query; "
+    "tests/test_rollback.py rolls back an output folder it writes",
     ".venv/bin/python -m serving.validate": "needs a pushed model and its requests; every pipeline run runs it "
     "(the InfraValidator), and tests/test_infra_validator.py runs it with these flags",
     "tfx-keras ui": "a web server that runs until Ctrl-C (--metadata: on a MariaDB the tests start); "

@@ -1,0 +1,112 @@
+"""Rolling a served model back: its folder leaves serving, ML Metadata remembers, the pipeline never takes it again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import ui_store
+from ml_metadata import metadata_store
+from tfx.proto import pusher_pb2
+from tfx.types import standard_artifacts
+from tfx.utils import proto_utils
+
+from common.metadata_names import ROLLED_BACK_KEY
+from components.atomic_pusher import AtomicPusherExecutor
+from components.baseline_resolver import select_baseline
+from pipelines.cli import main
+from pipelines.metadata_store import connection_config
+
+
+@pytest.fixture()
+def pushed_twice(tmp_path: Path) -> Path:
+    """An output folder whose ML Metadata recorded the push of version 5, with version 4 served before it."""
+    out = ui_store.make_output_dir(tmp_path / "outputs")
+    (out / "serving" / ui_store.PIPELINE / "4").mkdir()  # yesterday's version, still on disk
+    return out
+
+
+def _store(out: Path) -> metadata_store.MetadataStore:
+    return metadata_store.MetadataStore(connection_config(None, str(out / "metadata" / f"{ui_store.PIPELINE}.sqlite")))
+
+
+@pytest.mark.reliability
+def test_a_rollback_serves_the_previous_version_and_marks_the_bad_one(
+    pushed_twice: Path, capsys: pytest.CaptureFixture
+) -> None:
+    serving = pushed_twice / "serving" / ui_store.PIPELINE
+    assert main(["serving", "rollback", ui_store.PIPELINE, "--output-dir", str(pushed_twice)]) == 0
+    printed = capsys.readouterr().out
+    assert f"rolled back {ui_store.PIPELINE}: version 4 is served again" in printed
+    kept = pushed_twice / "serving" / ".rolled_back" / ui_store.PIPELINE / "5"
+    assert f"version 5 moved out of serving, kept in {kept}" in printed
+    assert sorted(p.name for p in serving.iterdir()) == ["4"] and kept.is_dir()  # the latest policy serves 4
+    store = _store(pushed_twice)
+    marked = {a.id for a in store.get_artifacts() if a.custom_properties[ROLLED_BACK_KEY].int_value == 1}
+    types = {t.id: t.name for t in store.get_artifact_types()}
+    assert sorted(types[a.type_id] for a in store.get_artifacts_by_id(sorted(marked))) == ["Model", "PushedModel"]
+    assert "marked rolled back: never the Evaluator's baseline, never pushed again" in printed
+    # Nothing newer than version 4 is left: a second rollback has nothing to go back to.
+    assert main(["serving", "rollback", ui_store.PIPELINE, "--output-dir", str(pushed_twice)]) == 2
+    assert "has one version (4): there is no earlier version to serve" in capsys.readouterr().err
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--to", "3"], "has no version 3 under"),
+        (["--to", "5"], "version 5 is the newest of tiny already: nothing to roll back"),
+    ],
+)
+def test_a_rollback_that_cannot_be_done_is_one_line(
+    pushed_twice: Path, argv: list[str], message: str, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["serving", "rollback", ui_store.PIPELINE, "--output-dir", str(pushed_twice), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert sorted(p.name for p in (pushed_twice / "serving" / ui_store.PIPELINE).iterdir()) == ["4", "5"]
+
+
+@pytest.mark.reliability
+def test_a_rollback_without_the_runs_metadata_is_refused_before_anything_moves(
+    pushed_twice: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    argv = ["serving", "rollback", ui_store.PIPELINE, "--model-base-path", str(pushed_twice / "serving")]
+    assert main([*argv, "--output-dir", str(tmp_path / "elsewhere")]) == 2
+    assert "give the --output-dir (or --metadata) of the runs that pushed it" in capsys.readouterr().err
+    assert sorted(p.name for p in (pushed_twice / "serving" / ui_store.PIPELINE).iterdir()) == ["4", "5"]
+
+
+def _artifact(kind: type, artifact_id: int, **props: int) -> object:
+    artifact = kind()
+    artifact.id = artifact_id
+    for key, value in props.items():
+        artifact.set_int_custom_property(key, value)
+    return artifact
+
+
+def test_a_rolled_back_model_is_never_the_evaluators_baseline() -> None:
+    models = [_artifact(standard_artifacts.Model, 1), _artifact(standard_artifacts.Model, 2, **{ROLLED_BACK_KEY: 1})]
+    blessings = [_artifact(standard_artifacts.ModelBlessing, 10 + i, current_model_id=i, blessed=1) for i in (1, 2)]
+    candidate = _artifact(standard_artifacts.Model, 3)
+    assert [m.id for m in select_baseline(models, blessings, [candidate])["model"]] == [1]
+
+
+@pytest.mark.reliability
+def test_a_rolled_back_model_is_never_pushed_again(tmp_path: Path) -> None:
+    """A re-run that executes the Pusher again (no cache) on a rolled-back model's blessing pushes nothing."""
+    pushed = standard_artifacts.PushedModel()
+    pushed.uri = str(tmp_path / "pushed")
+    blessing = _artifact(standard_artifacts.ModelBlessing, 11, blessed=1, current_model_id=2, **{ROLLED_BACK_KEY: 1})
+    infra = _artifact(standard_artifacts.InfraBlessing, 12, blessed=1)
+    destination = pusher_pb2.PushDestination(
+        filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=str(tmp_path / "serving"))
+    )
+    AtomicPusherExecutor().Do(
+        {"model_blessing": [blessing], "infra_blessing": [infra]},
+        {"pushed_model": [pushed]},
+        {"push_destination": proto_utils.proto_to_json(destination), "custom_config": None},
+    )
+    assert pushed.get_int_custom_property("pushed") == 0 and not (tmp_path / "serving").exists()
+    assert pushed.get_string_custom_property("reason") == "this model was rolled back; it is not pushed again"
