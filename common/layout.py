@@ -66,6 +66,11 @@ def version_dirs(
     return dict(sorted(found.items()))
 
 
+# Where `tfx-keras serving rollback` keeps the versions it took out of serving: <serving root>/.rolled_back/<model>/
+# (hidden: no server takes it for a model).
+ROLLED_BACK_DIR = ".rolled_back"
+
+
 def model_folders(serving_root: str) -> dict[str, str]:
     """Model name -> folder, for every model folder under a serving root (hidden names skipped)."""
     if not os.path.isdir(serving_root):

@@ -16,11 +16,9 @@ import os
 import time
 from typing import Any
 
-from common.layout import version_dirs
+from common.layout import ROLLED_BACK_DIR, version_dirs
 from common.metadata_names import PUSHER_ID, ROLLED_BACK_KEY
 from common.settings import ConfigError
-
-ROLLED_BACK_DIR = ".rolled_back"
 
 
 @dataclasses.dataclass

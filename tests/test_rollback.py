@@ -110,3 +110,26 @@ def test_a_rolled_back_model_is_never_pushed_again(tmp_path: Path) -> None:
     )
     assert pushed.get_int_custom_property("pushed") == 0 and not (tmp_path / "serving").exists()
     assert pushed.get_string_custom_property("reason") == "this model was rolled back; it is not pushed again"
+
+
+def test_the_uis_served_page_shows_the_rolled_back_version_and_who_pushed_it(pushed_twice: Path) -> None:
+    import re
+    import urllib.request
+
+    from pipelines.ui.reads import Catalog
+    from pipelines.ui.server import serve_in_background
+    from pipelines.ui.stores import sources_for
+
+    assert main(["serving", "rollback", ui_store.PIPELINE, "--output-dir", str(pushed_twice)]) == 0
+    catalog = Catalog(sources_for(str(pushed_twice)), str(pushed_twice), read_metrics=lambda _: {},
+                      read_failures=lambda _: [])  # fmt: skip
+    ui = serve_in_background(catalog)
+    try:
+        with urllib.request.urlopen(ui.url + "served", timeout=30) as response:
+            page = response.read().decode()
+    finally:
+        ui.stop()
+    [served] = re.findall(r'<tr class="version" data-model="tiny" data-version="(\d+)"', page)
+    assert served == "4"
+    [row] = re.findall(r'<tr class="rolled-back" data-model="tiny" data-version="5">(.*?)</tr>', page, re.S)
+    assert 'href="/run/tiny/run-1"' in row and " UTC" in row  # the run that pushed it, and when it was rolled back

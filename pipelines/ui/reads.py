@@ -24,7 +24,7 @@ from typing import Any
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from common.layout import model_folders, version_dirs
+from common.layout import ROLLED_BACK_DIR, model_folders, version_dirs
 from common.metadata_names import DECLARED_EDGES, PUSHER_ID, VALIDATOR_ID
 from components.lineage import VERDICT_FILE, rejected_dir
 from pipelines import run_records
@@ -384,6 +384,23 @@ class Catalog:
                         "pushed_model": artifact.id if artifact is not None else None,
                     }
                 )
+        return found
+
+    def rolled_back(self) -> list[dict[str, Any]]:
+        """The versions ``tfx-keras serving rollback`` took out of ``<output-dir>/serving/``, newest first."""
+        serving = os.path.join(self.output_dir, "serving")
+        pushes = {}
+        for run in self.runs():
+            for artifacts in run.record.outputs().values():
+                for artifact in artifacts:
+                    if destination := run_records.custom_property(artifact, "pushed_destination"):
+                        pushes[os.path.realpath(destination)] = (run, artifact)
+        found = []
+        for model, folder in model_folders(os.path.join(serving, ROLLED_BACK_DIR)).items():
+            for version, path in sorted(version_dirs(folder).items(), reverse=True):
+                run, artifact = pushes.get(os.path.realpath(os.path.join(serving, model, str(version))), (None, None))
+                when = run_records.custom_property(artifact, "rolled_back_at") if artifact is not None else None
+                found.append({"model": model, "version": version, "path": path, "run": run, "when": when})
         return found
 
     def history(self, pipeline: str) -> dict[str, Any]:

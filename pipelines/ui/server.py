@@ -246,7 +246,10 @@ class ServedPage(_Page):
         """The served versions."""
         serving_root = os.path.join(self.catalog.output_dir, "serving")
         served = await self.read(self.catalog.served)
-        self.page("served.html", "Served", IDLE_REFRESH_S, served=served, serving_root=serving_root)
+        rolled_back = await self.read(self.catalog.rolled_back)
+        self.page(
+            "served.html", "Served", IDLE_REFRESH_S, served=served, rolled_back=rolled_back, serving_root=serving_root
+        )
 
 
 class FilePage(_Page):
