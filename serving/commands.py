@@ -156,10 +156,18 @@ def _serve(args: argparse.Namespace) -> int:
 
     if args.model_config_file:
         try:
-            sources: Any = read_model_config_file(args.model_config_file)
+            last_good = [read_model_config_file(args.model_config_file)]
         except (OSError, ValueError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
+
+        def sources() -> Any:  # re-read each poll, as TF Serving's --model_config_file_poll_wait_seconds
+            try:
+                last_good[0] = read_model_config_file(args.model_config_file)
+            except (OSError, ValueError) as err:  # a bad edit: keep serving the last good config
+                print(f"[tfx-keras serve] {args.model_config_file}: {err}; keeping the last good config", flush=True)
+            return last_good[0]
+
         origin = args.model_config_file
     else:
         root = os.path.abspath(args.model_base_path)

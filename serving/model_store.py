@@ -234,8 +234,8 @@ class ModelStore:
                 if state is None or state.source != source:
                     previous = state
                     state = self._models[name] = _ModelState(source)
-                    if previous and previous.source.base_path == source.base_path:
-                        state.serving, state.seen = previous.serving, previous.seen
+                    if previous and previous.source.base_path == source.base_path:  # a new policy or labels
+                        state.serving, state.seen, state.statuses = previous.serving, previous.seen, previous.statuses
                 self._poll_model(state, settle)
 
     def _poll_model(self, state: _ModelState, settle: bool) -> None:
@@ -271,7 +271,7 @@ class ModelStore:
             keep = sorted((v for v in state.serving if v not in serving and v in on_disk), reverse=True)[:missing]
             serving.update({v: state.serving[v] for v in keep})
         state.serving = serving  # the swap: one reference assignment
-        for version in list(state.statuses):
+        for version in sorted({*state.statuses, *serving}):
             if version in serving:
                 state.statuses[version] = VersionStatus(version, AVAILABLE)
             elif state.statuses[version].state == AVAILABLE:

@@ -58,3 +58,57 @@ def write_model_config(serving_root: str, base_path: str = CONTAINER_ROOT, out: 
     with open(path, "w", encoding="utf-8") as f:
         f.write(text_format.MessageToString(build_model_config(sorted(models), base_path)))
     return path
+
+
+def set_label(config_path: str, model: str, label: str, version: int, serving_root: str | None = None) -> dict:
+    """Point ``label`` of ``model`` at ``version`` in the model config file, and record the move beside it.
+
+    The config's ``version_labels`` are what TF Serving and ``tfx-keras serve --model-config-file`` read
+    (the server re-reads the file as it polls). A label may only name a version that is served, so the
+    policy becomes ``specific``: every labelled version and the newest on disk now. The move is appended
+    to ``<config>.labels.jsonl`` (when, who, the label, from, to). Returns that record.
+
+    Raises:
+        ValueError: no such model in the config, a label that is not a name, or a version that is not a
+            SavedModel on disk (under the config's base path, or under ``serving_root``).
+    """
+    import getpass
+    import json
+    import re
+    import time
+
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", label):
+        raise ValueError(f"label {label!r} must be a name (a letter, then letters, digits, _ or -): stable, canary")
+    config = model_server_config_pb2.ModelServerConfig()
+    with open(config_path, encoding="utf-8") as f:
+        text_format.Parse(f.read(), config)
+    entries = {m.name: m for m in config.model_config_list.config}
+    if model not in entries:
+        raise ValueError(f"model {model!r} is not in {config_path}: it holds {sorted(entries) or 'no model'}")
+    entry = entries[model]
+    base = (
+        entry.base_path
+        if os.path.isabs(entry.base_path)
+        else os.path.join(os.path.dirname(config_path), entry.base_path)
+    )
+    folder = base if os.path.isdir(base) else os.path.join(serving_root or "", model)
+    versions = version_dirs(folder) if os.path.isdir(folder) else {}
+    if not versions:
+        raise ValueError(
+            f"no versions of {model} at {base}{f' or {folder}' if folder != base else ''}: give --serving-root, "
+            "the folder on this machine that the config's base paths name"
+        )
+    if version not in versions or not os.path.isfile(os.path.join(versions[version], "saved_model.pb")):
+        raise ValueError(f"{model} has no servable version {version} in {folder}: its versions are {sorted(versions)}")
+    previous = entry.version_labels.get(label)
+    entry.version_labels[label] = version
+    entry.model_version_policy.specific.versions[:] = sorted({*entry.version_labels.values(), max(versions)})
+    staged = f"{config_path}.partial"
+    with open(staged, "w", encoding="utf-8") as f:
+        f.write(text_format.MessageToString(config))
+    os.replace(staged, config_path)  # a server polling the file reads the old or the new one, whole
+    record = {"time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "user": getpass.getuser(),
+              "model": model, "label": label, "from": previous, "to": version}  # fmt: skip
+    with open(f"{config_path}.labels.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+    return record

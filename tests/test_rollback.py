@@ -133,3 +133,45 @@ def test_the_uis_served_page_shows_the_rolled_back_version_and_who_pushed_it(pus
     assert served == "4"
     [row] = re.findall(r'<tr class="rolled-back" data-model="tiny" data-version="5">(.*?)</tr>', page, re.S)
     assert 'href="/run/tiny/run-1"' in row and " UTC" in row  # the run that pushed it, and when it was rolled back
+
+
+@pytest.mark.reliability
+def test_a_label_moved_in_the_model_config_is_served_without_a_restart(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`serving label` writes version_labels (and a policy serving them); a server re-reading the file follows."""
+    import json
+    import urllib.request
+
+    from helpers.toy_model import write_toy_model
+
+    from serving.model_store import ModelStore, read_model_config_file
+    from serving.server import ServerOptions, ServingServer
+    from serving.tf_serving_config import write_model_config
+
+    root = tmp_path / "serving"
+    for version in (1, 2):
+        write_toy_model(str(root / "toy"), version)
+    config = write_model_config(str(root), base_path=str(root))
+    store = ModelStore(lambda: read_model_config_file(config), poll_seconds=3600)  # as `serve --model-config-file`
+    with ServingServer(store, ServerOptions(port=0, rest_api_port=-1)) as server:
+
+        def stable() -> int:
+            """The version that answers for the label: the toy model of version v answers v * sum(x)."""
+            body = json.dumps({"signature_name": "serving_raw", "instances": [[1.0, 1.0]]}).encode()
+            url = f"{server.rest_url}/v1/models/toy/labels/stable:predict"
+            with urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=30) as response:
+                return round(json.loads(response.read())["predictions"][0]["y"] / 2)
+
+        assert main(["serving", "label", "toy", "stable", "1", "--model-config-file", config]) == 0
+        assert "toy: label stable -> version 1, in " in capsys.readouterr().out
+        store.poll(settle=False)
+        assert stable() == 1  # the older version is served for its label, the newest beside it
+        assert main(["serving", "label", "toy", "stable", "2", "--model-config-file", config]) == 0
+        assert "(was version 1)" in capsys.readouterr().out
+        store.poll(settle=False)
+        assert stable() == 2
+        assert main(["serving", "label", "toy", "stable", "7", "--model-config-file", config]) == 2
+        assert "toy has no servable version 7" in capsys.readouterr().err
+    history = [json.loads(line) for line in Path(f"{config}.labels.jsonl").read_text().splitlines()]
+    assert [(h["label"], h["from"], h["to"]) for h in history] == [("stable", None, 1), ("stable", 1, 2)]

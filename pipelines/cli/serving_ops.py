@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from pipelines.cli.options import absolute
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """The ``serving`` command and its ``rollback``."""
-    p = sub.add_parser("serving", help="operate the served models: roll back a pushed version")
-    ops = p.add_subparsers(dest="serving_command", required=True, metavar="{rollback}")
+    p = sub.add_parser("serving", help="operate the served models: label a version, roll back a pushed one")
+    ops = p.add_subparsers(dest="serving_command", required=True, metavar="{label,rollback}")
+    label = ops.add_parser(
+        "label",
+        help="point a version label (stable, canary) at a version in TF Serving's model config file",
+        description="Set version_labels[LABEL] = VERSION for MODEL in the model config file that TF Serving and "
+        "tfx-keras serve --model-config-file read (a running server re-reads it as it polls); the labelled "
+        "versions and the newest are served. Each move is appended to <config>.labels.jsonl.",
+    )
+    label.add_argument("model")
+    label.add_argument("label", help="e.g. stable or canary")
+    label.add_argument("version", type=int)
+    label.add_argument("--model-config-file", default="outputs/serving/models.config", help="(default: %(default)s)")
+    label.add_argument("--serving-root", help="where the config's base paths are on this machine, if not there")
     back = ops.add_parser(
         "rollback",
         help="serve an earlier version again; the pipeline never takes the rolled-back one as its baseline again",
@@ -29,7 +42,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_serving(args: argparse.Namespace) -> int:
-    """Roll back, then say what moved where and what ML Metadata now remembers."""
+    """Label a version, or roll back; say what changed and where it is recorded."""
+    if args.serving_command == "label":
+        from serving.tf_serving_config import set_label
+
+        try:
+            moved = set_label(absolute(args.model_config_file), args.model, args.label, args.version, args.serving_root)
+        except (OSError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        was = f" (was version {moved['from']})" if moved["from"] is not None else ""
+        print(f"{args.model}: label {args.label} -> version {args.version}{was}, in {args.model_config_file}")
+        print(f"  recorded in {args.model_config_file}.labels.jsonl; a running server takes it at its next poll")
+        return 0
     from pipelines import metadata_store
     from pipelines.local_layout import LocalLayout
     from pipelines.rollback import rollback
