@@ -55,18 +55,23 @@ WRITE_OPS = frozenset({
 })  # fmt: skip
 
 
-def file_writes(meta_graph: meta_graph_pb2.MetaGraphDef) -> list[UnservableOp]:
-    """The ops that write files which a serving signature reaches, by signature (empty: none)."""
+def _signature_ops(meta_graph: meta_graph_pb2.MetaGraphDef) -> Iterator[tuple[str, set[str]]]:
+    """(signature name, every op type its outputs reach), for each serving signature, by name."""
     graph = meta_graph.graph_def
     by_name = {node.name: node for node in graph.node}
-    found = []
     for signature_name, signature in sorted(signature_defs_of(meta_graph).items()):
         outputs = [by_name.get(info.name.split(":")[0]) for info in signature.outputs.values()]
-        ops, _ = _reach(graph, [node for node in outputs if node is not None])
-        why = (
-            "writes files while serving: TF Serving gives a model its own folder to read, and a path computed at "
-            "run time could land anywhere; remove the write from the serving function"
-        )
+        yield signature_name, _reach(graph, [node for node in outputs if node is not None])[0]
+
+
+def file_writes(meta_graph: meta_graph_pb2.MetaGraphDef) -> list[UnservableOp]:
+    """The ops that write files which a serving signature reaches, by signature (empty: none)."""
+    why = (
+        "writes files while serving: TF Serving gives a model its own folder to read, and a path computed at "
+        "run time could land anywhere; remove the write from the serving function"
+    )
+    found = []
+    for signature_name, ops in _signature_ops(meta_graph):
         found += [UnservableOp(op, signature_name, why) for op in sorted(ops & WRITE_OPS)]
     return found
 
@@ -129,16 +134,13 @@ def unservable_ops(model: str | meta_graph_pb2.MetaGraphDef) -> list[UnservableO
     from tensorflow.python.framework import op_def_registry
 
     meta_graph = read_serving_meta_graph(model) if isinstance(model, str) else model
-    graph = meta_graph.graph_def
-    by_name = {node.name: node for node in graph.node}
+    functions = {f.signature.name for f in meta_graph.graph_def.library.function}
     found = []
-    for signature_name, signature in sorted(signature_defs_of(meta_graph).items()):
-        outputs = [by_name.get(info.name.split(":")[0]) for info in signature.outputs.values()]
-        ops, _ = _reach(graph, [node for node in outputs if node is not None])
+    for signature_name, ops in _signature_ops(meta_graph):
         for op in sorted(ops):
             if op in PYTHON_OPS:
                 why = f"a {PYTHON_OPS[op]} (Python), which TF Serving has no kernel for: rewrite it with TensorFlow ops"
-            elif op_def_registry.get(op) is None and op not in {f.signature.name for f in graph.library.function}:
+            elif op_def_registry.get(op) is None and op not in functions:
                 why = "not a TensorFlow op (a custom-op library?): TF Serving would not load the model"
             else:
                 continue

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.artifacts import artifact
 from tfx.types import standard_artifacts
 
 from components import atomic_pusher
@@ -70,18 +71,10 @@ def test_stale_staging_directories_are_removed(tmp_path: Path) -> None:
     assert sorted(os.listdir(base)) == [".staging-6-live", "7"]
 
 
-def _artifact(kind: type, artifact_id: int, **props: int) -> object:
-    artifact = kind()
-    artifact.id = artifact_id
-    for key, value in props.items():
-        artifact.set_int_custom_property(key, value)
-    return artifact
-
-
 def test_baseline_is_the_latest_blessed_model_other_than_the_candidate() -> None:
-    models = [_artifact(standard_artifacts.Model, i) for i in (1, 2, 3)]
+    models = [artifact(standard_artifacts.Model, i) for i in (1, 2, 3)]
     blessings = [
-        _artifact(standard_artifacts.ModelBlessing, 10 + i, current_model_id=i, blessed=b)
+        artifact(standard_artifacts.ModelBlessing, 10 + i, current_model_id=i, blessed=b)
         for i, b in ((1, 1), (2, 1), (3, 0))
     ]
     # Model 3 was not blessed: the baseline is model 2.
@@ -96,8 +89,8 @@ def test_baseline_is_the_latest_blessed_model_other_than_the_candidate() -> None
 
 
 def _candidate(stats_id: int, span: int, examples_id: int | None = None, **flags: bool) -> Candidate:
-    examples = _artifact(standard_artifacts.Examples, examples_id) if examples_id else None
-    return Candidate(_artifact(standard_artifacts.ExampleStatistics, stats_id), examples, span, **flags)
+    examples = artifact(standard_artifacts.Examples, examples_id) if examples_id else None
+    return Candidate(artifact(standard_artifacts.ExampleStatistics, stats_id), examples, span, **flags)
 
 
 def test_drift_baseline_rule_serving_model_data_then_newest_validated() -> None:
@@ -215,7 +208,7 @@ def test_yesterdays_traffic_is_the_examples_the_validated_statistics_came_from(t
         return examples, stats
 
     (examples_1, stats_1), (examples_2, _) = day("day-1"), day("day-2")
-    validated = _artifact(standard_artifacts.ExampleStatistics, 99, source_statistics_id=stats_1)
+    validated = artifact(standard_artifacts.ExampleStatistics, 99, source_statistics_id=stats_1)
     assert examples_behind(store, [validated.mlmd_artifact]) == {99: {examples_1}}
     assert examples_behind(None, [validated.mlmd_artifact]) == {99: set()}  # no store: no yesterday's traffic
     assert examples_2 not in examples_behind(store, [validated.mlmd_artifact])[99]

@@ -49,6 +49,15 @@ class _Forgetful(tf.Module):
         return {"y": tf.fill(tf.shape(serialized), self.calls)}
 
 
+def _requests_file(tmp_path: Path) -> Path:
+    """The examples as the TFRecord file ``serving.validate --examples`` reads."""
+    requests = tmp_path / "requests.tfrecord"
+    with tf.io.TFRecordWriter(str(requests)) as writer:
+        for example in EXAMPLES:
+            writer.write(example)
+    return requests
+
+
 def _model_artifact(tmp_path: Path, model_dir: str) -> standard_artifacts.Model:
     model = standard_artifacts.Model()
     model.uri = str(tmp_path / "trainer_model")
@@ -346,10 +355,7 @@ def test_the_development_server_refuses_a_python_op_at_load_as_tf_serving_does(t
 @pytest.mark.reliability
 def test_the_time_limit_counts_warmup_and_ends_the_validation_with_what_it_was_doing(tmp_path: Path) -> None:
     model_dir = _save_signatures(_slow(tmp_path, iterations=2_000_000), str(tmp_path / "slow"))  # seconds per call
-    requests = tmp_path / "requests.tfrecord"
-    with tf.io.TFRecordWriter(str(requests)) as writer:
-        for example in EXAMPLES:
-            writer.write(example)
+    requests = _requests_file(tmp_path)
     out = tmp_path / "report.json"
     command = [sys.executable, "-m", "serving.validate", "--model-dir", model_dir, "--examples", str(requests),
                "--out", str(out), "--write-warmup", "--time-limit", "12"]  # fmt: skip
@@ -493,10 +499,7 @@ def test_validate_refuses_an_out_it_could_not_write_before_any_work(
 def test_a_serving_process_over_its_memory_limit_is_ended_with_a_report(tmp_path: Path) -> None:
     """The limit is the resident memory of the serving process (TensorFlow itself counts, some 400 MB)."""
     model_dir = write_toy_model(str(tmp_path / "toy"), 1)
-    requests = tmp_path / "requests.tfrecord"
-    with tf.io.TFRecordWriter(str(requests)) as writer:
-        for example in EXAMPLES:
-            writer.write(example)
+    requests = _requests_file(tmp_path)
     out = tmp_path / "report.json"
     command = [sys.executable, "-m", "serving.validate", "--model-dir", model_dir, "--examples", str(requests),
                "--out", str(out), "--write-warmup", "--max-memory-mb", "150"]  # fmt: skip
@@ -519,10 +522,7 @@ def test_validate_by_hand_judges_the_contract_and_budget_the_model_carries(tmp_p
     promise = {"outputs": CONTRACT, "max_latency_ms": 2000.0}
     Path(model_dir, SERVING_PROMISE_FILE).parent.mkdir(exist_ok=True)
     Path(model_dir, SERVING_PROMISE_FILE).write_text(json.dumps(promise))
-    requests = tmp_path / "requests.tfrecord"
-    with tf.io.TFRecordWriter(str(requests)) as writer:
-        for example in EXAMPLES:
-            writer.write(example)
+    requests = _requests_file(tmp_path)
     out = tmp_path / "report.json"
     command = [sys.executable, "-m", "serving.validate", "--model-dir", model_dir, "--examples", str(requests),
                "--out", str(out)]  # fmt: skip

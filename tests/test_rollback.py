@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from helpers import ui_store
+from helpers.artifacts import artifact
 from ml_metadata import metadata_store
 from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts
@@ -78,18 +79,10 @@ def test_a_rollback_without_the_runs_metadata_is_refused_before_anything_moves(
     assert sorted(p.name for p in (pushed_twice / "serving" / ui_store.PIPELINE).iterdir()) == ["4", "5"]
 
 
-def _artifact(kind: type, artifact_id: int, **props: int) -> object:
-    artifact = kind()
-    artifact.id = artifact_id
-    for key, value in props.items():
-        artifact.set_int_custom_property(key, value)
-    return artifact
-
-
 def test_a_rolled_back_model_is_never_the_evaluators_baseline() -> None:
-    models = [_artifact(standard_artifacts.Model, 1), _artifact(standard_artifacts.Model, 2, **{ROLLED_BACK_KEY: 1})]
-    blessings = [_artifact(standard_artifacts.ModelBlessing, 10 + i, current_model_id=i, blessed=1) for i in (1, 2)]
-    candidate = _artifact(standard_artifacts.Model, 3)
+    models = [artifact(standard_artifacts.Model, 1), artifact(standard_artifacts.Model, 2, **{ROLLED_BACK_KEY: 1})]
+    blessings = [artifact(standard_artifacts.ModelBlessing, 10 + i, current_model_id=i, blessed=1) for i in (1, 2)]
+    candidate = artifact(standard_artifacts.Model, 3)
     assert [m.id for m in select_baseline(models, blessings, [candidate])["model"]] == [1]
 
 
@@ -98,8 +91,8 @@ def test_a_rolled_back_model_is_never_pushed_again(tmp_path: Path) -> None:
     """A re-run that executes the Pusher again (no cache) on a rolled-back model's blessing pushes nothing."""
     pushed = standard_artifacts.PushedModel()
     pushed.uri = str(tmp_path / "pushed")
-    blessing = _artifact(standard_artifacts.ModelBlessing, 11, blessed=1, current_model_id=2, **{ROLLED_BACK_KEY: 1})
-    infra = _artifact(standard_artifacts.InfraBlessing, 12, blessed=1)
+    blessing = artifact(standard_artifacts.ModelBlessing, 11, blessed=1, current_model_id=2, **{ROLLED_BACK_KEY: 1})
+    infra = artifact(standard_artifacts.InfraBlessing, 12, blessed=1)
     destination = pusher_pb2.PushDestination(
         filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=str(tmp_path / "serving"))
     )
