@@ -48,7 +48,16 @@ def _pushed_models(store: Any, pipeline: str, versions: set[int]) -> dict[int, t
             version = value.string_value or str(value.int_value) if value is not None else ""
             if version.isdigit() and int(version) in versions:
                 types = {t.id: t.name for t in store.get_artifact_types()}
-                models = [a for a in store.get_artifacts_by_id(inputs) if types.get(a.type_id) == "Model"]
+                read = store.get_artifacts_by_id(inputs)
+                # The Pusher reads the Evaluator's blessing, which names the model it judged (or the model itself).
+                ids = [
+                    a.custom_properties["current_model_id"].int_value
+                    for a in read
+                    if types.get(a.type_id) == "ModelBlessing"
+                ]
+                models = [a for a in read if types.get(a.type_id) == "Model"] or store.get_artifacts_by_id(
+                    [i for i in ids if i]
+                )
                 if models:
                     found[int(version)] = (pushed, models[0])
     return found

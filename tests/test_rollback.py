@@ -45,7 +45,8 @@ def test_a_rollback_serves_the_previous_version_and_marks_the_bad_one(
     store = _store(pushed_twice)
     marked = {a.id for a in store.get_artifacts() if a.custom_properties[ROLLED_BACK_KEY].int_value == 1}
     types = {t.id: t.name for t in store.get_artifact_types()}
-    assert sorted(types[a.type_id] for a in store.get_artifacts_by_id(sorted(marked))) == ["Model", "PushedModel"]
+    marked_types = sorted(types[a.type_id] for a in store.get_artifacts_by_id(sorted(marked)))
+    assert marked_types == ["Model", "ModelBlessing", "PushedModel"]  # the model found through its blessing
     assert "marked rolled back: never the Evaluator's baseline, never pushed again" in printed
     # Nothing newer than version 4 is left: a second rollback has nothing to go back to.
     assert main(["serving", "rollback", ui_store.PIPELINE, "--output-dir", str(pushed_twice)]) == 2

@@ -99,9 +99,11 @@ def make_output_dir(root: Path) -> Path:
     (Path(anomalies.uri) / "report" / "drift.png").write_bytes(PNG)
     (Path(anomalies.uri) / "report" / "data_report.html").write_text("<html><body>report</body></html>")
     [model] = w.execute(run, "Trainer", done, [examples], {"Model": {}})
+    judged = {"blessed": 1, "current_model_id": model.id}  # as the Evaluator's blessing names the model it judged
     evaluation, blessing = w.execute(run, "Evaluator", done, [examples, model],
-                                     {"ModelEvaluation": {}, "ModelBlessing": {"blessed": 1}})  # fmt: skip
-    [pushed] = w.execute(run, "AtomicPusher", done, [model, blessing], {"PushedModel": {
+                                     {"ModelEvaluation": {}, "ModelBlessing": judged})  # fmt: skip
+    # As the pipeline's AtomicPusher: it reads the blessings (the stamped model is the InfraBlessing's), not the Model.
+    [pushed] = w.execute(run, "AtomicPusher", done, [blessing], {"PushedModel": {
         "pushed": 1, "pushed_destination": str(serving), "pushed_version": "5"}})  # fmt: skip
 
     run = w.run("run-2")  # nothing changed: every component reuses run-1's outputs
@@ -109,7 +111,7 @@ def make_output_dir(root: Path) -> Path:
     w.execute(run, "DataValidator", cached, [examples], {"ExampleAnomalies": anomalies})
     w.execute(run, "Trainer", cached, [examples], {"Model": model})
     w.execute(run, "Evaluator", cached, [examples, model], {"ModelEvaluation": evaluation, "ModelBlessing": blessing})
-    w.execute(run, "AtomicPusher", cached, [model, blessing], {"PushedModel": pushed})
+    w.execute(run, "AtomicPusher", cached, [blessing], {"PushedModel": pushed})
 
     run = w.run("run-3")  # span 2 drifted: the validator failed, nothing after it ran
     [examples] = w.execute(run, "ExampleGen", done, [], {"Examples": {"span": 2}})
