@@ -43,6 +43,7 @@ setup(
         "tensorflow-model-analysis",
         "tensorflow-datasets",
         "tensorflow-serving-api",
+        "grpcio-health-checking",  # grpc.health.v1 on the serving port (1.48: the last on protobuf 3)
         "kfp",
         "kfp-pipeline-spec",
         "google-cloud-aiplatform",

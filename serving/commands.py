@@ -99,6 +99,36 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="accept ModelService.HandleReloadConfigRequest: any client that reaches the port can then change "
         "which models are served (off by default)",
     )
+    serve.add_argument(
+        "--request-log",
+        metavar="DIR",
+        help="log sampled requests and answers of every model as PredictionLog TFRecords in DIR/<model>/ "
+        "(a shortcut for each model's logging_config in a --model-config-file; `tfx-keras monitor` reads them)",
+    )
+    serve.add_argument(
+        "--sampling-rate", type=float, default=1.0, help="with --request-log: share of requests logged (default: 1)"
+    )
+    serve.add_argument(
+        "--request-log-file-mb", type=float, default=64.0, help="a log file is closed at this size (default: 64)"
+    )
+    serve.add_argument(
+        "--request-log-max-mb",
+        type=float,
+        default=1024.0,
+        help="a model's oldest log files are deleted beyond this (default: 1024)",
+    )
+    serve.add_argument(
+        "--request-log-rotate-seconds",
+        type=float,
+        default=60.0,
+        help="a log file is closed after this long, so readers see it (default: 60)",
+    )
+    serve.add_argument(
+        "--request-log-queue",
+        type=int,
+        default=10_000,
+        help="most sampled requests waiting to be written; more are dropped and counted (default: 10000)",
+    )
     serve.add_argument("--tls-cert", help="PEM certificate: serve TLS only")
     serve.add_argument("--tls-key", help="PEM private key of --tls-cert")
     serve.add_argument("--tls-client-ca", help="PEM CA: require client certificates signed by it")
@@ -176,6 +206,11 @@ def _serve(args: argparse.Namespace) -> int:
             return 2
         sources = lambda: sources_from_root(root)  # noqa: E731 - re-read each poll: new models appear
         origin = root
+    if args.request_log:
+        if not 0.0 <= args.sampling_rate <= 1.0:
+            print(f"error: --sampling-rate must be between 0 and 1, got {args.sampling_rate}", file=sys.stderr)
+            return 2
+        sources = _logged(sources, os.path.abspath(args.request_log), args.sampling_rate)
     for flag, value in (
         ("--tensorflow-intra-op-parallelism", args.tensorflow_intra_op_parallelism),
         ("--tensorflow-inter-op-parallelism", args.tensorflow_inter_op_parallelism),
@@ -226,11 +261,34 @@ def _serve(args: argparse.Namespace) -> int:
         )
     if batching:
         print(f"[tfx-keras serve] batching: up to {batching.max_batch_size} rows, {batching.batch_timeout_micros} µs")
+    for name in server.store.model_names():
+        logged = server.store.request_log(name)
+        if logged is not None:
+            print(
+                f"[tfx-keras serve] {name}: {logged.sampling_rate:.0%} of requests logged to {logged.filename_prefix}-*"
+            )
     print("[tfx-keras serve] Ctrl-C stops", flush=True)
     stopped.wait()
     print("[tfx-keras serve] stopping: finishing in-flight requests")
     server.stop(grace=5)
     return 0
+
+
+def _logged(sources: Any, directory: str, rate: float) -> Any:
+    """``--request-log DIR``: every model's requests logged under ``DIR/<model>/`` (its own logging_config wins)."""
+    from serving.request_log import LogConfig, logging_proto
+
+    def with_logging() -> Any:
+        return [
+            s
+            if s.request_log is not None
+            else dataclasses.replace(
+                s, request_log=LogConfig.from_proto(s.name, logging_proto(directory, s.name, rate))
+            )
+            for s in sources()
+        ]
+
+    return with_logging
 
 
 def _flags(settings_class: Any) -> dict[str, str]:

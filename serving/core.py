@@ -20,7 +20,13 @@ import grpc
 import numpy as np
 from google.protobuf import any_pb2
 from tensorflow.core.framework import tensor_pb2
-from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_pb2,
+    regression_pb2,
+)
 
 from common.contract import EXAMPLES_INPUT
 from serving import signatures
@@ -28,6 +34,7 @@ from serving.batching import Batcher, batch_key
 from serving.image_headers import DEFAULT_MAX_IMAGE_PIXELS, check_examples, check_images
 from serving.metrics import ServingMetrics, Timer
 from serving.model_store import AVAILABLE, END, LOADING, ModelStore
+from serving.request_log import RequestLogger
 from serving.servable import LoadedVersion, ModelRef
 from serving.status import for_client, invalid
 from serving.tensors import TensorError, proto_shape, to_array
@@ -51,6 +58,7 @@ class ServingCore:
         metrics: where requests are counted and timed, or None.
         max_image_pixels: an encoded image in a request (raw, or in a tf.Example) claiming more pixels
             is refused from its header, before the model decodes it.
+        request_log: where answered requests are sampled and logged (``logging_config``), or None.
     """
 
     def __init__(
@@ -60,12 +68,27 @@ class ServingCore:
         batcher: Batcher | None = None,
         metrics: ServingMetrics | None = None,
         max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+        request_log: RequestLogger | None = None,
     ) -> None:
         self.store = store
         self.max_batch_size = max_batch_size
         self.batcher = batcher
         self.metrics = metrics
         self.max_image_pixels = max_image_pixels
+        self.request_log = request_log
+
+    def log(
+        self,
+        loaded: LoadedVersion,
+        signature_name: str,
+        kind: str,
+        request: Callable[[], bytes],
+        response: Callable[[], bytes],
+    ) -> None:
+        """Sample an answered request into the request log (a random draw; the rest on the log's thread)."""
+        logger = self.request_log
+        if logger is not None and logger.sample(loaded.model_name) is not None:
+            logger.offer(loaded.model_name, loaded.version, signature_name, kind, request, response)
 
     def prepare_predict(
         self,
@@ -157,6 +180,15 @@ class ServingCore:
             self.metrics.runtime(loaded.model_name, "Regress", timer.micros())
         return loaded, values
 
+    def model_spec(self, loaded: LoadedVersion, signature_name: str) -> bytes:
+        """The serialized ``ModelSpec`` of an answer (name, version, signature), built once per version."""
+        spec = loaded.cache.get(("model_spec", signature_name))
+        if spec is None:
+            message = model_pb2.ModelSpec(name=loaded.model_name, signature_name=signature_name)
+            message.version.value = loaded.version
+            spec = loaded.cache[("model_spec", signature_name)] = message.SerializeToString()
+        return spec
+
     def metadata(self, ref: ModelRef) -> get_model_metadata_pb2.GetModelMetadataResponse:
         """The signature definitions of a model version (``metadata_field: "signature_def"``)."""
         loaded = ref.resolve(self.store)
@@ -200,3 +232,30 @@ def _parsed(name: str, value: Any, parse: Callable[[tensor_pb2.TensorProto], Any
 def filter_outputs(outputs: dict[str, np.ndarray], output_filter: Sequence[str]) -> dict[str, np.ndarray]:
     """The outputs a request's ``output_filter`` asks for (all when it is empty)."""
     return {alias: outputs[alias] for alias in output_filter} if output_filter else outputs
+
+
+def classification_response(
+    model_spec: bytes, classes: np.ndarray | None, scores: np.ndarray | None
+) -> classification_pb2.ClassificationResponse:
+    """TF Serving's ``ClassificationResponse`` of a Classify call's classes and scores."""
+    response = classification_pb2.ClassificationResponse()
+    response.model_spec.ParseFromString(model_spec)
+    num_rows, num_classes = (classes if classes is not None else scores).shape
+    for i in range(num_rows):
+        result = response.result.classifications.add()
+        for c in range(num_classes):
+            entry = result.classes.add()
+            if classes is not None:
+                entry.label = classes[i, c].decode()
+            if scores is not None:
+                entry.score = float(scores[i, c])
+    return response
+
+
+def regression_response(model_spec: bytes, values: np.ndarray) -> regression_pb2.RegressionResponse:
+    """TF Serving's ``RegressionResponse`` of a Regress call's values."""
+    response = regression_pb2.RegressionResponse()
+    response.model_spec.ParseFromString(model_spec)
+    for value in values:
+        response.result.regressions.add().value = float(value)
+    return response

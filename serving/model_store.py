@@ -27,6 +27,7 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from common.layout import model_folders, version_dirs
 from serving.graph_check import UnservableModelError, unservable_ops
+from serving.request_log import LogConfig
 from serving.servable import LoadedVersion, read_serving_meta_graph, signature_defs_of
 from serving.status import ServableNotFoundError, UnknownVersionLabelError
 from serving.warmup import replay_warmup
@@ -56,12 +57,13 @@ class VersionPolicy:
 
 @dataclasses.dataclass(frozen=True)
 class ModelSource:
-    """One model to serve: TF Serving's ``ModelConfig`` (name, base path, policy, labels)."""
+    """One model to serve: TF Serving's ``ModelConfig`` (name, base path, policy, labels, request logging)."""
 
     name: str
     base_path: str
     policy: VersionPolicy = VersionPolicy()
     labels: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    request_log: LogConfig | None = None
 
     @classmethod
     def from_proto(cls, config: model_server_config_pb2.ModelConfig) -> ModelSource:
@@ -77,7 +79,8 @@ class ModelSource:
             policy = VersionPolicy(num_latest=config.model_version_policy.latest.num_versions or 1)
         else:
             policy = VersionPolicy()
-        return cls(config.name, config.base_path, policy, dict(config.version_labels))
+        logging_config = LogConfig.from_proto(config.name, config.logging_config)
+        return cls(config.name, config.base_path, policy, dict(config.version_labels), logging_config)
 
 
 def read_model_config_file(path: str) -> list[ModelSource]:
@@ -286,6 +289,11 @@ class ModelStore:
     def readiness(self) -> dict[str, int | None]:
         """Model name -> the newest version it serves (loaded, warmup replayed), or None while it has none."""
         return {name: max(state.serving) if state.serving else None for name, state in sorted(self._models.items())}
+
+    def request_log(self, name: str) -> LogConfig | None:
+        """The request logging of a model (None: its requests are not logged)."""
+        state = self._models.get(name)
+        return state.source.request_log if state else None
 
     def has_model(self, name: str) -> bool:
         """Whether ``name`` is a configured model (a dict lookup: cheap enough for every request)."""

@@ -21,7 +21,6 @@ import numpy as np
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
-    model_pb2,
     predict_pb2,
     prediction_service_pb2_grpc,
     regression_pb2,
@@ -29,7 +28,8 @@ from tensorflow_serving.apis import (
 
 from common.contract import EXAMPLE_SIGNATURE
 from serving import signatures
-from serving.core import ServingCore, filter_outputs
+from serving.core import ServingCore, classification_response, filter_outputs, regression_response
+from serving.metrics import served
 from serving.servable import LoadedVersion, ModelRef
 from serving.status import grpc_method, invalid
 from serving.tensors import encode_predict_response
@@ -45,12 +45,6 @@ def model_ref(model_spec: Any) -> ModelRef:
         version=model_spec.version.value if choice == "version" else None,
         label=model_spec.version_label if choice == "version_label" else None,
     )
-
-
-def _fill_spec(spec: Any, loaded: LoadedVersion, signature_name: str) -> None:
-    spec.name = loaded.model_name
-    spec.version.value = loaded.version
-    spec.signature_name = signature_name
 
 
 def _rows(arrays: Mapping[str, np.ndarray]) -> int:
@@ -135,17 +129,16 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         """Run a signature on input tensors; the ``PredictResponse`` as its wire bytes."""
         signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
         output_filter = list(request.output_filter)
-        loaded, arrays = self.core.prepare_predict(
-            model_ref(request.model_spec), signature_name, dict(request.inputs), output_filter
-        )
+        ref = model_ref(request.model_spec)
+        loaded, arrays = self.core.prepare_predict(ref, signature_name, dict(request.inputs), output_filter)
         batched = self.core.batched(loaded, signature_name, arrays, "Predict", asyncio.get_running_loop())
         outputs = await batched if batched is not None else await self._run_unbatched(loaded, signature_name, arrays)
-        spec = loaded.cache.get(("model_spec", signature_name))
-        if spec is None:
-            message = model_pb2.ModelSpec()
-            _fill_spec(message, loaded, signature_name)
-            spec = loaded.cache[("model_spec", signature_name)] = message.SerializeToString()
-        return encode_predict_response(spec, filter_outputs(outputs, output_filter))  # bytes: see add_to_server
+        answer = encode_predict_response(
+            self.core.model_spec(loaded, signature_name), filter_outputs(outputs, output_filter)
+        )
+        served(loaded.version, ref.label)
+        self.core.log(loaded, signature_name, "predict", request.SerializeToString, lambda: answer)
+        return answer  # bytes: see add_to_server
 
     @grpc_method("Classify")
     async def Classify(
@@ -154,20 +147,11 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         """Classify tf.Examples with a classification signature."""
         signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
         serialized = signatures.serialized_examples(request.input)
-        loaded, classes, scores = await self._off_loop(
-            self.core.classify, model_ref(request.model_spec), signature_name, serialized
-        )
-        response = classification_pb2.ClassificationResponse()
-        _fill_spec(response.model_spec, loaded, signature_name)
-        num_classes = (classes if classes is not None else scores).shape[1]
-        for i in range(len(serialized)):
-            result = response.result.classifications.add()
-            for c in range(num_classes):
-                entry = result.classes.add()
-                if classes is not None:
-                    entry.label = classes[i, c].decode()
-                if scores is not None:
-                    entry.score = float(scores[i, c])
+        ref = model_ref(request.model_spec)
+        loaded, classes, scores = await self._off_loop(self.core.classify, ref, signature_name, serialized)
+        response = classification_response(self.core.model_spec(loaded, signature_name), classes, scores)
+        served(loaded.version, ref.label)
+        self.core.log(loaded, signature_name, "classify", request.SerializeToString, response.SerializeToString)
         return response
 
     @grpc_method("Regress")
@@ -175,13 +159,11 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         """Regress tf.Examples with a regression signature."""
         signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
         serialized = signatures.serialized_examples(request.input)
-        loaded, values = await self._off_loop(
-            self.core.regress, model_ref(request.model_spec), signature_name, serialized
-        )
-        response = regression_pb2.RegressionResponse()
-        _fill_spec(response.model_spec, loaded, signature_name)
-        for value in values:
-            response.result.regressions.add().value = float(value)
+        ref = model_ref(request.model_spec)
+        loaded, values = await self._off_loop(self.core.regress, ref, signature_name, serialized)
+        response = regression_response(self.core.model_spec(loaded, signature_name), values)
+        served(loaded.version, ref.label)
+        self.core.log(loaded, signature_name, "regress", request.SerializeToString, response.SerializeToString)
         return response
 
     @grpc_method("")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 from urllib.parse import unquote
@@ -33,10 +34,11 @@ from tensorflow_serving.apis import get_model_metadata_pb2
 
 from common.contract import EXAMPLE_SIGNATURE
 from serving import json_tensor, signatures
-from serving.core import ServingCore
-from serving.metrics import Timer
+from serving.core import ServingCore, classification_response, regression_response
+from serving.metrics import Timer, begin_request, served
 from serving.servable import LoadedVersion, ModelRef
 from serving.status import http_status, invalid, status_of
+from serving.tensors import delimited, encode_predict_request, encode_predict_response
 
 PREDICT_PATH = re.compile(
     r"(?i)/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)"
@@ -97,6 +99,7 @@ class RestHandler(tornado.web.RequestHandler):
             self.finish(NOT_FOUND_PAGE)
             return
         timer, model, api, status = Timer(), "", "", "OK"
+        answered = begin_request()
         try:
             predict, listing = PREDICT_PATH.fullmatch(path), STATUS_PATH.fullmatch(path)
             if method == "POST" and predict and predict.group(4) in ("predict", "classify", "regress"):
@@ -106,7 +109,11 @@ class RestHandler(tornado.web.RequestHandler):
                 if api == "predict":
                     result = await self._predict(ref, body)
                 else:
-                    result = await self._off_loop(lambda: inference(self.core, api, ref, body))
+                    loaded, signature_name, result, logged = await self._off_loop(
+                        lambda: inference(self.core, api, ref, body)
+                    )
+                    served(loaded.version, ref.label)
+                    self.core.log(loaded, signature_name, api, *logged)
             elif method == "GET" and listing:
                 model = unquote(listing.group(1) or "")
                 if not model:
@@ -123,7 +130,7 @@ class RestHandler(tornado.web.RequestHandler):
             self._reply(http_status(code), {"error": message})
         finally:
             if metrics is not None:
-                metrics.request(model, status, api, "REST", timer.micros())
+                metrics.request(model, status, api, "REST", timer.micros(), *answered)
 
     async def _off_loop(self, work: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, work)
@@ -137,6 +144,15 @@ class RestHandler(tornado.web.RequestHandler):
             outputs = await batched
         else:
             outputs = await self._off_loop(lambda: core.run(loaded, signature_name, arrays, "Predict"))
+        served(loaded.version, ref.label)
+        spec = core.model_spec(loaded, signature_name)  # logged as the gRPC Predict it stands for
+        core.log(
+            loaded,
+            signature_name,
+            "predict",
+            lambda: encode_predict_request(spec, arrays),
+            lambda: encode_predict_response(spec, outputs),
+        )
         return json_tensor.predict_response(outputs, rows)
 
     def _reply(self, code: int, payload: Any) -> None:
@@ -209,15 +225,29 @@ def prepare_predict(
     return loaded, signature_name, arrays, rows
 
 
-def inference(core: ServingCore, api: str, ref: ModelRef, body: bytes) -> dict[str, Any]:
-    """``:classify`` or ``:regress``."""
+def inference(
+    core: ServingCore, api: str, ref: ModelRef, body: bytes
+) -> tuple[LoadedVersion, str, dict[str, Any], tuple[Callable[[], bytes], Callable[[], bytes]]]:
+    """``:classify`` or ``:regress``: (version, signature, JSON answer, the request and response protos' bytes).
+
+    The protos are those of the gRPC call the request stands for (what the request log keeps).
+    """
     parsed, signature_name = _body(body)
     serialized = json_tensor.parse_examples(parsed)
     if api == "classify":
-        _, classes, scores = core.classify(ref, signature_name, serialized)
-        return json_tensor.classify_results(classes, scores)
-    _, values = core.regress(ref, signature_name, serialized)
-    return json_tensor.regress_results(values)
+        loaded, classes, scores = core.classify(ref, signature_name, serialized)
+        result = json_tensor.classify_results(classes, scores)
+        response = lambda: classification_response(core.model_spec(loaded, signature_name), classes, scores)  # noqa: E731
+    else:
+        loaded, values = core.regress(ref, signature_name, serialized)
+        result = json_tensor.regress_results(values)
+        response = lambda: regression_response(core.model_spec(loaded, signature_name), values)  # noqa: E731
+
+    def request() -> bytes:  # Classification/RegressionRequest: model_spec = 1, input = 2 {example_list = 1}
+        examples = b"".join(delimited(1, example) for example in serialized)
+        return delimited(1, core.model_spec(loaded, signature_name)) + delimited(2, delimited(1, examples))
+
+    return loaded, signature_name, result, (request, lambda: response().SerializeToString())
 
 
 def model_status(core: ServingCore, ref: ModelRef) -> str:

@@ -33,6 +33,7 @@ from serving.metrics import ServingMetrics
 from serving.model_service import ModelService
 from serving.model_store import AVAILABLE, ModelStore
 from serving.prediction_service import PredictionService
+from serving.request_log import RequestLogger
 from serving.rest_server import RestServer
 from serving.status import ServableNotFoundError
 from serving.tls import server_credentials
@@ -67,6 +68,12 @@ class ServerOptions(Settings):
     # at once (a slow-loris client cannot hold every file descriptor).
     rest_idle_seconds: float = Field(60.0, gt=0)
     rest_max_connections: int = Field(512, ge=1)
+    # Request logging (a model's logging_config): a file is closed at this size or age; the oldest files of a
+    # model are deleted beyond the total; sampled requests beyond the queue are dropped (and counted).
+    request_log_file_mb: float = Field(64.0, gt=0)
+    request_log_max_mb: float = Field(1024.0, gt=0)
+    request_log_rotate_seconds: float = Field(60.0, gt=0)
+    request_log_queue: int = Field(10_000, ge=1)
 
     @model_validator(mode="after")
     def _consistent(self) -> ServerOptions:
@@ -76,6 +83,11 @@ class ServerOptions(Settings):
             raise ValueError("TLS needs both a certificate (--tls-cert) and its private key (--tls-key)")
         if self.tls_client_ca and not self.tls_cert:
             raise ValueError("--tls-client-ca needs --tls-cert and --tls-key")
+        if self.request_log_max_mb < self.request_log_file_mb:
+            raise ValueError(
+                f"--request-log-max-mb ({self.request_log_max_mb}) must be at least --request-log-file-mb "
+                f"({self.request_log_file_mb}): the disk bound holds whole files"
+            )
         return self
 
 
@@ -98,7 +110,17 @@ class ServingServer:
         self.options = options
         self.metrics = ServingMetrics(known=store.has_model)
         self.batcher = Batcher(options.batching) if options.batching else None
-        self.core = ServingCore(store, options.max_batch_size, self.batcher, self.metrics, options.max_image_pixels)
+        self.request_log = RequestLogger(
+            store.request_log,
+            max_file_mb=options.request_log_file_mb,
+            max_total_mb=options.request_log_max_mb,
+            rotate_seconds=options.request_log_rotate_seconds,
+            queue_records=options.request_log_queue,
+            count=self.metrics.count_request_log,
+        )
+        self.core = ServingCore(
+            store, options.max_batch_size, self.batcher, self.metrics, options.max_image_pixels, self.request_log
+        )
         self.executor = futures.ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="serving")
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="serving-loop", daemon=True)
@@ -188,6 +210,7 @@ class ServingServer:
         self._close()
 
     def _close(self) -> None:
+        self.request_log.stop()  # what was sampled is written, its files closed
         self.executor.shutdown(wait=False)
         if self._loop.is_running():
             self._loop.call_soon_threadsafe(self._loop.stop)

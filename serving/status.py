@@ -19,7 +19,7 @@ from typing import Any
 
 import grpc
 
-from serving.metrics import Timer
+from serving.metrics import Timer, begin_request
 from serving.tensors import TensorError
 
 log = logging.getLogger(__name__)
@@ -140,6 +140,7 @@ def grpc_method(api: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         @functools.wraps(method)
         async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
             timer, status, model = Timer(), "OK", getattr(getattr(request, "model_spec", None), "name", "")
+            answered = begin_request()
             try:
                 return await method(self, request, context)
             except (grpc.aio.AbortError, asyncio.CancelledError):
@@ -150,7 +151,7 @@ def grpc_method(api: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
                 await context.abort(code, message)
             finally:
                 if api and self.metrics is not None:
-                    self.metrics.request(model, status, api, "GRPC", timer.micros())
+                    self.metrics.request(model, status, api, "GRPC", timer.micros(), *answered)
 
         return wrapper
 

@@ -139,7 +139,7 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
-def _delimited(field: int, payload: bytes) -> bytes:
+def delimited(field: int, payload: bytes) -> bytes:
     """A length-delimited field: tag (wire type 2), length, payload."""
     return _varint(field << 3 | 2) + _varint(len(payload)) + payload
 
@@ -147,15 +147,15 @@ def _delimited(field: int, payload: bytes) -> bytes:
 @functools.lru_cache(maxsize=4096)
 def _tensor_head(dtype: int, shape: tuple[int, ...]) -> bytes:
     """A TensorProto's dtype and shape fields (no shape field for a scalar, as :func:`to_proto` leaves it)."""
-    dims = b"".join(_delimited(2, b"\x08" + _varint(size) if size else b"") for size in shape)
-    return b"\x08" + _varint(dtype) + (_delimited(2, dims) if shape else b"")
+    dims = b"".join(delimited(2, b"\x08" + _varint(size) if size else b"") for size in shape)
+    return b"\x08" + _varint(dtype) + (delimited(2, dims) if shape else b"")
 
 
 @functools.lru_cache(maxsize=4096)
 def _numeric_entry_head(alias: str, dtype: int, shape: tuple[int, ...], nbytes: int) -> bytes:
     """Everything of an ``outputs`` map entry before a numeric tensor's content (its length is fixed by the shape)."""
     tensor_head = _tensor_head(dtype, shape) + (b"\x22" + _varint(nbytes) if nbytes else b"")
-    entry_head = _delimited(1, alias.encode()) + b"\x12" + _varint(len(tensor_head) + nbytes) + tensor_head
+    entry_head = delimited(1, alias.encode()) + b"\x12" + _varint(len(tensor_head) + nbytes) + tensor_head
     return b"\x0a" + _varint(len(entry_head) + nbytes) + entry_head
 
 
@@ -169,9 +169,9 @@ def encode_predict_response(model_spec: bytes, outputs: Mapping[str, Any]) -> by
     for alias, value in outputs.items():
         array = np.asarray(value)
         if array.dtype.kind in "OSU":
-            strings = b"".join(_delimited(8, v) for v in _string_values(array))
+            strings = b"".join(delimited(8, v) for v in _string_values(array))
             tensor = _tensor_head(types_pb2.DT_STRING, array.shape) + strings
-            parts.append(_delimited(1, _delimited(1, alias.encode()) + _delimited(2, tensor)))
+            parts.append(delimited(1, delimited(1, alias.encode()) + delimited(2, tensor)))
             continue
         dtype = _BY_NUMPY.get(array.dtype)
         if dtype is None:
@@ -179,5 +179,17 @@ def encode_predict_response(model_spec: bytes, outputs: Mapping[str, Any]) -> by
         content = np.ascontiguousarray(array).tobytes()
         parts.append(_numeric_entry_head(alias, dtype, array.shape, len(content)))
         parts.append(content)
-    parts.append(_delimited(2, model_spec))
+    parts.append(delimited(2, model_spec))
     return b"".join(parts)
+
+
+def encode_predict_request(model_spec: bytes, inputs: Mapping[str, Any]) -> bytes:
+    """The wire bytes of a ``PredictRequest`` (``model_spec`` = 1, ``inputs`` = 2) with ``inputs`` as arrays.
+
+    What a REST ``:predict`` would have been over gRPC (the request log keeps it in this form).
+    """
+    entries = [
+        delimited(2, delimited(1, name.encode()) + delimited(2, to_proto(value).SerializeToString()))
+        for name, value in inputs.items()
+    ]
+    return delimited(1, model_spec) + b"".join(entries)

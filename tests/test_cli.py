@@ -168,6 +168,11 @@ def test_serving_commands_name_the_fix_when_nothing_is_there(tmp_path: Path, cap
     assert "--tensorflow-intra-op-parallelism must be >= 0" in capsys.readouterr().err
     assert main(["serving-config", "--serving-root", str(tmp_path)]) == 2
     assert "run a pipeline first" in capsys.readouterr().err
+    logs = ["serve", "--model-base-path", str(tmp_path), "--request-log", str(tmp_path / "logs")]
+    assert main([*logs, "--sampling-rate", "1.5"]) == 2
+    assert "--sampling-rate must be between 0 and 1, got 1.5" in capsys.readouterr().err
+    assert main([*logs, "--request-log-file-mb", "100", "--request-log-max-mb", "10"]) == 2
+    assert "--request-log-max-mb (10.0) must be at least --request-log-file-mb (100.0)" in capsys.readouterr().err
 
 
 @pytest.mark.reliability

@@ -181,10 +181,15 @@ def test_prometheus_metrics_count_requests_by_model_and_status(server: ServingSe
     code, kind, text = http(server, "GET", "/monitoring/prometheus/metrics")
     text = text.decode()
     assert code == 200 and kind.startswith("text/plain")
-    assert ':tensorflow:serving:request_count_total{model_name="toy",status="OK"} 2.0' in text
-    assert ':tensorflow:serving:request_count_total{model_name="toy",status="INVALID_ARGUMENT"} 1.0' in text
-    assert ':tensorflow:serving:request_latency_count{API="predict",entrypoint="REST",model_name="toy"} 1.0' in text
-    assert ':tensorflow:serving:request_latency_count{API="Predict",entrypoint="GRPC",model_name="toy"} 1.0' in text
+    assert ':tensorflow:serving:request_count_total{label="",model_name="toy",status="OK",version="1"} 2.0' in text
+    assert (
+        ':tensorflow:serving:request_count_total{label="",model_name="toy",status="INVALID_ARGUMENT",version=""} 1.0'
+        in text
+    )
+    latency = (
+        ':tensorflow:serving:request_latency_count{API="%s",entrypoint="%s",label="",model_name="toy",version="1"} 1.0'
+    )
+    assert latency % ("predict", "REST") in text and latency % ("Predict", "GRPC") in text
     assert ':tensorflow:serving:runtime_latency_bucket{API="Predict",le="+Inf",model_name="toy",runtime="TF2"}' in text
 
 
@@ -435,7 +440,7 @@ def test_made_up_model_names_do_not_grow_the_metrics(server: ServingServer) -> N
         http(server, "GET", f"/v1/models/nope{i}")
     http(server, "GET", "/v1/models/toy")
     metrics = http(server, "GET", "/monitoring/prometheus/metrics")[2].decode()
-    assert 'model_name="<unknown>",status="NOT_FOUND"} 30.0' in metrics
+    assert 'model_name="<unknown>",status="NOT_FOUND",version=""} 30.0' in metrics
     assert "nope" not in metrics and 'model_name="toy"' in metrics
 
 
