@@ -162,10 +162,22 @@ def _content_fingerprint(path: str) -> tuple:
 class _ModelState:
     def __init__(self, source: ModelSource) -> None:
         self.source = source
-        self.serving: dict[int, LoadedVersion] = {}  # replaced, never mutated, so readers need no lock
+        # (version -> loaded, label -> version): replaced whole, never mutated, so readers need no lock and
+        # never see a label whose version has left.
+        self.view: tuple[dict[int, LoadedVersion], dict[str, int]] = ({}, {})
         self.seen: dict[int, tuple] = {}  # version -> content fingerprint at the previous poll
         self.failed: dict[int, tuple[tuple, str]] = {}  # version -> (fingerprint that failed, error)
         self.statuses: dict[int, VersionStatus] = {}
+
+    @property
+    def serving(self) -> dict[int, LoadedVersion]:
+        """The versions served now."""
+        return self.view[0]
+
+    @property
+    def labels(self) -> dict[str, int]:
+        """Label -> the version it serves (the config's, once that version loaded)."""
+        return self.view[1]
 
 
 class ModelStore:
@@ -236,10 +248,16 @@ class ModelStore:
                 state = self._models.get(name)
                 if state is None or state.source != source:
                     previous = state
-                    state = self._models[name] = _ModelState(source)
+                    state = _ModelState(source)
                     if previous and previous.source.base_path == source.base_path:  # a new policy or labels
-                        state.serving, state.seen, state.statuses = previous.serving, previous.seen, previous.statuses
-                self._poll_model(state, settle)
+                        state.view, state.seen, state.statuses = previous.view, previous.seen, previous.statuses
+                    if previous is None:  # a new model: known (NOT_FOUND, "waiting for") while it loads
+                        self._models[name] = state
+                    # A changed one is published once polled: no request sees labels before their versions load.
+                    self._poll_model(state, settle)
+                    self._models[name] = state
+                else:
+                    self._poll_model(state, settle)
 
     def _poll_model(self, state: _ModelState, settle: bool) -> None:
         on_disk = version_dirs(state.source.base_path)
@@ -273,7 +291,17 @@ class ModelStore:
         if missing > 0:
             keep = sorted((v for v in state.serving if v not in serving and v in on_disk), reverse=True)[:missing]
             serving.update({v: state.serving[v] for v in keep})
-        state.serving = serving  # the swap: one reference assignment
+        # A label names a version only once it serves (as TF Serving, which refuses a label for a version that
+        # is not available): until the new one loads, the label keeps its version, if that one still serves.
+        labels = {}
+        for label, version in state.source.labels.items():
+            if version in serving:
+                labels[label] = version
+            elif state.labels.get(label) in serving:
+                labels[label] = state.labels[label]
+                log.warning("model %s: label %s stays on version %d until version %d loads",
+                            state.source.name, label, state.labels[label], version)  # fmt: skip
+        state.view = (serving, labels)  # the swap: one reference assignment
         for version in sorted({*state.statuses, *serving}):
             if version in serving:
                 state.statuses[version] = VersionStatus(version, AVAILABLE)
@@ -290,6 +318,11 @@ class ModelStore:
         """Model name -> the newest version it serves (loaded, warmup replayed), or None while it has none."""
         return {name: max(state.serving) if state.serving else None for name, state in sorted(self._models.items())}
 
+    def is_ready(self) -> bool:
+        """Whether every configured model serves a version (and at least one model is configured)."""
+        models = self.readiness()
+        return bool(models) and all(version is not None for version in models.values())
+
     def request_log(self, name: str) -> LogConfig | None:
         """The request logging of a model (None: its requests are not logged)."""
         state = self._models.get(name)
@@ -302,13 +335,13 @@ class ModelStore:
     def get(self, name: str, version: int | None = None, label: str | None = None) -> LoadedVersion:
         """The version a request asks for: a specific one, one by label, or the latest loaded."""
         state = self._models.get(name)
-        serving = state.serving if state else {}
+        serving, labels = state.view if state else ({}, {})
         if label:
             if state is None:
                 raise ServableNotFoundError(f"Servable not found for request: Latest({name})")
-            if label not in state.source.labels:
+            version = labels.get(label)
+            if version is None:
                 raise UnknownVersionLabelError(f"Unrecognized servable version label: {label}")
-            version = state.source.labels[label]
         if version is not None:
             if version not in serving:
                 raise ServableNotFoundError(f"Servable not found for request: Specific({name}, {version})")

@@ -84,7 +84,7 @@ class RestHandler(tornado.web.RequestHandler):
                 self._reply(200, {"status": "alive"})
                 return
             models = self.core.store.readiness()
-            ready = bool(models) and all(version is not None for version in models.values())
+            ready = self.core.store.is_ready()
             waiting = [name for name, version in models.items() if version is None]
             self._reply(200 if ready else 503, {
                 "status": "ready" if ready else "not ready",

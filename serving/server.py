@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent import futures
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
+from grpc_health.v1 import _async as health_async
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import Field, model_validator
 from tensorflow_serving.apis import model_service_pb2_grpc
 
@@ -41,6 +43,8 @@ from serving.tls import server_credentials
 T = TypeVar("T")
 
 DEFAULT_MAX_MESSAGE_MB = 64
+HEALTH_POLL_SECONDS = 0.2  # how soon grpc.health.v1 follows a model becoming (un)available
+SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 class ServerOptions(Settings):
@@ -91,6 +95,18 @@ class ServerOptions(Settings):
         return self
 
 
+class _Health(health_async.HealthServicer):
+    """``grpc.health.v1.Health`` whose Check reads the models' state now (Watch follows it every 0.2 s)."""
+
+    def __init__(self, update: Callable[[], Awaitable[None]]) -> None:
+        super().__init__()
+        self._update = update
+
+    async def Check(self, request: health_pb2.HealthCheckRequest, context: grpc.aio.ServicerContext) -> Any:  # noqa: D102
+        await self._update()
+        return await super().Check(request, context)
+
+
 class PortInUseError(OSError):
     """The port is taken: the server refuses to start rather than share it."""
 
@@ -125,6 +141,8 @@ class ServingServer:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="serving-loop", daemon=True)
         self._thread.start()
+        self._health_statuses: dict[str, int] = {}
+        self._health_task: futures.Future | None = None
         self.rest = None
         try:
             self._server, self.port = self._on_loop(self._bind())
@@ -159,6 +177,9 @@ class ServingServer:
             ],
         )
         PredictionService(self.core, self.executor).add_to_server(server)
+        self.health = _Health(self._update_health)
+        await self._update_health()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         model_service = ModelService(self.core, self.executor, allow_reload=self.options.allow_reload_config)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(model_service, server)
         address = f"{options.host}:{options.port}"
@@ -181,6 +202,24 @@ class ServingServer:
             )
         return server, port
 
+    async def _update_health(self) -> None:
+        """``grpc.health.v1``: "" SERVING when every model serves a version (as ``/readyz``), each model by name."""
+        statuses = {"": SERVING if self.store.is_ready() else NOT_SERVING}
+        for name, version in self.store.readiness().items():
+            statuses[name] = SERVING if version is not None else NOT_SERVING
+        known = self._health_statuses
+        for service, status in statuses.items():
+            if known.get(service) != status:
+                await self.health.set(service, status)
+        for service in set(known) - set(statuses):  # a model no longer configured
+            await self.health.set(service, health_pb2.HealthCheckResponse.SERVICE_UNKNOWN)
+        self._health_statuses = statuses
+
+    async def _watch_health(self) -> None:
+        while True:
+            await asyncio.sleep(HEALTH_POLL_SECONDS)
+            await self._update_health()
+
     @property
     def target(self) -> str:
         """``host:port`` of the gRPC API."""
@@ -192,17 +231,27 @@ class ServingServer:
         return self.rest.url if self.rest else None
 
     def start(self) -> ServingServer:
-        """Load the models (replaying their warmup requests), start polling and serving."""
-        self.store.start()
+        """Open both APIs, load the models (replaying their warmup requests), then poll; returns once loaded.
+
+        The ports answer while the models load, as TF Serving's do: ``/healthz`` 200, ``/readyz`` 503 and
+        ``grpc.health.v1`` NOT_SERVING until every model serves a version; a request for a model not
+        loaded yet is NOT_FOUND.
+        """
         self._on_loop(self._server.start())
         if self.rest:
             self.rest.start()
+        self._health_task = asyncio.run_coroutine_threadsafe(self._watch_health(), self._loop)
+        self.store.start()
+        self._on_loop(self._update_health())
         return self
 
     def stop(self, grace: float = 2.0) -> None:
         """Finish in-flight requests (up to ``grace`` seconds), then stop."""
         if self.rest:
             self.rest.stop()
+        self._on_loop(self.health.enter_graceful_shutdown())  # probes see NOT_SERVING while requests finish
+        if self._health_task is not None:
+            self._health_task.cancel()
         self._on_loop(self._server.stop(grace))
         if self.batcher:
             self.batcher.stop()

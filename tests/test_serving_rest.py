@@ -19,7 +19,7 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers.dev_server import serving
+from helpers.dev_server import http, serving
 from helpers.toy_model import toy_example, write_toy_model
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2, prediction_service_pb2_grpc
 
@@ -40,16 +40,6 @@ def root(tmp_path: Path) -> Path:
 def server(root: Path) -> Iterator[ServingServer]:
     with serving(root, rest_api_port=-1, max_batch_size=100) as running:
         yield running
-
-
-def http(server: ServingServer, method: str, path: str, body: object = None, raw: bytes | None = None) -> tuple:
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    request = urllib.request.Request(f"{server.rest_url}{path}", data=data, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.headers.get("Content-Type"), response.read()
-    except urllib.error.HTTPError as err:
-        return err.code, err.headers.get("Content-Type"), err.read()
 
 
 def test_status_and_metadata(server: ServingServer) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,3 +30,14 @@ def grpc_client(server: ServingServer, timeout: float = 10) -> Iterator[ServingC
     """A gRPC client of ``server``."""
     with ServingClient(server.target, timeout=timeout) as client:
         yield client
+
+
+def http(server: ServingServer, method: str, path: str, body: object = None, raw: bytes | None = None) -> tuple:
+    """(status, Content-Type, body) of one HTTP request to the server's REST port (JSON ``body``, or ``raw`` bytes)."""
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(f"{server.rest_url}{path}", data=data, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.headers.get("Content-Type"), response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers.get("Content-Type"), err.read()
