@@ -31,7 +31,7 @@ class Rollback:
     marked: list[int]  # ids of the Model artifacts marked rolled back
 
 
-def _pushed_models(store: Any, pipeline: str, versions: set[int]) -> dict[int, tuple[Any, Any]]:
+def pushed_models(store: Any, pipeline: str, versions: set[int]) -> dict[int, tuple[Any, Any]]:
     """Version -> (PushedModel, Model) of the pushes of ``versions`` recorded for ``pipeline``."""
     from ml_metadata.proto import metadata_store_pb2
 
@@ -85,7 +85,7 @@ def rollback(serving_root: str, model: str, to: int | None = None, store: Any = 
         raise ConfigError(f"version {to} is the newest of {model} already: nothing to roll back")
     marked = []
     if store is not None:
-        pushes = _pushed_models(store, model, set(newer))
+        pushes = pushed_models(store, model, set(newer))
         missing = sorted(set(newer) - set(pushes))
         if missing:
             raise ConfigError(

@@ -125,13 +125,13 @@ def list_anomalies(anomalies: anomalies_pb2.Anomalies, split: str, statistics: A
     return found
 
 
-def list_drift(anomalies: anomalies_pb2.Anomalies) -> list[Drift]:
-    """Every drift measurement TFDV recorded (one per compared feature, above its threshold or not)."""
+def list_drift(anomalies: anomalies_pb2.Anomalies, skew: bool = False) -> list[Drift]:
+    """Every drift (or, with ``skew``, training-serving skew) measurement TFDV recorded, above its threshold or not."""
     kinds = anomalies_pb2.DriftSkewInfo.Measurement.Type.Name
     return [
         Drift(".".join(info.path.step), kinds(m.type), float(m.value), float(m.threshold))
         for info in anomalies.drift_skew_info
-        for m in info.drift_measurements
+        for m in (info.skew_measurements if skew else info.drift_measurements)
     ]
 
 

@@ -1,4 +1,4 @@
-"""``tfx-keras serving rollback``: operate what is served, remembered in the pipeline's ML Metadata."""
+"""``tfx-keras serving label|rollback`` and ``tfx-keras monitor``: operate what is served, watch what it is asked."""
 
 from __future__ import annotations
 
@@ -39,6 +39,73 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     back.add_argument("--output-dir", default="./outputs", help="the runs' --output-dir (default: ./outputs)")
     back.add_argument("--metadata", default="", metavar="URL", help="the runs' shared ML Metadata database")
     p.set_defaults(handler=cmd_serving)
+    watch = sub.add_parser(
+        "monitor",
+        help="compare the requests a served model was asked (its request log) with the data it was trained on",
+        description="Read the PredictionLog files `tfx-keras serve --request-log DIR` (or a model's logging_config) "
+        "wrote, turn the logged requests into examples, and compare them, per version that answered, with the "
+        "validated statistics of the data that version was trained on: TFDV's skew comparators (the curated "
+        "schema's skew_comparator, else its drift_comparator), the schema's SERVING environment, and the content "
+        "checks of images and texts. Writes a data report; exits 3 on skew.",
+    )
+    watch.add_argument("task", help="the task whose served model is watched (a name, or a module path)")
+    watch.add_argument("--requests", required=True, metavar="DIR", help="the request log folder (serve --request-log)")
+    watch.add_argument("--output-dir", default="./outputs", help="the runs' --output-dir (default: ./outputs)")
+    watch.add_argument("--metadata", default="", metavar="URL", help="the runs' shared ML Metadata database")
+    watch.add_argument("--model-base-path", default=None, help="serving root (default: <output-dir>/serving)")
+    watch.set_defaults(handler=cmd_monitor)
+
+
+def _store(args: argparse.Namespace, pipeline: str, why: str) -> tuple[object, str]:
+    """(the pipeline's ML Metadata store, the serving root) of ``--output-dir`` / ``--metadata``."""
+    from pipelines import metadata_store
+    from pipelines.config import ConfigError
+    from pipelines.local_layout import LocalLayout
+
+    layout = LocalLayout(absolute(args.output_dir), pipeline)
+    serving_root = absolute(args.model_base_path) if args.model_base_path else layout.serving_root
+    if not args.metadata and not os.path.isfile(layout.metadata_path):
+        raise ConfigError(
+            f"no ML Metadata of {pipeline} at {layout.metadata_path}: give the --output-dir (or --metadata) of "
+            f"the runs that pushed it, {why}"
+        )
+    return metadata_store.open_store(
+        metadata_store.connection_config(args.metadata, layout.metadata_path)
+    ), serving_root
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    """Skew of the logged requests per version: one line each, the report, exit 3 when something was found."""
+    from pipelines import tasks
+    from pipelines.config import ConfigError
+    from pipelines.monitor import monitor
+
+    spec = tasks.get(args.task)
+    requests = absolute(args.requests)
+    if not os.path.isdir(requests):
+        raise ConfigError(f"{requests} does not exist: give the folder of `tfx-keras serve --request-log DIR`")
+    from serving.request_log import log_files
+
+    if not log_files(requests):
+        raise ConfigError(
+            f"no request log files (*.tfrecord) in {requests}: serve with `tfx-keras serve --request-log {requests}` "
+            "(a file is closed every --request-log-rotate-seconds, and when the server stops)"
+        )
+    store, serving_root = _store(args, spec.name, "so that each version's training data can be found")
+    results = monitor(spec.name, spec.schema_file, requests, serving_root, store, absolute(args.output_dir))
+    for result in results:
+        verdict = "skew" if result.found else "no skew"
+        print(f"{result.model} version {result.version}: {result.requests} requests ({result.examples} examples), "
+              f"{verdict} vs {result.baseline}")  # fmt: skip
+        for drift in result.skewed:
+            print(f"  feature {drift.feature}: {drift.measure} {drift.value:.3f} > {drift.threshold} (skew)")
+        for anomaly in result.anomalies:
+            print(f"  {anomaly}")
+        if not result.found and result.measured:
+            top = max(result.measured, key=lambda m: m.value / m.threshold if m.threshold else 0.0)
+            print(f"  largest: feature {top.feature}: {top.measure} {top.value:.3f} <= {top.threshold}")
+        print(f"  report: {result.report}")
+    return 3 if any(r.found for r in results) else 0
 
 
 def cmd_serving(args: argparse.Namespace) -> int:
@@ -55,22 +122,9 @@ def cmd_serving(args: argparse.Namespace) -> int:
         print(f"{args.model}: label {args.label} -> version {args.version}{was}, in {args.model_config_file}")
         print(f"  recorded in {args.model_config_file}.labels.jsonl; a running server takes it at its next poll")
         return 0
-    from pipelines import metadata_store
-    from pipelines.local_layout import LocalLayout
     from pipelines.rollback import rollback
 
-    output_dir = absolute(args.output_dir)
-    layout = LocalLayout(output_dir, args.model)
-    serving_root = absolute(args.model_base_path) if args.model_base_path else layout.serving_root
-    config = metadata_store.connection_config(args.metadata, layout.metadata_path)
-    if not args.metadata and not os.path.isfile(layout.metadata_path):
-        from pipelines.config import ConfigError
-
-        raise ConfigError(
-            f"no ML Metadata of {args.model} at {layout.metadata_path}: give the --output-dir (or --metadata) of "
-            "the runs that pushed it, so that the rollback is remembered"
-        )
-    store = metadata_store.open_store(config)
+    store, serving_root = _store(args, args.model, "so that the rollback is remembered")
     done = rollback(serving_root, args.model, args.to, store)
     print(f"rolled back {done.model}: version {done.serving} is served again")
     for version, where in done.moved.items():

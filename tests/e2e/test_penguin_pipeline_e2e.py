@@ -140,3 +140,42 @@ def test_a_model_much_worse_on_yesterdays_traffic_is_not_pushed(penguin_run: tup
     assert "not blessed (if that traffic is gone for good, run with --set evaluator.previous_traffic=gone)" in text
     assert "no-regression margin (41 eval examples): categorical_accuracy 0.0663" in text  # sqrt(2*.9*.1/41)
     assert sorted(os.listdir(serving)) == before and rescaled.exit_code == 4
+
+
+def _log_requests(serving_root: Path, logs: Path, rows: list[dict]) -> None:
+    """Serve the pushed penguin model with request logging and ask it about ``rows``, ten per request."""
+    from serving.client import ServingClient
+    from serving.model_store import ModelSource, ModelStore
+    from serving.request_log import LogConfig
+    from serving.server import ServerOptions, ServingServer
+
+    logged = LogConfig(str(logs / "penguin" / "requests"), 1.0)
+    store = ModelStore([ModelSource("penguin", str(serving_root / "penguin"), request_log=logged)], 3600)
+    with ServingServer(store, ServerOptions(port=0)) as server, ServingClient(server.target) as client:
+        for start in range(0, len(rows), 10):
+            batch = rows[start : start + 10]
+            inputs = {m: np.array([r[m] for r in batch], np.float32) for m in MEASUREMENTS}
+            client.predict("penguin", inputs, signature="serving_raw")
+
+
+def test_monitor_finds_skew_in_requests_from_a_shifted_span_and_none_in_the_training_data(
+    penguin_run: tuple, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from pipelines.cli import main
+
+    summary, output_dir, _ = penguin_run
+    version = Path(summary.pushed_destination).name
+    _log_requests(output_dir / "serving", tmp_path / "today", penguin_rows())
+    assert main(["monitor", "penguin", "--requests", str(tmp_path / "today"), "--output-dir", str(output_dir)]) == 0
+    printed = capsys.readouterr().out
+    assert f"penguin version {version}: 34 requests (334 examples), no skew vs span 1 (the training data" in printed
+    shifted = penguin_rows()
+    for row in shifted:  # a client sending grams where the model was trained on scaled masses
+        row["body_mass_g"] = row["body_mass_g"] * 5000 + 2700
+    _log_requests(output_dir / "serving", tmp_path / "shifted", shifted)
+    assert main(["monitor", "penguin", "--requests", str(tmp_path / "shifted"), "--output-dir", str(output_dir)]) == 3
+    printed = capsys.readouterr().out
+    assert f"penguin version {version}: 34 requests (334 examples), skew vs span 1" in printed, printed
+    assert "feature body_mass_g: JENSEN_SHANNON_DIVERGENCE" in printed and "culmen_length_mm" not in printed, printed
+    report = next(line.split("report: ")[1] for line in printed.splitlines() if "report: " in line)
+    assert Path(report).is_file() and json.loads((Path(report).parent / "skew.json").read_text())["examples"] == 334
