@@ -69,6 +69,7 @@ def version_dirs(
 # Where `tfx-keras serving rollback` keeps the versions it took out of serving: <serving root>/.rolled_back/<model>/
 # (hidden: no server takes it for a model).
 ROLLED_BACK_DIR = ".rolled_back"
+MONITOR_DIR = "monitor"  # under the output folder: what `tfx-keras monitor` writes, per model and version
 
 
 def model_folders(serving_root: str) -> dict[str, str]:

@@ -30,12 +30,11 @@ from typing import Any
 import numpy as np
 
 from common.contract import EXAMPLE_FEATURES_FILE, EXAMPLES_INPUT
-from common.layout import ROLLED_BACK_DIR
+from common.layout import MONITOR_DIR, ROLLED_BACK_DIR
 from common.metadata_names import VALIDATOR_ID
 from common.settings import ConfigError
 
 SERVING_ENVIRONMENT = "SERVING"
-REPORT_DIR = "monitor"
 
 
 @dataclasses.dataclass
@@ -223,7 +222,7 @@ def monitor(
             for name, measure, value, threshold, why in content.content_drift(profiles, old_profiles, curated):
                 if value > threshold:
                     found.append(Anomaly("requests", name, content.short_description(measure), why))
-        folder = os.path.join(out_dir, REPORT_DIR, pipeline, f"{version}-{time.strftime('%Y%m%dT%H%M%S')}")
+        folder = os.path.join(out_dir, MONITOR_DIR, pipeline, f"{version}-{time.strftime('%Y%m%dT%H%M%S')}")
         page = report.write_data_report(
             folder,
             {"requests": served},

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from helpers import ui_store
 from helpers.artifacts import artifact
+from helpers.toy_model import write_toy_model
 from ml_metadata import metadata_store
 from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts
@@ -106,7 +108,7 @@ def test_a_rolled_back_model_is_never_pushed_again(tmp_path: Path) -> None:
     assert pushed.get_string_custom_property("reason") == "this model was rolled back; it is not pushed again"
 
 
-def test_the_uis_served_page_shows_the_rolled_back_version_and_who_pushed_it(pushed_twice: Path) -> None:
+def test_the_uis_served_page_shows_labels_their_moves_skew_and_the_rolled_back_version(pushed_twice: Path) -> None:
     import re
     import urllib.request
 
@@ -115,16 +117,36 @@ def test_the_uis_served_page_shows_the_rolled_back_version_and_who_pushed_it(pus
     from pipelines.ui.stores import sources_for
 
     assert main(["serving", "rollback", ui_store.PIPELINE, "--output-dir", str(pushed_twice)]) == 0
+    serving = pushed_twice / "serving"
+    (serving / ui_store.PIPELINE / "4").rmdir()
+    write_toy_model(str(serving / ui_store.PIPELINE), 4)  # a real SavedModel: a label names only one
+    assert main(["serving-config", "--serving-root", str(serving), "--base-path", "."]) == 0
+    argv = ["serving", "label", ui_store.PIPELINE, "stable", "4", "--model-config-file", str(serving / "models.config")]
+    assert main(argv) == 0
+    report = pushed_twice / "monitor" / ui_store.PIPELINE / "4-20261208T010000"  # what `tfx-keras monitor` wrote
+    report.mkdir(parents=True)
+    (report / "data_report.html").write_text("<html>skew report</html>")
+    skew = {"model": ui_store.PIPELINE, "version": 4, "requests": 34, "baseline": "span 1 (the training data ...)",
+            "measurements": [{"feature": "x", "measure": "JENSEN_SHANNON_DIVERGENCE", "value": 0.9, "threshold": 0.3}],
+            "anomalies": []}  # fmt: skip
+    (report / "skew.json").write_text(json.dumps(skew))
     catalog = Catalog(sources_for(str(pushed_twice)), str(pushed_twice), read_metrics=lambda _: {},
                       read_failures=lambda _: [])  # fmt: skip
     ui = serve_in_background(catalog)
     try:
         with urllib.request.urlopen(ui.url + "served", timeout=30) as response:
             page = response.read().decode()
+        link = re.search(r'<a href="/file\?path=([^"]+)">report</a>', page)
+        assert link is not None, page
+        with urllib.request.urlopen(ui.url + f"file?path={link.group(1)}", timeout=30) as response:
+            assert response.read() == b"<html>skew report</html>"  # the monitor's report is served
     finally:
         ui.stop()
-    [served] = re.findall(r'<tr class="version" data-model="tiny" data-version="(\d+)"', page)
-    assert served == "4"
+    [(served, row)] = re.findall(r'<tr class="version" data-model="tiny" data-version="(\d+)">(.*?)</tr>', page, re.S)
+    assert served == "4" and '<span class="label">stable</span>' in row
+    assert "<b>skew</b>: x 0.90 &gt; 0.3" in row and "in 34 requests" in row
+    [move] = re.findall(r'<tr class="move">(.*?)</tr>', page, re.S)
+    assert "<td>stable</td><td></td><td>4</td>" in move  # the label's first move: from nothing to 4
     [row] = re.findall(r'<tr class="rolled-back" data-model="tiny" data-version="5">(.*?)</tr>', page, re.S)
     assert 'href="/run/tiny/run-1"' in row and " UTC" in row  # the run that pushed it, and when it was rolled back
 

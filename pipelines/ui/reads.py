@@ -24,13 +24,14 @@ from typing import Any
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from common.layout import ROLLED_BACK_DIR, model_folders, version_dirs
+from common.layout import MONITOR_DIR, ROLLED_BACK_DIR, model_folders, version_dirs
 from common.metadata_names import DECLARED_EDGES, PUSHER_ID, VALIDATOR_ID
 from components.lineage import VERDICT_FILE, rejected_dir
 from pipelines import run_records
 from pipelines.run_records import RunRecord
 from pipelines.run_summary import RunSummary, summary_of
 from pipelines.tfma_results import read_overall_metrics, read_validation_failures
+from pipelines.ui import served as served_page
 from pipelines.ui.stores import MetadataSource, StoreError
 
 PICTURES = (".png", ".svg", ".jpg", ".jpeg", ".gif")
@@ -269,6 +270,8 @@ class Catalog:
         real = os.path.realpath(path)
         if not real.lower().endswith((*PICTURES, *DOCUMENTS)) or not os.path.isfile(real):
             return None
+        if real.startswith(os.path.realpath(os.path.join(self.output_dir, MONITOR_DIR)) + os.sep):
+            return real  # the reports of `tfx-keras monitor`, which the Served page links
         folders = set()
         for pipeline in self.pipelines:
             folders |= self._snapshot(pipeline).folders()
@@ -369,8 +372,10 @@ class Catalog:
                     destination = run_records.custom_property(artifact, "pushed_destination")
                     if destination and run.summary.components.get(node) == "COMPLETE":
                         pushes[os.path.realpath(destination)] = (run, artifact)
+        serving_root = os.path.join(self.output_dir, "serving")
+        labelled, skew = served_page.labels(serving_root), served_page.skew_results(self.output_dir)
         found = []
-        for model, folder in model_folders(os.path.join(self.output_dir, "serving")).items():
+        for model, folder in model_folders(serving_root).items():
             versions = version_dirs(folder)
             for version, path in sorted(versions.items(), reverse=True):
                 run, artifact = pushes.get(os.path.realpath(path), (None, None))
@@ -382,9 +387,15 @@ class Catalog:
                         "latest": version == max(versions),
                         "run": run,
                         "pushed_model": artifact.id if artifact is not None else None,
+                        "labels": labelled.get(model, {}).get(version, []),
+                        "skew": skew.get((model, version)),
                     }
                 )
         return found
+
+    def label_moves(self) -> list[dict[str, Any]]:
+        """The label moves recorded beside ``<output-dir>/serving/models.config``, newest first."""
+        return served_page.label_moves(os.path.join(self.output_dir, "serving"))
 
     def rolled_back(self) -> list[dict[str, Any]]:
         """The versions ``tfx-keras serving rollback`` took out of ``<output-dir>/serving/``, newest first."""

@@ -247,8 +247,15 @@ class ServedPage(_Page):
         serving_root = os.path.join(self.catalog.output_dir, "serving")
         served = await self.read(self.catalog.served)
         rolled_back = await self.read(self.catalog.rolled_back)
+        moves = await self.read(self.catalog.label_moves)
         self.page(
-            "served.html", "Served", IDLE_REFRESH_S, served=served, rolled_back=rolled_back, serving_root=serving_root
+            "served.html",
+            "Served",
+            IDLE_REFRESH_S,
+            served=served,
+            rolled_back=rolled_back,
+            moves=moves,
+            serving_root=serving_root,
         )
 
 

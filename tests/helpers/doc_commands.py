@@ -30,6 +30,12 @@ NOT_RUN = {
     "tfx-keras submit": "submits to Vertex AI (network, credentials); tests/test_kubeflow.py submits to a stand-in",
     "tfx-keras serving rollback": "moves a pushed version out of the serving folder the other commands query; "
     "tests/test_rollback.py rolls back an output folder it writes",
+    "tfx-keras serving label": "names a version of a pushed model; tests/test_serving_operations.py moves a label "
+    "on a config file it writes, under 32 clients",
+    "tfx-keras serve --model-config-file outputs/serving/models.config": "serves the labels of the config file the "
+    "`serving label` line above moves; tests/test_serving_operations.py serves such a file",
+    "tfx-keras monitor": "needs the request log of a served model and the runs that pushed it; "
+    "tests/e2e/test_penguin_pipeline_e2e.py logs requests to a pushed penguin model and runs it",
     ".venv/bin/python -m serving.validate": "needs a pushed model and its requests; every pipeline run runs it "
     "(the InfraValidator), and tests/test_infra_validator.py runs it with these flags",
     "tfx-keras ui": "a web server that runs until Ctrl-C (--metadata: on a MariaDB the tests start); "
