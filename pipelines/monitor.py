@@ -11,6 +11,10 @@ ML Metadata: PushedModel -> blessing -> Model -> Trainer -> Transform -> Example
 * the schema in the SERVING environment (a value never seen, a missing required feature, a wrong type);
 * the content checks of the DataValidator for images and texts (pixels, lengths, new words).
 
+With ``--agreement VERSION`` (a canary, a candidate's folder) it also runs the logged requests
+through that model and the one that answered them, and says how often they agree: yesterday's
+traffic for a candidate-vs-baseline check where no label is known (:func:`agreement`).
+
 It writes a data report like the DataValidator's and prints one line per skewed feature. A
 logged request becomes examples whatever its API: ``serving_default``'s serialized tf.Examples and
 Classify/Regress example lists as they are; raw tensors (``serving_raw``) one example per row, the
@@ -29,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from common.contract import EXAMPLE_FEATURES_FILE, EXAMPLES_INPUT
+from common.contract import CLASS_IDS, EXAMPLE_FEATURES_FILE, EXAMPLE_SIGNATURE, EXAMPLES_INPUT, PROBABILITIES
 from common.layout import MONITOR_DIR, ROLLED_BACK_DIR
 from common.metadata_names import VALIDATOR_ID
 from common.settings import ConfigError
@@ -50,11 +54,12 @@ class VersionSkew:
     measured: list[Any]  # every skew measurement
     anomalies: list[Any]  # schema and content anomalies of the requests
     report: str
+    agreement: Agreement | None = None  # with --agreement: the other model's answers against this version's
 
     @property
     def found(self) -> bool:
-        """Whether anything was found (the command exits 3)."""
-        return bool(self.skewed or self.anomalies)
+        """Whether anything was found (the command exits 3): skew, or a candidate that disagrees too often."""
+        return bool(self.skewed or self.anomalies) or (self.agreement is not None and not self.agreement.agrees)
 
 
 def _model_dir(serving_root: str, model: str, version: int) -> str | None:
@@ -185,9 +190,19 @@ def request_statistics(examples: Sequence[bytes], schema: Any) -> Any:
 
 
 def monitor(
-    pipeline: str, schema_file: str, requests_dir: str, serving_root: str, store: Any, out_dir: str
+    pipeline: str,
+    schema_file: str,
+    requests_dir: str,
+    serving_root: str,
+    store: Any,
+    out_dir: str,
+    compare_with: str | None = None,
+    min_agreement: float = 0.95,
 ) -> list[VersionSkew]:
     """Compare the logged requests of ``pipeline``'s model with its training data, per version; see the module.
+
+    ``compare_with``: a version of the model (a number) or a SavedModel folder whose answers on the
+    logged requests are compared with those of each version that answered them.
 
     Raises:
         ConfigError: no log files, no request for this model, or ML Metadata without the version's data.
@@ -241,6 +256,71 @@ def monitor(
                        "examples": len(examples), "baseline": named,
                        "measurements": [dataclasses.asdict(m) for m in measured],
                        "anomalies": [str(a) for a in found]}, f, indent=2)  # fmt: skip
+        agreed = None
+        if compare_with is not None:
+            served_dir = _model_dir(serving_root, pipeline, version)
+            other = _model_dir(serving_root, pipeline, int(compare_with)) if compare_with.isdigit() else compare_with
+            if served_dir is None or other is None:
+                raise ConfigError(
+                    f"no folder of {pipeline} version {version if served_dir is None else compare_with} under "
+                    f"{serving_root} (or its {ROLLED_BACK_DIR}/): give --model-base-path, or a model's folder"
+                )
+            agreed = agreement(examples, served_dir, other, min_agreement)
         results.append(VersionSkew(pipeline, version, requests[version], len(examples), named, skewed, measured,
-                                   found, page))  # fmt: skip
+                                   found, page, agreed))  # fmt: skip
     return results
+
+
+@dataclasses.dataclass
+class Agreement:
+    """How often two models give the same answer on the logged requests (no label needed)."""
+
+    baseline: str
+    candidate: str
+    examples: int
+    per_output: dict[str, float]  # class ids: share of equal answers; numbers: mean absolute difference
+    min_agreement: float
+
+    @property
+    def agrees(self) -> bool:
+        """Every class-id output agrees on at least ``min_agreement`` of the examples (numbers are reported only)."""
+        shares = [v for k, v in self.per_output.items() if k.endswith(CLASS_IDS)]
+        return all(share >= self.min_agreement for share in shares)
+
+
+def agreement(examples: Sequence[bytes], baseline_dir: str, candidate_dir: str, min_agreement: float) -> Agreement:
+    """Run both SavedModels' ``serving_default`` on the logged examples and compare their answers, output by output.
+
+    The logged requests are yesterday's traffic without its labels: they cannot say which model is
+    right, only where the candidate would answer differently from what production answered.
+
+    Raises:
+        ConfigError: a folder that is not a SavedModel with ``serving_default``, or no examples.
+    """
+    import tensorflow as tf
+
+    if not examples:
+        raise ConfigError("no logged examples to compare the models on")
+    answers = []
+    for folder in (baseline_dir, candidate_dir):
+        if not os.path.isfile(os.path.join(folder, "saved_model.pb")):
+            raise ConfigError(f"{folder} is not a SavedModel folder: give a version number or a model's folder")
+        signature = tf.saved_model.load(folder).signatures.get(EXAMPLE_SIGNATURE)
+        if signature is None:
+            raise ConfigError(f"{folder} has no {EXAMPLE_SIGNATURE} signature to run the logged examples through")
+        outputs: dict[str, list[np.ndarray]] = defaultdict(list)
+        for start in range(0, len(examples), 500):
+            batch = tf.constant(list(examples[start : start + 500]))
+            for name, value in signature(examples=batch).items():
+                outputs[name].append(value.numpy())
+        answers.append({name: np.concatenate(parts) for name, parts in outputs.items()})
+    per_output = {}
+    for name in sorted(set(answers[0]) & set(answers[1])):
+        old, new = answers[0][name], answers[1][name]
+        if old.shape != new.shape or old.dtype.kind in "OSU" or name.endswith(PROBABILITIES):
+            continue  # class names follow the ids; probabilities are summarized by the ids
+        if name.endswith(CLASS_IDS) or old.dtype.kind in "iu":
+            per_output[name] = float(np.mean(np.all((old == new).reshape(len(old), -1), axis=1)))
+        else:
+            per_output[name] = float(np.mean(np.abs(old.astype(np.float64) - new.astype(np.float64))))
+    return Agreement(baseline_dir, candidate_dir, len(examples), per_output, min_agreement)

@@ -17,6 +17,7 @@ from helpers.toy_model import toy_example, write_toy_model
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from pipelines.cli import main
+from pipelines.config import ConfigError
 from pipelines.monitor import logged_examples, raw_examples, skew_schema
 from serving.model_store import ModelSource, ModelStore
 from serving.request_log import LogConfig, RequestLogger, log_files, read_logs
@@ -82,3 +83,17 @@ def test_monitor_without_logs_or_metadata_says_what_to_give(tmp_path: Path, caps
     logger.stop()
     assert main([*argv, "--requests", str(tmp_path / "logs")]) == 2
     assert "no ML Metadata of penguin at" in capsys.readouterr().err
+
+
+def test_agreement_compares_two_models_answers_on_the_logged_examples(tmp_path: Path) -> None:
+    from pipelines.monitor import agreement
+
+    for version in (1, 2):  # y = version * (x0 + x1)
+        write_toy_model(str(tmp_path / "toy"), version)
+    examples = [toy_example(1.0, 1.0).SerializeToString(), toy_example(2.0, 3.0).SerializeToString()]
+    same = agreement(examples, str(tmp_path / "toy" / "1"), str(tmp_path / "toy" / "1"), 0.95)
+    other = agreement(examples, str(tmp_path / "toy" / "1"), str(tmp_path / "toy" / "2"), 0.95)
+    assert same.per_output["y"] == 0.0 and other.per_output["y"] == pytest.approx((2.0 + 5.0) / 2)
+    assert same.agrees and other.agrees  # no class ids: the numbers are reported, not judged
+    with pytest.raises(ConfigError, match="is not a SavedModel folder"):
+        agreement(examples, str(tmp_path / "toy" / "1"), str(tmp_path), 0.95)

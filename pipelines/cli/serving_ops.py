@@ -53,6 +53,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     watch.add_argument("--output-dir", default="./outputs", help="the runs' --output-dir (default: ./outputs)")
     watch.add_argument("--metadata", default="", metavar="URL", help="the runs' shared ML Metadata database")
     watch.add_argument("--model-base-path", default=None, help="serving root (default: <output-dir>/serving)")
+    watch.add_argument(
+        "--agreement",
+        metavar="VERSION|DIR",
+        help="also run the logged requests through this model (a version, e.g. a canary, or a SavedModel folder) "
+        "and say how often it answers as the served version did (no labels needed)",
+    )
+    watch.add_argument(
+        "--min-agreement",
+        type=float,
+        default=0.95,
+        help="with --agreement: the least share of equal class ids, else exit 3 (default: 0.95)",
+    )
     watch.set_defaults(handler=cmd_monitor)
 
 
@@ -92,7 +104,11 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             "(a file is closed every --request-log-rotate-seconds, and when the server stops)"
         )
     store, serving_root = _store(args, spec.name, "so that each version's training data can be found")
-    results = monitor(spec.name, spec.schema_file, requests, serving_root, store, absolute(args.output_dir))
+    if not 0.0 <= args.min_agreement <= 1.0:
+        raise ConfigError(f"--min-agreement must be between 0 and 1, got {args.min_agreement}")
+    compare_with = args.agreement if args.agreement is None or args.agreement.isdigit() else absolute(args.agreement)
+    results = monitor(spec.name, spec.schema_file, requests, serving_root, store, absolute(args.output_dir),
+                      compare_with, args.min_agreement)  # fmt: skip
     for result in results:
         verdict = "skew" if result.found else "no skew"
         print(f"{result.model} version {result.version}: {result.requests} requests ({result.examples} examples), "
@@ -101,7 +117,16 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             print(f"  feature {drift.feature}: {drift.measure} {drift.value:.3f} > {drift.threshold} (skew)")
         for anomaly in result.anomalies:
             print(f"  {anomaly}")
-        if not result.found and result.measured:
+        if result.agreement is not None:
+            agreed = result.agreement
+            shown = ", ".join(
+                f"{name} {value:.1%} equal" if name.endswith("class_ids") else f"{name} mean |difference| {value:.4g}"
+                for name, value in agreed.per_output.items()
+            )
+            verdict = "agrees" if agreed.agrees else f"DISAGREES (below --min-agreement {agreed.min_agreement:.0%})"
+            print(f"  {agreed.candidate} vs version {result.version} on {agreed.examples} logged examples: {shown}: "
+                  f"{verdict}")  # fmt: skip
+        if not (result.skewed or result.anomalies) and result.measured:
             top = max(result.measured, key=lambda m: m.value / m.threshold if m.threshold else 0.0)
             print(f"  largest: feature {top.feature}: {top.measure} {top.value:.3f} <= {top.threshold}")
         print(f"  report: {result.report}")

@@ -13,7 +13,10 @@ tf.Examples per span, written as ``tfx-keras data generate`` writes it) and one 
    trained on span 4 alone: the stopped span 3 keeps its place in the window of two but is never
    trained on, and the summary says why;
 5. span 3 again, fixed (the export delivered again into the same folder, after span 4) -> a late span
-   that belongs in the window: read now, validated, and span 3 and 4 are trained on.
+   that belongs in the window: read now, validated, and span 3 and 4 are trained on;
+6. the newest pushed version misbehaves in production: ``tfx-keras serving rollback ticket``; span 5,
+   a normal day -> the Evaluator's baseline is the model served again, never the rolled-back one, and
+   the rolled-back model is never pushed again.
 """
 
 from __future__ import annotations
@@ -55,9 +58,15 @@ def days(ticket_run: tuple, ticket_input: Path) -> dict:
     results["before_broken"] = _tree(serving)
     results["span3_broken"] = day(3, "broken_export")
     results["after_broken"] = _tree(serving)
+    results["latest_after_broken"] = max(int(v) for v in os.listdir(serving) if v.isdigit())
     results["span4"] = day(4, "new_product_line")
     results["span3_fixed"] = day(3, "new_product_line")  # written after span 4 was read: a late span
     results["serving"] = serving
+    from pipelines.cli import main
+
+    results["versions_before_rollback"] = sorted(int(p.name) for p in serving.iterdir() if p.name.isdigit())
+    assert main(["serving", "rollback", "ticket", "--output-dir", str(out)]) == 0
+    results["span5"] = day(5, "new_product_line")
     return results
 
 
@@ -125,7 +134,7 @@ def test_span_3_broken_is_stopped_at_validation_and_nothing_is_pushed(days: dict
     text = broken.describe()
     assert "pushed: no (the run stopped at DataValidator; the serving directory is unchanged)" in text
     assert days["after_broken"] == days["before_broken"]  # byte for byte
-    latest = max(int(v) for v in os.listdir(days["serving"]))
+    latest = days["latest_after_broken"]
     assert str(latest) == Path(days["span2"].pushed_destination).name  # span 2's model is still served
 
 
@@ -172,7 +181,44 @@ def test_a_pinned_baseline_must_name_a_validated_span(days: dict) -> None:
     out = Path(days["serving"]).parent.parent
     store = metadata_store.open_existing(metadata_store.connection_config("", str(out / "metadata" / "ticket.sqlite")))
     check_pinned_span(store, "ticket", "DataValidator", 2)  # validated: accepted
-    with pytest.raises(ConfigError, match=r"baseline_span=9: span 9 has no validated data .* are 1, 2, 3, 4\."):
+    with pytest.raises(ConfigError, match=r"baseline_span=9: span 9 has no validated data .* are 1, 2, 3, 4, 5\."):
         check_pinned_span(store, "ticket", "DataValidator", 9)
     with pytest.raises(ConfigError, match=r"spans that have are none yet"):
         check_pinned_span(None, "ticket", "DataValidator", 1)  # before the first run
+
+
+def _evaluator_baseline(out: Path) -> int:
+    """The id of the baseline Model the newest Evaluator execution read."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    from pipelines import metadata_store
+
+    store = metadata_store.open_existing(metadata_store.connection_config("", str(out / "metadata" / "ticket.sqlite")))
+    context = store.get_context_by_type_and_name("node", "ticket.Evaluator")
+    newest = max(store.get_executions_by_context(context.id), key=lambda e: e.id)
+    events = store.get_events_by_execution_ids([newest.id])
+    return next(
+        e.artifact_id
+        for e in events
+        if e.type == metadata_store_pb2.Event.INPUT and e.path.steps and e.path.steps[0].key == "baseline_model"
+    )
+
+
+def test_after_a_rollback_the_baseline_is_the_model_served_again_and_the_bad_one_never_returns(days: dict) -> None:
+    from pipelines import metadata_store
+    from pipelines.rollback import pushed_models
+
+    serving = Path(days["serving"])
+    out = serving.parent.parent
+    before = days["versions_before_rollback"]
+    bad, good = before[-1], before[-2]
+    fifth = days["span5"]
+    assert fifth.succeeded and fifth.span == 5, fifth.describe()
+    store = metadata_store.open_existing(metadata_store.connection_config("", str(out / "metadata" / "ticket.sqlite")))
+    pushes = pushed_models(store, "ticket", {good, bad})
+    good_model, bad_model = pushes[good][1], pushes[bad][1]
+    assert _evaluator_baseline(out) == good_model.id != bad_model.id  # compared with the model served again
+    on_disk = sorted(int(p.name) for p in serving.iterdir() if p.name.isdigit())
+    assert bad not in on_disk and (serving.parent / ".rolled_back" / "ticket" / str(bad)).is_dir()
+    if fifth.pushed:  # a new model, better than the one served again: a new version, never the rolled-back one
+        assert int(Path(fifth.pushed_destination).name) not in before

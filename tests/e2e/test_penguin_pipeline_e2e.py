@@ -169,6 +169,9 @@ def test_monitor_finds_skew_in_requests_from_a_shifted_span_and_none_in_the_trai
     assert main(["monitor", "penguin", "--requests", str(tmp_path / "today"), "--output-dir", str(output_dir)]) == 0
     printed = capsys.readouterr().out
     assert f"penguin version {version}: 34 requests (334 examples), no skew vs span 1 (the training data" in printed
+    argv = ["monitor", "penguin", "--requests", str(tmp_path / "today"), "--output-dir", str(output_dir)]
+    assert main([*argv, "--agreement", version]) == 0  # the served model against itself: a check of the check
+    assert "on 334 logged examples: class_ids 100.0% equal: agrees" in capsys.readouterr().out
     shifted = penguin_rows()
     for row in shifted:  # a client sending grams where the model was trained on scaled masses
         row["body_mass_g"] = row["body_mass_g"] * 5000 + 2700
