@@ -13,7 +13,7 @@ ML Metadata: PushedModel -> blessing -> Model -> Trainer -> Transform -> Example
 
 With ``--agreement VERSION`` (a canary, a candidate's folder) it also runs the logged requests
 through that model and the one that answered them, and says how often they agree: yesterday's
-traffic for a candidate-vs-baseline check where no label is known (:func:`agreement`).
+traffic for a candidate-vs-baseline check where no label is known (:mod:`pipelines.agreement`).
 
 It writes a data report like the DataValidator's and prints one line per skewed feature. A
 logged request becomes examples whatever its API: ``serving_default``'s serialized tf.Examples and
@@ -33,10 +33,11 @@ from typing import Any
 
 import numpy as np
 
-from common.contract import CLASS_IDS, EXAMPLE_FEATURES_FILE, EXAMPLE_SIGNATURE, EXAMPLES_INPUT, PROBABILITIES
+from common.contract import EXAMPLE_FEATURES_FILE, EXAMPLES_INPUT
 from common.layout import MONITOR_DIR, ROLLED_BACK_DIR
 from common.metadata_names import VALIDATOR_ID
 from common.settings import ConfigError
+from pipelines.agreement import Agreement, agreement
 
 SERVING_ENVIRONMENT = "SERVING"
 
@@ -269,58 +270,3 @@ def monitor(
         results.append(VersionSkew(pipeline, version, requests[version], len(examples), named, skewed, measured,
                                    found, page, agreed))  # fmt: skip
     return results
-
-
-@dataclasses.dataclass
-class Agreement:
-    """How often two models give the same answer on the logged requests (no label needed)."""
-
-    baseline: str
-    candidate: str
-    examples: int
-    per_output: dict[str, float]  # class ids: share of equal answers; numbers: mean absolute difference
-    min_agreement: float
-
-    @property
-    def agrees(self) -> bool:
-        """Every class-id output agrees on at least ``min_agreement`` of the examples (numbers are reported only)."""
-        shares = [v for k, v in self.per_output.items() if k.endswith(CLASS_IDS)]
-        return all(share >= self.min_agreement for share in shares)
-
-
-def agreement(examples: Sequence[bytes], baseline_dir: str, candidate_dir: str, min_agreement: float) -> Agreement:
-    """Run both SavedModels' ``serving_default`` on the logged examples and compare their answers, output by output.
-
-    The logged requests are yesterday's traffic without its labels: they cannot say which model is
-    right, only where the candidate would answer differently from what production answered.
-
-    Raises:
-        ConfigError: a folder that is not a SavedModel with ``serving_default``, or no examples.
-    """
-    import tensorflow as tf
-
-    if not examples:
-        raise ConfigError("no logged examples to compare the models on")
-    answers = []
-    for folder in (baseline_dir, candidate_dir):
-        if not os.path.isfile(os.path.join(folder, "saved_model.pb")):
-            raise ConfigError(f"{folder} is not a SavedModel folder: give a version number or a model's folder")
-        signature = tf.saved_model.load(folder).signatures.get(EXAMPLE_SIGNATURE)
-        if signature is None:
-            raise ConfigError(f"{folder} has no {EXAMPLE_SIGNATURE} signature to run the logged examples through")
-        outputs: dict[str, list[np.ndarray]] = defaultdict(list)
-        for start in range(0, len(examples), 500):
-            batch = tf.constant(list(examples[start : start + 500]))
-            for name, value in signature(examples=batch).items():
-                outputs[name].append(value.numpy())
-        answers.append({name: np.concatenate(parts) for name, parts in outputs.items()})
-    per_output = {}
-    for name in sorted(set(answers[0]) & set(answers[1])):
-        old, new = answers[0][name], answers[1][name]
-        if old.shape != new.shape or old.dtype.kind in "OSU" or name.endswith(PROBABILITIES):
-            continue  # class names follow the ids; probabilities are summarized by the ids
-        if name.endswith(CLASS_IDS) or old.dtype.kind in "iu":
-            per_output[name] = float(np.mean(np.all((old == new).reshape(len(old), -1), axis=1)))
-        else:
-            per_output[name] = float(np.mean(np.abs(old.astype(np.float64) - new.astype(np.float64))))
-    return Agreement(baseline_dir, candidate_dir, len(examples), per_output, min_agreement)

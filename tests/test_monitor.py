@@ -86,7 +86,7 @@ def test_monitor_without_logs_or_metadata_says_what_to_give(tmp_path: Path, caps
 
 
 def test_agreement_compares_two_models_answers_on_the_logged_examples(tmp_path: Path) -> None:
-    from pipelines.monitor import agreement
+    from pipelines.agreement import agreement
 
     for version in (1, 2):  # y = version * (x0 + x1)
         write_toy_model(str(tmp_path / "toy"), version)
