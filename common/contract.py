@@ -27,6 +27,14 @@ REGRESS_METHOD_NAME = "tensorflow/serving/regress"
 EXAMPLES_INPUT = "examples"  # serving_default's input: serialized tf.Examples
 INFERENCE_INPUT = "inputs"  # classification/regression input, as TF Serving requires
 
+# What stands for a missing value in a ``serving_raw`` input, per dtype: a client of TF Serving cannot
+# leave a key out of a row or send JSON ``null`` for a number, so an optional column's missing value is
+# sent as this marker (the development server's REST API also reads ``null`` as it). A required column
+# refuses its marker (INVALID_ARGUMENT naming the column).
+MISSING_INT = -(2**63)  # int64's minimum
+MISSING_FLOAT = float("nan")
+MISSING_TEXT = ""
+
 PROBABILITIES = "probabilities"
 CLASS_IDS = "class_ids"
 CLASS_NAMES = "class_names"

@@ -17,8 +17,10 @@ auxiliary target, and gets a complete :class:`~pipelines.spec.TaskSpec` for the 
 * **TFMA** (:mod:`pipelines.evaluation`): accuracy with per-class recall and AUC, or RMSE with MAE;
   an absolute bound and "no worse than the last blessed model".
 * **Serving**: ``serving_default`` on tf.Examples, ``serving_raw`` with one input per column
-  (a number, a text or an integer per row; an optional number's NaN or an optional text's "" is a
-  missing value), and ``classification`` or ``regression`` for TF Serving's Classify and Regress APIs.
+  (a number, a text or an integer per row; an optional column's missing value is its dtype's marker,
+  :data:`common.contract.MISSING_FLOAT` NaN, :data:`~common.contract.MISSING_INT` or "", which a
+  required column refuses), and ``classification`` or ``regression`` for TF Serving's Classify and
+  Regress APIs.
 
 (Over 300 lines: the declaration types and the spec's hooks are read together, as one page.)
 
@@ -28,7 +30,7 @@ Long because the tabular family declared together: columns, Transform, model, TF
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import Field
@@ -44,7 +46,10 @@ from pipelines.heads import (
     regressor_report,
 )
 from pipelines.spec import FileSource, ServingContract, TaskSpec
+from pipelines.tabular_kinds import Bucketized, Crossed, Derived, Timestamp
 from pipelines.tabular_schema import declaration_problems
+
+__all__ = ["Bucketized", "Categorical", "Crossed", "Derived", "Label", "Numeric", "Table", "Timestamp", "tabular_task"]
 
 AUX_SUFFIX = "_aux"
 
@@ -63,15 +68,20 @@ class Numeric:
     optional: bool = False
     default: float | None = None
 
+    @property
+    def raw_columns(self) -> tuple[str, ...]:
+        """The raw columns a client sends for it."""
+        return (self.name,)
+
     def width(self) -> int:
         """Model input width: the z-score, and the missing flag of an optional column."""
         return 1 + int(self.optional)
 
-    def encode(self, value: Any) -> Any:
+    def encode(self, inputs: Mapping[str, Any], cache: dict[str, Any]) -> Any:  # noqa: ARG002 - one interface
         """Transform: the column's z-score (full-pass mean and deviation), and the missing flag."""
         from pipelines.tabular_transform import encode_numeric
 
-        return encode_numeric(self, value)
+        return encode_numeric(self, inputs[self.name])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,19 +105,25 @@ class Categorical:
     optional: bool = False
     default: str | int | None = None
 
+    @property
+    def raw_columns(self) -> tuple[str, ...]:
+        """The raw columns a client sends for it."""
+        return (self.name,)
+
     def width(self) -> int:
         """Model input width: the one-hot vector, and the missing flag of an optional column."""
         one_hot = len(self.vocabulary) + 1 if self.vocabulary else self.max_tokens + self.oov_buckets
         return one_hot + int(self.optional)
 
-    def encode(self, value: Any) -> Any:
+    def encode(self, inputs: Mapping[str, Any], cache: dict[str, Any]) -> Any:  # noqa: ARG002 - one interface
         """Transform: the column one-hot, and the missing flag."""
         from pipelines.tabular_transform import encode_categorical
 
-        return encode_categorical(self, value)
+        return encode_categorical(self, inputs[self.name])
 
 
-Column = Numeric | Categorical
+Column = Numeric | Categorical | Bucketized | Crossed | Timestamp | Derived
+ONE_HOT_KINDS = (Categorical, Bucketized, Crossed, Timestamp)  # a wide & deep model's wide part by default
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,15 +134,27 @@ class Label:
         name: the column.
         class_names: classification: the class of id ``i`` (an integer column) or these names (a text
             column). Empty: regression on a numeric column.
+        derive: a label computed in Transform from other raw columns, ``derive(**{input: [batch, 1]
+            tensor})`` -> class ids (int) or values (float), e.g. ``lambda tips, fare: tf.cast(tips > 0.2 *
+            fare, tf.int64)``; it is in no file and in no request (its training-only inputs are absent at
+            serving). None: the column ``name`` itself.
+        inputs: the raw columns ``derive`` reads.
     """
 
     name: str
     class_names: tuple[str, ...] = ()
+    derive: Callable[..., Any] | None = None
+    inputs: tuple[str, ...] = ()
 
     @property
     def is_classification(self) -> bool:
         """True for a class label, False for a regression target."""
         return bool(self.class_names)
+
+    @property
+    def raw_columns(self) -> tuple[str, ...]:
+        """The raw columns the target is read from: its own, or ``derive``'s inputs."""
+        return tuple(self.inputs) if self.derive is not None else (self.name,)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,6 +179,14 @@ class Table:
         if self.aux is not None:
             heads[self.aux_output] = self.aux
         return heads
+
+    def raw_columns(self) -> list[str]:
+        """The raw columns the model reads, in order, each once (what ``serving_raw`` takes)."""
+        return list(dict.fromkeys(name for column in self.columns for name in column.raw_columns))
+
+    def optional_raw(self) -> set[str]:
+        """The raw columns that may be missing: those an optional column of their own name declares."""
+        return {c.name for c in self.columns if c.optional and c.raw_columns == (c.name,)}
 
 
 class TabularModelConfig(Section):
@@ -189,30 +225,42 @@ def _column_dtype(kind: str) -> Any:
 def _serving(table: Table, schema_file: str) -> ServingContract:
     import tensorflow as tf
 
-    from common.contract import classification_output_dtypes
+    from common.contract import MISSING_INT, MISSING_TEXT, classification_output_dtypes
     from pipelines.export import classification_outputs
     from pipelines.schema import schema_columns
 
     kinds = {c.name: c.kind for c in schema_columns(schema_file) or ()}
-    missing_kinds = [c.name for c in table.columns if c.name not in kinds]
+    raw_columns = table.raw_columns()
+    missing_kinds = [name for name in raw_columns if name not in kinds]
     if missing_kinds:
         raise ValueError(f"columns {missing_kinds} are not in the curated schema {schema_file}")
-    optional = {c.name for c in table.columns if c.optional}
-    raw_inputs = {c.name: tf.TensorSpec([None], _column_dtype(kinds[c.name]), name=c.name) for c in table.columns}
+    optional = table.optional_raw()
+    raw_inputs = {name: tf.TensorSpec([None], _column_dtype(kinds[name]), name=name) for name in raw_columns}
 
     def raw_to_features(raw: Mapping[str, tf.Tensor]) -> dict[str, Any]:
         features = {}
         for name, value in raw.items():
             column = tf.reshape(value, [-1, 1])
-            if name not in optional:
-                features[name] = column
-                continue
             if value.dtype == tf.string:
-                present = tf.not_equal(column, "")
+                present = tf.not_equal(column, MISSING_TEXT)
             elif value.dtype.is_floating:
                 present = tf.logical_not(tf.math.is_nan(column))
             else:
-                present = tf.ones_like(column, dtype=tf.bool)
+                present = tf.not_equal(column, tf.constant(MISSING_INT, value.dtype))
+            if name not in optional:
+                if value.dtype == tf.string:  # a required text may be empty: the empty string is a value
+                    features[name] = column
+                    continue
+                check = tf.debugging.Assert(
+                    tf.reduce_all(present),
+                    [
+                        f"column {name} is required: a row holds its missing marker (NaN, or {MISSING_INT} for an "
+                        "integer); send a value"
+                    ],  # fmt: skip
+                )
+                with tf.control_dependencies([check]):
+                    features[name] = tf.identity(column)
+                continue
             indices = tf.where(present)
             features[name] = tf.SparseTensor(
                 indices, tf.gather_nd(column, indices), tf.shape(column, out_type=tf.int64)
@@ -238,7 +286,7 @@ def _serving(table: Table, schema_file: str) -> ServingContract:
         raw_inputs=raw_inputs,
         raw_to_features=raw_to_features,
         outputs=readable,
-        example_features=[c.name for c in table.columns],
+        example_features=raw_columns,
         # One head: the readable outputs (TFMA reads `probabilities` or the value). With an auxiliary head,
         # each head's raw output under its name, as TFMA evaluates a multi-output model.
         example_outputs=dict if table.aux is not None else None,
@@ -268,7 +316,7 @@ def _eval_config(table: Table, config: Any) -> Any:
         metric = "CategoricalAccuracy" if table.aux.is_classification else "RootMeanSquaredError"
         specs.append(tfma.MetricsSpec(output_names=[table.aux_output], metrics=[tfma.MetricConfig(class_name=metric)]))
     slicing = [tfma.SlicingSpec()]
-    if label.is_classification:
+    if label.is_classification and label.derive is None:  # a derived label is no feature to slice by
         slicing.append(tfma.SlicingSpec(feature_keys=[label.name]))
     labels = {output: transformed_name(t.name) for output, t in table.targets().items()}
     if head:
@@ -299,7 +347,7 @@ def _build_model(table: Table, config: Any) -> Any:
 
     wide: Sequence[str] = ()
     if settings.architecture == "wide_deep":
-        categorical = tuple(c.name for c in table.columns if hasattr(c, "vocabulary"))
+        categorical = tuple(c.name for c in table.columns if isinstance(c, ONE_HOT_KINDS))
         wide = table.wide or categorical or tuple(c.name for c in table.columns)
     return build_tabular_model(
         inputs={c.name: c.width() for c in table.columns},
@@ -361,6 +409,19 @@ def tabular_task(
     for column in columns:
         if column.default is not None and not column.optional:
             raise ValueError(f"task {name}: column {column.name} has a default but is not optional")
+        if isinstance(column, Derived) and column.optional:
+            raise ValueError(
+                f"task {name}: derived column {column.name} cannot be optional: fn gives every row a value"
+            )
+    by_name = {c.name: c for c in columns}
+    for column in columns:
+        if isinstance(column, Crossed) and any(isinstance(by_name.get(p), (Crossed, Derived)) for p in column.parts):
+            raise ValueError(f"task {name}: {column.name} crosses a crossed or derived column: cross raw columns")
+    for target in (label, aux):
+        if target is not None and target.derive is not None and not target.inputs:
+            raise ValueError(f"task {name}: label {target.name} has derive but no inputs: name the columns it reads")
+        if target is not None and target.derive is None and target.inputs:
+            raise ValueError(f"task {name}: label {target.name} has inputs but no derive")
     table = Table(columns=tuple(columns), label=label, aux=aux, wide=tuple(wide))
     report = (
         classifier_report(label.class_names, label.name) if label.is_classification else regressor_report(label.name)

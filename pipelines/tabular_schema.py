@@ -39,6 +39,13 @@ def declaration_problems(table: Any, schema_file: str) -> list[str]:
     features = {f.name: f for f in schema.feature}
     problems = []
     for column in table.columns:
+        if column.raw_columns != (column.name,):  # a cross or a derived column: its parts are raw columns
+            for name in column.raw_columns:
+                if name not in features:
+                    problems.append(
+                        f"column {column.name} reads {name}, which is not in the schema: add it, or fix the name"
+                    )
+            continue
         feature = features.get(column.name)
         if feature is None:
             problems.append(
@@ -53,10 +60,17 @@ def declaration_problems(table: Any, schema_file: str) -> list[str]:
                 f"(presence.min_fraction {feature.presence.min_fraction:g}): declare it "
                 f"{type(column).__name__}({column.name!r}, optional=True), or set presence {{ min_fraction: 1 }}"
             )
-        categorical = hasattr(column, "vocabulary")  # a Categorical column; a Numeric one has none
+        kind_name = type(column).__name__
+        if kind_name == "Timestamp" and kind != "INT":
+            problems.append(
+                f"column {column.name} is a Timestamp (seconds since 1970-01-01 UTC) but the schema says {kind}: "
+                "give it as an integer column"
+            )
+            continue
+        categorical = hasattr(column, "vocabulary")  # a Categorical column; a Numeric or Bucketized one has none
         if not categorical and kind == "BYTES":
             problems.append(
-                f"column {column.name} is Numeric but the schema says BYTES (text): declare it "
+                f"column {column.name} is {kind_name} but the schema says BYTES (text): declare it "
                 f"Categorical({column.name!r}), or fix its type in the schema"
             )
         if categorical and column.vocabulary:
@@ -80,7 +94,19 @@ def declaration_problems(table: Any, schema_file: str) -> list[str]:
                         f"{allowed[:8]}: the DataValidator would refuse every row that has them"
                     )
     has_environments = bool(schema.default_environment)
+    served = set(table.raw_columns())
     for target in table.targets().values():
+        if target.derive is not None:  # computed in Transform: its inputs are in the files, not the label
+            for name in target.inputs:
+                feature = features.get(name)
+                if feature is None:
+                    problems.append(f"label {target.name} is derived from {name}, which is not in the schema: add it")
+                elif name not in served and has_environments and SERVING not in feature.not_in_environment:
+                    problems.append(
+                        f"label {target.name} is derived from {name}, which no request carries: add "
+                        f'not_in_environment: "{SERVING}" to {name} in the schema'
+                    )
+            continue
         feature = features.get(target.name)
         if feature is None:
             problems.append(f"label {target.name} is not in the schema: add it (absent in {SERVING})")

@@ -9,12 +9,16 @@ named in its ``custom_config`` gives the table (columns, label, auxiliary target
 * a category one-hot: over the declared values plus "other", or over the training split's most
   frequent values (``tft.compute_and_apply_vocabulary``) plus out-of-vocabulary buckets; integer
   codes are compared as text; an optional one's missing value is its default (else "other") and flagged;
-* a class label one-hot (by id for an integer column, by name for a text one); a float target as is.
+* a class label one-hot (by id for an integer column, by name for a text one); a float target as is;
+  a derived label computed first from its inputs;
+* the kinds of ``pipelines/tabular_kinds.py``: quantile buckets one-hot (``tft.bucketize``), crosses
+  hashed one-hot, a timestamp's hour, weekday and month one-hot, a derived column computed by the
+  task's function and then encoded as the column it declares.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from common.contract import TASK_KEY
@@ -89,16 +93,111 @@ def encode_target(label: Any, value: Any) -> Any:
     return tf.one_hot(tf.reshape(tf.cast(dense, tf.int64), [-1]), depth=len(label.class_names), dtype=tf.float32)
 
 
+def _missing_marker(dtype: Any) -> Any:
+    import tensorflow as tf
+
+    from common.contract import MISSING_FLOAT, MISSING_INT, MISSING_TEXT
+
+    if dtype == tf.string:
+        return tf.constant(MISSING_TEXT)
+    return tf.constant(MISSING_FLOAT if dtype.is_floating else MISSING_INT, dtype)
+
+
+def derive(fn: Any, names: Sequence[str], inputs: Mapping[str, Any]) -> Any:
+    """``fn`` on the raw columns ``names`` as [batch, 1] tensors (a missing value as its marker); [batch, 1]."""
+    import tensorflow as tf
+
+    dense = {name: _dense(inputs[name], _missing_marker(inputs[name].dtype))[0] for name in names}
+    return tf.reshape(fn(**dense), [-1, 1])
+
+
+def _bucket_ids(column: Any, value: Any, cache: dict[str, Any]) -> tuple[Any, Any]:
+    """A Bucketized column's bucket ids [batch, 1] (quantiles of the training split) and missing flag, once."""
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    key = f"buckets:{column.name}"
+    if key not in cache:
+        values = tf.cast(value.values if isinstance(value, tf.SparseTensor) else value, tf.float32)
+        dense, missing = _dense(value, tf.constant(0, value.dtype))
+        dense = tf.cast(dense, tf.float32)
+        if missing is not None:
+            dense = tf.where(missing > 0, tft.mean(values), dense)
+        cache[key] = (tft.bucketize(dense, num_buckets=column.buckets), missing)
+    return cache[key]
+
+
+def encode_bucketized(column: Any, inputs: Mapping[str, Any], cache: dict[str, Any]) -> Any:
+    """A :class:`~pipelines.tabular_kinds.Bucketized` column one-hot [batch, buckets] (and the missing flag)."""
+    import tensorflow as tf
+
+    ids, missing = _bucket_ids(column, inputs[column.name], cache)
+    hot = tf.one_hot(tf.reshape(ids, [-1]), depth=column.buckets, dtype=tf.float32)
+    return hot if missing is None else tf.concat([hot, missing], axis=1)
+
+
+def encode_crossed(column: Any, inputs: Mapping[str, Any], cache: dict[str, Any]) -> Any:
+    """A :class:`~pipelines.tabular_kinds.Crossed` column: its parts' values joined, hashed, one-hot."""
+    import tensorflow as tf
+
+    declared = cache.get(COLUMNS_KEY, {})
+    texts = []
+    for part in column.parts:
+        value = inputs[part]
+        if hasattr(declared.get(part), "buckets"):  # a declared Bucketized column: crossed by its bucket
+            ids, _ = _bucket_ids(declared[part], value, cache)
+            texts.append(tf.strings.as_string(ids))
+            continue
+        dense, _ = _dense(value, _missing_marker(value.dtype))
+        texts.append(dense if dense.dtype == tf.string else tf.strings.as_string(dense))
+    joined = tf.strings.reduce_join(tf.concat(texts, axis=1), axis=1, separator="\x1f")
+    ids = tf.strings.to_hash_bucket_fast(joined, column.hash_buckets)
+    return tf.one_hot(ids, depth=column.hash_buckets, dtype=tf.float32)
+
+
+def encode_timestamp(column: Any, value: Any) -> Any:
+    """A :class:`~pipelines.tabular_kinds.Timestamp` (UTC seconds): hour, weekday, month one-hot, missing flag.
+
+    The month is the civil calendar's (Howard Hinnant's ``civil_from_days``, integer ops only).
+    """
+    import tensorflow as tf
+
+    dense, missing = _dense(value, tf.constant(0, value.dtype))
+    seconds = tf.reshape(tf.cast(dense, tf.int64), [-1])
+    days = tf.math.floordiv(seconds, 86400)
+    z = days + 719468
+    era = tf.math.floordiv(z, 146097)
+    doe = z - era * 146097
+    yoe = tf.math.floordiv(doe - doe // 1460 + doe // 36524 - doe // 146096, 365)
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    parts = {
+        "hour": tf.math.floormod(tf.math.floordiv(seconds, 3600), 24),
+        "weekday": tf.math.floormod(days + 3, 7),  # 1970-01-01 was a Thursday; Monday is 0
+        "month": tf.where(mp < 10, mp + 2, mp - 10),  # 0 is January
+    }
+    hot = [tf.one_hot(parts[p], depth=TIMESTAMP_PARTS[p], dtype=tf.float32) for p in column.parts]
+    if missing is not None:
+        hot = [h * (1.0 - missing) for h in hot] + [missing]  # a missing time: no hour, weekday or month
+    return tf.concat(hot, axis=1)
+
+
+TIMESTAMP_PARTS = {"hour": 24, "weekday": 7, "month": 12}  # a timestamp's parts and their one-hot widths
+COLUMNS_KEY = "columns"  # the cache's entry: the declared columns by name (a cross reads its parts' kinds)
+
+
 def transform(table: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
     """The Transform step of a tabular task (see the module docstring)."""
     from pipelines.keras_config import require_keras2
 
     require_keras2()
     outputs = {}
+    cache: dict[str, Any] = {COLUMNS_KEY: {c.name: c for c in table.columns}}  # computed once, used twice
     for column in table.columns:
-        outputs[transformed_name(column.name)] = column.encode(inputs[column.name])
+        outputs[transformed_name(column.name)] = column.encode(inputs, cache)
     for target in {t.name: t for t in table.targets().values()}.values():
-        outputs[transformed_name(target.name)] = encode_target(target, inputs[target.name])
+        value = derive(target.derive, target.inputs, inputs) if target.derive is not None else inputs[target.name]
+        outputs[transformed_name(target.name)] = encode_target(target, value)
     return outputs
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from common.contract import CLASS_IDS, CLASS_NAMES, PROBABILITIES, RAW_SIGNATURE
+from common.contract import CLASS_IDS, CLASS_NAMES, MISSING_FLOAT, MISSING_INT, PROBABILITIES, RAW_SIGNATURE
 
 _DTYPES = {1: "float32", 2: "float64", 3: "int32", 4: "uint8", 6: "int8", 7: "string", 9: "int64", 10: "bool"}
 
@@ -238,9 +238,6 @@ class ModelClient:
                 raise InputError(
                     f"record {number}: unknown fields {unknown}; this model takes {self.describe_inputs()}"
                 )
-            missing = sorted(n for n, spec in specs.items() if record.get(n) is None and _field_kind(spec) == "number")
-            if missing:
-                raise InputError(f"record {number} has no {', '.join(missing)}: give each a number (name=value)")
         return {name: _column(spec, [r.get(name) for r in records]) for name, spec in specs.items()}
 
     # -- calls ---------------------------------------------------------------------------------
@@ -296,10 +293,13 @@ def _column(spec: InputSpec, values: list[Any]) -> np.ndarray:
         width = max(1, max(len(v) for v in lists))
         return np.array([v + [""] * (width - len(v)) for v in lists], dtype=object)
     if len(spec.shape) == 1:
+        marker = MISSING_INT if spec.dtype == "int64" else MISSING_FLOAT if spec.dtype.startswith("float") else None
         for number, value in enumerate(values, 1):
+            if value is None and marker is not None:
+                continue  # sent as the missing marker: an optional column takes it, a required one says so
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise InputError(f"record {number}: {spec.name} must be a number, got {type(value).__name__} {value!r}")
-        return np.array(values, dtype=spec.dtype)
+        return np.array([marker if v is None else v for v in values], dtype=spec.dtype)
     raise InputError(f"input {spec.name} ({spec.dtype} {list(spec.shape)}) cannot be given as a record field")
 
 

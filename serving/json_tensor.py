@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from common.contract import MISSING_FLOAT, MISSING_INT, MISSING_TEXT
 from serving import signatures
 from serving.status import invalid
 from serving.tensors import dtype_name
@@ -35,7 +36,19 @@ def _is_b64(value: Any) -> bool:
 
 
 def _leaf(value: Any, np_type: Any, dtype_name: str) -> Any:
-    """One JSON scalar as the input's type, with TF Serving's type checks."""
+    """One JSON scalar as the input's type, with TF Serving's type checks.
+
+    ``null`` is the input's missing marker (:data:`common.contract.MISSING_FLOAT`, ``MISSING_INT`` for
+    int64, ``MISSING_TEXT``), which TF Serving refuses: a model's optional columns take it, a required
+    one answers which column needs a value. Other types have no marker: ``null`` stays an error.
+    """
+    if value is None:
+        if np_type is object:
+            return MISSING_TEXT.encode()
+        if np_type in (np.float16, np.float32, np.float64):
+            return MISSING_FLOAT
+        if np_type is np.int64:
+            return MISSING_INT
     if np_type is object:
         if isinstance(value, str):
             return value.encode()

@@ -212,3 +212,81 @@ def test_a_declaration_the_curated_schema_disagrees_with_is_refused_before_any_c
     ):
         assert f"\n  {line}" in err, err
     assert "Traceback" not in err
+
+
+def test_a_timestamps_hour_weekday_and_month_are_the_calendars() -> None:
+    import datetime
+
+    from pipelines.tabular_kinds import Timestamp
+    from pipelines.tabular_transform import encode_timestamp
+
+    moments = [datetime.datetime(2026, 12, 8, 19, 30), datetime.datetime(2024, 2, 29, 0, 5),  # a Tuesday; leap day
+               datetime.datetime(1969, 12, 31, 23, 59), datetime.datetime(2100, 3, 1, 12)]  # fmt: skip
+    seconds = [int(m.replace(tzinfo=datetime.timezone.utc).timestamp()) for m in moments]
+    hot = encode_timestamp(Timestamp("t"), tf.constant([[s] for s in seconds], tf.int64)).numpy()
+    for moment, row in zip(moments, hot, strict=True):
+        assert np.flatnonzero(row).tolist() == [moment.hour, 24 + moment.weekday(), 24 + 7 + moment.month - 1]
+
+
+@pytest.mark.slow  # a tf.Transform Beam pipeline: seconds
+def test_buckets_crosses_derived_columns_and_a_derived_label_through_tf_transform(tmp_path: Path) -> None:
+    from pipelines.tabular_kinds import Bucketized, Crossed, Derived
+
+    table = Table(
+        columns=(
+            Bucketized("x", buckets=4),
+            Crossed(("x", "colour"), hash_buckets=16),
+            Derived(Numeric("x_per_y"), lambda x, y: x / y, inputs=("x", "y")),
+        ),
+        label=Label("big", class_names=("no", "yes"), derive=lambda y, x: tf.cast(y > x, tf.int64), inputs=("y", "x")),
+    )
+    spec = {name: tf.io.FixedLenFeature([1], tf.float32) for name in ("x", "y")}
+    spec["colour"] = tf.io.FixedLenFeature([1], tf.string)
+    rows = [{"x": [float(i)], "y": [float(i % 3 + 4)], "colour": [b"red" if i % 2 else b"blue"]} for i in range(8)]
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
+    with tft_beam.Context(temp_dir=str(tmp_path)):
+        (out, _), _ = (rows, metadata) | tft_beam.AnalyzeAndTransformDataset(lambda inputs: transform(table, inputs))
+    buckets = [int(np.argmax(r["x_xf"])) for r in out]
+    assert buckets == sorted(buckets) and buckets[0] == 0 and buckets[-1] == 3  # quantiles of 0..7: two per bucket
+    crossed = [int(np.argmax(r["x_x_colour_xf"])) for r in out]
+    assert all(len(r["x_x_colour_xf"]) == 16 and sum(r["x_x_colour_xf"]) == 1 for r in out)
+    assert len(set(crossed)) > 2  # the combinations land in several buckets
+    ratio = np.array([r["x_per_y_xf"][0] for r in out])
+    expected = np.array([i / (i % 3 + 4) for i in range(8)])
+    np.testing.assert_allclose(ratio, (expected - expected.mean()) / expected.std(), rtol=1e-4)  # then a z-score
+    assert [list(r["big_xf"]) for r in out] == [[0, 1] if i % 3 + 4 > i else [1, 0] for i in range(8)]
+
+
+def test_the_new_kinds_are_checked_against_the_schema(tmp_path: Path) -> None:
+    from pipelines.tabular_kinds import Bucketized, Crossed, Derived, Timestamp
+    from pipelines.tabular_schema import declaration_problems
+
+    schema = tmp_path / "schema.pbtxt"
+    schema.write_text(
+        'default_environment: "TRAINING" default_environment: "SERVING"\n'
+        'feature { name: "when" type: FLOAT presence { min_fraction: 1 } }\n'
+        'feature { name: "x" type: BYTES presence { min_fraction: 1 } }\n'
+        'feature { name: "tips" type: FLOAT presence { min_fraction: 1 } }\n'
+    )
+    table = Table(
+        columns=(Timestamp("when"), Bucketized("x"), Crossed(("x", "nope")), Derived(Numeric("d"), tf.add, ("x", "z"))),
+        label=Label("big", class_names=("no", "yes"), derive=tf.greater, inputs=("tips", "gone")),
+    )
+    assert declaration_problems(table, str(schema)) == [
+        "column when is a Timestamp (seconds since 1970-01-01 UTC) but the schema says FLOAT: give it as an "
+        "integer column",
+        "column x is Bucketized but the schema says BYTES (text): declare it Categorical('x'), or fix its type in the "
+        "schema",
+        "column x_x_nope reads nope, which is not in the schema: add it, or fix the name",
+        "column d reads z, which is not in the schema: add it, or fix the name",
+        'label big is derived from tips, which no request carries: add not_in_environment: "SERVING" to tips in the '
+        "schema",
+        "label big is derived from gone, which is not in the schema: add it",
+    ]
+    common = {"name": "t", "description": "", "config_class": TabularConfig, "schema_file": str(schema)}
+    with pytest.raises(ValueError, match="label big has derive but no inputs"):
+        tabular_task(columns=[Numeric("a")], label=Label("big", ("n", "y"), derive=tf.greater), **common)
+    with pytest.raises(ValueError, match="derived column d cannot be optional"):
+        tabular_task(columns=[Derived(Numeric("d", optional=True), tf.add, ("a", "b"))], label=Label("y"), **common)
+    with pytest.raises(ValueError, match="buckets must be at least 2"):
+        Bucketized("a", buckets=1)
