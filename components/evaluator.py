@@ -16,6 +16,12 @@ Two things a fixed TFMA config cannot know when the pipeline is built:
   ``previous_traffic="gone"`` (the old traffic will not come back: the result is recorded only);
   ``"off"`` skips this second evaluation (it costs one more TFMA pass over the previous eval split).
   The evaluation is kept in ``<evaluation>/previous_traffic``.
+
+And **the trivial baselines** (:mod:`components.trivial_baseline`): the majority class or the mean,
+and the best one-column rule; a candidate that does not beat the best of them by ``trivial_margin``
+(None: the noise margin) is not blessed. The scores are recorded on the blessing (``trivial``).
+
+Long because TFX's executor is extended three ways around one ``Do``: margins, yesterday's traffic, trivial baselines.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ NOISE_Z_KEY = "noise_z"
 PREVIOUS_TRAFFIC_KEY = "previous_traffic"
 PREVIOUS_TOLERANCE_KEY = "previous_tolerance"
 PREVIOUS_DIR = "previous_traffic"
+TRIVIAL_KEY = "trivial"  # exec property: 1 to judge the trivial baselines; blessing property: their scores
+TRIVIAL_MARGIN_KEY = "trivial_margin"  # < 0: the noise margin
 TRAFFIC_MODES = ("compare", "gone", "off")
 
 
@@ -182,6 +190,14 @@ class Executor(tfx_executor.Executor):
             blessed = blessing.get_int_custom_property(constants.ARTIFACT_PROPERTY_BLESSED_KEY) == 1
             if blessed and not final_verdict(blessed, traffic["passed"], mode):
                 _set_blessed(blessing, False)
+        if int(exec_properties.get(TRIVIAL_KEY) or 0):
+            model = artifact_utils.get_single_instance(input_dict[standard_component_specs.MODEL_KEY])
+            trivial = _trivial(config, model, examples, splits[0], evaluation.uri, count, exec_properties)
+            if trivial is not None:
+                blessing.set_json_value_custom_property(TRIVIAL_KEY, trivial)
+                blessed = blessing.get_int_custom_property(constants.ARTIFACT_PROPERTY_BLESSED_KEY) == 1
+                if blessed and not trivial["passed"]:
+                    _set_blessed(blessing, False)
 
     def _previous_traffic(
         self,
@@ -218,6 +234,58 @@ class Executor(tfx_executor.Executor):
         }
 
 
+def _trivial(
+    config: tfma.EvalConfig,
+    model: types.Artifact,
+    examples: types.Artifact,
+    split: str,
+    evaluation_uri: str,
+    count: int,
+    exec_properties: dict[str, Any],
+) -> dict[str, Any] | None:
+    """The trivial baselines' scores beside the candidate's, and whether it beat them (None: nothing to judge)."""
+    from tfx.utils import path_utils
+
+    from components import trivial_baseline
+    from components.examples_io import read_examples
+
+    judged = trivial_baseline.judged_metric(config)
+    if judged is None:
+        return None
+    output, class_name, classification = judged
+    spec = config.model_specs[0]
+    label_key = spec.label_keys[output] if output and spec.label_keys else spec.label_key
+    name = metric_name(class_name)
+    values = overall_values(evaluation_uri, {name}).get(f"{output}/{name}" if output else name, {})
+    if "candidate" not in values or not label_key:
+        return None
+    started = time.perf_counter()
+    trivial, rule = trivial_baseline.trivial_baselines(
+        path_utils.serving_model_path(model.uri),
+        read_examples(examples.uri, "train", trivial_baseline.SAMPLE),
+        read_examples(examples.uri, split, trivial_baseline.SAMPLE),
+        label_key,
+        classification,
+    )
+    rules = [r for r in (trivial, rule) if r is not None]
+    best = max(rules, key=lambda r: r.score if classification else -r.score)
+    configured = float(exec_properties.get(TRIVIAL_MARGIN_KEY) if exec_properties.get(TRIVIAL_MARGIN_KEY) is not None
+                       else -1.0)  # fmt: skip
+    z = float(exec_properties.get(NOISE_Z_KEY) or 0.0)
+    needed = configured if configured >= 0 else trivial_baseline.margin(best.score, count, z, classification)
+    candidate = values["candidate"]
+    passed = candidate > best.score + needed if classification else candidate < best.score - needed
+    return {
+        "metric": f"{output}/{name}" if output else name,
+        "candidate": candidate,
+        "baselines": {r.name: r.score for r in rules},
+        "best": best.name,
+        "margin": needed,
+        "passed": passed,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
 class EvaluatorSpec(standard_component_specs.EvaluatorSpec):
     """TFX's Evaluator spec, plus the previous span's examples and the noise and traffic parameters."""
 
@@ -226,6 +294,8 @@ class EvaluatorSpec(standard_component_specs.EvaluatorSpec):
         NOISE_Z_KEY: ExecutionParameter(type=float, optional=True),
         PREVIOUS_TRAFFIC_KEY: ExecutionParameter(type=str, optional=True),
         PREVIOUS_TOLERANCE_KEY: ExecutionParameter(type=float, optional=True),
+        TRIVIAL_KEY: ExecutionParameter(type=int, optional=True),
+        TRIVIAL_MARGIN_KEY: ExecutionParameter(type=float, optional=True),
     }
     INPUTS = {
         **standard_component_specs.EvaluatorSpec.INPUTS,
@@ -250,6 +320,8 @@ class Evaluator(base_beam_component.BaseBeamComponent):
         noise_z: float = 1.0,
         previous_traffic: str = "compare",
         previous_tolerance: float = 0.05,
+        trivial: bool = True,
+        trivial_margin: float | None = None,
     ) -> None:
         """Build the component.
 
@@ -264,6 +336,8 @@ class Evaluator(base_beam_component.BaseBeamComponent):
             previous_traffic: ``compare`` (a candidate much worse there is not blessed), ``gone`` (record
                 only) or ``off`` (not evaluated).
             previous_tolerance: how much worse, relatively, the candidate may be on yesterday's traffic.
+            trivial: judge the candidate against the majority class (or mean) and the best one-column rule.
+            trivial_margin: by how much it must beat the best of them (None: ``noise_z`` standard errors).
         """
         if previous_traffic not in TRAFFIC_MODES:
             raise ValueError(f"previous_traffic={previous_traffic!r} is not one of {TRAFFIC_MODES}")
@@ -277,6 +351,8 @@ class Evaluator(base_beam_component.BaseBeamComponent):
             noise_z=float(noise_z),
             previous_traffic=previous_traffic,
             previous_tolerance=float(previous_tolerance),
+            trivial=int(trivial),
+            trivial_margin=-1.0 if trivial_margin is None else float(trivial_margin),
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
             blessing=types.Channel(type=standard_artifacts.ModelBlessing),
         )

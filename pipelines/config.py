@@ -76,6 +76,10 @@ class EvaluatorConfig(Section):
     # "gone" records the scores only (the old traffic will not come back); "off" skips it (one TFMA pass less).
     previous_traffic: Literal["compare", "gone", "off"] = "compare"
     previous_tolerance: float = Field(0.05, ge=0, le=1)
+    # A candidate must beat the majority class (or the mean) and the best one-column rule found on the
+    # training split, by trivial_margin (None: noise_z standard errors of the difference on the eval split).
+    trivial_baseline: bool = True
+    trivial_margin: float | None = Field(None, ge=0)
 
 
 class ClassifierEval(Section):

@@ -252,6 +252,8 @@ def standard_components(
         noise_z=config.evaluator.noise_z,
         previous_traffic=config.evaluator.previous_traffic,
         previous_tolerance=config.evaluator.previous_tolerance,
+        trivial=config.evaluator.trivial_baseline,
+        trivial_margin=config.evaluator.trivial_margin,
     )
     # Tried in a real server before it may be pushed; the Pusher pushes the model it tried (with warmup requests).
     infra_validator = InfraValidator(

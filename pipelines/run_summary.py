@@ -79,6 +79,7 @@ class RunSummary:
     margins: dict[str, float] = dataclasses.field(default_factory=dict)  # no-regression margin used per metric
     eval_examples: int | None = None  # the eval split's size the margins follow
     previous_traffic: dict[str, Any] = dataclasses.field(default_factory=dict)  # scores on yesterday's eval split
+    trivial: dict[str, Any] = dataclasses.field(default_factory=dict)  # the majority/mean and best rule's scores
     baseline: str = ""  # what the drift was measured against, e.g. "span 5 (the data of the serving model, ...)"
     skipped_spans: dict[int, str] = dataclasses.field(default_factory=dict)  # window spans left out, and why
     allowed_spans: list[int] = dataclasses.field(default_factory=list)  # trained on by validation.allow_anomalies
@@ -172,6 +173,8 @@ class RunSummary:
             lines.append(f"   no-regression margin ({self.eval_examples} eval examples): {shown}")
         if self.previous_traffic:
             lines.append("   " + describe_previous_traffic(self.previous_traffic))
+        if self.trivial:
+            lines.append("   " + describe_trivial(self.trivial))
         if self.blessed is not None:
             lines.append(f"   blessed: {'yes' if self.blessed else 'no'}")
         lines.extend(f"     failed: {failure}" for failure in self.validation_failures)
@@ -300,6 +303,7 @@ def summary_of(
     blessed = pushed = infra_blessed = eval_examples = None
     margins: dict[str, float] = {}
     previous_traffic: dict[str, Any] = {}
+    trivial: dict[str, Any] = {}
     infra_reason = ""
     destination = None
     metrics: dict[str, float] = {}
@@ -315,6 +319,7 @@ def summary_of(
                 margins = json.loads(prop(artifact, "noise_margins") or "{}")
                 eval_examples = prop(artifact, "eval_examples") or None
                 previous_traffic = json.loads(prop(artifact, "previous_traffic") or "{}")
+                trivial = json.loads(prop(artifact, "trivial") or "{}")
             elif kind == "InfraBlessing":
                 infra_blessed = bool(prop(artifact, "blessed"))
                 infra_reason = prop(artifact, "reason") or ""
@@ -368,6 +373,7 @@ def summary_of(
         margins=margins,
         eval_examples=eval_examples,
         previous_traffic=previous_traffic,
+        trivial=trivial,
         baseline=baseline,
         span_notes=span_notes,
     )
@@ -390,3 +396,18 @@ def describe_previous_traffic(traffic: dict[str, Any]) -> str:
         )
     span = int(traffic.get("span") or 0)  # ML Metadata keeps JSON numbers as floats
     return f"yesterday's traffic (span {span} eval split), candidate vs baseline: {scores}: {verdict}"
+
+
+def describe_trivial(trivial: dict[str, Any]) -> str:
+    """One line: the majority class (or mean), the best one-column rule, the candidate, and the verdict."""
+    metric = trivial.get("metric", "")
+    scores = "; ".join(f"{name} {value:.4f}" for name, value in trivial.get("baselines", {}).items())
+    candidate, margin = trivial.get("candidate", float("nan")), trivial.get("margin", 0.0)
+    best = trivial.get("best", "")
+    verdict = (
+        "beaten"
+        if trivial.get("passed")
+        else f"NOT beaten by the margin {margin:.4f}: not blessed (the model learned no more than {best}; "
+        "more data or other columns, or --set evaluator.trivial_baseline=false if the rule is the model you want)"
+    )
+    return f"trivial baselines ({metric}, eval split): {scores}; candidate {candidate:.4f}: {verdict}"

@@ -132,3 +132,28 @@ def test_an_optional_integer_is_served_missing_over_rest_and_grpc_and_a_required
                 ModelClient(client, trips_fixture.NAME).predict(
                     [{k: v for k, v in record.items() if k != "pickup_time"}]
                 )
+
+
+def test_the_candidate_beat_the_majority_class_and_the_best_one_column_rule(trips_run: tuple) -> None:
+    summary, _ = trips_run
+    trivial = summary.trivial
+    assert trivial["passed"] and set(trivial["baselines"]) >= {"majority class (0)"}, trivial
+    assert trivial["baselines"]["majority class (0)"] > 0.75 and len(trivial["baselines"]) == 2  # and the best rule
+    assert trivial["candidate"] > max(trivial["baselines"].values()) + trivial["margin"]
+    assert "trivial baselines (categorical_accuracy, eval split): majority class (0) 0." in summary.describe()
+
+
+@pytest.mark.reliability
+def test_a_model_that_cannot_beat_its_one_column_rule_is_not_blessed(tmp_path: Path) -> None:
+    from helpers import card_fixture
+
+    trips_fixture.write_span(tmp_path / "in" / "span-1", trips_fixture.rows(600, seed=1))
+    spec = tasks.get(card_fixture.__name__)
+    config = apply_overrides(spec.default_config(), [f"data.input_base={tmp_path / 'in'}", "training.epochs=5"])
+    summary = run_pipeline(spec, config, str(tmp_path / "out"))
+    assert summary.blessed is False and not summary.pushed, summary.describe()
+    assert (
+        summary.trivial["best"] == "payment_type lookup" and summary.trivial["baselines"]["payment_type lookup"] == 1.0
+    )
+    line = next(x for x in summary.describe().splitlines() if "trivial baselines" in x)
+    assert "NOT beaten by the margin" in line and "the model learned no more than payment_type lookup" in line, line
