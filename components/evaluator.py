@@ -278,7 +278,7 @@ def _trivial(
     return {
         "metric": f"{output}/{name}" if output else name,
         "candidate": candidate,
-        "baselines": {r.name: r.score for r in rules},
+        "baselines": [[r.name, r.score] for r in rules],  # a list: the order (trivial first) survives ML Metadata
         "best": best.name,
         "margin": needed,
         "passed": passed,

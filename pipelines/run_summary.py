@@ -401,7 +401,7 @@ def describe_previous_traffic(traffic: dict[str, Any]) -> str:
 def describe_trivial(trivial: dict[str, Any]) -> str:
     """One line: the majority class (or mean), the best one-column rule, the candidate, and the verdict."""
     metric = trivial.get("metric", "")
-    scores = "; ".join(f"{name} {value:.4f}" for name, value in trivial.get("baselines", {}).items())
+    scores = "; ".join(f"{name} {value:.4f}" for name, value in trivial.get("baselines", []))
     candidate, margin = trivial.get("candidate", float("nan")), trivial.get("margin", 0.0)
     best = trivial.get("best", "")
     verdict = (

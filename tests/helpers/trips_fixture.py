@@ -46,7 +46,7 @@ class TripsConfig(TabularConfig):
     eval: ClassifierEval = ClassifierEval(min_accuracy=0.85)  # the majority class scores ~0.82
 
 
-def _big_tipper(tips: tf.Tensor, fare: tf.Tensor) -> tf.Tensor:
+def big_tipper(tips: tf.Tensor, fare: tf.Tensor) -> tf.Tensor:
     return tf.cast(tips > 0.2 * fare, tf.int64)  # an empty fare (its marker, NaN) compares false: no
 
 
@@ -69,7 +69,7 @@ SPEC = tabular_task(
         Timestamp("pickup_time"),
         Derived(Numeric("fare_per_mile"), _per_mile, inputs=("fare", "trip_miles")),
     ],
-    label=Label("big_tipper", class_names=("no", "yes"), derive=_big_tipper, inputs=("tips", "fare")),
+    label=Label("big_tipper", class_names=("no", "yes"), derive=big_tipper, inputs=("tips", "fare")),
     schema_file=os.path.join(HERE, "trips_fixture.schema.pbtxt"),
 )
 
