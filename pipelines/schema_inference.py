@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import os
 import tempfile
+from typing import Any
 
 from pipelines.config import TaskConfig
 from pipelines.spec import TaskSpec
@@ -23,8 +24,64 @@ class SchemaInferenceError(RuntimeError):
     """A component of the inference run failed; the message names it and its reason."""
 
 
-def infer_schema(spec: TaskSpec, config: TaskConfig, out: str) -> str:
+LONG_TAIL_RATIO = 5.0  # max - p90 beyond this many times p90 - p10: a long tail
+DRIFT_THRESHOLD = 0.3  # the suggested Jensen-Shannon threshold of a numeric column (curate from normal days)
+
+
+def long_tailed(statistics: Any) -> dict[str, tuple[float, float]]:
+    """Numeric feature -> (its max, its 90% quantile), for those whose maximum lies far beyond the bulk.
+
+    From the quantiles histogram of TFDV's statistics: ``max - p90 > LONG_TAIL_RATIO * (p90 - p10)``
+    (one 1,710-mile trip among trips of a few miles).
+    """
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    found = {}
+    for feature in statistics.datasets[0].features if statistics.datasets else []:
+        if not feature.HasField("num_stats"):
+            continue
+        quantiles = [h for h in feature.num_stats.histograms if h.type == statistics_pb2.Histogram.QUANTILES]
+        buckets = quantiles[0].buckets if quantiles else []
+        if len(buckets) < 10:
+            continue
+        p10, p90, top = buckets[0].high_value, buckets[8].high_value, feature.num_stats.max
+        if p90 > p10 and top - p90 > LONG_TAIL_RATIO * (p90 - p10):
+            found[".".join(feature.path.step) or feature.name] = (float(top), float(p90))
+    return found
+
+
+def suggest_drift(schema: Any, statistics: Any) -> list[str]:
+    """Give each numeric feature without one a drift comparator (in place); one line per long-tailed column.
+
+    A Jensen-Shannon divergence on TFDV's standard histogram, whose buckets span min to max; on a
+    long-tailed column, on its quantile buckets (``source { type: QUANTILES }``), so that one extreme
+    row that changes split does not move every bucket (docs/data-validation.md, long-tailed columns).
+    """
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    tails = long_tailed(statistics)
+    notes = []
+    for feature in schema.feature:
+        if feature.type not in (schema_pb2.FLOAT, schema_pb2.INT) or feature.HasField("drift_comparator"):
+            continue
+        if feature.HasField("int_domain") and feature.int_domain.is_categorical:
+            continue
+        divergence = feature.drift_comparator.jensen_shannon_divergence
+        divergence.threshold = DRIFT_THRESHOLD
+        if feature.name in tails:
+            divergence.source.type = schema_pb2.HistogramSelection.QUANTILES
+            top, p90 = tails[feature.name]
+            notes.append(
+                f"{feature.name} is long-tailed (max {top:.4g}, 90% of rows under {p90:.4g}): its drift is measured "
+                "on quantile buckets (jensen_shannon_divergence source { type: QUANTILES })"
+            )
+    return notes
+
+
+def infer_schema(spec: TaskSpec, config: TaskConfig, out: str, notes: list[str] | None = None) -> str:
     """Infer the schema of the task's configured data and write it (text proto) to ``out``; returns ``out``.
+
+    Numeric columns get the drift comparator :func:`suggest_drift` chooses; its lines go to ``notes``.
 
     Raises:
         FileInputError: the task reads files, and their folder or files are missing.
@@ -61,6 +118,13 @@ def infer_schema(spec: TaskSpec, config: TaskConfig, out: str) -> str:
         schema_dir = os.path.join(scratch, "root", "SchemaGen", "schema")
         (execution,) = os.listdir(schema_dir)
         schema = io_utils.SchemaReader().read(os.path.join(schema_dir, execution, "schema.pbtxt"))
+        import tensorflow_data_validation as tfdv
+
+        statistics_dir = os.path.join(scratch, "root", "StatisticsGen", "statistics")
+        (run,) = os.listdir(statistics_dir)
+        train = os.path.join(statistics_dir, run, "Split-train", "FeatureStats.pb")
+        if os.path.isfile(train):
+            (notes if notes is not None else []).extend(suggest_drift(schema, tfdv.load_stats_binary(train)))
     inferred = f"INFERRED by `tfx-keras schema infer {spec.name}` on {datetime.date.today().isoformat()}"
     if is_curated_schema(spec, out):  # a first schema, written where the pipeline reads it
         header = (

@@ -208,3 +208,37 @@ def test_a_categorical_int_measures_nothing_without_the_schema() -> None:
     aware = [_statistics("species", v, schema) for v in (old_values, new_values)]
     assert aware[0].datasets[0].features[0].HasField("string_stats")
     assert _drift("species", aware[1], aware[0], schema).value > 0.25
+
+
+def test_schema_infer_measures_a_long_tailed_column_on_quantile_buckets() -> None:
+    """One 1,710-mile trip that changes split: a false alarm on the standard histogram, none on quantiles."""
+    from pipelines.schema_inference import DRIFT_THRESHOLD, suggest_drift
+
+    rng = np.random.default_rng(0)
+    monday, tuesday = rng.gamma(2, 2, 2000), rng.gamma(2, 2, 2000)
+    monday[0] = 1710.0  # the outlier is in Monday's training split, not in Tuesday's
+    frame = pd.DataFrame({"trip_miles": monday, "fare": 3 + 2.5 * monday.clip(0, 12)})
+    statistics = tfdv.generate_statistics_from_dataframe(frame)
+    schema = tfdv.infer_schema(statistics)
+    notes = suggest_drift(schema, statistics)
+    assert len(notes) == 1 and notes[0].startswith("trip_miles is long-tailed (max 1710, 90% of rows under")
+    features = {f.name: f for f in schema.feature}
+    chosen = features["trip_miles"].drift_comparator.jensen_shannon_divergence
+    assert chosen.source.type == schema_pb2.HistogramSelection.QUANTILES and chosen.threshold == DRIFT_THRESHOLD
+    assert not features["fare"].drift_comparator.jensen_shannon_divergence.HasField("source")  # no tail: standard
+
+    def drift(new: np.ndarray, quantiles: bool) -> float:
+        measured = schema_pb2.Schema()
+        measured.CopyFrom(schema)
+        feature = next(f for f in measured.feature if f.name == "trip_miles")
+        if not quantiles:
+            feature.drift_comparator.jensen_shannon_divergence.ClearField("source")
+        day = tfdv.generate_statistics_from_dataframe(pd.DataFrame({"trip_miles": new, "fare": 3 + 2.5 * new}))
+        result = tfdv.validate_statistics(day, measured, previous_statistics=statistics)
+        return next(
+            m.value for i in result.drift_skew_info if i.path.step == ["trip_miles"] for m in i.drift_measurements
+        )
+
+    assert drift(tuesday, quantiles=False) > 0.7  # the false alarm the issue saw (0.705)
+    assert drift(tuesday, quantiles=True) < DRIFT_THRESHOLD / 2
+    assert drift(tuesday * 2, quantiles=True) > DRIFT_THRESHOLD  # every distance doubled: still caught

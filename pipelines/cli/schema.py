@@ -39,12 +39,15 @@ def cmd_schema(args: argparse.Namespace) -> int:
     config = task_config(spec, args)
     out = writable(args.out or f"{spec.name}.schema.inferred.pbtxt", "--out")  # before minutes of work
     log = os.path.join(tempfile.gettempdir(), f"tfx-keras-schema-{spec.name}.log")
+    notes: list[str] = []
     with quiet_output(log):  # TFX's and Beam's logs (a failed component's traceback): in the log, not here
         try:
-            out = infer_schema(spec, config, out)
+            out = infer_schema(spec, config, out, notes)
         except SchemaInferenceError as err:
             raise SchemaInferenceError(f"{err} (library logs: {log})") from None
     print(f"wrote {out}")
+    for note in notes:
+        print(f"  suggested: {note}")
     if is_curated_schema(spec, out):
         print("this is the schema the pipeline loads: curate it before the first run (docs/data-validation.md)")
     else:
