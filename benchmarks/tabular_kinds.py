@@ -89,7 +89,7 @@ def main() -> None:
         f"benchmarks/tabular_kinds.py --rows {args.rows} --rounds {args.rounds}` (medians of the rounds; eval split).",
         "",
         "| task | accuracy | AUC | majority class | best one-column rule | blessed | Transform s | Evaluator s "
-        "(trivial baselines s) | pipeline s |",
+        "(trivial baselines s) | components s (sum) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, results in runs.items():
