@@ -241,27 +241,35 @@ class ModelClient:
         return {name: _column(spec, [r.get(name) for r in records]) for name, spec in specs.items()}
 
     # -- calls ---------------------------------------------------------------------------------
-    def predict(self, inputs: Any, version: int | None = None, max_rows: int = MAX_REQUEST_ROWS) -> list[Prediction]:
+    def predict(
+        self, inputs: Any, version: int | None = None, max_rows: int = MAX_REQUEST_ROWS, label: str | None = None
+    ) -> list[Prediction]:
         """Predict for images (array-like) or records (a list of dicts), ``max_rows`` rows a request at most.
+
+        ``version`` or ``label`` (e.g. ``stable``, ``canary``) picks the model version; neither: the latest.
 
         TF Serving refuses a request over its ``max_batch_size`` (``Task size N is larger than maximum
         input batch size``); a longer batch is sent as several requests, answered in order.
         """
         if len(inputs) > max_rows:
             return [p for start in range(0, len(inputs), max_rows) for p in self.predict(
-                inputs[start : start + max_rows], version, max_rows)]  # fmt: skip
+                inputs[start : start + max_rows], version, max_rows, label)]  # fmt: skip
         is_records = isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], Mapping)
         tensors = self.encode_records(inputs) if is_records else self.encode_images(inputs)
         count = len(next(iter(tensors.values())))
-        outputs, served = self.client.predict(self.model, tensors, signature=self.signature, version=version)
+        outputs, served = self.client.predict(
+            self.model, tensors, signature=self.signature, version=version, label=label
+        )
         return decode_outputs(outputs, served, count)
 
-    def predict_files(self, paths: Sequence[str], version: int | None = None) -> list[Prediction]:
+    def predict_files(
+        self, paths: Sequence[str], version: int | None = None, label: str | None = None
+    ) -> list[Prediction]:
         """Predict for image files (PNG, JPEG, or ``.npy`` arrays)."""
         spec = self.image_input
         if spec is None:
             raise InputError(f"model {self.model!r} does not take image files; it takes {self.describe_inputs()}")
-        return self.predict(np.stack([load_image(p, spec.shape[1:]) for p in paths]), version)
+        return self.predict(np.stack([load_image(p, spec.shape[1:]) for p in paths]), version, label=label)
 
 
 def _field_kind(spec: InputSpec) -> str:

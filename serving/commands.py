@@ -149,7 +149,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         default="127.0.0.1:8500",
         help="host:port for gRPC (default: 127.0.0.1:8500), or http://host:port for the REST API",
     )
-    predict.add_argument("--version", type=int, help="a specific model version (default: the latest)")
+    which = predict.add_mutually_exclusive_group()
+    which.add_argument("--version", type=int, help="a specific model version (default: the latest)")
+    which.add_argument("--label", help="the version a label names (stable, canary: tfx-keras serving label)")
     predict.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
     predict.add_argument("--tls-ca", help="PEM CA certificate of a TLS server")
     predict.add_argument("--json", action="store_true", help="print JSON lines")
@@ -358,9 +360,11 @@ def _predict(args: argparse.Namespace) -> int:
         try:
             labels, inputs = _predict_inputs(args, model_client)
             if model_client.image_input is not None and not args.batch:
-                results = model_client.predict_files(inputs, version=args.version)
+                results = model_client.predict_files(inputs, version=args.version, label=args.label)
             else:
-                results = model_client.predict(inputs, version=args.version, max_rows=max(1, args.request_rows))
+                results = model_client.predict(
+                    inputs, version=args.version, max_rows=max(1, args.request_rows), label=args.label
+                )
         except (ValueError, InputError, ServingError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2

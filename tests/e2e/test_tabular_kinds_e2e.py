@@ -159,3 +159,25 @@ def test_a_model_that_cannot_beat_its_one_column_rule_is_not_blessed(tmp_path: P
     )
     line = next(x for x in summary.describe().splitlines() if "trivial baselines" in x)
     assert "NOT beaten by the margin" in line and "the model learned no more than payment_type lookup" in line, line
+
+
+def test_predict_asks_by_label_and_names_an_unknown_one(
+    trips_run: tuple, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from pipelines.cli import main
+    from serving.model_store import ModelSource, ModelStore
+    from serving.server import ServerOptions, ServingServer
+
+    summary, _ = trips_run
+    pushed = Path(summary.pushed_destination)
+    version = int(pushed.name)
+    source = ModelSource(trips_fixture.NAME, str(pushed.parent), labels={"stable": version})
+    when = datetime.datetime(2026, 12, 8, 20, 0, tzinfo=datetime.timezone.utc)
+    fields = [f"{k}={v}" for k, v in _request(when).items() if k != "trip_seconds"]  # left out: its marker is sent
+    with ServingServer(ModelStore([source], 3600), ServerOptions(port=0, rest_api_port=-1)) as server:
+        for address in (server.target, server.rest_url):
+            argv = ["predict", trips_fixture.NAME, *fields, "--server", address, "--json"]
+            assert main([*argv, "--label", "stable"]) == 0
+            assert json.loads(capsys.readouterr().out.splitlines()[0])["heads"][""][0] in ("no", "yes")
+            assert main([*argv, "--label", "canary"]) == 2
+            assert "Unrecognized servable version label: canary" in capsys.readouterr().err
