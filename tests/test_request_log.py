@@ -157,3 +157,33 @@ def test_metrics_name_the_version_and_label_and_keep_the_newest_versions() -> No
     assert all(f'version="{v}"' in text for v in newest) and 'version="1"' not in text and 'version="2"' not in text
     metrics.request("nope", "NOT_FOUND", "Predict", "GRPC", None, "7", "x")
     assert 'model_name="<unknown>",status="NOT_FOUND",version=""' in metrics.exposition().decode()
+
+
+@pytest.mark.slow  # 10,000 real requests: about ten seconds
+def test_10000_real_requests_are_logged_at_the_sampling_rate(tmp_path: Path) -> None:
+    import asyncio
+
+    from serving.client import AsyncServingClient
+
+    write_toy_model(str(tmp_path / "serving" / "toy"), 1)
+    logged = LogConfig(str(tmp_path / "logs" / "toy" / "requests"), 0.3)
+    store = ModelStore([ModelSource("toy", str(tmp_path / "serving" / "toy"), request_log=logged)], 3600)
+    x = {"x": np.ones((1, 2), np.float32)}
+
+    async def ask(target: str) -> None:
+        async with AsyncServingClient(target, timeout=60) as client:
+            pending = iter(range(10_000))
+
+            async def worker() -> None:
+                for _ in pending:
+                    await client.predict("toy", x, signature="serving_raw")
+
+            await asyncio.gather(*(worker() for _ in range(16)))
+
+    with ServingServer(store, ServerOptions(port=0, rest_api_port=-1)) as server:
+        asyncio.run(ask(server.target))
+        assert server.request_log.flush()
+        metrics = urllib.request.urlopen(f"{server.rest_url}/monitoring/prometheus/metrics", timeout=30).read().decode()
+    records = len(read_logs(log_files(str(tmp_path / "logs"))))
+    assert abs(records / 10_000 - 0.3) <= 0.02, records
+    assert f':tfx_keras:request_log_records_total{{model_name="toy",outcome="written"}} {float(records)}' in metrics
