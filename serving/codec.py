@@ -29,8 +29,7 @@ from typing import Any
 import numpy as np
 
 from common.contract import CLASS_IDS, CLASS_NAMES, MISSING_FLOAT, MISSING_INT, PROBABILITIES, RAW_SIGNATURE
-
-_DTYPES = {1: "float32", 2: "float64", 3: "int32", 4: "uint8", 6: "int8", 7: "string", 9: "int64", 10: "bool"}
+from serving.tensors import NAMES
 
 
 class InputError(ValueError):
@@ -57,7 +56,7 @@ def signature_inputs(signature_def: Any) -> dict[str, InputSpec]:
     for name, info in signature_def.inputs.items():
         dims = info.tensor_shape.dim
         shape = tuple(None if d.size < 0 else int(d.size) for d in dims)
-        inputs[name] = InputSpec(name, _DTYPES.get(info.dtype, f"dtype {info.dtype}"), shape)
+        inputs[name] = InputSpec(name, NAMES.get(info.dtype, f"dtype {info.dtype}"), shape)
     return inputs
 
 
