@@ -30,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if "--verbose" in sys.argv els
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
 
 from pipelines import tasks  # noqa: E402
-from pipelines.cli import data, listing, run, schema, serving_ops, ui  # noqa: E402
+from pipelines.cli import data, kubeflow, listing, run, schema, serve, serving_ops, ui  # noqa: E402
 from pipelines.config import ConfigError  # noqa: E402
 
 USER_ERRORS = (ConfigError, tasks.UnknownTaskError)
@@ -48,15 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_parser(sub)
     ui.add_parser(sub)
     serving_ops.add_parser(sub)
-    from pipelines import kubeflow
-    from serving import commands as serving_commands
-
-    serving_commands.add_parsers(sub)
+    serve.add_parsers(sub)
     kubeflow.add_parsers(sub)
-    for name in ("serve", "predict", "serving-config"):
-        sub.choices[name].set_defaults(handler=serving_commands.run)
-    for name in ("compile", "submit"):
-        sub.choices[name].set_defaults(handler=kubeflow.run_command)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""The ``serve``, ``predict`` and ``serving-config`` commands of ``tfx-keras``.
+"""The ``serve``, ``predict`` and ``serving-config`` commands of ``tfx-keras``: TF Serving's flags over ``serving/``.
 
 Long because the serving commands' flags mirror TF Serving's model server, one argument each.
 """
@@ -28,7 +28,7 @@ def _seconds(text: str) -> float:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    """Add the serving commands to the ``tfx-keras`` parser."""
+    """Add the serving commands to the ``tfx-keras`` parser, each with its handler."""
     serve = sub.add_parser(
         "serve",
         help="serve pushed models over TensorFlow Serving's gRPC and REST APIs (development server)",
@@ -171,6 +171,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     config.add_argument("--serving-root", default="outputs/serving")
     config.add_argument("--base-path", default="/models", help="the serving root as TF Serving sees it")
     config.add_argument("--out", help="where to write (default: <serving-root>/models.config)")
+    for parser in (serve, predict, config):
+        parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
