@@ -30,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if "--verbose" in sys.argv els
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
 
 from pipelines import tasks  # noqa: E402
-from pipelines.cli import data, kubeflow, listing, run, schema, serve, serving_ops, ui  # noqa: E402
+from pipelines.cli import data, kubeflow, listing, replay, run, schema, serve, serving_ops, ui  # noqa: E402
 from pipelines.config import ConfigError  # noqa: E402
 
 USER_ERRORS = (ConfigError, tasks.UnknownTaskError)
@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     serving_ops.add_parser(sub)
     serve.add_parsers(sub)
     kubeflow.add_parsers(sub)
+    replay.add_parser(sub)
     return parser
 
 

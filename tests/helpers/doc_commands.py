@@ -34,6 +34,8 @@ NOT_RUN = {
     "on a config file it writes, under 32 clients",
     "tfx-keras serve --model-config-file outputs/serving/models.config": "serves the labels of the config file the "
     "`serving label` line above moves; tests/test_serving_operations.py serves such a file",
+    "tfx-keras replay": "replays a compiled spec task by task (minutes); tests/e2e/test_kubeflow_replay_e2e.py "
+    "compiles and replays penguin's",
     "tfx-keras monitor": "needs the request log of a served model and the runs that pushed it; "
     "tests/e2e/test_penguin_pipeline_e2e.py logs requests to a pushed penguin model and runs it",
     ".venv/bin/python -m serving.validate": "needs a pushed model and its requests; every pipeline run runs it "
