@@ -1,4 +1,4 @@
-"""Replay a compiled KFP v2 spec locally, task by task, with TFX's own KFP v2 entry point (issue 37, work in progress).
+"""Replay a compiled KFP v2 spec locally, task by task, with TFX's own KFP v2 entry point (``tfx-keras replay``).
 
 Each container task runs its own ``command`` and ``args`` as a subprocess, ``{{$}}`` replaced by an
 ``ExecutorInput`` JSON built here (parameters, input artifacts from the producers' outputs, output
@@ -157,6 +157,7 @@ def replay(spec_path: str, pipeline_root: str, runtime: dict[str, Any], mapping:
                 elif not DATAFLOW_ONLY.match(arg):
                     argv.append(_map(arg, mapping))
             started = time.perf_counter()
+            # TF_USE_LEGACY_KERAS: as the image sets it (Dockerfile ENV) for every task
             done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "TF_USE_LEGACY_KERAS": "1"})
             if done.returncode != 0:
                 tail = "\n".join((done.stdout + done.stderr).splitlines()[-25:])
@@ -164,7 +165,7 @@ def replay(spec_path: str, pipeline_root: str, runtime: dict[str, Any], mapping:
                     f"task {name} failed (exit {done.returncode}): {' '.join(argv[:3])} ...; nothing later ran\n{tail}"
                 )
             if step is not container and os.path.isfile(executor_input["outputs"]["outputFile"]):
-                # FINDING: the driver writes new-style parameterValues; the executor entry point reads old-style
+                # The driver writes new-style parameterValues; the executor entry point reads old-style
                 # parameters (no inputs spec in the compiled args), so its resolved span would be lost.
                 resolved = json.load(open(executor_input["outputs"]["outputFile"])).get("parameterValues", {})
                 for key, value in resolved.items():
