@@ -95,8 +95,88 @@ def fill_filter(query: str, inputs: dict[str, list[dict[str, Any]]]) -> str | No
     return None if missing else filled
 
 
-def replay(spec_path: str, pipeline_root: str, runtime: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any]:
-    """Run every task of the spec in dependency order; returns task -> output key -> artifact dicts."""
+def _beam_executor(args: list[str]) -> bool:
+    """Whether the task's executor runs Beam pipelines (a ``BaseBeamExecutor``, by its class path)."""
+    from tfx.dsl.components.base import base_beam_executor
+    from tfx.utils import import_utils
+
+    if "--executor_class_path" not in args:
+        return False
+    path = args[args.index("--executor_class_path") + 1]
+    return issubclass(import_utils.import_class_by_path(path), base_beam_executor.BaseBeamExecutor)
+
+
+def check_dataflow_job(task: str, jobs: list[dict[str, Any]], image: str) -> str:
+    """One line on the Dataflow jobs a task's dry run built; raises ReplayError if one is not what Dataflow needs."""
+    if not jobs:
+        raise ReplayError(f"task {task}: its dry run built no Dataflow job")
+    for job in jobs:
+        if job["sdk_container_image"] != image or image not in job["environment_images"]:
+            raise ReplayError(f"task {task}: its Dataflow job runs {job['environment_images']}, not the image {image}")
+        if "use_runner_v2" not in job["experiments"] or not job["transforms"]:
+            raise ReplayError(f"task {task}: its Dataflow job lacks runner v2 or transforms: {job['experiments']}")
+    return f"{len(jobs)} job(s), {sum(len(j['transforms']) for j in jobs)} transforms, image {image}, runner v2"
+
+
+def _dry_run(
+    name: str, step: dict[str, Any], executor_input: dict[str, Any], root: str, run_id: str
+) -> tuple[subprocess.Popen, str, str]:
+    """Start the task again under the DataflowRunner's dry run, its outputs in a scratch folder.
+
+    Returns (the process, the job file, the image to expect): nothing downstream reads it, so the dry run
+    runs beside the next tasks, and :func:`_dry_run_result` collects it.
+    """
+    scratch = os.path.join(root, "dataflow", ".scratch", run_id, name)
+    dry = json.loads(json.dumps(executor_input))
+    for entry in dry["outputs"]["artifacts"].values():
+        for artifact in entry["artifacts"]:
+            artifact["uri"] = os.path.join(scratch, os.path.basename(artifact["uri"]))
+    dry["outputs"]["outputFile"] = os.path.join(scratch, "executor_output.json")
+    os.makedirs(scratch, exist_ok=True)
+    path = os.path.join(root, "dataflow", f"{name}.json")
+    args = [json.dumps(dry) if a == "{{$}}" else a for a in step["args"]]
+    argv = [
+        sys.executable,
+        "-m",
+        "pipelines.dataflow_dry_run",
+        path,
+        *args,
+        "--dry_run=True",
+        "--sdk_location=container",
+    ]
+    process = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "TF_USE_LEGACY_KERAS": "1"},
+    )
+    image = next((a.split("=", 1)[1] for a in args if a.startswith("--sdk_container_image=")), "")
+    return process, path, image
+
+
+def _dry_run_result(name: str, process: subprocess.Popen, path: str, image: str) -> str:
+    """Wait for a task's dry run; its job checked, in one line (ReplayError when it built none, or a wrong one)."""
+    output, _ = process.communicate()
+    if not os.path.isfile(path):
+        tail = "\n".join(output.splitlines()[-15:])
+        raise ReplayError(f"task {name}: the Dataflow dry run built no job (exit {process.returncode})\n{tail}")
+    return check_dataflow_job(name, json.load(open(path)), image)
+
+
+def replay(
+    spec_path: str,
+    pipeline_root: str,
+    runtime: dict[str, Any],
+    mapping: dict[str, str],
+    dataflow_jobs: bool = False,
+) -> dict[str, Any]:
+    """Run every task of the spec in dependency order; returns task -> output key -> artifact dicts.
+
+    With ``dataflow_jobs``, each task whose executor runs Beam is run once more with its own Dataflow
+    arguments under Beam's dry run: ``<pipeline_root>/dataflow/<task>.json`` is the job Dataflow would
+    receive (options, worker image, transforms), checked by :func:`check_dataflow_job`.
+    """
     with open(spec_path, encoding="utf-8") as f:
         job = json.load(f)
     spec = job["pipelineSpec"]
@@ -109,6 +189,7 @@ def replay(spec_path: str, pipeline_root: str, runtime: dict[str, Any], mapping:
     recorded: list[dict[str, Any]] = json.load(open(record_path)) if os.path.isfile(record_path) else []
     outputs: dict[str, dict[str, list[dict[str, Any]]]] = {}
     run_id = time.strftime("%Y%m%dT%H%M%S")
+    dry_runs: dict[str, tuple[subprocess.Popen, str, str]] = {}
     for name in order_tasks(tasks):
         task = tasks[name]
         component = spec["components"][task["componentRef"]["name"]]
@@ -175,6 +256,8 @@ def replay(spec_path: str, pipeline_root: str, runtime: dict[str, Any], mapping:
                 print(f"[replay] {name}: the driver's {sorted(resolved)} passed to the executor as parameters")
             print(f"[replay] {name}: {os.path.basename(step['command'][-1])} done in "
                   f"{time.perf_counter() - started:.1f} s", flush=True)  # fmt: skip
+        if dataflow_jobs and "--runner=DataflowRunner" in container["args"] and _beam_executor(container["args"]):
+            dry_runs[name] = _dry_run(name, container, executor_input, pipeline_root, run_id)
         output_file = executor_input["outputs"]["outputFile"]
         written = json.load(open(output_file)) if os.path.isfile(output_file) else {}
         result = {}
@@ -187,6 +270,8 @@ def replay(spec_path: str, pipeline_root: str, runtime: dict[str, Any], mapping:
                            for i, a in enumerate(produced)]  # fmt: skip
             recorded.extend(result[key])
         outputs[name] = result
+    for name, started in dry_runs.items():
+        print(f"[replay] {name}: Dataflow job built offline: {_dry_run_result(name, *started)}", flush=True)
     with open(record_path, "w", encoding="utf-8") as f:
         json.dump(recorded, f, indent=1)
     return outputs

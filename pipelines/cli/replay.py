@@ -24,6 +24,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pipeline-root", required=True, help="a local folder in place of the spec's bucket")
     p.add_argument("--input-base", help="the local folder of the task's span-<N>/ files (file-reading tasks)")
     p.add_argument("--tfds-data-dir", help="the local TFDS data_dir (TFDS tasks)")
+    p.add_argument(
+        "--dataflow-jobs",
+        action="store_true",
+        help="also build each Beam task's Dataflow job offline (the DataflowRunner's dry run, the spec's own "
+        "arguments, no credentials) into <pipeline-root>/dataflow/<task>.json, and check it",
+    )
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PARAMETER=VALUE",
                    help="a runtime parameter, e.g. epochs=3")  # fmt: skip
     p.set_defaults(handler=cmd_replay)
@@ -66,7 +72,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"[replay] {old} -> {new}")
     print("[replay] --runner=DataflowRunner -> DirectRunner (the Dataflow-only flags dropped)")
     try:
-        outputs = replay(spec, root, runtime, mapping)
+        outputs = replay(spec, root, runtime, mapping, dataflow_jobs=args.dataflow_jobs)
     except ReplayError as err:
         raise ConfigError(str(err)) from None
     pushed = [a for a in outputs.get("AtomicPusher", {}).get("pushed_model", []) if a["metadata"].get("pushed")]
