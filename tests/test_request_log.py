@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import random
 import threading
-import time
 import urllib.request
 from pathlib import Path
 
@@ -83,17 +82,21 @@ def test_the_disk_bound_deletes_the_oldest_files(tmp_path: Path) -> None:
 
 @pytest.mark.reliability
 def test_a_full_queue_drops_records_and_never_waits(tmp_path: Path) -> None:
-    release = threading.Event()
+    taken, release = threading.Event(), threading.Event()
+
+    def held() -> bytes:  # the writer takes this record first and waits in it
+        taken.set()
+        assert release.wait(30)
+        return _record()
+
     logger, counts = _logger(tmp_path, 1.0, queue_records=5)
-    logger.offer("m", 1, "serving_raw", "predict", lambda: release.wait(30) and _record(), lambda: b"")
-    time.sleep(0)  # (the writer takes the first record and waits in it)
-    started = time.perf_counter()
-    accepted = [_offer(logger) for _ in range(20)]
-    elapsed = time.perf_counter() - started
+    logger.offer("m", 1, "serving_raw", "predict", held, lambda: b"")
+    assert taken.wait(30)
+    accepted = [_offer(logger) for _ in range(20)]  # a blocking offer would never return: the writer is held
     release.set()
     logger.stop()
-    assert accepted.count(False) == counts[("m", "dropped")] >= 14 and elapsed < 1.0
-    assert counts[("m", "written")] == accepted.count(True) + 1
+    assert accepted == [True] * 5 + [False] * 15 and counts[("m", "dropped")] == 15
+    assert counts[("m", "written")] == 6
 
 
 def test_logging_config_is_read_from_the_model_config_and_bad_ones_are_named(tmp_path: Path) -> None:
