@@ -75,7 +75,7 @@ class _Load:
         self.answers: list[tuple[float, int]] = []
         self.errors: list[str] = []
         self._stop = threading.Event()
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()  # notified at every answer
         self._threads = [threading.Thread(target=self._run, args=(ask, target)) for _ in range(CLIENTS)]
 
     def _run(self, ask: Callable[[ServingClient], int], target: str) -> None:
@@ -89,6 +89,7 @@ class _Load:
                     continue
                 with self._lock:
                     self.answers.append((time.monotonic(), version))
+                    self._lock.notify_all()
 
     def __enter__(self) -> _Load:
         for thread in self._threads:
@@ -101,13 +102,11 @@ class _Load:
             thread.join(60)
 
     def wait_for(self, version: int, after: float, timeout: float = 30) -> None:
-        """Until every client has answered from ``version`` after ``after`` (or the timeout)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if sum(1 for t, v in self.answers if t > after and v == version) >= CLIENTS * 3:
-                    return
-            time.sleep(0.05)
+        """Until the clients have answered from ``version`` after ``after`` (3 answers a client), or the timeout."""
+        with self._lock:
+            self._lock.wait_for(
+                lambda: sum(1 for t, v in self.answers if t > after and v == version) >= CLIENTS * 3, timeout
+            )
 
     def switch_seconds(self, old: int, after: float) -> float:
         """From ``after`` to the last answer from ``old``."""
